@@ -1,0 +1,166 @@
+"""Run every probe once against a Host, record failures, and assemble a Snapshot."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+
+from . import __version__
+from .errors import BadInputError, EnvsnapError
+from .host import Host, LocalHost
+from .privacy import anonymize as _anonymize
+from .probes import PROBE_NAMES, Probed
+from .probes import conda as conda_probe
+from .probes import cpu as cpu_probe
+from .probes import cuda as cuda_probe
+from .probes import env_vars as env_probe
+from .probes import frameworks as frameworks_probe
+from .probes import nvidia as nvidia_probe
+from .probes import osinfo as os_probe
+from .probes import project as project_probe
+from .probes import python as python_probe
+from .snapshot import Meta, ProbeStatus, PythonEnv, Snapshot
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CaptureOptions:
+    python: str | None = None  # target interpreter; None = the environment the user is in
+    deep: bool = False  # import frameworks in a child process for live build facts
+    anonymize: bool = False
+    only: frozenset[str] | None = None
+    skip: frozenset[str] = frozenset()
+    cwd: str | None = None  # where to look for the project's git repository
+
+
+def _selected(options: CaptureOptions) -> list[str]:
+    for name in (options.only or frozenset()) | options.skip:
+        if name not in PROBE_NAMES:
+            raise BadInputError(
+                f"unknown probe {name!r}; probes are: {', '.join(PROBE_NAMES)}"
+            )
+    names = [n for n in PROBE_NAMES if options.only is None or n in options.only]
+    return [n for n in names if n not in options.skip]
+
+
+class _Ledger:
+    """Collects each probe's value, status and time; a probe that raises becomes an entry."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        self.status: dict[str, ProbeStatus] = {}
+        self.elapsed: dict[str, int] = {}
+
+    def run(self, name: str, fn: Callable[[], Probed[Any]]) -> Any:
+        start = time.perf_counter()
+        try:
+            result = fn()
+        except EnvsnapError as exc:
+            self.status[name] = ProbeStatus(status="error", error=str(exc))
+            result = None
+        except Exception as exc:  # a probe bug must not lose the other probes' results
+            self.status[name] = ProbeStatus(
+                status="error", error=f"probe crashed: {type(exc).__name__}: {exc}"
+            )
+            result = None
+        else:
+            self.status[name] = ProbeStatus(
+                status="ok" if result.value not in (None, (), {}) else "absent",
+                found_via=result.found_via,
+            )
+            self.values[name] = result.value
+        self.elapsed[name] = round((time.perf_counter() - start) * 1000)
+        return self.values.get(name)
+
+
+def capture(
+    *,
+    python: str | None = None,
+    deep: bool = False,
+    anonymize: bool = False,
+    only: Iterable[str] | None = None,
+    skip: Iterable[str] = (),
+    cwd: str | None = None,
+    host: Host | None = None,
+) -> Snapshot:
+    """Probe the machine (or ``host``) into a Snapshot. Probe failures are recorded in
+    ``snapshot.probes``; only bad arguments raise."""
+    options = CaptureOptions(
+        python=python,
+        deep=deep,
+        anonymize=anonymize,
+        only=frozenset(only) if only is not None else None,
+        skip=frozenset(skip),
+        cwd=cwd,
+    )
+    return capture_with(host or LocalHost(), options)
+
+
+def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
+    wanted = _selected(options)
+    ledger = _Ledger()
+    python_exe = python_probe.resolve_interpreter(host, options.python)
+
+    # Phase 1: independent probes in parallel. The Python probe spawns the target interpreter
+    # and dominates the wall time, so everything else hides behind it.
+    independent: dict[str, Callable[[], Probed[Any]]] = {
+        "python": lambda: python_probe.probe(host, python_exe),
+        "os": lambda: os_probe.probe(host),
+        "cpu": lambda: cpu_probe.probe(host),
+        "nvidia": lambda: nvidia_probe.probe(host),
+        "env": lambda: env_probe.probe(host),
+        "project": lambda: project_probe.probe(host, options.cwd),
+    }
+    # Probes that need the Python environment's layout run once it is known, whether or not
+    # the python section itself is wanted in the output.
+    need_python = any(n in wanted for n in ("python", "conda", "cuda", "frameworks"))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures: dict[str, Future[Any]] = {}
+        for name, fn in independent.items():
+            if name in wanted or (name == "python" and need_python):
+                futures[name] = pool.submit(ledger.run, name, fn)
+        for f in futures.values():
+            f.result()
+    pyenv: PythonEnv | None = ledger.values.get("python")
+
+    # Phase 2: probes that read the Python environment's layout.
+    if "conda" in wanted:
+        conda_prefix = conda_probe.find_prefix(host, pyenv, python_exe)
+        ledger.run("conda", lambda: conda_probe.probe(host, conda_prefix))
+        conda_env = ledger.values.get("conda")
+        if pyenv is not None and conda_env is not None:
+            pyenv = conda_probe.mark_ownership(host, pyenv, conda_prefix)
+    if "cuda" in wanted:
+        ledger.run("cuda", lambda: cuda_probe.probe(host, pyenv))
+    if "frameworks" in wanted:
+        ledger.run(
+            "frameworks",
+            lambda: frameworks_probe.probe(host, pyenv, deep=options.deep, python=python_exe),
+        )
+
+    values = ledger.values
+    snapshot = Snapshot(
+        meta=Meta(
+            envsnap_version=__version__,
+            captured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            hostname=host.system_info().hostname,
+            elapsed_ms={k: v for k, v in ledger.elapsed.items() if k in wanted},
+        ),
+        probes={k: v for k, v in ledger.status.items() if k in wanted},
+        python=pyenv if "python" in wanted else None,
+        conda=values.get("conda"),
+        os=values.get("os"),
+        cpu=values.get("cpu"),
+        nvidia=values.get("nvidia"),
+        cuda=values.get("cuda"),
+        frameworks=values.get("frameworks") or (),
+        env=values.get("env") or {},
+        project=values.get("project"),
+    )
+    if options.anonymize:
+        snapshot = _anonymize(snapshot, home=host.environ.get("HOME"))
+        snapshot = replace(snapshot, meta=replace(snapshot.meta, hostname=None, anonymized=True))
+    return snapshot

@@ -1,0 +1,127 @@
+"""The command line: parse, dispatch, and the one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import TextIO
+
+from .. import __version__
+from ..errors import EnvsnapError
+from . import capture as _capture
+from . import check as _check
+from . import diff as _diff
+from . import image as _image
+from . import lock as _lock
+
+# Exit codes, documented in docs/cli.md: CI scripts branch on them.
+EXIT_OK = 0
+EXIT_FAIL = 1  # a gate failed (diff/check found something at --fail-on or worse)
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class Console:
+    """Where commands print. Passed to every command so tests can capture it."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+
+    @property
+    def is_tty(self) -> bool:
+        return hasattr(self.out, "isatty") and self.out.isatty()
+
+    @property
+    def err_is_tty(self) -> bool:
+        return hasattr(self.err, "isatty") and self.err.isatty()
+
+    @property
+    def color(self) -> bool:
+        # https://no-color.org: any non-empty NO_COLOR disables colour.
+        return self.is_tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+    def print(self, text: str = "") -> None:
+        self.out.write(text if text.endswith("\n") else text + "\n")
+
+    def info(self, text: str) -> None:
+        self.err.write(f"envsnap: {text}\n")
+
+    def warn(self, text: str) -> None:
+        self.err.write(f"envsnap: warning: {text}\n")
+
+
+EPILOG = """\
+commands in a typical flow:
+  envsnap capture -o train.toml          snapshot this machine's environment
+  envsnap show train.toml                one-screen summary
+  envsnap lock train.toml -o lock/       hashed requirements.txt, pylock.toml, conda lock
+  envsnap build-image train.toml -t img  a Docker image that reproduces it
+  envsnap diff good.toml bad.toml        what changed, most dangerous first
+  envsnap check train.toml               can this machine run it? (exit 1 if not)
+
+exit codes: 0 ok, 1 a check or diff gate failed, 2 bad input, 130 interrupted.
+Run 'envsnap COMMAND --help' for each command's options."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="envsnap",
+        description="Make ML environments reproducible: capture, lock, rebuild, diff, check.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"envsnap {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show tracebacks for unexpected errors"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in (_capture, _lock, _image, _diff, _check):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    console = console or Console()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2
+        return int(exc.code or 0)
+
+    def show_warning(message: Warning | str, *_args: object, **_kw: object) -> None:
+        console.warn(str(message))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show_warning  # type: ignore[assignment]
+        try:
+            return int(args.handler(args, console))
+        except EnvsnapError as exc:
+            console.err.write(f"envsnap: error: {exc}\n")
+            return exc.exit_code
+        except KeyboardInterrupt:
+            console.err.write("envsnap: interrupted\n")
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:
+            # `envsnap show x | head`: the reader left; not an error worth a traceback.
+            try:
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the final flush
+            except OSError:
+                pass
+            return EXIT_OK
+        except Exception as exc:
+            if getattr(args, "verbose", False):
+                raise
+            console.err.write(
+                f"envsnap: internal error: {type(exc).__name__}: {exc} "
+                "(run with -v for the traceback, and please report it)\n"
+            )
+            return 3
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""The Host seam: the only code that runs subprocesses, reads /proc or talks to NVML."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import CommandNotFound, CommandTimeout, HostError
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunResult:
+    returncode: int
+    stdout: str
+    stderr: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SystemInfo:
+    """What the kernel and libc say about this process's machine."""
+
+    hostname: str | None
+    system: str  # Linux, Darwin, Windows
+    kernel: str | None
+    machine: str  # x86_64, aarch64
+    glibc: str | None
+    logical_cores: int | None
+    usable_cores: int | None
+    memory_bytes: int | None = None
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+class Host(Protocol):
+    """Everything a probe may ask of a machine. Tests pass ``envsnap.testing.FakeHost``."""
+
+    @property
+    def environ(self) -> Mapping[str, str]: ...
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: str | None = None,
+    ) -> RunResult:
+        """Run a command without a shell. Raises CommandNotFound or CommandTimeout."""
+        ...
+
+    def read_bytes(self, path: str) -> bytes | None:
+        """The file's bytes, or None when it does not exist or is not a readable file."""
+        ...
+
+    def listdir(self, path: str) -> list[str]:
+        """Entry names (sorted), or [] when the directory does not exist."""
+        ...
+
+    def realpath(self, path: str) -> str: ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+    def which(self, name: str) -> str | None: ...
+
+    def system_info(self) -> SystemInfo: ...
+
+    def nvml(self) -> dict[str, Any]:
+        """Driver and per-GPU values read through NVML, shaped like the recorded fixtures'
+        ``nvml-values.json``. Raises HostError when NVML cannot be loaded or initialised."""
+        ...
+
+
+def read_text(host: Host, path: str) -> str | None:
+    raw = host.read_bytes(path)
+    return None if raw is None else raw.decode("utf-8", errors="replace")
+
+
+class LocalHost:
+    """The real machine this process runs on."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = dict(os.environ if environ is None else environ)
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self._environ
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        stdin: str | None = None,
+    ) -> RunResult:
+        try:
+            proc = subprocess.run(
+                list(argv),
+                input=stdin,
+                capture_output=True,
+                timeout=timeout,
+                env=dict(env) if env is not None else self._environ,
+                cwd=cwd,
+                text=True,
+                errors="replace",
+                check=False,
+            )
+        except FileNotFoundError:
+            raise CommandNotFound(f"{argv[0]}: not found") from None
+        except PermissionError:
+            raise CommandNotFound(f"{argv[0]}: not executable") from None
+        except subprocess.TimeoutExpired:
+            # subprocess.run kills the child before re-raising, so nothing is left running.
+            raise CommandTimeout(f"{argv[0]} did not answer within {timeout:g}s") from None
+        except OSError as exc:
+            raise HostError(f"{argv[0]}: {exc.strerror}") from None
+        return RunResult(returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
+
+    def read_bytes(self, path: str) -> bytes | None:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+            return None
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(path))
+        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            return []
+
+    def realpath(self, path: str) -> str:
+        return os.path.realpath(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def which(self, name: str) -> str | None:
+        return shutil.which(name, path=self._environ.get("PATH"))
+
+    def system_info(self) -> SystemInfo:
+        uname = os.uname() if hasattr(os, "uname") else None
+        try:
+            glibc = os.confstr("CS_GNU_LIBC_VERSION")  # "glibc 2.36"
+        except (AttributeError, ValueError, OSError):
+            glibc = None
+        try:
+            usable = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            usable = None
+        memory = None
+        try:
+            memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (AttributeError, ValueError, OSError):
+            memory = None
+        return SystemInfo(
+            hostname=socket.gethostname() or None,
+            system=platform.system(),
+            kernel=uname.release if uname else None,
+            machine=uname.machine if uname else platform.machine(),
+            glibc=glibc.split()[-1] if glibc and glibc.startswith("glibc") else None,
+            logical_cores=os.cpu_count(),
+            usable_cores=usable,
+            memory_bytes=memory,
+        )
+
+    def nvml(self) -> dict[str, Any]:
+        try:
+            import pynvml  # from nvidia-ml-py; imported here so capture stays cheap without it
+        except ImportError:
+            raise HostError("NVML bindings not installed (pip install nvidia-ml-py)") from None
+        try:
+            pynvml.nvmlInit()
+        except pynvml.NVMLError as exc:
+            raise HostError(f"NVML unavailable: {exc}") from None
+        try:
+            return _read_nvml(pynvml)
+        except pynvml.NVMLError as exc:
+            raise HostError(f"NVML query failed: {exc}") from None
+        finally:
+            try:
+                pynvml.nvmlShutdown()
+            except pynvml.NVMLError:
+                pass
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _read_nvml(nv: Any) -> dict[str, Any]:
+    """Read the same fields as the recorded fixtures' nvml-values.json, one call per field;
+    optional fields that a GPU does not support are left out rather than failing the read."""
+
+    def opt(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except nv.NVMLError:
+            return None
+
+    out: dict[str, Any] = {
+        "driver": _text(nv.nvmlSystemGetDriverVersion()),
+        "cuda_driver": opt(nv.nvmlSystemGetCudaDriverVersion_v2),
+        "nvml_version": opt(lambda: _text(nv.nvmlSystemGetNVMLVersion())),
+        "gpus": [],
+    }
+    for i in range(nv.nvmlDeviceGetCount()):
+        h = nv.nvmlDeviceGetHandleByIndex(i)
+        mem = opt(nv.nvmlDeviceGetMemoryInfo, h)
+        pci = opt(nv.nvmlDeviceGetPciInfo, h)
+        out["gpus"].append(
+            {
+                "name": _text(nv.nvmlDeviceGetName(h)),
+                "uuid": opt(lambda h=h: _text(nv.nvmlDeviceGetUUID(h))),
+                "cc": list(opt(nv.nvmlDeviceGetCudaComputeCapability, h) or ()) or None,
+                "mem": getattr(mem, "total", None),
+                "pci": _text(pci.busId) if pci is not None else None,
+                "vbios": opt(lambda h=h: _text(nv.nvmlDeviceGetVbiosVersion(h))),
+                "mig": list(opt(nv.nvmlDeviceGetMigMode, h) or ()) or None,
+                "persistence": opt(nv.nvmlDeviceGetPersistenceMode, h),
+            }
+        )
+    return out

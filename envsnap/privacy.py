@@ -1,0 +1,94 @@
+"""--anonymize: drop the hostname, hash GPU identifiers, relativise paths (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+from .snapshot import CondaEnv, CudaInfo, NvidiaInfo, PythonEnv, Snapshot
+
+
+def _hash_id(value: str | None) -> str | None:
+    # A stable hash keeps "same GPU as before?" answerable without disclosing the UUID.
+    if value is None:
+        return None
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def _rel(path: str | None, roots: list[tuple[str, str]]) -> str | None:
+    if path is None:
+        return None
+    for root, label in roots:
+        if root and (path == root or path.startswith(root.rstrip("/") + "/")):
+            return label + path[len(root.rstrip("/")):]
+    return path
+
+
+def anonymize(snapshot: Snapshot, *, home: str | None) -> Snapshot:
+    """Rewrite machine-identifying values; the result still diffs cleanly against others."""
+    roots: list[tuple[str, str]] = []
+    py = snapshot.python
+    if py is not None and py.prefix:
+        roots.append((py.prefix, "$PREFIX"))
+    if home and home != "/":
+        roots.append((home, "~"))
+
+    def rel(p: str | None) -> str | None:
+        return _rel(p, roots)
+
+    changes: dict[str, object] = {}
+    if py is not None:
+        changes["python"] = replace(
+            py,
+            executable=rel(py.executable),
+            prefix="$PREFIX" if py.prefix else None,
+            base_prefix=rel(py.base_prefix),
+            site_packages=tuple(rel(p) or p for p in py.site_packages),
+            packages=tuple(
+                replace(
+                    p,
+                    location=rel(p.location),
+                    source=replace(p.source, url=_rel_url(p.source.url, rel))
+                    if p.source
+                    else None,
+                )
+                for p in py.packages
+            ),
+            problems=tuple(replace(pr, path=rel(pr.path) or pr.path) for pr in py.problems),
+        )
+    if snapshot.conda is not None:
+        conda: CondaEnv = snapshot.conda
+        changes["conda"] = replace(conda, prefix=rel(conda.prefix) or conda.prefix)
+    if snapshot.nvidia is not None:
+        nv: NvidiaInfo = snapshot.nvidia
+        changes["nvidia"] = replace(
+            nv,
+            gpus=tuple(
+                replace(g, uuid=_hash_id(g.uuid), pci_bus_id=None) for g in nv.gpus
+            ),
+        )
+    if snapshot.cuda is not None:
+        cu: CudaInfo = snapshot.cuda
+        changes["cuda"] = replace(
+            cu,
+            toolkit_path=rel(cu.toolkit_path),
+            libraries=tuple(replace(lib, path=rel(lib.path) or lib.path) for lib in cu.libraries),
+        )
+    if snapshot.env:
+        changes["env"] = {k: _rel_text(v, roots) for k, v in snapshot.env.items()}
+    return replace(snapshot, **changes)  # type: ignore[arg-type]
+
+
+def _rel_url(url: str | None, rel: object) -> str | None:
+    if url is None or not url.startswith("file://"):
+        return url
+    path = url[len("file://"):]
+    out = rel(path)  # type: ignore[operator]
+    return out if out != path else url
+
+
+def _rel_text(value: str, roots: list[tuple[str, str]]) -> str:
+    for root, label in roots:
+        if root:
+            value = value.replace(root.rstrip("/"), label)
+    return value
