@@ -49,16 +49,22 @@ read -r -a RUN_EXTRA <<<"${ENVSNAP_DOCKER_RUN_FLAGS:-}"
 
 # ---------------------------------------------------------------- helpers ---
 APT_UPDATED=0
+APT_LOG=${TMPDIR:-/tmp}/envsnap-docker-setup-apt.log
 apt_install() {
     # apt_install PKG... : install packages, running `apt-get update` at most once.
     if [ "$APT_UPDATED" -eq 0 ]; then
         log "apt-get update"
-        apt-get update -q >/dev/null || die "apt-get update failed"
+        if ! apt-get update -q >"$APT_LOG" 2>&1; then
+            tail -n 30 "$APT_LOG" >&2
+            die "apt-get update failed"
+        fi
         APT_UPDATED=1
     fi
-    log "apt-get install -y $*"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null \
-        || die "apt-get install $* failed"
+    log "apt-get install -y $* (log: $APT_LOG)"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >"$APT_LOG" 2>&1; then
+        tail -n 30 "$APT_LOG" >&2
+        die "apt-get install $* failed"
+    fi
 }
 
 engine_up() { docker info >/dev/null 2>&1; }
@@ -192,7 +198,7 @@ if ! command -v dockerd >/dev/null 2>&1 && ! engine_up; then
     apt_install "${pkgs[@]}"
 fi
 command -v docker >/dev/null 2>&1 || apt_install docker.io
-log "docker client: $(command -v docker) ($(docker version --format '{{.Client.Version}}' 2>/dev/null || echo '?'))"
+log "docker client: $(command -v docker) ($(docker version --format '{{.Client.Version}}' 2>/dev/null | head -n 1))"
 
 # -------------------------------------------------------------- 2. engine ---
 if engine_up; then
