@@ -74,6 +74,11 @@ def _scalar(v: Any) -> str:
 
 
 def _emit_section(lines: list[str], path: str, table: Mapping[str, Any]) -> None:
+    if table and all(isinstance(x, Mapping) for x in table.values()):
+        # A table of records (packages, probes): one inline table per line.
+        lines.append(f"\n[{path}]")
+        lines.extend(f"{_key(name)} = {_scalar(rec)}" for name, rec in table.items())
+        return
     subtables: list[tuple[str, Mapping[str, Any]]] = []
     body: list[str] = []
     for k, v in table.items():
@@ -90,12 +95,7 @@ def _emit_section(lines: list[str], path: str, table: Mapping[str, Any]) -> None
         lines.append(f"\n[{path}]")
         lines.extend(body)
     for k, sub in subtables:
-        sub_path = f"{path}.{_key(k)}"
-        if sub and all(isinstance(x, Mapping) for x in sub.values()):
-            lines.append(f"\n[{sub_path}]")
-            lines.extend(f"{_key(name)} = {_scalar(rec)}" for name, rec in sub.items())
-        else:
-            _emit_section(lines, sub_path, sub)
+        _emit_section(lines, f"{path}.{_key(k)}", sub)
 
 
 def dumps_data(data: Mapping[str, Any]) -> str:

@@ -42,6 +42,8 @@ WORK_PARENT=${ENVSNAP_CI_WORKDIR:-/var/tmp}
 ROOTFS_TAR="$CACHE_DIR/${SUITE}-rootfs.tar"
 ROOTFS_META="$ROOTFS_TAR.meta"
 REBUILD=${ENVSNAP_CI_REBUILD:-0}
+# Bump when the rootfs recipe below changes, so cached tarballs are rebuilt.
+ROOTFS_RECIPE=2
 read -r -a DOCKERD_EXTRA <<<"${ENVSNAP_DOCKERD_FLAGS:-}"
 read -r -a RUN_EXTRA <<<"${ENVSNAP_DOCKER_RUN_FLAGS:-}"
 
@@ -255,7 +257,10 @@ build_rootfs_tar() {
            "$dir"/var/cache/apt/archives/*.deb \
            "$dir"/var/cache/debconf/*-old "$dir"/var/lib/dpkg/*-old \
            "$dir"/var/log/*.log "$dir"/var/log/apt/* \
-           "$dir"/usr/share/man/* "$dir"/usr/share/info/*
+           "$dir"/usr/share/man/* "$dir"/usr/share/info/* "$dir"/usr/share/locale/*
+    # Docs: keep only the copyright files (~12 MiB saved; translations ~33 MiB).
+    find "$dir/usr/share/doc" -xdev -mindepth 1 ! -type d ! -name copyright -delete
+    find "$dir/usr/share/doc" -xdev -mindepth 1 -type d -empty -delete
     mkdir -p "$dir/var/lib/apt/lists/partial"
     # Same apt tweaks as the official debian images (keep later layers small).
     cat >"$dir/etc/apt/apt.conf.d/docker-clean" <<'EOF'
@@ -300,7 +305,7 @@ else
             log "Debian mirror from apt sources: $mirror"
         fi
     fi
-    meta="suite=$SUITE include=$INCLUDE_PKGS mirror=$mirror"
+    meta="recipe=$ROOTFS_RECIPE suite=$SUITE include=$INCLUDE_PKGS mirror=$mirror"
     if [ "$REBUILD" != 1 ] && [ -s "$ROOTFS_TAR" ] && [ "$(cat "$ROOTFS_META" 2>/dev/null)" = "$meta" ]; then
         log "using cached rootfs tarball $ROOTFS_TAR"
     else
