@@ -127,12 +127,14 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
     pyenv: PythonEnv | None = ledger.values.get("python")
 
     # Phase 2: probes that read the Python environment's layout.
+    conda_env = None
     if "conda" in wanted:
         conda_prefix = conda_probe.find_prefix(host, pyenv, python_exe)
-        ledger.run("conda", lambda: conda_probe.probe(host, conda_prefix))
-        conda_env = ledger.values.get("conda")
-        if pyenv is not None and conda_env is not None:
-            pyenv = conda_probe.mark_ownership(host, pyenv, conda_prefix)
+        scan = ledger.run("conda", lambda: conda_probe.probe(host, conda_prefix))
+        if scan is not None:
+            conda_env = scan.env
+            if pyenv is not None:
+                pyenv = conda_probe.mark_ownership(pyenv, scan.anchors)
     if "cuda" in wanted:
         ledger.run("cuda", lambda: cuda_probe.probe(host, pyenv))
     if "frameworks" in wanted:
@@ -151,7 +153,7 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
         ),
         probes={k: v for k, v in ledger.status.items() if k in wanted},
         python=pyenv if "python" in wanted else None,
-        conda=values.get("conda"),
+        conda=conda_env,
         os=values.get("os"),
         cpu=values.get("cpu"),
         nvidia=values.get("nvidia"),

@@ -112,9 +112,11 @@ def dumps_data(data: Mapping[str, Any]) -> str:
         if isinstance(v, Mapping):
             _emit_section(lines, _key(k), v)
         elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
-            lines.append(f"\n{_key(k)} = [")
-            lines.extend(f"  {_scalar(x)}," for x in v)
-            lines.append("]")
+            # A top-level array must not follow a [table] header (it would land inside it),
+            # so records at the top level are written as an array of tables.
+            for record in v:
+                lines.append(f"\n[[{_key(k)}]]")
+                lines.extend(f"{_key(rk)} = {_scalar(rv)}" for rk, rv in record.items())
         else:
             lines.insert(3, f"{_key(k)} = {_scalar(v)}")
     return "\n".join(lines) + "\n"

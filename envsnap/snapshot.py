@@ -90,6 +90,9 @@ class Package:
     requires: tuple[str, ...] = ()  # canonical names of Requires-Dist (markers dropped)
     tags: tuple[str, ...] = ()  # WHEEL "Tag:" lines, for glibc / ABI checks
     native: bool = False  # ships compiled extension modules (RECORD lists .so/.pyd)
+    # Where the metadata lives, relative to the prefix: needed at capture time to decide conda
+    # ownership, but machine layout rather than environment content, so never written.
+    metadata_path: str | None = field(default=None, compare=False, metadata={"transient": True})
 
 
 @dataclass(**_FROZEN)
@@ -328,6 +331,8 @@ def _dump_value(value: Any) -> Any:
 def _dump_dataclass(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(obj):
+        if f.metadata.get("transient"):
+            continue
         value = getattr(obj, f.name)
         if value is None:
             continue
@@ -354,6 +359,13 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _item_path(path: str, index: int, item: Any) -> str:
+    # Packages are a table keyed by name in the file; report them the way the user sees them.
+    if path == "python.packages" and isinstance(item, Mapping) and isinstance(item.get("name"), str):
+        return f"{path}.{item['name']}"
+    return f"{path}[{index}]"
+
+
 def _load(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
@@ -369,7 +381,7 @@ def _load(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise SnapshotFormatError(f"expected an array, got {type(value).__name__}", path=path)
         (item_tp, _) = typing.get_args(tp)
-        return tuple(_load(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(_load(item_tp, v, _item_path(path, i, v)) for i, v in enumerate(value))
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             raise SnapshotFormatError(f"expected a table, got {type(value).__name__}", path=path)

@@ -1,23 +1,162 @@
-"""Probe: conda (being written)."""
+"""conda packages read straight from ``conda-meta/*.json`` (no conda binary), and which
+Python distributions conda owns versus what pip installed on top."""
 
 from __future__ import annotations
 
+import ast
+import json
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..host import Host, read_text
+from ..redact import redact_url
+from ..snapshot import CondaEnv, CondaPackage, PythonEnv
 from . import Probed
 
-
-def probe(*args: Any, **kwargs: Any) -> Probed[Any]:
-    return Probed(None, "not implemented yet")
-
-
-def resolve_interpreter(host: Any, python: str | None) -> str | None:
-    return python
+# direct_url.json written while conda-build ran pip inside its sandbox: a conda artifact, and a
+# URL nobody can install from (conda/conda#11580, prefix-dev/rattler-build#2508).
+_BUILD_SANDBOX = re.compile(r"^file://(/home/conda/feedstock_root/|/opt/conda/conda-bld/|/tmp/build/|"
+                            r".*/conda-bld/)")
+_ANACONDA_HOSTS = ("conda.anaconda.org", "repo.anaconda.com")
 
 
-def find_prefix(*args: Any) -> str | None:
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CondaScan:
+    env: CondaEnv
+    # dist-info / egg-info paths (prefix-relative) that conda records list in their `files`:
+    # conda's own ownership rule (conda/plugins/prefix_data_loaders/pypi, load_site_packages).
+    anchors: frozenset[str]
+
+
+def find_prefix(host: Host, pyenv: PythonEnv | None, python: str | None) -> str | None:
+    candidates = []
+    if pyenv is not None and pyenv.prefix:
+        candidates.append(pyenv.prefix)
+    if host.environ.get("CONDA_PREFIX"):
+        candidates.append(host.environ["CONDA_PREFIX"])
+    for prefix in candidates:
+        if host.is_dir(posixpath.join(prefix, "conda-meta")):
+            return prefix
     return None
 
 
-def mark_ownership(host: Any, pyenv: Any, prefix: Any) -> Any:
-    return pyenv
+def channel_name(channel: str | None, subdir: str | None) -> str | None:
+    """``https://conda.anaconda.org/conda-forge/osx-arm64`` -> ``conda-forge``;
+    ``https://repo.anaconda.com/pkgs/main/osx-64`` -> ``pkgs/main``; others keep the URL
+    (credentials redacted) without the subdir."""
+    if not channel:
+        return None
+    url = channel.rstrip("/")
+    if subdir and url.endswith("/" + subdir):
+        url = url[: -len(subdir) - 1]
+    for host in _ANACONDA_HOSTS:
+        marker = f"://{host}/"
+        if marker in url:
+            return url.split(marker, 1)[1]
+    return redact_url(url)
+
+
+def parse_record(data: Mapping[str, Any]) -> CondaPackage:
+    """One ``conda-meta/<name>-<version>-<build>.json`` record; paths and files dropped."""
+    requested = data.get("requested_spec")
+    return CondaPackage(
+        name=str(data["name"]),
+        version=str(data["version"]),
+        build=str(data.get("build") or data.get("build_string") or "0"),
+        build_number=int(data.get("build_number") or 0),
+        channel=channel_name(data.get("channel"), data.get("subdir")),
+        subdir=data.get("subdir"),
+        url=redact_url(data["url"]) if data.get("url") else None,
+        md5=data.get("md5"),
+        sha256=data.get("sha256"),
+        requested_spec=None if requested in (None, "None", "") else str(requested),
+        noarch=data.get("noarch") if isinstance(data.get("noarch"), str) else None,
+    )
+
+
+def _anchors(files: list[str]) -> set[str]:
+    out: set[str] = set()
+    for f in files:
+        for marker in (".dist-info/", ".egg-info/"):
+            if marker in f:
+                out.add(f.split(marker, 1)[0] + marker.rstrip("/"))
+                break
+        else:
+            if f.endswith((".egg-info", ".dist-info")):
+                out.add(f)
+    return out
+
+
+def parse_history(text: str) -> tuple[str, ...]:
+    """The specs the user asked for, from ``conda-meta/history``.
+
+    Sample: ``# update specs: ['python_abi[build=*_cp313t]', 'python=3.13', 'pip']``
+    (``# remove specs: [...]`` drops earlier ones; ``# cmd:`` lines are never stored: they
+    hold absolute paths and user names.)
+    """
+    specs: dict[str, str] = {}
+    for line in text.splitlines():
+        for prefix, remove in (("# update specs:", False), ("# remove specs:", True)):
+            if line.startswith(prefix):
+                try:
+                    values = ast.literal_eval(line[len(prefix):].strip())
+                except (ValueError, SyntaxError):
+                    continue
+                for spec in values if isinstance(values, list) else ():
+                    key = re.split(r"[=<>!\[ ]", str(spec), maxsplit=1)[0].split("::")[-1]
+                    if remove:
+                        specs.pop(key, None)
+                    else:
+                        specs[key] = str(spec)
+    return tuple(specs[k] for k in sorted(specs))
+
+
+def scan(host: Host, prefix: str) -> CondaScan:
+    meta_dir = posixpath.join(prefix, "conda-meta")
+    packages: list[CondaPackage] = []
+    anchors: set[str] = set()
+    for name in host.listdir(meta_dir):
+        if not name.endswith(".json"):
+            continue
+        raw = host.read_bytes(posixpath.join(meta_dir, name))
+        if raw is None:
+            continue
+        try:
+            data = json.loads(raw)
+            packages.append(parse_record(data))
+        except (ValueError, KeyError, TypeError):
+            # A corrupt record must not hide the others; conda itself skips them with a warning.
+            continue
+        files = data.get("files")
+        if isinstance(files, list):
+            anchors |= _anchors([f for f in files if isinstance(f, str)])
+    history = read_text(host, posixpath.join(meta_dir, "history")) or ""
+    env = CondaEnv(
+        prefix=prefix,
+        packages=tuple(sorted(packages, key=lambda p: (p.name, p.version, p.build))),
+        requested_specs=parse_history(history),
+    )
+    return CondaScan(env=env, anchors=frozenset(anchors))
+
+
+def probe(host: Host, prefix: str | None) -> Probed[CondaScan]:
+    if prefix is None:
+        return Probed(None, "no conda-meta/ in the Python prefix or $CONDA_PREFIX")
+    result = scan(host, prefix)
+    return Probed(result, f"{prefix}/conda-meta ({len(result.env.packages)} records)")
+
+
+def mark_ownership(pyenv: PythonEnv, anchors: frozenset[str]) -> PythonEnv:
+    """Mark dists conda owns; everything else in site-packages was installed by pip (or uv)
+    on top, which is what conda list shows as channel 'pypi'."""
+    packages = []
+    for pkg in pyenv.packages:
+        owned = (pkg.metadata_path in anchors) or (pkg.installer or "").lower() == "conda"
+        source = pkg.source
+        if source is not None and source.url and _BUILD_SANDBOX.match(source.url):
+            owned, source = True, None
+        packages.append(replace(pkg, owner="conda" if owned else None, source=source))
+    return replace(pyenv, packages=tuple(packages))

@@ -1,23 +1,260 @@
-"""Probe: python (being written)."""
+"""Python interpreter and every installed distribution, read inside the target interpreter."""
 
 from __future__ import annotations
 
+import configparser
+import json
+import posixpath
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ..errors import BadInputError, HostError
+from ..host import Host, read_text
+from ..redact import redact_url
+from ..snapshot import Package, PackageProblem, PythonEnv, Source, is_safe_name, is_safe_version
 from . import Probed
 
+INSPECTOR = Path(__file__).with_name("_inspector.py")
+TIMEOUT_S = 60.0
 
-def probe(*args: Any, **kwargs: Any) -> Probed[Any]:
-    return Probed(None, "not implemented yet")
+# Tool installers put envsnap in an environment of its own; the user works elsewhere.
+_TOOL_ENV_MARKERS = ("/pipx/venvs/", "/uv/tools/", "/pipx/.cache/")
 
-
-def resolve_interpreter(host: Any, python: str | None) -> str | None:
-    return python
-
-
-def find_prefix(*args: Any) -> str | None:
-    return None
+_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-def mark_ownership(host: Any, pyenv: Any, prefix: Any) -> Any:
-    return pyenv
+def resolve_interpreter(host: Host, python: str | None) -> str:
+    """The interpreter whose environment to capture.
+
+    Explicit ``--python`` wins; else the active virtual env or conda env (so a pipx- or
+    uv-tool-installed envsnap still captures the user's environment); else envsnap's own.
+    """
+    if python:
+        resolved = python if "/" in python else host.which(python)
+        if not resolved or host.read_bytes(resolved) is None:
+            raise BadInputError(f"--python {python}: no such interpreter")
+        return resolved
+    env = host.environ
+    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        prefix = env.get(var)
+        if prefix:
+            candidate = posixpath.join(prefix, "bin", "python")
+            if host.read_bytes(candidate) is not None:
+                return candidate
+    if any(marker in sys.prefix + "/" for marker in _TOOL_ENV_MARKERS):
+        found = host.which("python3") or host.which("python")
+        if found:
+            return found
+    return sys.executable
+
+
+def probe(host: Host, python: str) -> Probed[PythonEnv]:
+    result = host.run([python, str(INSPECTOR)], timeout=TIMEOUT_S)
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise HostError(f"{python} exited {result.returncode}: {tail[0]}")
+    try:
+        raw = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise HostError(f"{python} printed no readable inspection (is it Python 3?)") from None
+    env = parse_inspection(raw, indexes=configured_indexes(host, raw.get("prefix")))
+    return Probed(env, f"{python} (dist-info scan of {len(raw.get('sys_path', []))} path entries)")
+
+
+def _relative(path: str, prefix: str | None) -> str:
+    if prefix and (path == prefix or path.startswith(prefix.rstrip("/") + "/")):
+        rel = path[len(prefix.rstrip("/")) + 1:]
+        return rel or "."
+    return path
+
+
+def parse_source(direct_url: str) -> Source:
+    """PEP 610 ``direct_url.json`` -> Source, credentials redacted.
+
+    Sample (pip, editable): ``{"dir_info": {"editable": true}, "url": "file:///src/pkg"}``
+    """
+    data = json.loads(direct_url)
+    if not isinstance(data, Mapping) or not isinstance(data.get("url"), str):
+        raise ValueError("direct_url.json has no 'url'")
+    url = redact_url(data["url"])
+    subdir = data.get("subdirectory") if isinstance(data.get("subdirectory"), str) else None
+    vcs = data.get("vcs_info")
+    if isinstance(vcs, Mapping):
+        return Source(
+            kind="vcs",
+            url=url,
+            vcs=str(vcs.get("vcs") or "") or None,
+            commit=str(vcs.get("commit_id") or "") or None,
+            requested_revision=str(vcs.get("requested_revision") or "") or None,
+            subdirectory=subdir,
+        )
+    dir_info = data.get("dir_info")
+    if isinstance(dir_info, Mapping):
+        kind = "editable" if dir_info.get("editable") else "dir"
+        return Source(kind=kind, url=url, subdirectory=subdir)
+    archive = data.get("archive_info")
+    if isinstance(archive, Mapping):
+        hashes = archive.get("hashes")
+        digest: str | None = None
+        if isinstance(hashes, Mapping) and isinstance(hashes.get("sha256"), str):
+            digest = f"sha256={hashes['sha256']}"
+        elif isinstance(archive.get("hash"), str):
+            digest = archive["hash"].replace(":", "=", 1)  # legacy "sha256=..." form
+        return Source(kind="archive", url=url, hash=digest, subdirectory=subdir)
+    return Source(kind="url", url=url, subdirectory=subdir)
+
+
+def _requires(values: list[str]) -> tuple[str, ...]:
+    names: set[str] = set()
+    for value in values:
+        req, _, marker = value.partition(";")
+        if "extra" in marker:
+            continue  # only installed with an extra: not a hard dependency
+        m = _REQ_NAME.match(req)
+        if m:
+            names.add(canonicalize_name(m.group(1)))
+    return tuple(sorted(names))
+
+
+def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -> PythonEnv:
+    """Turn the inspector's raw JSON into a PythonEnv; broken dists become problems."""
+    prefix = raw.get("prefix")
+    # Most dists live in the main site dir; saying so on every line would only add noise.
+    main_site = raw.get("site_packages", [None])[0] if raw.get("site_packages") else None
+    packages: dict[str, Package] = {}
+    first_dir: dict[str, str] = {}
+    problems: list[PackageProblem] = []
+    for d in raw.get("dists", []):
+        where = _relative(posixpath.join(d["dir"], d["entry"]), prefix)
+        guess = d["entry"].rsplit(".", 1)[0]
+        if "error" in d:
+            problems.append(
+                PackageProblem(kind=d["error"], path=where, name=guess, detail=d.get("detail"))
+            )
+            continue
+        meta = d.get("metadata", {})
+        raw_name = meta.get("name")
+        if not raw_name:
+            problems.append(PackageProblem(kind="no-name", path=where, name=guess))
+            continue
+        if not is_safe_name(raw_name):
+            problems.append(
+                PackageProblem(kind="invalid-name", path=where, detail=f"name {raw_name!r}")
+            )
+            continue
+        name = canonicalize_name(raw_name)
+        version = str(meta.get("version") or "")
+        try:
+            Version(version)
+        except InvalidVersion:
+            problems.append(
+                PackageProblem(kind="invalid-version", path=where, name=name, version=version or None,
+                               detail=f"{version!r} is not a PEP 440 version")
+            )
+            if not version or not is_safe_version(version):
+                continue
+        if name in packages:
+            same_dir = first_dir[name] == d["dir"]
+            problems.append(
+                PackageProblem(
+                    kind="duplicate" if same_dir else "shadowed",
+                    path=where,
+                    name=name,
+                    version=version,
+                    detail=f"{packages[name].version} in {packages[name].location} is the one imported",
+                )
+            )
+            continue
+        source: Source | None = None
+        if d.get("direct_url"):
+            try:
+                source = parse_source(d["direct_url"])
+            except (ValueError, TypeError) as exc:
+                problems.append(
+                    PackageProblem(kind="invalid-direct-url", path=where, name=name, detail=str(exc))
+                )
+        first_dir[name] = d["dir"]
+        packages[name] = Package(
+            name=name,
+            version=version,
+            installer=d.get("installer") or None,
+            requested=bool(d.get("requested")),
+            source=source,
+            location=None if d["dir"] == main_site else _relative(d["dir"], prefix),
+            requires=_requires(meta.get("requires-dist", [])),
+            tags=tuple(d.get("tags", ())),
+            native=bool(d.get("native")),
+            metadata_path=where,
+        )
+    prefix_s = str(prefix) if prefix else None
+    base = raw.get("base_prefix")
+    if raw.get("conda"):
+        kind = "conda"
+    elif prefix and base and prefix != base:
+        kind = "venv"
+    else:
+        kind = "system"
+    return PythonEnv(
+        version=str(raw["version"]),
+        implementation=str(raw["implementation"]),
+        abi_tag=raw.get("abi_tag"),
+        platform_tag=raw.get("platform_tag"),
+        executable=raw.get("executable"),
+        prefix=prefix_s,
+        base_prefix=base,
+        env_kind=kind,
+        site_packages=tuple(raw.get("site_packages", ())),
+        indexes=indexes,
+        packages=tuple(packages[n] for n in sorted(packages)),
+        problems=tuple(problems),
+    )
+
+
+def _config_files(env: Mapping[str, str], prefix: str | None) -> list[str]:
+    """pip's configuration files in its load order (pip/_internal/configuration.py)."""
+    if env.get("PIP_CONFIG_FILE") in ("/dev/null", "nul"):
+        return []
+    home = env.get("HOME", "")
+    xdg_dirs = env.get("XDG_CONFIG_DIRS", "/etc/xdg").split(":")
+    files = [posixpath.join(d, "pip", "pip.conf") for d in xdg_dirs if d] + ["/etc/pip.conf"]
+    if home:
+        xdg_home = env.get("XDG_CONFIG_HOME") or posixpath.join(home, ".config")
+        files += [posixpath.join(home, ".pip", "pip.conf"), posixpath.join(xdg_home, "pip", "pip.conf")]
+    if prefix:
+        files.append(posixpath.join(prefix, "pip.conf"))
+    if env.get("PIP_CONFIG_FILE"):
+        files.append(env["PIP_CONFIG_FILE"])
+    return files
+
+
+def configured_indexes(host: Host, prefix: str | None) -> tuple[str, ...]:
+    """Index URLs pip or uv would use here, credentials redacted (recorded, never replayed
+    into a lockfile unless the user asks)."""
+    env = host.environ
+    urls: list[str] = []
+    for path in _config_files(env, prefix):
+        text = read_text(host, path)
+        if text is None:
+            continue
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            parser.read_string(text)
+        except configparser.Error:
+            continue
+        for section in ("global", "install"):
+            for key in ("index-url", "extra-index-url"):
+                if parser.has_option(section, key):
+                    urls += parser.get(section, key).split()
+    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
+                "UV_EXTRA_INDEX_URL", "UV_INDEX"):
+        urls += env.get(var, "").split()
+    seen: dict[str, None] = {}
+    for url in urls:
+        seen.setdefault(redact_url(url), None)
+    return tuple(seen)

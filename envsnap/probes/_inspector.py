@@ -1,0 +1,160 @@
+"""Runs INSIDE the target interpreter: stdlib only, imports none of the user's packages.
+
+It prints one JSON document describing the interpreter and every dist-info / egg-info on its
+sys.path, raw; the envsnap process does all parsing, canonicalisation and redaction. Kept
+compatible with old interpreters (no walrus, no match, no f-string '=' specifiers) because
+``envsnap capture --python`` may point at any Python 3 still in use.
+"""
+
+import json
+import os
+import platform
+import sys
+import sysconfig
+
+_WANTED = ("name", "version", "requires-dist")
+
+
+def _headers(raw):
+    """Parse RFC 822-style metadata headers up to the first blank line (the body is the
+    long description, often most of the file, and never needed)."""
+    out = {}
+    last = None
+    for line in raw.split("\n"):
+        if not line.strip():
+            break
+        if line[0] in " \t":
+            if last is not None and last in out and last != "requires-dist":
+                out[last] = out[last] + " " + line.strip()
+            continue
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = key.strip().lower()
+        last = key
+        if key not in _WANTED:
+            continue
+        value = value.strip()
+        if key == "requires-dist":
+            out.setdefault(key, []).append(value)
+        elif key not in out:
+            out[key] = value
+    return out
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except (OSError, IOError):
+        return None
+
+
+def _native_from_record(record):
+    # Compiled extension modules: *.so (also versioned, *.so.1), *.pyd, *.dylib
+    for line in record.split(b"\n"):
+        path = line.split(b",", 1)[0]
+        if path.endswith((b".so", b".pyd", b".dylib")) or b".so." in path.rsplit(b"/", 1)[-1]:
+            return True
+    return False
+
+
+def _dist(entry, name):
+    path = os.path.join(entry, name)
+    info = {"dir": entry, "entry": name}
+    if name.endswith(".dist-info"):
+        meta_path = os.path.join(path, "METADATA")
+        info["format"] = "dist-info"
+    elif os.path.isdir(path):
+        meta_path = os.path.join(path, "PKG-INFO")
+        info["format"] = "egg-info"
+    else:
+        meta_path = path  # a single-file .egg-info is the PKG-INFO itself
+        info["format"] = "egg-info"
+    raw = _read(meta_path)
+    if raw is None:
+        info["error"] = "no-metadata"
+        return info
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        info["error"] = "undecodable"
+        info["detail"] = "METADATA is not UTF-8 (byte %d)" % exc.start
+        return info
+    info["metadata"] = _headers(text.replace("\r\n", "\n"))
+    if info["format"] != "dist-info":
+        return info
+    installer = _read(os.path.join(path, "INSTALLER"))
+    if installer is not None:
+        info["installer"] = installer.decode("utf-8", "replace").strip().split("\n")[0]
+    info["requested"] = os.path.exists(os.path.join(path, "REQUESTED"))
+    direct = _read(os.path.join(path, "direct_url.json"))
+    if direct is not None:
+        info["direct_url"] = direct.decode("utf-8", "replace")
+    wheel = _read(os.path.join(path, "WHEEL"))
+    tags = []
+    if wheel is not None:
+        for line in wheel.decode("utf-8", "replace").split("\n"):
+            if line.startswith("Tag:"):
+                tags.append(line[4:].strip())
+    info["tags"] = tags
+    if tags:
+        info["native"] = any(not t.endswith("-any") for t in tags)
+    else:
+        # No WHEEL (conda builds, setup.py installs): fall back to the file list.
+        record = _read(os.path.join(path, "RECORD"))
+        info["native"] = bool(record) and _native_from_record(record)
+    return info
+
+
+def _abi_tag():
+    impl = sys.implementation.name
+    if impl == "cpython":
+        flags = getattr(sys, "abiflags", "")
+        if sysconfig.get_config_var("Py_GIL_DISABLED") and "t" not in flags:
+            flags += "t"
+        return "cp%d%d%s" % (sys.version_info[0], sys.version_info[1], flags)
+    return (sys.implementation.cache_tag or impl).replace("-", "_")
+
+
+def main():
+    # sys.path[0] is this script's folder (envsnap's own package): not part of the target env.
+    path = [p for p in sys.path[1:]]
+    dists = []
+    seen_dirs = set()
+    for entry in path:
+        entry = entry or os.getcwd()
+        key = os.path.normcase(os.path.abspath(entry))
+        if key in seen_dirs:
+            continue
+        seen_dirs.add(key)
+        try:
+            names = sorted(os.listdir(entry))
+        except (OSError, IOError):
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")):
+                dists.append(_dist(entry, name))
+    site_dirs = []
+    for scheme_key in ("purelib", "platlib"):
+        p = sysconfig.get_paths().get(scheme_key)
+        if p and p not in site_dirs:
+            site_dirs.append(p)
+    doc = {
+        "version": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "base_prefix": getattr(sys, "base_prefix", sys.prefix),
+        "abi_tag": _abi_tag(),
+        "platform_tag": sysconfig.get_platform().replace("-", "_").replace(".", "_"),
+        "site_packages": site_dirs,
+        "sys_path": path,
+        "conda": os.path.isdir(os.path.join(sys.prefix, "conda-meta")),
+        "dists": dists,
+    }
+    sys.stdout.write(json.dumps(doc))
+
+
+if __name__ == "__main__":
+    main()

