@@ -23,6 +23,7 @@ class SnapshotFormatError(BadInputError):
     """
 
     def __init__(self, message: str, *, path: str | None = None, file: str | None = None):
+        self.message = message
         self.key_path = path
         self.file = file
         where = f" at '{path}'" if path else ""

@@ -148,7 +148,7 @@ def loads(text: str, *, source: str | None = None) -> Snapshot:
         snapshot = from_dict(data)
     except SnapshotFormatError as exc:
         if source and exc.file is None:
-            raise type(exc)(str(exc), file=source) from None
+            raise type(exc)(exc.message, path=exc.key_path, file=source) from None
         raise
     stored = data.get("digest") if isinstance(data, Mapping) else None
     if isinstance(stored, str) and stored != content_digest(data):

@@ -74,6 +74,11 @@ def anonymize(snapshot: Snapshot, *, home: str | None) -> Snapshot:
             toolkit_path=rel(cu.toolkit_path),
             libraries=tuple(replace(lib, path=rel(lib.path) or lib.path) for lib in cu.libraries),
         )
+    changes["probes"] = {
+        name: replace(st, found_via=_rel_text(st.found_via, roots) if st.found_via else None,
+                      error=_rel_text(st.error, roots) if st.error else None)
+        for name, st in snapshot.probes.items()
+    }
     if snapshot.env:
         changes["env"] = {k: _rel_text(v, roots) for k, v in snapshot.env.items()}
     return replace(snapshot, **changes)  # type: ignore[arg-type]

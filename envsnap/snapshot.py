@@ -410,6 +410,9 @@ def _load_dataclass(cls: type[T], data: Mapping[str, Any], path: str) -> T:
         kwargs[key] = _load(hints[key], value, sub)
     for name, f in names.items():
         if name not in kwargs and _default_of(f) is dataclasses.MISSING:
+            if type(None) in typing.get_args(hints[name]):
+                kwargs[name] = None  # None is never written (TOML has no null)
+                continue
             sub = f"{path}.{name}" if path else name
             raise SnapshotFormatError("missing required key", path=sub)
     return cls(**kwargs)

@@ -26,6 +26,23 @@
 #   ENVSNAP_CI_REBUILD=1          ignore the cached rootfs tarball and existing image
 #
 # Must run as root (apt-get, dockerd, debootstrap all need it).
+#
+# Notes from running this in the CI sandbox (Firecracker VM, ext4 root,
+# cgroup v1, Debian bookworm, docker.io 20.10.24):
+#   * overlay2 works; no special dockerd or `docker run` flags are needed
+#     (--network none/host/bridge, --memory, --pids-limit, --read-only,
+#     --user all work). vfs also works (forced via ENVSNAP_DOCKER_STORAGE_DRIVER).
+#   * /usr/local/bin/docker (CLI 28.x) shadows Debian's /usr/bin/docker (20.10).
+#     Without the buildx plugin (not packaged for bookworm) CLI 28 falls back to
+#     the legacy builder for plain `docker build` (prints a DEPRECATED notice)
+#     and fails on DOCKER_BUILDKIT=1. `DOCKER_BUILDKIT=1 /usr/bin/docker build`
+#     uses the daemon's built-in BuildKit and works. docker-py's
+#     APIClient().build() always uses the legacy builder and works, including
+#     network_mode='none'.
+#   * Egress HTTPS goes through a TLS-intercepting proxy; containers do not
+#     trust its CA, so networked pip/HTTPS inside containers needs
+#     -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro.
+#     Offline builds (--network none + a vendored wheelhouse) avoid this.
 set -euo pipefail
 
 log() { printf 'docker-setup: %s\n' "$*"; }
@@ -230,9 +247,8 @@ build_rootfs_tar() {
     cleanup_rootfs() {
         local m d=${ROOTFS_DIR:-}
         if [ -n "$d" ] && [ -d "$d" ]; then
-            for m in $(awk -v d="$d" 'index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r); do
-                umount -l "$m" 2>/dev/null || true
-            done
+            awk -v d="$d" 'index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r |
+                while IFS= read -r m; do umount -l "$m" 2>/dev/null || true; done
             rm -rf --one-file-system "$d"
         fi
         ROOTFS_DIR=

@@ -122,6 +122,13 @@ def _requires(values: list[str]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+def _newer(a: str, b: str) -> bool:
+    try:
+        return Version(a) > Version(b)
+    except InvalidVersion:
+        return False
+
+
 def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -> PythonEnv:
     """Turn the inspector's raw JSON into a PythonEnv; broken dists become problems."""
     prefix = raw.get("prefix")
@@ -161,16 +168,21 @@ def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -
                 continue
         if name in packages:
             same_dir = first_dir[name] == d["dir"]
-            problems.append(
-                PackageProblem(
-                    kind="duplicate" if same_dir else "shadowed",
-                    path=where,
-                    name=name,
+            kept = packages[name]
+            if same_dir and _newer(version, kept.version):
+                # Two dist-infos in one site dir: the stale one left by an interrupted
+                # upgrade (pip#12446) is almost always the older; report the newer as installed.
+                problems.append(PackageProblem(
+                    kind="duplicate", path=kept.metadata_path or where, name=name,
+                    version=kept.version, detail=f"stale beside {version}"))
+                del packages[name]
+            else:
+                problems.append(PackageProblem(
+                    kind="duplicate" if same_dir else "shadowed", path=where, name=name,
                     version=version,
-                    detail=f"{packages[name].version} in {packages[name].location} is the one imported",
-                )
-            )
-            continue
+                    detail=f"stale beside {kept.version}" if same_dir
+                    else f"{kept.version} earlier on sys.path is the one imported"))
+                continue
         source: Source | None = None
         if d.get("direct_url"):
             try:

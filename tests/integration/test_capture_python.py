@@ -1,0 +1,242 @@
+"""Capture of REAL virtual environments built with REAL pip installs, through the real CLI.
+
+One session-scoped venv holds every awkward case the issue names: an editable install, a VCS
+direct URL, a local wheel, a local-label version, and dist-infos that are broken on purpose
+(no METADATA, invalid version, undecodable bytes, a duplicate, a shadowed copy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import support
+from envsnap import io
+from envsnap.snapshot import Snapshot
+
+pytestmark = pytest.mark.slow
+
+ENVSNAP = [str(Path(sys.executable).parent / "envsnap")]
+
+
+def envsnap(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*ENVSNAP, *args], capture_output=True, text=True, timeout=120,
+                          env=env or support.clean_env(), cwd=cwd, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"envsnap {' '.join(args)} -> {proc.returncode}\n{proc.stderr}")
+    return proc
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = support.clean_env({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
+    return support.run(["git", *args], cwd=cwd, env=env).stdout.strip()
+
+
+def _project(root: Path, name: str, version: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        f'[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
+        f'[project]\nname = "{name}"\nversion = "{version}"\n'
+        f'[tool.setuptools]\npy-modules = ["{name.replace("-", "_")}"]\n'
+    )
+    (root / f"{name.replace('-', '_')}.py").write_text("VALUE = 1\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def awkward_venv(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> dict[str, object]:
+    base = tmp_path_factory.mktemp("awkward")
+    py = support.make_venv(base / "venv")
+    wheels = base / "wheels"
+    support.build_wheel(wheels, "labelpkg", "1.0+cu121")
+    local_whl = support.build_wheel(base / "local", "localwheel", "0.3.0")
+    # real wheels from the index, one of them (markupsafe) with a compiled extension
+    support.pip_install(py, "--no-index", "--find-links", pypi_wheelhouse, "--find-links", wheels,
+                        "six==1.16.0", "markupsafe==2.1.5", "labelpkg==1.0+cu121")
+    support.pip_install(py, local_whl)
+    # setuptools >= 70.1 builds wheels itself (no separate `wheel` dist), so editable and VCS
+    # installs below need no network: installed from the cached wheelhouse first.
+    support.download_wheels(pypi_wheelhouse, ("setuptools==75.8.0",))
+    support.pip_install(py, "--no-index", "--find-links", pypi_wheelhouse, "setuptools==75.8.0")
+    # editable install of a local project (setuptools from the venv, no network)
+    editable = _project(base / "src" / "editme", "editme", "0.1.0")
+    support.pip_install(py, "--no-build-isolation", "-e", editable)
+    # VCS install from a real git repository
+    repo = _project(base / "src" / "vcspkg", "vcspkg", "2.0.0")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "init")
+    commit = _git(repo, "rev-parse", "HEAD")
+    support.pip_install(py, "--no-build-isolation", f"git+file://{repo}@{commit}")
+
+    site = Path(support.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    # Broken on purpose, the way real machines break (pip#12446, pip#9866, uv#2798):
+    (site / "nometa-1.0.dist-info").mkdir()
+    (site / "nometa-1.0.dist-info" / "RECORD").write_text("")
+    bad_version = site / "badver-0.dist-info"
+    bad_version.mkdir()
+    (bad_version / "METADATA").write_text("Metadata-Version: 2.1\nName: badver\nVersion: main\n")
+    undecodable = site / "undecodable-1.0.dist-info"
+    undecodable.mkdir()
+    (undecodable / "METADATA").write_bytes(b"Metadata-Version: 2.1\nName: undecodable\nSummary: \xff\xfe\xfa\n")
+    dup = site / "six-1.15.0.dist-info"
+    dup.mkdir()
+    (dup / "METADATA").write_text("Metadata-Version: 2.1\nName: six\nVersion: 1.15.0\n")
+    shadow_dir = base / "extra-site"
+    (shadow_dir / "markupsafe-2.0.0.dist-info").mkdir(parents=True)
+    (shadow_dir / "markupsafe-2.0.0.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: MarkupSafe\nVersion: 2.0.0\n")
+    (site / "zz-extra.pth").write_text(str(shadow_dir) + "\n")
+    return {"python": py, "site": site, "commit": commit, "editable": editable, "base": base}
+
+
+@pytest.fixture(scope="session")
+def awkward_snapshot(awkward_venv: dict[str, object], tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    out = tmp_path_factory.mktemp("snap") / "snap.toml"
+    envsnap("capture", "--python", str(awkward_venv["python"]), "-o", str(out))
+    return io.load(out)
+
+
+def test_every_installed_dist_is_captured(awkward_snapshot: Snapshot) -> None:
+    py = awkward_snapshot.python
+    assert py is not None and py.env_kind == "venv"
+    versions = {p.name: p.version for p in py.packages}
+    for name, version in {"six": "1.16.0", "markupsafe": "2.1.5", "labelpkg": "1.0+cu121",
+                          "localwheel": "0.3.0", "editme": "0.1.0", "vcspkg": "2.0.0",
+                          "pip": versions.get("pip")}.items():
+        assert versions.get(name) == version, name
+    assert awkward_snapshot.probes["python"].status == "ok"
+
+
+def test_local_label_is_kept(awkward_snapshot: Snapshot) -> None:
+    assert awkward_snapshot.python is not None
+    pkg = awkward_snapshot.python.package("labelpkg")
+    assert pkg is not None and pkg.version == "1.0+cu121" and pkg.installer == "pip" and pkg.requested
+
+
+def test_pep610_sources(awkward_snapshot: Snapshot, awkward_venv: dict[str, object]) -> None:
+    py = awkward_snapshot.python
+    assert py is not None
+    editable = py.package("editme")
+    assert editable is not None and editable.source is not None
+    assert editable.source.kind == "editable"
+    assert editable.source.url == Path(str(awkward_venv["editable"])).as_uri()
+    vcs = py.package("vcspkg")
+    assert vcs is not None and vcs.source is not None
+    assert (vcs.source.kind, vcs.source.vcs, vcs.source.commit) == ("vcs", "git", awkward_venv["commit"])
+    local = py.package("localwheel")
+    assert local is not None and local.source is not None
+    assert local.source.kind == "archive" and (local.source.hash or "").startswith("sha256=")
+    index = py.package("six")
+    assert index is not None and index.source is None  # from an index: no direct URL
+
+
+def test_compiled_extension_and_wheel_tags(awkward_snapshot: Snapshot) -> None:
+    assert awkward_snapshot.python is not None
+    ms = awkward_snapshot.python.package("markupsafe")
+    six = awkward_snapshot.python.package("six")
+    assert ms is not None and ms.native and any("manylinux" in t for t in ms.tags)
+    assert six is not None and not six.native and six.tags == ("py2-none-any", "py3-none-any")
+
+
+def test_broken_dists_are_flagged_not_fatal(awkward_snapshot: Snapshot) -> None:
+    assert awkward_snapshot.python is not None
+    problems = {(p.kind, p.name) for p in awkward_snapshot.python.problems}
+    assert ("no-metadata", "nometa-1.0") in problems
+    assert ("undecodable", "undecodable-1.0") in problems
+    assert ("invalid-version", "badver") in problems
+    assert ("duplicate", "six") in problems
+    assert ("shadowed", "markupsafe") in problems
+    # an invalid-but-safe version is still recorded raw
+    badver = awkward_snapshot.python.package("badver")
+    assert badver is not None and badver.version == "main"
+    # the copy that Python imports wins; the shadowed one is only a problem entry
+    ms = awkward_snapshot.python.package("markupsafe")
+    assert ms is not None and ms.version == "2.1.5"
+
+
+def test_capture_does_not_import_user_packages(awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    # A package whose import has a side effect: capture must never trigger it.
+    site = Path(str(awkward_venv["site"]))
+    marker = tmp_path / "imported"
+    pkg = site / "sideeffect"
+    pkg.mkdir(exist_ok=True)
+    (pkg / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    di = site / "sideeffect-1.0.dist-info"
+    di.mkdir(exist_ok=True)
+    (di / "METADATA").write_text("Metadata-Version: 2.1\nName: sideeffect\nVersion: 1.0\n")
+    try:
+        proc = envsnap("capture", "--python", str(awkward_venv["python"]), "-o", "-")
+        assert 'sideeffect = {version = "1.0"' in proc.stdout
+        assert not marker.exists()
+    finally:
+        shutil.rmtree(pkg)
+        shutil.rmtree(di)
+
+
+def test_active_virtualenv_is_captured_by_default(awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    # envsnap runs from the test runner's environment (as from pipx); the user's active venv wins.
+    venv_dir = Path(str(awkward_venv["python"])).parent.parent
+    env = support.clean_env({"VIRTUAL_ENV": str(venv_dir)})
+    proc = envsnap("capture", "-o", "-", "--only", "python", env=env, cwd=tmp_path)
+    snap = io.loads(proc.stdout)
+    assert snap.python is not None and snap.python.prefix == str(venv_dir)
+    assert snap.python.package("labelpkg") is not None
+
+
+def test_interpreter_without_pip(tmp_path: Path) -> None:
+    py = support.make_venv(tmp_path / "bare", with_pip=False)
+    proc = envsnap("capture", "--python", str(py), "-o", "-", "--only", "python")
+    snap = io.loads(proc.stdout)
+    assert snap.python is not None and snap.python.packages == ()
+    assert snap.probes["python"].status == "ok"  # an empty environment is still found
+
+
+def test_two_captures_in_a_row_have_the_same_digest(awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    envsnap("capture", "--python", str(awkward_venv["python"]), "-o", str(a), cwd=tmp_path)
+    envsnap("capture", "--python", str(awkward_venv["python"]), "-o", str(b), cwd=tmp_path)
+    sa, sb = io.load(a), io.load(b)
+    assert sa.digest == sb.digest
+    # ...and the files differ only in capture-time metadata
+    strip = lambda p: [l for l in p.read_text().splitlines()  # noqa: E731
+                       if not l.startswith(("captured_at", "python =", "os =", "cpu =", "nvidia =",
+                                            "cuda =", "env =", "conda =", "project =", "frameworks ="))]
+    assert strip(a) == strip(b)
+
+
+def test_json_output_and_show(awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    out = tmp_path / "s.json"
+    envsnap("capture", "--python", str(awkward_venv["python"]), "--json", "-o", str(out))
+    data = json.loads(out.read_text())
+    assert data["schema"] == 1 and data["python"]["packages"]["labelpkg"]["version"] == "1.0+cu121"
+    shown = envsnap("show", str(out), "--json")
+    summary = json.loads(shown.stdout)
+    assert summary["python"]["packages"] == len(data["python"]["packages"])
+    text = envsnap("show", str(out)).stdout
+    assert "editable" in text and "venv" in text
+
+
+def test_missing_interpreter_is_bad_input(tmp_path: Path) -> None:
+    proc = envsnap("capture", "--python", str(tmp_path / "nope" / "python"), "-o", str(tmp_path / "x.toml"),
+                   check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "no such interpreter" in proc.stderr
+    assert not (tmp_path / "x.toml").exists()
+
+
+def test_anonymize(awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    proc = envsnap("capture", "--python", str(awkward_venv["python"]), "--anonymize", "-o", "-")
+    snap = io.loads(proc.stdout)
+    assert snap.meta.hostname is None and snap.meta.anonymized
+    assert snap.python is not None and snap.python.prefix == "$PREFIX"
+    assert str(Path(str(awkward_venv["python"])).parent.parent) not in proc.stdout
+    assert os.uname().nodename not in proc.stdout.replace("nodename", "")

@@ -1,0 +1,56 @@
+"""Credential redaction: pip's own test vectors plus envsnap's extra shapes."""
+
+from __future__ import annotations
+
+import pytest
+
+from envsnap.redact import redact_scp_remote, redact_text, redact_url
+
+
+# Vectors from pip's tests/unit/test_utils.py::test_redact_auth_from_url.
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://user:pass@domain.tld/project/tags/v0.2", "https://user:****@domain.tld/project/tags/v0.2"),
+        ("https://domain.tld/project/tags/v0.2", "https://domain.tld/project/tags/v0.2"),
+        ("https://user@domain.tld/project/trunk", "https://****@domain.tld/project/trunk"),
+        ("https://user:@domain.tld/project/trunk", "https://user:****@domain.tld/project/trunk"),
+        ("http://domain.tld/project/trunk", "http://domain.tld/project/trunk"),
+        ("https://accesstoken@example.com/abc", "https://****@example.com/abc"),
+        ("https://user%3Aname:%23%40%5E@example.com", "https://user%3Aname:****@example.com"),
+        ("git+https://user:token@github.com/o/r.git@v1", "git+https://user:****@github.com/o/r.git@v1"),
+    ],
+)
+def test_redact_url_matches_pip(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+def test_pep610_env_placeholders_and_git_user_are_kept() -> None:
+    assert redact_url("https://${USER}:${TOKEN}@h/x") == "https://${USER}:${TOKEN}@h/x"
+    assert redact_url("ssh://git@github.com/o/r.git") == "ssh://git@github.com/o/r.git"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("postgres://app:hunter2@db:5432/prod", "hunter2"),
+        ("admin:hunter2@db.internal:5432", "hunter2"),
+        ("token ghp_0123456789abcdefghijABCDEFGHIJ in text", "ghp_0123456789abcdefghijABCDEFGHIJ"),
+        ("hf_abcdefghijklmnopqrstuvwxyz12", "hf_abcdefghijklmnopqrstuvwxyz12"),
+        ("AKIAABCDEFGHIJKLMNOP", "AKIAABCDEFGHIJKLMNOP"),
+    ],
+)
+def test_redact_text_removes_secrets(text: str, secret: str) -> None:
+    out = redact_text(text)
+    assert secret not in out
+    assert "****" in out
+
+
+def test_plain_values_are_untouched() -> None:
+    for value in (":4096:8", "0", "/usr/local/cuda/lib64:/opt/lib", "eth0,ib0", "max_split_size_mb:128"):
+        assert redact_text(value) == value
+
+
+def test_scp_style_remote_keeps_git_user() -> None:
+    assert redact_scp_remote("git@github.com:o/r.git") == "git@github.com:o/r.git"
+    assert redact_scp_remote("https://x:y@gitlab.com/o/r.git") == "https://x:****@gitlab.com/o/r.git"
