@@ -209,8 +209,11 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    with atomic_writer(path) as fh:
-        fh.write(text)
+    try:
+        with atomic_writer(path) as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def dump(snapshot: Snapshot, path: str | os.PathLike[str], *, fmt: str = "toml") -> None:
