@@ -2,10 +2,384 @@
 
 from __future__ import annotations
 
-from ..host import Host
-from ..snapshot import CudaInfo, PythonEnv
+import json
+import posixpath
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from ..errors import CommandNotFound, CommandTimeout, HostError
+from ..host import Host, read_text
+from ..snapshot import CudaInfo, LibraryCopy, PythonEnv
 from . import Probed
+
+NVCC_TIMEOUT = 10.0
+LDCONFIG_TIMEOUT = 10.0
+
+# Values an NVIDIA CUDA base image bakes into its environment (nvidia/cuda Dockerfiles). They
+# describe the image build, not what is on disk, so they are kept verbatim and apart from the
+# observed copies (shared/reference/capture-anchors.md 2.1).
+DECLARED_ENV = (
+    "CUDA_VERSION",
+    "NV_CUDA_CUDART_VERSION",
+    "NV_CUDNN_VERSION",
+    "NV_LIBCUBLAS_VERSION",
+    "NV_LIBNCCL_PACKAGE_VERSION",
+    "NVIDIA_REQUIRE_CUDA",
+)
+
+LIBRARIES = ("cudart", "cudnn", "nccl", "cublas")
+
+# The main shared object of each library, any soname depth: libcudnn.so, libcudnn.so.9,
+# libcudnn.so.9.14.0. cuDNN 9's sub-libraries (libcudnn_ops.so.9 ...) and cublasLt are left out.
+_LIB_FILE_RE = re.compile(r"^lib(cudart|cudnn|nccl|cublas)\.so(?:\.\d+)*$")
+# System copies are named by full version (libcudnn.so.9.14.0, libcublas.so.13.1.0.3);
+# a bare major (libcudnn.so.9) is a soname, not a version.
+_FILE_VERSION_RE = re.compile(r"\.so\.(\d+(?:\.\d+)+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class _WheelDir:
+    """Where a pip wheel puts a library, and which distributions may own that directory."""
+
+    subdir: str
+    library: str
+    dists: tuple[str, ...]
+
+
+# The wheel layouts (shared/reference/capture-anchors.md 2.4). CUDA 13 consolidated the toolkit
+# libraries under nvidia/cu13/lib and dropped the -cuNN suffix (microsoft/onnxruntime#29202,
+# NVIDIA/cuda-python#864); cuDNN and NCCL keep their own directories in both layouts.
+_WHEEL_DIRS = (
+    _WheelDir("nvidia/cudnn/lib", "cudnn", ("nvidia-cudnn-cu13", "nvidia-cudnn-cu12",
+                                            "nvidia-cudnn-cu11")),
+    _WheelDir("nvidia/nccl/lib", "nccl", ("nvidia-nccl-cu13", "nvidia-nccl-cu12",
+                                          "nvidia-nccl-cu11")),
+    _WheelDir("nvidia/cublas/lib", "cublas", ("nvidia-cublas-cu12", "nvidia-cublas-cu11")),
+    _WheelDir("nvidia/cuda_runtime/lib", "cudart", ("nvidia-cuda-runtime-cu12",
+                                                    "nvidia-cuda-runtime-cu11")),
+    _WheelDir("nvidia/cu13/lib", "cublas", ("nvidia-cublas",)),
+    _WheelDir("nvidia/cu13/lib", "cudart", ("nvidia-cuda-runtime",)),
+)
+
+# conda-meta record names that ship each library (conda-forge / nvidia channels; cudatoolkit
+# is the pre-CUDA-12 bundle of every toolkit library).
+_CONDA_RECORDS = {
+    "cudart": ("cuda-cudart", "cudatoolkit"),
+    "cudnn": ("cudnn",),
+    "nccl": ("nccl",),
+    "cublas": ("libcublas", "cudatoolkit"),
+}
+
+
+# version.json components that version the toolkit's own copies.
+_TOOLKIT_COMPONENT = {"cudart": "cuda_cudart", "cublas": "libcublas"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parsers
+
+
+def _library_of(filename: str) -> str | None:
+    """``libcudnn.so.9.14.0`` -> ``cudnn``; anything that is not one of LIBRARIES -> None."""
+    m = _LIB_FILE_RE.match(filename)
+    return m.group(1) if m else None
+
+
+def _version_from_filename(filename: str) -> str | None:
+    """``libcudart.so.13.0.96`` -> ``13.0.96``; ``libcudnn.so.9`` -> None (a soname only)."""
+    m = _FILE_VERSION_RE.search(filename)
+    return m.group(1) if m else None
+
+
+def _parse_ldconfig(text: str) -> list[tuple[str, str]]:
+    """``ldconfig -p`` as (soname, path) pairs, in cache order::
+
+        549 libs found in cache `/etc/ld.so.cache'
+        \tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1
+        \tlibxml2.so.2 (libc6,x86-64) => /lib/x86_64-linux-gnu/libxml2.so.2
+    """
+    entries = []
+    for line in text.splitlines():
+        m = re.match(r"^\s+(\S+)\s+\(([^)]*)\)(?:\s+OS ABI: [^=]*)?\s+=>\s+(\S.*?)\s*$", line)
+        if m:
+            entries.append((m.group(1), m.group(3)))
+    return entries
+
+
+def _parse_version_json(text: str) -> dict[str, str]:
+    """The toolkit's ``version.json`` (CUDA >= 11.1) as component -> version::
+
+        {
+           "cuda" : {
+              "name" : "CUDA SDK",
+              "version" : "11.5.2"
+           },
+           "cuda_cudart" : {
+              "name" : "CUDA Runtime (cudart)",
+              "version" : "11.5.117"
+           },
+           ...
+        }
+
+    ``cuda`` is the toolkit; ``cuda_cudart`` and ``libcublas`` version the toolkit's own
+    copies, whose files are often named by soname only.
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    out = {}
+    for component, entry in data.items():
+        version = entry.get("version") if isinstance(entry, dict) else None
+        if isinstance(version, str) and version:
+            out[component] = version
+    return out
+
+
+def _parse_nvcc_version(text: str) -> str | None:
+    """``nvcc --version``; the full version is the ``V`` field::
+
+        nvcc: NVIDIA (R) Cuda compiler driver
+        Copyright (c) 2005-2025 NVIDIA Corporation
+        Built on Wed_Aug_20_01:58:59_PM_PDT_2025
+        Cuda compilation tools, release 13.0, V13.0.88
+        Build cuda_13.0.r13.0/compiler.36424714_0
+    """
+    m = re.search(r"Cuda compilation tools, release (\d+\.\d+), V(\d+(?:\.\d+)+)", text)
+    if m:
+        return m.group(2)
+    m = re.search(r"Cuda compilation tools, release (\d+\.\d+)", text)
+    return m.group(1) if m else None
+
+
+def _conda_record_name(filename: str) -> tuple[str, str] | None:
+    """``conda-meta/cudnn-9.1.1.17-h8b6c9a5_0.json`` -> (``cudnn``, ``9.1.1.17``)."""
+    if not filename.endswith(".json"):
+        return None
+    parts = filename[: -len(".json")].rsplit("-", 2)
+    return (parts[0], parts[1]) if len(parts) == 3 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Toolkit
+
+
+@dataclass(frozen=True, slots=True)
+class _Toolkit:
+    path: str | None = None
+    version: str | None = None
+    found_via: str | None = None
+    nvcc_version: str | None = None
+    components: Mapping[str, str] = field(default_factory=dict)  # version.json
+
+
+def _run_nvcc(host: Host, nvcc: str) -> str | None:
+    try:
+        result = host.run([nvcc, "--version"], timeout=NVCC_TIMEOUT)
+    except (CommandNotFound, CommandTimeout, HostError):
+        return None
+    return _parse_nvcc_version(result.stdout) if result.returncode == 0 else None
+
+
+def _find_toolkit(host: Host) -> _Toolkit:
+    path = via = None
+    for var in ("CUDA_HOME", "CUDA_PATH"):
+        value = host.environ.get(var)
+        if value and host.is_dir(value):
+            path, via = host.realpath(value), f"env:{var}"
+            break
+    if path is None and host.is_dir("/usr/local/cuda"):
+        # The symlink target names the toolkit actually selected (/usr/local/cuda-13.0).
+        path, via = host.realpath("/usr/local/cuda"), "/usr/local/cuda"
+
+    nvcc_version = None
+    on_path = host.which("nvcc")
+    candidates = [on_path] if on_path else []
+    if path is not None:
+        candidates.append(posixpath.join(path, "bin", "nvcc"))
+    for nvcc in candidates:
+        nvcc_version = _run_nvcc(host, nvcc)
+        if nvcc_version is not None:
+            if path is None:
+                # nvcc on PATH is the only sign of a toolkit: its prefix is two levels up.
+                path = posixpath.dirname(posixpath.dirname(host.realpath(nvcc)))
+                via = "nvcc"
+            break
+
+    components: dict[str, str] = {}
+    if path is not None:
+        text = read_text(host, posixpath.join(path, "version.json"))
+        components = _parse_version_json(text) if text else {}
+    # version.json is absent in some images (capture-anchors.md 2.3); nvcc's is next best.
+    version = components.get("cuda") or (nvcc_version if path is not None else None)
+    return _Toolkit(
+        path=path, version=version, found_via=via, nvcc_version=nvcc_version,
+        components=components,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Library copies
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    library: str
+    soname: str
+    realpath: str
+    version: str | None
+    found_via: str
+
+
+def _scan_dir(
+    host: Host, directory: str, libraries: Iterable[str] = LIBRARIES
+) -> Iterator[tuple[str, str, str]]:
+    """(library, soname, realpath) per distinct file in ``directory``. The soname is the link
+    the loader opens (libcudnn.so.9): the shortest name with a version suffix."""
+    wanted = set(libraries)
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for name in host.listdir(directory):
+        library = _library_of(name)
+        if library is not None and library in wanted:
+            real = host.realpath(posixpath.join(directory, name))
+            groups.setdefault(real, (library, []))[1].append(name)
+    for real, (library, names) in groups.items():
+        versioned = [n for n in names if not n.endswith(".so")] or names
+        yield library, min(versioned, key=lambda n: (n.count("."), n)), real
+
+
+def _pip_hits(host: Host, pyenv: PythonEnv) -> Iterator[_Hit]:
+    installed = {p.name: p.version for p in pyenv.packages}
+    for site in pyenv.site_packages:
+        for wd in _WHEEL_DIRS:
+            directory = posixpath.join(site, wd.subdir)
+            for library, soname, real in _scan_dir(host, directory, (wd.library,)):
+                owner = next((d for d in wd.dists if d in installed), None)
+                # Wheel copies are named by soname only; the owning wheel's version is the
+                # library's (nvidia-cudnn-cu12 9.1.0.70 ships cuDNN 9.1.0).
+                version = installed[owner] if owner else _version_from_filename(real)
+                via = f"pip:{owner}" if owner else "pip"
+                yield _Hit(library, soname, real, version, via)
+
+
+def _conda_hits(host: Host, prefix: str) -> Iterator[_Hit]:
+    records: dict[str, tuple[str, str]] = {}
+    for filename in host.listdir(posixpath.join(prefix, "conda-meta")):
+        parsed = _conda_record_name(filename)
+        if parsed is not None:
+            records[parsed[0]] = parsed
+    for library, soname, real in _scan_dir(host, posixpath.join(prefix, "lib")):
+        record = next((records[r] for r in _CONDA_RECORDS[library] if r in records), None)
+        version = _version_from_filename(real) or (record[1] if record else None)
+        via = f"conda:{record[0]}" if record else "conda:lib"
+        yield _Hit(library, soname, real, version, via)
+
+
+def _dir_hits(host: Host, directories: Iterable[str], via: str) -> Iterator[_Hit]:
+    for directory in directories:
+        for library, soname, real in _scan_dir(host, directory):
+            yield _Hit(library, soname, real, _version_from_filename(real), via)
+
+
+def _read_ldconfig(host: Host) -> tuple[str | None, str | None]:
+    """``ldconfig -p`` output, or None and why. ldconfig lives in /sbin, often off PATH."""
+    why = "ldconfig not found"
+    for argv in (["ldconfig", "-p"], ["/sbin/ldconfig", "-p"]):
+        try:
+            result = host.run(argv, timeout=LDCONFIG_TIMEOUT)
+        except CommandNotFound:
+            continue
+        except CommandTimeout:
+            return None, f"ldconfig timed out after {LDCONFIG_TIMEOUT:g}s"
+        except HostError as exc:
+            return None, str(exc)
+        if result.returncode == 0:
+            return result.stdout, None
+        why = f"ldconfig exited with {result.returncode}"
+    return None, why
+
+
+def _ldconfig_hits(host: Host, text: str) -> Iterator[_Hit]:
+    # The cache ignores LD_LIBRARY_PATH and never sees wheel or conda copies
+    # (NVIDIA/TransformerEngine#2373), which is why it is one source among several.
+    for soname, path in _parse_ldconfig(text):
+        library = _library_of(soname)
+        if library is not None:
+            real = host.realpath(path)
+            yield _Hit(library, soname, real, _version_from_filename(real), "ldconfig")
 
 
 def probe(host: Host, pyenv: PythonEnv | None) -> Probed[CudaInfo]:
-    return Probed(None, "not implemented yet")
+    """The toolkit, image-declared versions, and every library copy in search order.
+
+    The order mirrors the loader search NVIDIA's cuda.pathfinder reports (NVIDIA/cuda-python
+    ``cuda_pathfinder/.../search_steps.py``): wheels, conda prefix, LD_LIBRARY_PATH, the
+    ldconfig cache, CUDA_HOME. A file reached twice (a symlinked directory, a dir listed twice)
+    is one copy, kept with the provenance of its first sighting.
+    """
+    toolkit = _find_toolkit(host)
+    declared = {k: host.environ[k] for k in DECLARED_ENV if host.environ.get(k)}
+    looked: list[str] = []
+    notes: list[str] = []
+
+    hits: list[_Hit] = []
+    if pyenv is not None and pyenv.site_packages:
+        looked.append("site-packages")
+        hits.extend(_pip_hits(host, pyenv))
+    if pyenv is not None and pyenv.env_kind == "conda" and pyenv.prefix:
+        looked.append("conda prefix")
+        hits.extend(_conda_hits(host, pyenv.prefix))
+    ld_path = [d for d in host.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    if ld_path:
+        looked.append("LD_LIBRARY_PATH")
+        hits.extend(_dir_hits(host, ld_path, "ld_library_path"))
+    ldconfig, why = _read_ldconfig(host)
+    if ldconfig is not None:
+        looked.append("ldconfig")
+        hits.extend(_ldconfig_hits(host, ldconfig))
+    else:
+        notes.append(why or "ldconfig unavailable")
+    if toolkit.path is not None:
+        looked.append("CUDA_HOME")
+        hits.extend(_dir_hits(host, [posixpath.join(toolkit.path, "lib64")], "cuda_home"))
+
+    seen: set[str] = set()
+    copies = []
+    for hit in hits:
+        if hit.realpath in seen:
+            continue
+        seen.add(hit.realpath)
+        version = hit.version
+        if version is None and toolkit.path and hit.realpath.startswith(toolkit.path + "/"):
+            version = toolkit.components.get(_TOOLKIT_COMPONENT.get(hit.library, ""))
+        copies.append(
+            LibraryCopy(
+                library=hit.library,
+                version=version,
+                path=hit.realpath,
+                found_via=hit.found_via,
+                soname=hit.soname,
+            )
+        )
+
+    summary = f"searched {', '.join(looked) or 'nothing'}"
+    if notes:
+        summary += f" ({'; '.join(notes)})"
+    if toolkit.path is None and not copies and not declared:
+        return Probed(None, f"no CUDA toolkit or libraries: {summary}")
+    if toolkit.found_via:
+        summary = f"toolkit via {toolkit.found_via}; {summary}"
+    return Probed(
+        CudaInfo(
+            toolkit_version=toolkit.version,
+            toolkit_path=toolkit.path,
+            toolkit_found_via=toolkit.found_via,
+            nvcc_version=toolkit.nvcc_version,
+            libraries=tuple(copies),
+            declared=declared,
+        ),
+        summary,
+    )

@@ -1,0 +1,197 @@
+"""Benchmark: `envsnap capture` (all probes) against `pip freeze`, `pip inspect` and
+`uv pip freeze` on one venv of ~250 distributions, side by side in one run; then capture time
+and peak memory on synthetic dist-info trees of 1,000 to 10,000 distributions.
+
+    python benchmarks/bench_capture.py [--dists 250] [--runs 15] [--scale 1000,3000,10000]
+
+The venv is built with real pip installs of real wheels (generated here, with METADATA and
+RECORD of realistic size) and cached under .bench/. Commands run alternately (A B C D A B ...)
+so drift on a noisy machine hits them all alike; medians and per-round ratios are reported.
+Peak memory is each child's own ru_maxrss (os.wait4), not the benchmark's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+import support  # noqa: E402  (tests/support.py: real wheels and venvs)
+
+BENCH = ROOT / ".bench"
+LOREM = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
+         "incididunt ut labore et dolore magna aliqua. ") * 40  # ~5 KB: a typical long description
+
+
+def _wheel_modules(name: str, i: int) -> dict[str, str]:
+    pkg = name.replace("-", "_")
+    mods = {f"{pkg}/__init__.py": f"__version__ = '1.{i}.0'\n"}
+    for j in range(12):  # RECORD of a realistic length
+        mods[f"{pkg}/mod{j}.py"] = f"X = {j}\n"
+    return mods
+
+
+def build_venv(n: int) -> Path:
+    target = BENCH / f"venv{n}"
+    py = target / "bin" / "python"
+    if (target / ".complete").exists():
+        return py
+    shutil.rmtree(target, ignore_errors=True)
+    wheels = BENCH / f"wheels{n}"
+    shutil.rmtree(wheels, ignore_errors=True)
+    names = [f"benchpkg-{i:04d}" for i in range(n)]
+    for i, name in enumerate(names):
+        deps = [names[(i + k) % n] + ">=1.0" for k in (1, 7, 31)]
+        deps.append("extra-only>=1; extra == 'test'")
+        whl = support.build_wheel(wheels, name, f"1.{i}.0", requires=deps,
+                                  modules=_wheel_modules(name, i))
+        # a long description, as real METADATA has
+        _append_description(whl)
+    support.make_venv(target)
+    support.run([py, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--find-links",
+                 wheels, *names], timeout=1800)
+    (target / ".complete").write_text(str(n))
+    return py
+
+
+def _append_description(whl: Path) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(whl) as zf:
+        entries = {i.filename: zf.read(i) for i in zf.infolist()}
+    meta = next(k for k in entries if k.endswith("/METADATA"))
+    entries[meta] = entries[meta].replace(b"Requires-Dist", b"Summary: a benchmark package\nRequires-Dist", 1) \
+        + b"\n" + LOREM.encode()
+    # RECORD hashes are not re-checked by pip for METADATA on install of our own wheels? They are:
+    # rewrite RECORD so the wheel stays valid.
+    import base64
+    import hashlib
+    rec_name = next(k for k in entries if k.endswith("/RECORD"))
+    lines = []
+    for path, data in entries.items():
+        if path == rec_name:
+            continue
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(f"{path},sha256={digest},{len(data)}")
+    lines.append(f"{rec_name},,")
+    entries[rec_name] = ("\n".join(lines) + "\n").encode()
+    with zipfile.ZipFile(whl, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path, data in entries.items():
+            zf.writestr(zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0)), data)
+
+
+def synthetic_tree(n: int) -> Path:
+    """A venv whose site-packages holds n dist-info dirs written directly (no pip)."""
+    target = BENCH / f"synthetic{n}"
+    py = target / "bin" / "python"
+    if (target / ".complete").exists():
+        return py
+    shutil.rmtree(target, ignore_errors=True)
+    support.make_venv(target, with_pip=False)
+    site = Path(support.run([py, "-c", "import sysconfig;print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    for i in range(n):
+        d = site / f"synth_{i:05d}-1.{i}.0.dist-info"
+        d.mkdir()
+        (d / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: synth-{i:05d}\nVersion: 1.{i}.0\nSummary: s\n"
+            f"Requires-Dist: synth-{(i + 1) % n:05d}\nRequires-Dist: synth-{(i + 7) % n:05d}\n\n{LOREM}")
+        (d / "INSTALLER").write_text("pip\n")
+        (d / "WHEEL").write_text("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        (d / "RECORD").write_text("".join(f"synth_{i:05d}/m{j}.py,,\n" for j in range(12)))
+    (target / ".complete").write_text(str(n))
+    return py
+
+
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and the child's own peak RSS (KiB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{proc.stderr.read().decode() if proc.stderr else ''}")
+    if proc.stderr:
+        proc.stderr.close()
+    return wall, usage.ru_maxrss
+
+
+def compare(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> dict[str, dict[str, float]]:
+    for argv in commands.values():  # warm-up: page cache, .pyc files
+        run_once(argv, env)
+    walls: dict[str, list[float]] = {k: [] for k in commands}
+    rss: dict[str, list[int]] = {k: [] for k in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            w, m = run_once(argv, env)
+            walls[name].append(w)
+            rss[name].append(m)
+    base = "envsnap capture"
+    out: dict[str, dict[str, float]] = {}
+    for name in commands:
+        ratios = [a / b for a, b in zip(walls[base], walls[name])]
+        out[name] = {
+            "median_s": statistics.median(walls[name]),
+            "min_s": min(walls[name]),
+            "max_s": max(walls[name]),
+            "peak_rss_mib": max(rss[name]) / 1024,
+            "envsnap_ratio_median": statistics.median(ratios),
+        }
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dists", type=int, default=250)
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--scale", default="1000,3000,10000")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+
+    env = support.clean_env()
+    envsnap = str(Path(sys.executable).parent / "envsnap")
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    py = build_venv(args.dists)
+    out = Path(tempfile.mkdtemp()) / "snap.toml"
+    commands = {
+        "envsnap capture": [envsnap, "capture", "--python", str(py), "-q", "-o", str(out)],
+        "pip freeze": [str(py), "-m", "pip", "freeze"],
+        "pip inspect": [str(py), "-m", "pip", "inspect"],
+    }
+    if uv:
+        commands["uv pip freeze"] = [uv, "pip", "freeze", "--python", str(py)]
+    results = compare(commands, args.runs, env)
+    scaling = {}
+    for n in [int(x) for x in args.scale.split(",") if x]:
+        spy = synthetic_tree(n)
+        argv = [envsnap, "capture", "--python", str(spy), "-q", "-o", str(out)]
+        run_once(argv, env)
+        samples = [run_once(argv, env) for _ in range(5)]
+        scaling[n] = {"median_s": statistics.median(s[0] for s in samples),
+                      "peak_rss_mib": max(s[1] for s in samples) / 1024}
+    if args.json:
+        print(json.dumps({"venv_dists": args.dists, "runs": args.runs, "compare": results,
+                          "scaling": scaling}, indent=2))
+        return 0
+    print(f"venv of {args.dists} distributions, {args.runs} alternating rounds, Python {sys.version.split()[0]}")
+    print(f"{'command':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'peak MiB':>10}{'envsnap/x':>11}")
+    for name, r in results.items():
+        print(f"{name:<18}{r['median_s']:>10.3f}{r['min_s']:>9.3f}{r['max_s']:>9.3f}"
+              f"{r['peak_rss_mib']:>10.1f}{r['envsnap_ratio_median']:>11.2f}")
+    print("\nenvsnap capture on synthetic dist-info trees")
+    print(f"{'dists':>8}{'median s':>10}{'ms/1k dists':>13}{'peak MiB':>10}")
+    for n, r in scaling.items():
+        print(f"{n:>8}{r['median_s']:>10.3f}{1000 * r['median_s'] / n * 1000:>13.1f}{r['peak_rss_mib']:>10.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,245 @@
+"""frameworks probe: build files parsed from real text, --deep against a real child process."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import support
+
+from envsnap.errors import CommandTimeout
+from envsnap.host import LocalHost, RunResult
+from envsnap.probes import frameworks
+from envsnap.snapshot import Framework, Package, PythonEnv
+from envsnap.testing import FakeHost
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "frameworks"
+TORCH_CPU = DATA / "torch-2.13.0+cpu" / "version.py"
+TORCH_CU121 = DATA / "torch-2.2.1+cu121" / "version.py"
+TF_CU121 = DATA / "tensorflow-cuda12.1" / "build_info.py"
+TORCH_WHEEL = Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parsers
+
+
+def test_parse_torch_version_py_cpu_wheel() -> None:
+    facts = frameworks._parse_torch_version_py(TORCH_CPU.read_text(encoding="utf-8"))
+    assert facts.cuda is None
+    assert facts.is_cuda is False
+
+
+def test_parse_torch_version_py_cuda_wheel() -> None:
+    facts = frameworks._parse_torch_version_py(TORCH_CU121.read_text(encoding="utf-8"))
+    assert facts.cuda == "12.1"
+    assert facts.is_cuda is True
+
+
+def test_parse_tf_build_info() -> None:
+    facts = frameworks._parse_tf_build_info(TF_CU121.read_text(encoding="utf-8"))
+    assert facts.cuda == "12.1"
+    assert facts.cudnn == "8"
+    assert facts.is_cuda is True
+    assert facts.arch_list == (
+        "sm_52", "sm_60", "sm_61", "sm_70", "sm_75", "sm_80", "sm_86", "compute_90",
+    )
+
+
+def test_parsers_never_execute_the_file(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    hostile = f"open({str(marker)!r}, 'w').write('x')\ncuda = '12.1'\n"
+    assert frameworks._parse_torch_version_py(hostile).cuda == "12.1"
+    assert not marker.exists()
+    assert frameworks._parse_torch_version_py("def (:\n").cuda is None  # not Python at all
+
+
+@pytest.mark.parametrize(
+    ("label", "cuda"),
+    [("cu121", "12.1"), ("cu118", "11.8"), ("cu128", "12.8"), ("cu130", "13.0"), ("cpu", None),
+     ("rocm6.2", None), ("cuda12.cudnn89", "12"), (None, None)],
+)
+def test_cuda_from_label(label: str | None, cuda: str | None) -> None:
+    assert frameworks._cuda_from_label(label) == cuda
+
+
+@pytest.mark.parametrize(
+    ("dist", "cuda"),
+    [("cupy-cuda12x", "12"), ("cupy-cuda11x", "11"), ("cupy-cuda118", "11.8"),
+     ("cupy-cuda102", "10.2"), ("cupy", None)],
+)
+def test_cupy_cuda(dist: str, cuda: str | None) -> None:
+    assert frameworks._cupy_cuda(dist) == cuda
+
+
+@pytest.mark.parametrize(
+    ("value", "version"),
+    [(91400, "9.14.0"), (90100, "9.1.0"), (8907, "8.9.7"), (None, None), (0, None)],
+)
+def test_cudnn_from_int(value: int | None, version: str | None) -> None:
+    assert frameworks._cudnn_from_int(value) == version
+
+
+def test_parse_deep_output_skips_noise() -> None:
+    out = "some import chatter\nENVSNAP-DEEP {\"torch\": {\"cuda\": null}}\n"
+    assert frameworks._parse_deep_output(out) == {"torch": {"cuda": None}}
+    assert frameworks._parse_deep_output("Traceback (most recent call last):\n") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# probe() over real file trees
+
+
+def _site(tmp_path: Path) -> Path:
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    return site
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+
+
+# torch 2.2.x's CUDA 12.1 wheels pin these nvidia wheels (its Requires-Dist).
+TORCH_221_CU121 = (
+    Package(name="torch", version="2.2.1+cu121", location="lib/python3.11/site-packages",
+            requires=("filelock", "nvidia-cudnn-cu12", "nvidia-nccl-cu12", "sympy")),
+    Package(name="nvidia-cudnn-cu12", version="8.9.2.26"),
+    Package(name="nvidia-nccl-cu12", version="2.19.3"),
+)
+
+
+def test_probe_torch_cuda_build_from_files(tmp_path: Path) -> None:
+    site = _site(tmp_path)
+    _copy(TORCH_CU121, site / "torch" / "version.py")
+    pyenv = PythonEnv(version="3.11.7", implementation="cpython", prefix=str(tmp_path / "venv"),
+                      site_packages=(str(site),), packages=TORCH_221_CU121)
+    result = frameworks.probe(LocalHost(environ={}), pyenv, deep=False, python=None)
+    assert result.value == (
+        Framework(name="torch", version="2.2.1+cu121", variant="cu121", cuda="12.1",
+                  cudnn="8.9.2.26", nccl="2.19.3", found_via="file:torch/version.py"),
+    )
+
+
+def test_probe_torch_without_version_file_uses_the_label(tmp_path: Path) -> None:
+    pyenv = PythonEnv(version="3.11.7", implementation="cpython",
+                      site_packages=(str(_site(tmp_path)),), packages=TORCH_221_CU121)
+    (fw,) = frameworks.probe(LocalHost(environ={}), pyenv, deep=False, python=None).value or ()
+    assert (fw.cuda, fw.found_via) == ("12.1", "metadata")
+
+
+def test_probe_tensorflow_from_build_info(tmp_path: Path) -> None:
+    site = _site(tmp_path)
+    _copy(TF_CU121, site / "tensorflow" / "python" / "platform" / "build_info.py")
+    pyenv = PythonEnv(version="3.11.7", implementation="cpython", site_packages=(str(site),),
+                      packages=(Package(name="tensorflow", version="2.13.0"),))
+    (fw,) = frameworks.probe(LocalHost(environ={}), pyenv, deep=False, python=None).value or ()
+    assert (fw.name, fw.cuda, fw.cudnn) == ("tensorflow", "12.1", "8")
+    assert fw.arch_list[-1] == "compute_90" and len(fw.arch_list) == 8
+    assert fw.found_via == "file:tensorflow/python/platform/build_info.py"
+
+
+def test_probe_jax_and_cupy_from_metadata() -> None:
+    pyenv = PythonEnv(version="3.11.7", implementation="cpython", packages=(
+        Package(name="jax", version="0.4.30"),
+        Package(name="jaxlib", version="0.4.30"),
+        Package(name="jax-cuda12-plugin", version="0.4.30", requires=("jax-cuda12-pjrt",
+                                                                       "nvidia-cudnn-cu12")),
+        Package(name="nvidia-cudnn-cu12", version="9.1.0.70"),
+        Package(name="cupy-cuda12x", version="13.3.0"),
+        Package(name="numpy", version="2.1.0"),
+    ))
+    result = frameworks.probe(FakeHost(), pyenv, deep=False, python=None)
+    by_name = {fw.name: fw for fw in result.value or ()}
+    assert set(by_name) == {"jax", "jaxlib", "cupy"}
+    assert (by_name["jaxlib"].variant, by_name["jaxlib"].cuda) == ("cuda12", "12")
+    assert by_name["jaxlib"].cudnn == "9.1.0.70"  # the plugin requires that wheel
+    assert (by_name["cupy"].variant, by_name["cupy"].cuda) == ("cuda12x", "12")
+
+
+def test_probe_without_python_env() -> None:
+    assert frameworks.probe(FakeHost(), None, deep=True, python=None).value == ()
+
+
+# ---------------------------------------------------------------------------------------------
+# --deep failures keep the file answer
+
+
+def _torch_env(tmp_path: Path) -> PythonEnv:
+    site = _site(tmp_path)
+    _copy(TORCH_CU121, site / "torch" / "version.py")
+    return PythonEnv(version="3.11.7", implementation="cpython", site_packages=(str(site),),
+                     packages=TORCH_221_CU121)
+
+
+def test_deep_timeout_keeps_file_answer(tmp_path: Path) -> None:
+    pyenv = _torch_env(tmp_path)
+    host = FakeHost(commands={"python3": CommandTimeout("python3 did not answer")})
+    # FakeHost has no files: the version file is unreadable through it, the label answers.
+    result = frameworks.probe(host, pyenv, deep=True, python="/usr/bin/python3")
+    (fw,) = result.value or ()
+    assert fw.cuda == "12.1"
+    assert f"import timed out after {frameworks.DEEP_TIMEOUT:g}s" in fw.found_via
+    assert "--deep failed" in result.found_via
+
+
+def test_deep_child_crash_keeps_file_answer(tmp_path: Path) -> None:
+    pyenv = _torch_env(tmp_path)
+    crashed = RunResult(returncode=1, stdout="", stderr="Segmentation fault (core dumped)")
+    host = FakeHost(commands={"python3": crashed})
+    result = frameworks.probe(host, pyenv, deep=True, python="python3")
+    (fw,) = result.value or ()
+    assert fw.cuda == "12.1"
+    assert "import child exited with 1: Segmentation fault" in fw.found_via
+
+
+def test_deep_with_a_real_interpreter_lacking_torch(tmp_path: Path) -> None:
+    # The envsnap test interpreter itself has no torch: a real ModuleNotFoundError in a child.
+    pyenv = _torch_env(tmp_path)
+    result = frameworks.probe(LocalHost(), pyenv, deep=True, python=sys.executable)
+    (fw,) = result.value or ()
+    assert (fw.cuda, fw.variant) == ("12.1", "cu121")  # from torch/version.py, kept
+    assert "import failed: ModuleNotFoundError: No module named 'torch'" in fw.found_via
+
+
+# ---------------------------------------------------------------------------------------------
+# A real torch install (CPU wheel shipped on this machine)
+
+
+@pytest.fixture(scope="session")
+def torch_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if not TORCH_WHEEL.exists():
+        pytest.skip(f"SKIPPED: the real torch CPU wheel is not on this machine ({TORCH_WHEEL})")
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("SKIPPED: the torch wheel at hand is cp311; this interpreter is not 3.11")
+    python = support.make_venv(tmp_path_factory.mktemp("torch-venv") / "venv")
+    # torch itself only from the local wheel; --no-deps because its dependencies are not there.
+    support.pip_install(python, "--isolated", "--no-index", "--find-links", str(TORCH_WHEEL.parent),
+                        "--no-deps", "torch==2.13.0+cpu")
+    # What `import torch` needs at import time, from the package index (isolated pip).
+    support.pip_install(python, "--isolated", "typing-extensions", "sympy", "filelock")
+    return python
+
+
+@pytest.mark.slow
+def test_real_torch_cpu_wheel_files_and_deep(torch_venv: Path) -> None:
+    venv = torch_venv.parent.parent
+    site = venv / "lib" / "python3.11" / "site-packages"
+    assert (site / "torch" / "version.py").exists()
+    pyenv = PythonEnv(version="3.11.7", implementation="cpython", prefix=str(venv),
+                      env_kind="venv", site_packages=(str(site),),
+                      packages=(Package(name="torch", version="2.13.0+cpu"),))
+    shallow = frameworks.probe(LocalHost(), pyenv, deep=False, python=None)
+    assert shallow.value == (
+        Framework(name="torch", version="2.13.0+cpu", variant="cpu", cuda=None,
+                  found_via="file:torch/version.py"),
+    )
+    deep = frameworks.probe(LocalHost(), pyenv, deep=True, python=str(torch_venv))
+    (fw,) = deep.value or ()
+    # A CPU build: no CUDA, no cuDNN, and no compiled arch list.
+    assert (fw.cuda, fw.cudnn, fw.nccl, fw.arch_list) == (None, None, None, ())
+    assert fw.found_via == "import"
+    assert deep.found_via == "import (--deep) and build files"
