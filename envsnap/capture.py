@@ -7,23 +7,16 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import BadInputError, EnvsnapError
 from .host import Host, LocalHost
-from .privacy import anonymize as _anonymize
 from .probes import PROBE_NAMES, Probed
-from .probes import conda as conda_probe
-from .probes import cpu as cpu_probe
-from .probes import cuda as cuda_probe
-from .probes import env_vars as env_probe
-from .probes import frameworks as frameworks_probe
-from .probes import nvidia as nvidia_probe
-from .probes import osinfo as os_probe
-from .probes import project as project_probe
 from .probes import python as python_probe
-from .snapshot import Meta, ProbeStatus, PythonEnv, Snapshot
+
+if TYPE_CHECKING:
+    from .snapshot import ProbeStatus, PythonEnv, Snapshot
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,6 +48,8 @@ class _Ledger:
         self.elapsed: dict[str, int] = {}
 
     def run(self, name: str, fn: Callable[[], Probed[Any]]) -> Any:
+        from .snapshot import ProbeStatus
+
         start = time.perf_counter()
         try:
             result = fn()
@@ -105,26 +100,34 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
     python_exe = python_probe.resolve_interpreter(host, options.python)
 
     # Phase 1: independent probes in parallel. The Python probe spawns the target interpreter
-    # and dominates the wall time, so everything else hides behind it.
-    independent: dict[str, Callable[[], Probed[Any]]] = {
-        "python": lambda: python_probe.probe(host, python_exe),
-        "os": lambda: os_probe.probe(host),
-        "cpu": lambda: cpu_probe.probe(host),
-        "nvidia": lambda: nvidia_probe.probe(host),
-        "env": lambda: env_probe.probe(host),
-        "project": lambda: project_probe.probe(host, options.cwd),
-    }
+    # and dominates the wall time, so it starts first and the other probes' modules are only
+    # imported while that child runs: start-up is most of a capture's cost.
     # Probes that need the Python environment's layout run once it is known, whether or not
     # the python section itself is wanted in the output.
     need_python = any(n in wanted for n in ("python", "conda", "cuda", "frameworks"))
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures: dict[str, Future[Any]] = {}
+        if need_python:
+            futures["python"] = pool.submit(
+                ledger.run, "python", lambda: python_probe.probe(host, python_exe))
+        from .probes import cpu, env_vars, nvidia, osinfo, project
+
+        independent: dict[str, Callable[[], Probed[Any]]] = {
+            "os": lambda: osinfo.probe(host),
+            "cpu": lambda: cpu.probe(host),
+            "nvidia": lambda: nvidia.probe(host),
+            "env": lambda: env_vars.probe(host),
+            "project": lambda: project.probe(host, options.cwd),
+        }
         for name, fn in independent.items():
-            if name in wanted or (name == "python" and need_python):
+            if name in wanted:
                 futures[name] = pool.submit(ledger.run, name, fn)
         for f in futures.values():
             f.result()
     pyenv: PythonEnv | None = ledger.values.get("python")
+    from .probes import conda as conda_probe
+    from .probes import cuda as cuda_probe
+    from .probes import frameworks as frameworks_probe
 
     # Phase 2: probes that read the Python environment's layout.
     conda_env = None
@@ -142,6 +145,8 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
             "frameworks",
             lambda: frameworks_probe.probe(host, pyenv, deep=options.deep, python=python_exe),
         )
+
+    from .snapshot import Meta, Snapshot
 
     values = ledger.values
     snapshot = Snapshot(
@@ -163,6 +168,8 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
         project=values.get("project"),
     )
     if options.anonymize:
+        from .privacy import anonymize as _anonymize
+
         snapshot = _anonymize(snapshot, home=host.environ.get("HOME"))
         snapshot = replace(snapshot, meta=replace(snapshot.meta, hostname=None, anonymized=True))
     return snapshot

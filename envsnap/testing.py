@@ -11,16 +11,11 @@ from typing import Any
 
 from .errors import CommandNotFound, HostError
 from .host import RunResult, SystemInfo
+from .probes.nvidia import NVIDIA_SMI_QUERY
+
+__all__ = ["NVIDIA_SMI_QUERY", "FakeHost", "gpu_fixture_host"]
 
 CommandHandler = RunResult | BaseException | Callable[[Sequence[str]], RunResult]
-
-# The nvidia-smi query envsnap runs, which is exactly the one the recorded fixtures captured
-# (shared/fixtures/gpu/*/nvidia-smi-query-gpu.csv), so a fixture replays byte for byte.
-NVIDIA_SMI_QUERY = (
-    "--query-gpu=index,name,uuid,driver_version,memory.total,compute_cap,pci.bus_id,vbios_version",
-    "--format=csv",
-)
-
 
 class FakeHost:
     """A Host whose files, commands, environment and NVML values are given up front.

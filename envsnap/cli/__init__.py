@@ -9,13 +9,21 @@ import warnings
 from collections.abc import Sequence
 from typing import TextIO
 
+import importlib
+
 from .. import __version__
 from ..errors import EnvsnapError
-from . import capture as _capture
-from . import check as _check
-from . import diff as _diff
-from . import image as _image
-from . import lock as _lock
+
+# command -> (module in envsnap.cli, one-line help). Only the module of the command being run
+# is imported: `envsnap capture` must not pay for docker, pip-tools or the diff rules.
+COMMANDS = {
+    "capture": ("capture", "snapshot this machine's environment into a TOML file"),
+    "show": ("capture", "one-screen summary of a snapshot"),
+    "lock": ("lock", "hashed lockfiles (requirements.txt, pylock.toml, conda) from a snapshot"),
+    "build-image": ("image", "a pinned Dockerfile and image that reproduce a snapshot"),
+    "diff": ("diff", "explain drift between snapshots, most dangerous first"),
+    "check": ("check", "can this machine run what the snapshot describes?"),
+}
 
 # Exit codes, documented in docs/cli.md: CI scripts branch on them.
 EXIT_OK = 0
@@ -67,7 +75,14 @@ exit codes: 0 ok, 1 a check or diff gate failed, 2 bad input, 130 interrupted.
 Run 'envsnap COMMAND --help' for each command's options."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested_command(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="envsnap",
         description="Make ML environments reproducible: capture, lock, rebuild, diff, check.",
@@ -79,14 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="show tracebacks for unexpected errors"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_capture, _lock, _image, _diff, _check):
-        module.register(sub)
+    wanted = _requested_command(argv) if argv is not None else None
+    registered: set[str] = set()
+    for command, (module_name, help_text) in COMMANDS.items():
+        if wanted is not None and COMMANDS[wanted][0] != module_name:
+            sub.add_parser(command, help=help_text)  # listed in --help, never run here
+            continue
+        if module_name not in registered:
+            module = importlib.import_module(f".{module_name}", __name__)
+            module.register(sub)
+            registered.add(module_name)
     return parser
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
     console = console or Console()
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help/--version exit 0, usage errors exit 2

@@ -7,11 +7,8 @@ import json
 import sys
 from typing import Any
 
-from ..capture import capture
 from ..errors import BadInputError
-from ..io import dumps, dumps_json, load, write_text_atomic
 from ..probes import PROBE_NAMES
-from ..summary import summarize, summary_data
 
 CAPTURE_HELP = f"""\
 Probe this machine into a TOML snapshot: the Python environment you are working in (every
@@ -88,6 +85,9 @@ def register(sub: Any) -> None:
 
 
 def run_capture(args: argparse.Namespace, console: Any) -> int:
+    from ..capture import capture
+    from ..io import dumps, dumps_json, write_text_atomic
+
     snapshot = capture(
         python=args.python,
         deep=args.deep,
@@ -114,6 +114,8 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
 
 
 def _load_arg(path: str) -> Any:
+    from ..io import load
+
     if path == "-":
         from ..io import loads
 
@@ -125,6 +127,8 @@ def _load_arg(path: str) -> Any:
 
 
 def run_show(args: argparse.Namespace, console: Any) -> int:
+    from ..summary import summarize, summary_data
+
     snapshot = _load_arg(args.snapshot)
     if args.json:
         console.print(json.dumps(summary_data(snapshot), indent=2))

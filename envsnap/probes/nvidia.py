@@ -13,8 +13,14 @@ from typing import Any
 from ..errors import CommandNotFound, CommandTimeout, HostError
 from ..host import Host, read_text
 from ..snapshot import GPU, NvidiaInfo
-from ..testing import NVIDIA_SMI_QUERY
 from . import Probed
+
+# The exact query the recorded fixtures captured (tests/data/gpu/*/nvidia-smi-query-gpu.csv),
+# so a recorded machine replays byte for byte. The stable CSV form, never the table.
+NVIDIA_SMI_QUERY = (
+    "--query-gpu=index,name,uuid,driver_version,memory.total,compute_cap,pci.bus_id,vbios_version",
+    "--format=csv",
+)
 
 # Without persistence mode nvidia-smi can take 24-30 s to answer, and on a sick node it hangs
 # for good (NVIDIA/nvidia-container-toolkit#1053, Azure/aks-gpu#105). Ten seconds covers a

@@ -11,29 +11,44 @@ from . import Probed
 TIMEOUT_S = 5.0  # git on a cold network filesystem can stall; the snapshot must not
 
 
-def probe(host: Host, cwd: str | None) -> Probed[Project]:
-    def git(*args: str) -> str | None:
-        result = host.run(["git", *args], timeout=TIMEOUT_S, cwd=cwd)
-        return result.stdout.strip() if result.returncode == 0 else None
+def parse_status_v2(text: str) -> tuple[str | None, str | None, bool]:
+    """``git status --porcelain=v2 --branch`` -> (commit, branch, dirty).
 
+    Sample::
+
+        # branch.oid 6347888dfeec1e957cbe6be854278c13d35296f8
+        # branch.head main
+        1 .M N... 100644 100644 100644 3f1e... 3f1e... envsnap/io.py
+    """
+    commit = branch = None
+    dirty = False
+    for line in text.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split(" ", 2)[2].strip()
+            commit = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.split(" ", 2)[2].strip()
+            branch = None if head == "(detached)" else head
+        elif line and not line.startswith("#"):
+            dirty = True
+    return commit, branch, dirty
+
+
+def probe(host: Host, cwd: str | None) -> Probed[Project]:
+    # Two git calls, not four: this probe runs on every capture.
     try:
-        commit = git("rev-parse", "--verify", "-q", "HEAD")
-        if commit is None:
-            top = git("rev-parse", "--show-toplevel")
-            if top is None:
-                return Probed(None, "git: not inside a repository")
         # Untracked files are left out: the snapshot file being written is one of them.
-        status = git("status", "--porcelain", "--untracked-files=no")
-        branch = git("symbolic-ref", "-q", "--short", "HEAD")
-        remote = git("remote", "get-url", "origin")
+        status = host.run(["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+                          timeout=TIMEOUT_S, cwd=cwd)
+        if status.returncode != 0:
+            return Probed(None, "git: not inside a repository")
+        remote = host.run(["git", "config", "--get", "remote.origin.url"], timeout=TIMEOUT_S, cwd=cwd)
     except CommandNotFound:
         return Probed(None, "git not installed")
     except CommandTimeout as exc:
         raise CommandTimeout(f"git: {exc}") from None
-    value = Project(
-        commit=commit,
-        dirty=bool(status) if status is not None else None,
-        branch=branch or None,
-        remote=redact_scp_remote(remote) if remote else None,
-    )
+    commit, branch, dirty = parse_status_v2(status.stdout)
+    url = remote.stdout.strip() if remote.returncode == 0 else ""
+    value = Project(commit=commit, dirty=dirty, branch=branch,
+                    remote=redact_scp_remote(url) if url else None)
     return Probed(value, "git")

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import configparser
 import json
+import os
 import posixpath
 import re
 import sys
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
-
-from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BadInputError, HostError
 from ..host import Host, read_text
-from ..redact import redact_url
-from ..snapshot import Package, PackageProblem, PythonEnv, Source, is_safe_name, is_safe_version
 from . import Probed
 
-INSPECTOR = Path(__file__).with_name("_inspector.py")
+if TYPE_CHECKING:
+    from ..snapshot import PythonEnv, Source
+
+# Imports of packaging and the model are deferred to the parse step on purpose: the probe
+# starts the target interpreter first, and envsnap's own start-up overlaps with it.
+INSPECTOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_inspector.py")
 TIMEOUT_S = 60.0
 
 # Tool installers put envsnap in an environment of its own; the user works elsewhere.
@@ -55,7 +54,7 @@ def resolve_interpreter(host: Host, python: str | None) -> str:
 
 
 def probe(host: Host, python: str) -> Probed[PythonEnv]:
-    result = host.run([python, str(INSPECTOR)], timeout=TIMEOUT_S)
+    result = host.run([python, INSPECTOR], timeout=TIMEOUT_S)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise HostError(f"{python} exited {result.returncode}: {tail[0]}")
@@ -79,6 +78,9 @@ def parse_source(direct_url: str) -> Source:
 
     Sample (pip, editable): ``{"dir_info": {"editable": true}, "url": "file:///src/pkg"}``
     """
+    from ..redact import redact_url
+    from ..snapshot import Source
+
     data = json.loads(direct_url)
     if not isinstance(data, Mapping) or not isinstance(data.get("url"), str):
         raise ValueError("direct_url.json has no 'url'")
@@ -111,6 +113,8 @@ def parse_source(direct_url: str) -> Source:
 
 
 def _requires(values: list[str]) -> tuple[str, ...]:
+    from packaging.utils import canonicalize_name
+
     names: set[str] = set()
     for value in values:
         req, _, marker = value.partition(";")
@@ -123,6 +127,8 @@ def _requires(values: list[str]) -> tuple[str, ...]:
 
 
 def _newer(a: str, b: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
     try:
         return Version(a) > Version(b)
     except InvalidVersion:
@@ -131,6 +137,11 @@ def _newer(a: str, b: str) -> bool:
 
 def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -> PythonEnv:
     """Turn the inspector's raw JSON into a PythonEnv; broken dists become problems."""
+    from packaging.utils import canonicalize_name
+    from packaging.version import InvalidVersion, Version
+
+    from ..snapshot import Package, PackageProblem, PythonEnv, is_safe_name, is_safe_version
+
     prefix = raw.get("prefix")
     # Most dists live in the main site dir; saying so on every line would only add noise.
     main_site = raw.get("site_packages", [None])[0] if raw.get("site_packages") else None
@@ -248,6 +259,10 @@ def _config_files(env: Mapping[str, str], prefix: str | None) -> list[str]:
 def configured_indexes(host: Host, prefix: str | None) -> tuple[str, ...]:
     """Index URLs pip or uv would use here, credentials redacted (recorded, never replayed
     into a lockfile unless the user asks)."""
+    import configparser
+
+    from ..redact import redact_url
+
     env = host.environ
     urls: list[str] = []
     for path in _config_files(env, prefix):

@@ -88,7 +88,7 @@ def test_one_line_per_package_in_stable_order() -> None:
     text = io.dumps(sample())
     section = text.split("[python.packages]\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert [line.split(" = ", 1)[0] for line in section] == ["numpy", "torch", "mylib", "weird"]
-    assert section[1] == 'torch = {version = "2.5.1+cu121", requires = ["numpy"]}'
+    assert section[1] == 'torch = {"version" = "2.5.1+cu121", "requires" = ["numpy"]}'
 
 
 def test_digest_ignores_capture_time_metadata_only() -> None:
@@ -230,3 +230,40 @@ def test_atomic_write_survives_keyboard_interrupt(tmp_path: Path) -> None:
         fh.write("partial")
         raise KeyboardInterrupt
     assert list(tmp_path.iterdir()) == []
+
+
+# The fast reader must agree with tomllib (the reference) on everything the writer emits, and
+# hand-edited TOML outside that layout must still load (through tomllib).
+
+
+def test_fast_reader_agrees_with_tomllib_on_writer_output() -> None:
+    snap = sample()
+    text = io.dumps(snap)
+    assert io._fast_loads(text) == tomllib.loads(text)
+
+
+@pytest.mark.parametrize(
+    "tricky",
+    ['a " = b', 'x = "1", y', "it's", "{curly} [square]", "back\\slash\\", 'q"', "tab\there", "é ☃"],
+)
+def test_fast_reader_on_awkward_strings(tricky: str) -> None:
+    snap = replace(sample(), meta=replace(sample().meta, hostname=tricky))
+    assert snap.python is not None
+    pkg = replace(snap.python.packages[0], installer=tricky)
+    snap = replace(snap, python=replace(snap.python, packages=(pkg,)))
+    text = io.dumps(snap)
+    assert io.parse_toml(text) == tomllib.loads(text)
+    assert io.loads(text) == snap
+
+
+def test_hand_edited_toml_still_loads() -> None:
+    text = io.dumps(sample())
+    edited = text.replace(
+        'numpy = {"version" = "2.1.0"', "numpy = {version = '2.1.0'", 1
+    ).replace("[meta]", "[meta]  # edited by hand", 1)
+    with pytest.raises(io._NotFast):
+        io._fast_loads(edited)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # same content, other spelling: not an edit
+        pass_through = io.loads(edited)
+    assert pass_through.python == sample().python
