@@ -62,9 +62,18 @@ def _native_from_record(record):
 def _dist(entry, name):
     path = os.path.join(entry, name)
     info = {"dir": entry, "entry": name}
+    present = None
     if name.endswith(".dist-info"):
         meta_path = os.path.join(path, "METADATA")
         info["format"] = "dist-info"
+        try:
+            # One listdir instead of an open() per optional file: most are absent.
+            present = set(os.listdir(path))
+        except (OSError, IOError):
+            present = set()
+        if "METADATA" not in present:
+            info["error"] = "no-metadata"
+            return info
     elif os.path.isdir(path):
         meta_path = os.path.join(path, "PKG-INFO")
         info["format"] = "egg-info"
@@ -84,14 +93,14 @@ def _dist(entry, name):
     info["metadata"] = _headers(text.replace("\r\n", "\n"))
     if info["format"] != "dist-info":
         return info
-    installer = _read(os.path.join(path, "INSTALLER"))
+    installer = _read(os.path.join(path, "INSTALLER")) if "INSTALLER" in present else None
     if installer is not None:
         info["installer"] = installer.decode("utf-8", "replace").strip().split("\n")[0]
-    info["requested"] = os.path.exists(os.path.join(path, "REQUESTED"))
-    direct = _read(os.path.join(path, "direct_url.json"))
+    info["requested"] = "REQUESTED" in present
+    direct = _read(os.path.join(path, "direct_url.json")) if "direct_url.json" in present else None
     if direct is not None:
         info["direct_url"] = direct.decode("utf-8", "replace")
-    wheel = _read(os.path.join(path, "WHEEL"))
+    wheel = _read(os.path.join(path, "WHEEL")) if "WHEEL" in present else None
     tags = []
     if wheel is not None:
         for line in wheel.decode("utf-8", "replace").split("\n"):
@@ -102,7 +111,7 @@ def _dist(entry, name):
         info["native"] = any(not t.endswith("-any") for t in tags)
     else:
         # No WHEEL (conda builds, setup.py installs): fall back to the file list.
-        record = _read(os.path.join(path, "RECORD"))
+        record = _read(os.path.join(path, "RECORD")) if "RECORD" in present else None
         info["native"] = bool(record) and _native_from_record(record)
     return info
 
