@@ -69,10 +69,9 @@ def _append_description(whl: Path) -> None:
     with zipfile.ZipFile(whl) as zf:
         entries = {i.filename: zf.read(i) for i in zf.infolist()}
     meta = next(k for k in entries if k.endswith("/METADATA"))
-    entries[meta] = entries[meta].replace(b"Requires-Dist", b"Summary: a benchmark package\nRequires-Dist", 1) \
-        + b"\n" + LOREM.encode()
-    # RECORD hashes are not re-checked by pip for METADATA on install of our own wheels? They are:
-    # rewrite RECORD so the wheel stays valid.
+    head = entries[meta].replace(b"Requires-Dist", b"Summary: a benchmark package\nRequires-Dist", 1)
+    entries[meta] = head + b"\n" + LOREM.encode()
+    # pip checks RECORD hashes on install: rewrite RECORD so the wheel stays valid.
     import base64
     import hashlib
     rec_name = next(k for k in entries if k.endswith("/RECORD"))
@@ -97,7 +96,7 @@ def synthetic_tree(n: int) -> Path:
         return py
     shutil.rmtree(target, ignore_errors=True)
     support.make_venv(target, with_pip=False)
-    site = Path(support.run([py, "-c", "import sysconfig;print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    site = support.site_packages(py)
     for i in range(n):
         d = site / f"synth_{i:05d}-1.{i}.0.dist-info"
         d.mkdir()
@@ -118,7 +117,8 @@ def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{proc.stderr.read().decode() if proc.stderr else ''}")
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{err}")
     if proc.stderr:
         proc.stderr.close()
     return wall, usage.ru_maxrss
@@ -137,7 +137,7 @@ def compare(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> d
     base = "envsnap capture"
     out: dict[str, dict[str, float]] = {}
     for name in commands:
-        ratios = [a / b for a, b in zip(walls[base], walls[name])]
+        ratios = [a / b for a, b in zip(walls[base], walls[name], strict=True)]
         out[name] = {
             "median_s": statistics.median(walls[name]),
             "min_s": min(walls[name]),
@@ -181,7 +181,8 @@ def main() -> int:
         print(json.dumps({"venv_dists": args.dists, "runs": args.runs, "compare": results,
                           "scaling": scaling}, indent=2))
         return 0
-    print(f"venv of {args.dists} distributions, {args.runs} alternating rounds, Python {sys.version.split()[0]}")
+    py_version = sys.version.split()[0]
+    print(f"venv of {args.dists} distributions, {args.runs} alternating rounds, Python {py_version}")
     print(f"{'command':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'peak MiB':>10}{'envsnap/x':>11}")
     for name, r in results.items():
         print(f"{name:<18}{r['median_s']:>10.3f}{r['min_s']:>9.3f}{r['max_s']:>9.3f}"
@@ -189,7 +190,8 @@ def main() -> int:
     print("\nenvsnap capture on synthetic dist-info trees")
     print(f"{'dists':>8}{'median s':>10}{'ms/1k dists':>13}{'peak MiB':>10}")
     for n, r in scaling.items():
-        print(f"{n:>8}{r['median_s']:>10.3f}{1000 * r['median_s'] / n * 1000:>13.1f}{r['peak_rss_mib']:>10.1f}")
+        per_k = 1000 * r["median_s"] / n * 1000
+        print(f"{n:>8}{r['median_s']:>10.3f}{per_k:>13.1f}{r['peak_rss_mib']:>10.1f}")
     return 0
 
 

@@ -51,16 +51,15 @@ class _Ledger:
         from .snapshot import ProbeStatus
 
         start = time.perf_counter()
+        result: Probed[Any] | None = None
         try:
             result = fn()
         except EnvsnapError as exc:
             self.status[name] = ProbeStatus(status="error", error=str(exc))
-            result = None
         except Exception as exc:  # a probe bug must not lose the other probes' results
             self.status[name] = ProbeStatus(
                 status="error", error=f"probe crashed: {type(exc).__name__}: {exc}"
             )
-            result = None
         else:
             self.status[name] = ProbeStatus(
                 status="ok" if result.value not in (None, (), {}) else "absent",

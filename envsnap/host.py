@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -192,10 +193,8 @@ class LocalHost:
         except pynvml.NVMLError as exc:
             raise HostError(f"NVML query failed: {exc}") from None
         finally:
-            try:
+            with contextlib.suppress(pynvml.NVMLError):
                 pynvml.nvmlShutdown()
-            except pynvml.NVMLError:
-                pass
 
 
 def _text(value: Any) -> str:

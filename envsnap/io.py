@@ -217,7 +217,7 @@ def _fast_loads(text: str) -> dict[str, Any]:
         decoded = json.loads("[" + ",".join(values) + "]")
     except json.JSONDecodeError:
         raise _NotFast from None
-    for (t, k, _), v in zip(pending, decoded):
+    for (t, k, _), v in zip(pending, decoded, strict=True):
         t[k] = v
     return root
 
@@ -232,18 +232,14 @@ def parse_toml(text: str) -> dict[str, Any]:
     try:
         return _fast_loads(text)
     except _NotFast:
-        return tomllib.loads(text)
+        return dict(tomllib.loads(text))
 
 
 
 def loads(text: str, *, source: str | None = None) -> Snapshot:
     """Parse snapshot text (TOML, or JSON as written by ``--json``)."""
     try:
-        data: Any
-        if text.lstrip().startswith("{"):
-            data = json.loads(text)
-        else:
-            data = parse_toml(text)
+        data: Any = json.loads(text) if text.lstrip().startswith("{") else parse_toml(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise SnapshotFormatError(f"not a valid snapshot file ({exc})", file=source) from None
     try:

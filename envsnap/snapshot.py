@@ -390,7 +390,7 @@ def _load(tp: Any, value: Any, path: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise SnapshotFormatError(f"expected a table, got {type(value).__name__}", path=path)
-        return _load_dataclass(tp, value, path)
+        return _load_dataclass(typing.cast(type, tp), value, path)
     if origin is tuple:
         if not isinstance(value, list):
             raise SnapshotFormatError(f"expected an array, got {type(value).__name__}", path=path)

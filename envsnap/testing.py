@@ -104,7 +104,8 @@ class FakeHost:
             raise HostError("NVML unavailable: NVML Shared Library Not Found")
         if isinstance(self._nvml, BaseException):
             raise self._nvml
-        return json.loads(json.dumps(self._nvml))  # a deep copy, as a fresh read would be
+        copy: dict[str, Any] = json.loads(json.dumps(self._nvml))  # as fresh as a real read
+        return copy
 
 
 def gpu_fixture_host(directory: str | os.PathLike[str], **overrides: Any) -> FakeHost:

@@ -69,7 +69,7 @@ def build_wheel(
     files: dict[str, bytes] = {}
     for mod, src in (modules or {f"{dist}/__init__.py": f"__version__ = {version!r}\n"}).items():
         files[mod] = src.encode()
-    meta = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
     meta += [f"Requires-Dist: {r}" for r in requires]
     files[f"{distinfo}/METADATA"] = ("\n".join(meta) + "\n").encode()
     files[f"{distinfo}/WHEEL"] = (
@@ -91,6 +91,12 @@ def make_venv(path: Path, *, with_pip: bool = True) -> Path:
     """Create a real virtual environment; returns its python executable."""
     venv.EnvBuilder(with_pip=with_pip, clear=True, symlinks=True).create(path)
     return path / "bin" / "python"
+
+
+def site_packages(python: Path) -> Path:
+    """The purelib directory of the environment behind ``python``."""
+    out = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout
+    return Path(out.strip())
 
 
 def pip_install(python: Path, *args: str | os.PathLike[str], cwd: Path | None = None) -> None:

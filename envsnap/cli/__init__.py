@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import os
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import TextIO
-
-import importlib
 
 from .. import __version__
 from ..errors import EnvsnapError
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
 
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        warnings.showwarning = show_warning  # type: ignore[assignment]
+        warnings.showwarning = show_warning
         try:
             return int(args.handler(args, console))
         except EnvsnapError as exc:
@@ -132,10 +132,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
             return EXIT_INTERRUPTED
         except BrokenPipeError:
             # `envsnap show x | head`: the reader left; not an error worth a traceback.
-            try:
+            with contextlib.suppress(OSError):
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the final flush
-            except OSError:
-                pass
             return EXIT_OK
         except Exception as exc:
             if getattr(args, "verbose", False):

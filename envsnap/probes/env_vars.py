@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 from ..host import Host
 from ..redact import redact_text
 from . import Probed
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # An allowlist, never a denylist: a denylist records DATABASE_URL and every variable nobody
 # thought of (the pycheckem failure mode; see docs/snapshot-format.md#env).
@@ -31,12 +36,13 @@ def is_captured(name: str) -> bool:
     return name in ALLOWED_NAMES or name.startswith(ALLOWED_PREFIXES)
 
 
-def select(environ: dict[str, str] | object) -> dict[str, str]:
-    items = environ.items() if hasattr(environ, "items") else ()
+def select(environ: Mapping[str, str]) -> dict[str, str]:
+    # Values with control characters are dropped: a snapshot must never carry a newline
+    # into an ENV line of a generated Dockerfile.
     return {
         k: redact_text(v)
-        for k, v in sorted(items)  # type: ignore[attr-defined]
-        if is_captured(k) and not any(ord(c) < 32 for c in v)
+        for k, v in sorted(environ.items())
+        if is_captured(k) and not _CONTROL.search(v)
     }
 
 

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import support
+
 from envsnap import io
 from envsnap.snapshot import Snapshot
 
@@ -77,7 +77,7 @@ def awkward_venv(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path
     commit = _git(repo, "rev-parse", "HEAD")
     support.pip_install(py, "--no-build-isolation", f"git+file://{repo}@{commit}")
 
-    site = Path(support.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    site = support.site_packages(py)
     # Broken on purpose, the way real machines break (pip#12446, pip#9866, uv#2798):
     (site / "nometa-1.0.dist-info").mkdir()
     (site / "nometa-1.0.dist-info" / "RECORD").write_text("")
@@ -86,7 +86,8 @@ def awkward_venv(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path
     (bad_version / "METADATA").write_text("Metadata-Version: 2.1\nName: badver\nVersion: main\n")
     undecodable = site / "undecodable-1.0.dist-info"
     undecodable.mkdir()
-    (undecodable / "METADATA").write_bytes(b"Metadata-Version: 2.1\nName: undecodable\nSummary: \xff\xfe\xfa\n")
+    (undecodable / "METADATA").write_bytes(
+        b"Metadata-Version: 2.1\nName: undecodable\nSummary: \xff\xfe\xfa\n")
     dup = site / "six-1.15.0.dist-info"
     dup.mkdir()
     (dup / "METADATA").write_text("Metadata-Version: 2.1\nName: six\nVersion: 1.15.0\n")
@@ -207,10 +208,13 @@ def test_two_captures_in_a_row_have_the_same_digest(awkward_venv: dict[str, obje
     sa, sb = io.load(a), io.load(b)
     assert sa.digest == sb.digest
     # ...and the files differ only in capture-time metadata
-    strip = lambda p: [l for l in p.read_text().splitlines()  # noqa: E731
-                       if not l.startswith(("captured_at", "python =", "os =", "cpu =", "nvidia =",
-                                            "cuda =", "env =", "conda =", "project =", "frameworks ="))]
-    assert strip(a) == strip(b)
+    volatile = ("captured_at", "python =", "os =", "cpu =", "nvidia =", "cuda =", "env =",
+                "conda =", "project =", "frameworks =")  # timestamps and per-probe timings
+
+    def stable(p: Path) -> list[str]:
+        return [line for line in p.read_text().splitlines() if not line.startswith(volatile)]
+
+    assert stable(a) == stable(b)
 
 
 def test_json_output_and_show(awkward_venv: dict[str, object], tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import support
+
 from envsnap import io
 
 ENVSNAP = str(Path(sys.executable).parent / "envsnap")
@@ -22,7 +22,7 @@ def run(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subpro
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr
     for needle in needles:
         assert needle in lines[0]

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import support
+
 from envsnap import io
 from envsnap.cli import main
 
@@ -43,7 +43,7 @@ def conda_prefix(tmp_path: Path) -> Path:
     uv.mkdir()
     (uv / "METADATA").write_text("Metadata-Version: 2.1\nName: idna\nVersion: 3.7\n")
     (uv / "INSTALLER").write_text("pip\n")
-    site = Path(support.run([py, "-c", "import sysconfig;print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    site = support.site_packages(py)
     (site / "conda-layout.pth").write_text(f"{six_site}\n{t_site}\n")
     return prefix
 
@@ -62,7 +62,8 @@ def test_conda_records_and_ownership(conda_prefix: Path, tmp_path: Path) -> None
     # machine paths from the records' original authors never enter the snapshot
     text = out.read_text()
     assert "/Users/" not in text and "extracted_package_dir" not in text
-    assert '"url" = "https://conda.anaconda.org/conda-forge/osx-arm64/python-3.13.2-hfd29fff_1_cp313t.conda"' in text
+    url = "https://conda.anaconda.org/conda-forge/osx-arm64/python-3.13.2-hfd29fff_1_cp313t.conda"
+    assert f'"url" = "{url}"' in text
 
 
 def test_conda_meta_without_records_is_still_a_conda_env(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import support
 
 pytestmark = pytest.mark.slow
@@ -54,7 +53,7 @@ def test_no_secret_anywhere_in_the_snapshot(tmp_path: Path, pypi_wheelhouse: Pat
     support.pip_install(py, "--no-build-isolation", "-e", project)
 
     # 2. a VCS direct URL with credentials, as an installer that does not strip them writes it
-    site = Path(support.run([py, "-c", "import sysconfig;print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    site = support.site_packages(py)
     six = next(site.glob("six-*.dist-info"))
     (six / "direct_url.json").write_text(json.dumps({
         "url": f"git+https://ci-bot:{SECRETS['vcs_url']}@github.com/benjaminp/six.git",

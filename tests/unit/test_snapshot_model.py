@@ -121,7 +121,7 @@ def test_transient_fields_are_never_written() -> None:
 
 def test_unknown_schema_major_is_refused_with_a_clear_message() -> None:
     text = io.dumps(sample()).replace("schema = 1", "schema = 2", 1)
-    with pytest.raises(UnsupportedSchemaError, match="schema 2 is not supported.*upgrade envsnap"):
+    with pytest.raises(UnsupportedSchemaError, match=r"schema 2 is not supported.*upgrade envsnap"):
         io.loads(text)
 
 
