@@ -1,14 +1,103 @@
-"""'envsnap diff' command line (placeholder until implemented)."""
+"""'envsnap diff': what changed between snapshots, most dangerous first; fleet drift."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
+
+from .. import compat
+from ..diff import diff
+from ..errors import BadInputError
+from ..fleet import fleet_diff
+from ..io import load
+from ..report import FORMATS, render_diff, render_fleet
+
+FAIL_ON = (*compat.SEVERITIES, "never")
+
+DIFF_HELP = """\
+Compare two snapshots (A: where it worked, B: where it does not) over every section: Python and
+its packages (PEP 440 aware: upgrade, downgrade, variant for +cu121 -> +cu124, source for
+editable -> index), conda, OS and glibc, CPU features, NVIDIA driver and GPUs, CUDA libraries,
+framework builds, environment variables. Each change gets a severity (critical, major, minor,
+info) and a sentence saying why it matters and what to do.
+
+With --baseline, compare many snapshots (files or directories of *.toml / *.json) against one
+golden snapshot and group identical drift: "12 of 64 nodes: NCCL 2.21.5 instead of 2.28.3".
+
+examples:
+  envsnap diff good.toml bad.toml
+  envsnap diff good.toml bad.toml --format markdown > comment.md     (a PR comment)
+  envsnap diff good.toml bad.toml --format json | jq '.changes[] | select(.severity=="critical")'
+  envsnap diff good.toml bad.toml --fail-on major                     (CI gate)
+  envsnap diff --baseline golden.toml nodes/                          (fleet drift)
+  envsnap diff --baseline golden.toml node-*.toml --format json
+
+exit codes: 0 nothing reached --fail-on, 1 something did, 2 bad input (unreadable, truncated or
+malformed snapshot). Colour is used only on a terminal and never when NO_COLOR is set.
+"""
+
+
+def add_output_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=FORMATS, default="text",
+                   help="output format (default: text; json has a versioned schema)")
+    p.add_argument("--fail-on", choices=FAIL_ON, default="critical", metavar="LEVEL",
+                   help=f"exit 1 when anything is at LEVEL or worse ({', '.join(FAIL_ON)}; "
+                        "default: critical)")
 
 
 def register(sub: Any) -> None:
-    pass
+    p = sub.add_parser(
+        "diff",
+        help="what changed between two snapshots, and which change matters",
+        description=DIFF_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("snapshots", nargs="*", metavar="SNAPSHOT",
+                   help="A and B; with --baseline, any number of snapshot files or directories")
+    p.add_argument("--baseline", metavar="GOLDEN",
+                   help="compare every SNAPSHOT against this one and group the drift")
+    add_output_options(p)
+    p.set_defaults(handler=run)
+
+
+def expand(paths: list[str]) -> list[Path]:
+    """Files as given; directories become their *.toml and *.json files, sorted."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(x for x in p.iterdir()
+                           if x.suffix in (".toml", ".json") and x.is_file())
+            if not found:
+                raise BadInputError(f"{p}: directory holds no *.toml or *.json snapshots")
+            out.extend(found)
+        else:
+            out.append(p)
+    return out
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
-    return 0
+    if args.baseline:
+        return _run_fleet(args, console)
+    if len(args.snapshots) != 2:
+        raise BadInputError(
+            f"diff needs exactly two snapshots (A B), got {len(args.snapshots)}; "
+            "use --baseline GOLDEN to compare many")
+    a_path, b_path = args.snapshots
+    result = diff(load(a_path), load(b_path))
+    console.out.write(render_diff(result, args.format, a=a_path, b=b_path, color=console.color))
+    return 1 if args.fail_on != "never" and result.failed(args.fail_on) else 0
+
+
+def _run_fleet(args: argparse.Namespace, console: Any) -> int:
+    files = expand(args.snapshots)
+    if not files:
+        raise BadInputError("--baseline needs at least one SNAPSHOT file or directory to compare")
+    baseline_path = Path(args.baseline).resolve()
+    baseline = load(args.baseline)
+    # A directory may hold the golden snapshot too; comparing it to itself is noise.
+    nodes = ((str(f), load(f)) for f in files if f.resolve() != baseline_path)
+    result = fleet_diff(args.baseline, baseline, nodes)
+    console.out.write(render_fleet(result, args.format, color=console.color))
+    return 1 if args.fail_on != "never" and result.failed(args.fail_on) else 0

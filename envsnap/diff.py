@@ -1,0 +1,865 @@
+"""What changed between two snapshots and why it matters: diff(a, b) -> SnapshotDiff, pure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from packaging.version import InvalidVersion, Version
+
+from . import compat
+from .check import (
+    CudaNeed,
+    arch_list_of,
+    cuda_needs,
+    describe_arch_list,
+    glibc_needs,
+    gpu_cc,
+    gpu_fix,
+    missing_isa,
+    package_glibc,
+    uncovered,
+    worst_driver_verdict,
+)
+from .snapshot import (
+    GPU,
+    CondaPackage,
+    CudaInfo,
+    Framework,
+    LibraryCopy,
+    NvidiaInfo,
+    Package,
+    PythonEnv,
+    Snapshot,
+    Source,
+)
+
+KINDS = ("added", "removed", "upgraded", "downgraded", "variant", "source", "changed")
+
+# Display order of sections inside one severity group: host first, then what runs on it.
+SECTIONS = (
+    "python", "python.packages", "conda.packages", "os", "cpu", "nvidia", "nvidia.gpus",
+    "cuda", "cuda.libraries", "frameworks", "env", "project", "probes",
+)
+_SECTION_ORDER = {s: i for i, s in enumerate(SECTIONS)}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Change:
+    """One difference between snapshot A (old) and B (new)."""
+
+    section: str
+    name: str
+    kind: str
+    severity: str
+    old: str | None
+    new: str | None
+    explanation: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SnapshotDiff:
+    changes: tuple[Change, ...] = ()
+
+    def summary(self) -> dict[str, int]:
+        counts = dict.fromkeys(compat.SEVERITIES, 0)
+        for c in self.changes:
+            counts[c.severity] += 1
+        return counts
+
+    def failed(self, threshold: str) -> bool:
+        return any(compat.at_least(c.severity, threshold) for c in self.changes)
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+
+def sort_key(c: Change) -> tuple[int, int, str, str]:
+    return (compat.rank(c.severity), _SECTION_ORDER.get(c.section, len(SECTIONS)), c.name, c.kind)
+
+
+def diff(a: Snapshot, b: Snapshot) -> SnapshotDiff:
+    """Every difference from ``a`` (where it worked) to ``b``, most dangerous first."""
+    out: list[Change] = []
+    _diff_python(a, b, out)
+    _diff_conda(a, b, out)
+    _diff_os(a, b, out)
+    _diff_cpu(a, b, out)
+    _diff_nvidia(a, b, out)
+    _diff_cuda(a, b, out)
+    _diff_frameworks(a, b, out)
+    _diff_env(a.env, b.env, out)
+    _diff_project(a, b, out)
+    _diff_probes(a, b, out)
+    out.sort(key=sort_key)
+    return SnapshotDiff(changes=tuple(out))
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class VersionChange:
+    """How two version strings differ under PEP 440 (https://peps.python.org/pep-0440/)."""
+
+    kind: str  # upgraded | downgraded | variant | changed
+    level: str  # epoch | major | minor | patch | pre | post | variant | unparseable
+    old_local: str | None = None
+    new_local: str | None = None
+
+
+_RAW_PART = re.compile(r"\d+|[^\d]+")
+
+
+def _raw_key(v: str) -> tuple[tuple[int, int | str], ...]:
+    # Unparseable versions still compare: digit runs numerically, the rest as text.
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _RAW_PART.findall(v))
+
+
+def classify_version(old: str, new: str) -> VersionChange | None:
+    """None when equal under PEP 440 (1.0 == 1.0.0); a local-label-only change is a variant."""
+    if old == new:
+        return None
+    try:
+        vo, vn = Version(old), Version(new)
+    except InvalidVersion:
+        ko, kn = _raw_key(old), _raw_key(new)
+        kind = "changed" if ko == kn else ("upgraded" if kn > ko else "downgraded")
+        return VersionChange(kind=kind, level="unparseable")
+    if vo == vn:
+        return None
+    if vo.public == vn.public:
+        return VersionChange(kind="variant", level="variant", old_local=vo.local,
+                             new_local=vn.local)
+    kind = "upgraded" if Version(vn.public) > Version(vo.public) else "downgraded"
+    ro, rn = vo.release, vn.release
+    if vo.epoch != vn.epoch:
+        level = "epoch"
+    elif ro[0] != rn[0]:
+        level = "major"
+    elif _at(ro, 1) != _at(rn, 1):
+        level = "minor"
+    elif ro[2:] + (0,) * (len(rn) - len(ro)) != rn[2:] + (0,) * (len(ro) - len(rn)):
+        level = "patch"
+    elif vo.pre != vn.pre or vo.dev != vn.dev:
+        level = "pre"
+    else:
+        level = "post"
+    return VersionChange(kind=kind, level=level, old_local=vo.local, new_local=vn.local)
+
+
+def _at(release: tuple[int, ...], i: int) -> int:
+    return release[i] if i < len(release) else 0
+
+
+_LEVEL_WORDS = {
+    "epoch": "an epoch change (the version numbering restarted)",
+    "major": "a major version change",
+    "minor": "a minor version change",
+    "patch": "a patch-level change",
+    "pre": "a pre-release or development build change",
+    "post": "a post-release change",
+    "unparseable": "a change between versions that are not PEP 440",
+}
+
+
+def _lost_cuda(old_local: str | None, new_local: str | None) -> bool:
+    return bool(compat.cuda_from_variant(old_local)) and not compat.cuda_from_variant(new_local)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python
+
+
+def _diff_python(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    pa, pb = a.python, b.python
+    if pa is None and pb is None:
+        return
+    if pa is None or pb is None:
+        present = pb or pa
+        assert present is not None
+        out.append(Change(
+            section="python", name="python", kind="added" if pa is None else "removed",
+            severity=compat.rule("other"),
+            old=pa.version if pa else None, new=pb.version if pb else None,
+            explanation=("B has a Python environment and A does not."
+                         if pa is None else
+                         "B has no Python environment (not captured, or the python probe "
+                         "failed): packages cannot be compared."),
+        ))
+        return
+    _diff_interpreter(pa, pb, out)
+    _diff_packages(pa, pb, b.os.glibc if b.os else None, out)
+
+
+def _diff_interpreter(pa: PythonEnv, pb: PythonEnv, out: list[Change]) -> None:
+    if pa.implementation != pb.implementation:
+        out.append(Change(
+            section="python", name="implementation", kind="changed",
+            severity=compat.rule("python_implementation"),
+            old=pa.implementation, new=pb.implementation,
+            explanation="A different Python implementation: compiled extensions and many pure "
+                        "packages behave differently or do not load; recreate the environment.",
+        ))
+    vc = classify_version(pa.version, pb.version)
+    if vc is not None:
+        native = sum(1 for p in pb.packages if p.native)
+        level = vc.level if vc.level in ("major", "minor") else "patch"
+        if level == "patch":
+            expl = "A patch release of the interpreter: same ABI, compiled extensions still load."
+        else:
+            expl = (f"Python {compat.major_minor(pa.version)} -> "
+                    f"{compat.major_minor(pb.version)} changes the extension ABI (cpXY wheel tag):"
+                    f" the {native} installed package(s) with compiled extensions need builds "
+                    "for the new interpreter. Recreate the environment instead of copying it.")
+        out.append(Change(
+            section="python", name="python", kind=vc.kind if vc.kind != "variant" else "changed",
+            severity=compat.rule(f"python_{level}"), old=pa.version, new=pb.version,
+            explanation=expl,
+        ))
+    elif pa.abi_tag and pb.abi_tag and pa.abi_tag != pb.abi_tag:
+        out.append(Change(
+            section="python", name="abi_tag", kind="changed",
+            severity=compat.rule("python_abi_tag"), old=pa.abi_tag, new=pb.abi_tag,
+            explanation="The interpreter's ABI tag differs (for example a free-threaded build): "
+                        "compiled extensions for one do not load in the other.",
+        ))
+
+
+def _source_text(src: Source | None) -> str:
+    if src is None:
+        return "index"
+    if src.kind == "vcs":
+        rev = (src.commit or src.requested_revision or "")[:12]
+        return f"{src.vcs or 'vcs'} {src.url or ''}@{rev}".replace(" @", "@").strip()
+    if src.kind == "editable":
+        return f"editable {src.url}" if src.url else "editable"
+    return f"{src.kind} {src.url}" if src.url else src.kind
+
+
+class _Dependents:
+    """Reverse 'requires' map over packages with compiled extensions, built on first use."""
+
+    def __init__(self, *envs: PythonEnv) -> None:
+        self._envs = envs
+        self._map: dict[str, set[str]] | None = None
+
+    def of(self, name: str) -> list[str]:
+        if self._map is None:
+            self._map = {}
+            for env in self._envs:
+                for p in env.packages:
+                    if p.native:
+                        for req in p.requires:
+                            self._map.setdefault(req, set()).add(p.name)
+        return sorted(self._map.get(name, ()))
+
+
+def _diff_packages(pa: PythonEnv, pb: PythonEnv, glibc: str | None, out: list[Change]) -> None:
+    old = {p.name: p for p in pa.packages}
+    new = {p.name: p for p in pb.packages}
+    deps = _Dependents(pb, pa)
+    for name, po in old.items():
+        pn = new.get(name)
+        if pn is None:
+            pol = compat.package_policy(name, "removed")
+            dependents = deps.of(name)
+            extra = (f" Installed packages that require it: {', '.join(dependents[:5])}."
+                     if dependents else "")
+            out.append(Change(
+                section="python.packages", name=name, kind="removed", severity=pol.severity,
+                old=po.version, new=None,
+                explanation=f"{name} {po.version} is no longer installed; code importing it "
+                            f"fails with ModuleNotFoundError.{extra}",
+            ))
+        elif pn.version != po.version or pn.source != po.source:
+            change = _package_change(po, pn, deps)
+            if change is not None:
+                out.append(_glibc_escalate(change, pn, glibc))
+    for name, pn in new.items():
+        if name in old:
+            continue
+        severity = compat.package_policy(name, "added").severity
+        change = Change(
+            section="python.packages", name=name, kind="added", severity=severity,
+            old=None, new=pn.version, explanation=f"{name} {pn.version} is newly installed.",
+        )
+        out.append(_glibc_escalate(change, pn, glibc))
+
+
+def _glibc_escalate(change: Change, pkg: Package, glibc: str | None) -> Change:
+    """A wheel whose manylinux tag needs a newer glibc than B has cannot import there."""
+    need = package_glibc(pkg)
+    if need is None or glibc is None or compat.numeric(glibc) >= compat.numeric(need):
+        return change
+    return replace(
+        change, severity=compat.rule("glibc_below_wheels"),
+        explanation=change.explanation + f" Its wheel is tagged manylinux_"
+        f"{need.replace('.', '_')} and needs glibc {need}, but B has glibc {glibc}: importing it"
+        f" fails with 'GLIBC_{need}' not found. Install a build for an older manylinux tag.",
+    )
+
+
+def _package_change(po: Package, pn: Package, deps: _Dependents) -> Change | None:
+    name = po.name
+    vc = classify_version(po.version, pn.version)
+    if vc is None:
+        if po.source == pn.source:
+            return None
+        pol = compat.package_policy(name, "source")
+        so, sn = _source_text(po.source), _source_text(pn.source)
+        return Change(
+            section="python.packages", name=name, kind="source", severity=pol.severity,
+            old=f"{po.version} ({so})", new=f"{pn.version} ({sn})",
+            explanation=f"Same version of {name}, installed from elsewhere ({so} -> {sn}): the "
+                        "code may differ even though the version does not. Pin the source, not "
+                        "just the version.",
+        )
+    if vc.kind == "variant":
+        pol = compat.package_policy(name, "variant")
+        severity = pol.severity
+        lo, ln = vc.old_local or "none", vc.new_local or "none"
+        expl = (f"Same {name} release, different build variant (+{lo} -> +{ln}): it was "
+                "compiled for another CUDA or CPU target. pip cannot switch variants by version "
+                "alone; install from the matching index")
+        cuda = compat.cuda_from_variant(vc.old_local)
+        if _lost_cuda(vc.old_local, vc.new_local):
+            severity = compat.rule("torch_lost_cuda")
+            expl = (f"{name} lost its CUDA build (+{lo} -> +{ln}): GPU code now fails with "
+                    "'Torch not compiled with CUDA enabled' or silently runs on the CPU. "
+                    f"Install from https://download.pytorch.org/whl/{vc.old_local}")
+        elif cuda:
+            expl += f" (https://download.pytorch.org/whl/{vc.old_local} for the old one)"
+        return Change(section="python.packages", name=name, kind="variant", severity=severity,
+                      old=po.version, new=pn.version, explanation=expl + ".")
+    level = "unparseable" if vc.level == "unparseable" else vc.level
+    dependents = deps.of(name)
+    pol = compat.package_policy(name, level, native_dependents=bool(dependents),
+                                downgrade=vc.kind == "downgraded")
+    severity = pol.severity
+    verb = "upgraded" if vc.kind == "upgraded" else "downgraded"
+    expl = f"{name} {verb} {po.version} -> {pn.version}: {_LEVEL_WORDS[level]}."
+    if vc.kind == "changed":
+        expl = f"{name} changed {po.version} -> {pn.version} (not PEP 440, compared as text)."
+    if _lost_cuda(vc.old_local, vc.new_local):
+        severity = compat.rule("torch_lost_cuda")
+        expl += (f" The new build is not a CUDA build (+{vc.old_local} -> "
+                 f"+{vc.new_local or 'none'}): GPU code will fail or run on the CPU.")
+    if compat.at_least(severity, "major") and pol.why:
+        expl += f" {pol.why}"
+    if dependents and compat.at_least(severity, "major"):
+        shown = ", ".join(dependents[:5]) + (f" and {len(dependents) - 5} more"
+                                             if len(dependents) > 5 else "")
+        expl += f" Installed packages with compiled extensions that require it: {shown}."
+    if pol.fix and compat.at_least(severity, "major"):
+        expl += f" Fix: {pol.fix}."
+    if po.source != pn.source:
+        expl += f" Source also changed: {_source_text(po.source)} -> {_source_text(pn.source)}."
+    return Change(section="python.packages", name=name, kind=vc.kind, severity=severity,
+                  old=po.version, new=pn.version, explanation=expl)
+
+
+# ---------------------------------------------------------------------------------------------
+# conda
+
+
+def _diff_conda(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    old = {p.name: p for p in (a.conda.packages if a.conda else ())}
+    new = {p.name: p for p in (b.conda.packages if b.conda else ())}
+    for name in sorted(old.keys() | new.keys()):
+        po, pn = old.get(name), new.get(name)
+        if po is None and pn is not None:
+            out.append(Change(section="conda.packages", name=name, kind="added",
+                              severity=compat.package_policy(name, "added").severity,
+                              old=None, new=_conda_text(pn),
+                              explanation=f"conda package {name} is newly installed."))
+        elif pn is None and po is not None:
+            out.append(Change(section="conda.packages", name=name, kind="removed",
+                              severity=compat.package_policy(name, "removed").severity,
+                              old=_conda_text(po), new=None,
+                              explanation=f"conda package {name} is no longer installed."))
+        elif po is not None and pn is not None:
+            _conda_change(po, pn, out)
+
+
+def _conda_text(p: CondaPackage) -> str:
+    return f"{p.version}={p.build}"
+
+
+def _conda_change(po: CondaPackage, pn: CondaPackage, out: list[Change]) -> None:
+    name = po.name
+    vc = classify_version(po.version, pn.version)
+    if vc is not None:
+        level = vc.level if vc.level != "variant" else "patch"
+        pol = compat.package_policy(name, level, downgrade=vc.kind == "downgraded")
+        kind = vc.kind if vc.kind != "variant" else "changed"
+        out.append(Change(section="conda.packages", name=name, kind=kind, severity=pol.severity,
+                          old=_conda_text(po), new=_conda_text(pn),
+                          explanation=f"conda {name} {kind} {po.version} -> {pn.version}: "
+                                      f"{_LEVEL_WORDS.get(level, 'a version change')}."))
+    elif po.build != pn.build:
+        out.append(Change(section="conda.packages", name=name, kind="variant",
+                          severity=compat.rule("conda_build"),
+                          old=_conda_text(po), new=_conda_text(pn),
+                          explanation=f"Same {name} version, another build ({po.build} -> "
+                                      f"{pn.build}): it may link other libraries (CUDA, BLAS)."))
+    elif po.channel != pn.channel:
+        out.append(Change(section="conda.packages", name=name, kind="source",
+                          severity=compat.package_policy(name, "source").severity,
+                          old=po.channel, new=pn.channel,
+                          explanation=f"Same {name} build from another channel."))
+
+
+# ---------------------------------------------------------------------------------------------
+# OS and CPU
+
+
+def _diff_os(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    oa, ob = a.os, b.os
+    if oa is None or ob is None:
+        return
+    if oa.system != ob.system:
+        out.append(Change(section="os", name="system", kind="changed",
+                          severity=compat.rule("system_changed"), old=oa.system, new=ob.system,
+                          explanation="Another operating system: binary wheels and drivers are "
+                                      "per OS; rebuild the environment for it."))
+    if oa.arch != ob.arch:
+        out.append(Change(section="os", name="arch", kind="changed",
+                          severity=compat.rule("arch_changed"), old=oa.arch, new=ob.arch,
+                          explanation=f"Another CPU architecture ({oa.arch} -> {ob.arch}): "
+                                      "compiled packages from A do not run on B."))
+    if oa.glibc != ob.glibc and oa.glibc and ob.glibc:
+        _diff_glibc(oa.glibc, ob.glibc, b.python or a.python, out)
+    if oa.libstdcxx != ob.libstdcxx and oa.libstdcxx and ob.libstdcxx:
+        lower = compat.numeric(ob.libstdcxx) < compat.numeric(oa.libstdcxx)
+        out.append(Change(
+            section="os", name="libstdcxx", kind="downgraded" if lower else "upgraded",
+            severity=compat.rule("libstdcxx_lower" if lower else "libstdcxx_higher"),
+            old=oa.libstdcxx, new=ob.libstdcxx,
+            explanation=("An older libstdc++: extensions built with a newer GCC fail with "
+                         f"'version `GLIBCXX_{oa.libstdcxx}' not found'."
+                         if lower else "A newer libstdc++: backward compatible.")))
+    for attr in ("distro_id", "distro_version", "kernel", "container"):
+        vo, vn = getattr(oa, attr), getattr(ob, attr)
+        if vo != vn:
+            out.append(Change(section="os", name=attr, kind="changed",
+                              severity=compat.rule("os_changed"), old=vo, new=vn,
+                              explanation="Informational: matters only through glibc, "
+                                          "libstdc++ or the driver, which are compared "
+                                          "separately."))
+
+
+def _diff_glibc(old: str, new: str, py: PythonEnv | None, out: list[Change]) -> None:
+    lower = compat.numeric(new) < compat.numeric(old)
+    if not lower:
+        out.append(Change(section="os", name="glibc", kind="upgraded",
+                          severity=compat.rule("glibc_higher"), old=old, new=new,
+                          explanation="A newer glibc: wheels built for older ones keep working."))
+        return
+    need, names = glibc_needs(py)
+    if need is not None and compat.numeric(new) < compat.numeric(need):
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        out.append(Change(
+            section="os", name="glibc", kind="downgraded",
+            severity=compat.rule("glibc_below_wheels"), old=old, new=new,
+            explanation=f"glibc {new} is older than the manylinux_{need.replace('.', '_')} tag "
+                        f"of installed wheels ({shown}): they fail to import with "
+                        f"'GLIBC_{need}' not found. Run on glibc {need} or newer, or in a "
+                        "container built from the snapshot."))
+        return
+    out.append(Change(section="os", name="glibc", kind="downgraded",
+                      severity=compat.rule("glibc_lower"), old=old, new=new,
+                      explanation=f"An older glibc. The installed wheels' tags need "
+                                  f"{need or 'no particular glibc'}, which it meets, but "
+                                  "packages installed later may not."))
+
+
+def _diff_cpu(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    ca, cb = a.cpu, b.cpu
+    if ca is None or cb is None:
+        return
+    if ca.model != cb.model:
+        out.append(Change(section="cpu", name="model", kind="changed",
+                          severity=compat.rule("cpu_changed"), old=ca.model, new=cb.model,
+                          explanation="Another CPU model; ISA features are compared separately."))
+    lost = missing_isa(ca.flags, cb.flags)
+    gained = missing_isa(cb.flags, ca.flags)
+    for flag in lost:
+        out.append(Change(section="cpu", name=flag, kind="removed",
+                          severity=compat.rule("cpu_isa_lost"), old=flag, new=None,
+                          explanation=f"B's CPU lacks {flag}: code compiled for it (-march=native"
+                                      " builds, some wheels) dies with 'Illegal instruction'."))
+    for flag in gained:
+        out.append(Change(section="cpu", name=flag, kind="added",
+                          severity=compat.rule("cpu_isa_gained"), old=None, new=flag,
+                          explanation=f"B's CPU adds {flag}; nothing breaks."))
+
+
+# ---------------------------------------------------------------------------------------------
+# NVIDIA driver and GPUs
+
+
+def _diff_nvidia(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    na, nb = a.nvidia, b.nvidia
+    if na is None and nb is None:
+        return
+    needs = cuda_needs(b)
+    if nb is None or nb.driver_version is None:
+        if na is not None and na.driver_version is not None:
+            out.append(Change(
+                section="nvidia", name="driver", kind="removed",
+                severity=compat.rule("driver_removed") if needs else compat.rule("other"),
+                old=na.driver_version, new=None,
+                explanation="B has no NVIDIA driver" + (
+                    f", but {needs[0].origin} needs CUDA: GPU code cannot run."
+                    if needs else "; nothing in B needs CUDA.")))
+        _diff_gpus(na.gpus if na else (), (), b, out)
+        return
+    if na is None or na.driver_version != nb.driver_version:
+        _driver_change(na.driver_version if na else None, nb, needs, out)
+    elif needs and needs != cuda_needs(a):
+        # Same driver, new CUDA needs: evaluate the driver against them.
+        verdict = worst_driver_verdict(nb.driver_version, needs)
+        if verdict is not None and verdict.status in ("below_floor", "below_toolkit"):
+            _driver_change(na.driver_version, nb, needs, out, unchanged=True)
+    if nb.driver_mismatch and not (na and na.driver_mismatch):
+        out.append(Change(
+            section="nvidia", name="kernel_module", kind="changed",
+            severity=compat.rule("driver_mismatch"),
+            old=nb.driver_version, new=nb.kernel_module_version,
+            explanation="On B the user-space driver and the loaded kernel module differ: CUDA "
+                        "fails with 'Driver/library version mismatch'. Reboot or reload the "
+                        "nvidia module."))
+    _diff_gpus(na.gpus if na else (), nb.gpus, b, out)
+
+
+def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: list[Change],
+                   *, unchanged: bool = False) -> None:
+    new = nb.driver_version
+    lower = old is not None and compat.numeric(new) < compat.numeric(old)
+    kind = "changed" if unchanged or old is None else ("downgraded" if lower else "upgraded")
+    verdict = worst_driver_verdict(new, needs)
+    if verdict is not None and verdict.status == "below_floor":
+        severity = compat.rule("driver_below_floor")
+        expl = (f"Driver {new} is below {verdict.floor}, the minimum for CUDA "
+                f"{compat.cuda_major(verdict.need.cuda)}.x that {verdict.need.origin} needs "
+                "(minor-version compatibility): CUDA fails with 'The NVIDIA driver on your "
+                f"system is too old'. Install driver {verdict.floor} or newer"
+                + (f" ({verdict.toolkit} for all CUDA {verdict.need.cuda} features)"
+                   if verdict.toolkit else "")
+                + ", or a build for an older CUDA.")
+    elif verdict is not None and verdict.status == "below_toolkit":
+        severity = compat.rule("driver_below_toolkit")
+        expl = (f"Driver {new} runs {verdict.need.origin} only through CUDA minor-version "
+                f"compatibility (limited features; below {verdict.toolkit}, the CUDA "
+                f"{verdict.need.cuda} driver). Driver {verdict.toolkit} or newer for all "
+                "features.")
+    else:
+        severity = compat.rule("driver_changed")
+        expl = (f"Driver {new} supports every CUDA version the snapshot's builds need."
+                if verdict is not None else "No CUDA build in B depends on the driver version.")
+    if unchanged:
+        expl = "The driver is the same but B's builds need a newer CUDA. " + expl
+    out.append(Change(section="nvidia", name="driver", kind=kind, severity=severity,
+                      old=old, new=new, explanation=expl))
+
+
+def _gpu_text(g: GPU) -> str:
+    cc = gpu_cc(g)
+    return f"{g.name} (sm_{cc.replace('.', '')})" if cc else g.name
+
+
+def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Change]) -> None:
+    old = {g.index: g for g in ga}
+    new = {g.index: g for g in gb}
+    bad = {(g.index, fw.name): fw for g, fw in uncovered(new.values(), b.frameworks)}
+    for idx in sorted(old.keys() | new.keys()):
+        go, gn = old.get(idx), new.get(idx)
+        name = f"GPU{idx}"
+        if gn is None and go is not None:
+            out.append(Change(section="nvidia.gpus", name=name, kind="removed",
+                              severity=compat.rule("gpu_removed"), old=_gpu_text(go), new=None,
+                              explanation=f"B has fewer GPUs: {name} ({go.name}) is gone; jobs "
+                                          "sized for A's GPU count fail or slow down."))
+            continue
+        assert gn is not None
+        same = go is not None and go.name == gn.name and gpu_cc(go) == gpu_cc(gn)
+        misses = [fw for (i, _), fw in bad.items() if i == idx]
+        if same and not misses:
+            continue
+        if misses:
+            fw = misses[0]
+            cc = gpu_cc(gn) or "?"
+            severity = compat.rule("gpu_not_covered")
+            expl = (f"{gn.name} has compute capability {cc}, which {fw.name} {fw.version} was "
+                    f"not built for (arch list: {describe_arch_list(arch_list_of(fw))}): kernels "
+                    "fail with 'no kernel image is available for execution on the device'. "
+                    f"Fix: {gpu_fix(gn, fw)}.")
+        elif go is None:
+            severity = compat.rule("gpu_added")
+            expl = f"B has an extra GPU: {gn.name}."
+        else:
+            severity = compat.rule("gpu_changed")
+            expl = ("Another GPU model: memory size and speed differ; the frameworks' arch "
+                    "lists cover it.")
+        out.append(Change(section="nvidia.gpus", name=name,
+                          kind="added" if go is None else "changed", severity=severity,
+                          old=_gpu_text(go) if go else None, new=_gpu_text(gn),
+                          explanation=expl))
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA toolkit and libraries
+
+
+def _pip_cuda(s: Snapshot) -> bool:
+    """CUDA comes from pip wheels (torch's nvidia-*-cuNN or a +cuXYZ build), not the system."""
+    if s.python and any(compat.cuda_major_of_wheel(p.name) for p in s.python.packages):
+        return True
+    if s.cuda and any(lib.found_via.startswith("pip:") for lib in s.cuda.libraries):
+        return True
+    return any(fw.cuda or compat.cuda_from_variant(fw.variant) for fw in s.frameworks)
+
+
+def _diff_cuda(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    ca, cb = a.cuda or CudaInfo(), b.cuda or CudaInfo()
+    for attr, label in (("toolkit_version", "toolkit"), ("nvcc_version", "nvcc")):
+        vo, vn = getattr(ca, attr), getattr(cb, attr)
+        if vo == vn:
+            continue
+        if _pip_cuda(b):
+            severity = compat.rule("toolkit_beside_wheels")
+            expl = (f"The system CUDA {label} differs, which is normal beside pip-wheel CUDA: "
+                    "the frameworks load their own CUDA libraries from nvidia-* wheels. It "
+                    "matters only when compiling extensions (the nvcc major must match the "
+                    "framework's CUDA major).")
+        else:
+            severity = compat.rule("toolkit_changed")
+            expl = f"The system CUDA {label} changed; builds linking it use the new one."
+        out.append(Change(section="cuda", name=label, kind=_kind(vo, vn), severity=severity,
+                          old=vo, new=vn, explanation=expl))
+    _diff_libraries(ca.libraries, cb.libraries, out)
+
+
+def _kind(old: str | None, new: str | None) -> str:
+    if old is None:
+        return "added"
+    if new is None:
+        return "removed"
+    vc = classify_version(old, new)
+    return vc.kind if vc is not None and vc.kind in ("upgraded", "downgraded") else "changed"
+
+
+def _lib_text(c: LibraryCopy) -> str:
+    return f"{c.version or '?'} via {c.found_via}"
+
+
+def _group(libs: Iterable[LibraryCopy]) -> dict[str, dict[str, LibraryCopy]]:
+    out: dict[str, dict[str, LibraryCopy]] = {}
+    for c in libs:
+        out.setdefault(c.library, {})[c.found_via] = c
+    return out
+
+
+def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy],
+                    out: list[Change]) -> None:
+    ga, gb = _group(la), _group(lb)
+    for lib in sorted(ga.keys() | gb.keys()):
+        old, new = ga.get(lib, {}), gb.get(lib, {})
+        duplicate = len(new) > 1 and len(new) > len(old)
+        for via in sorted(old.keys() | new.keys()):
+            co, cn = old.get(via), new.get(via)
+            name = f"{lib} ({via})"
+            if co is None and cn is not None:
+                if duplicate and old:
+                    others = "; ".join(_lib_text(c) for v, c in sorted(new.items()) if v != via)
+                    out.append(Change(
+                        section="cuda.libraries", name=name, kind="added",
+                        severity=compat.rule("library_duplicate"), old=None, new=_lib_text(cn),
+                        explanation=f"A second {lib} copy appeared ({_lib_text(cn)} beside "
+                                    f"{others}): which one loads depends on RPATH, "
+                                    "LD_LIBRARY_PATH and import order, and mixing them causes "
+                                    "'undefined symbol' errors or silent version changes. "
+                                    "Remove one (usually the system copy when the framework "
+                                    "uses pip wheels)."))
+                else:
+                    out.append(Change(section="cuda.libraries", name=name, kind="added",
+                                      severity=compat.rule("library_added"), old=None,
+                                      new=_lib_text(cn),
+                                      explanation=f"{lib} is now found via {via}."))
+            elif cn is None and co is not None:
+                out.append(Change(section="cuda.libraries", name=name, kind="removed",
+                                  severity=compat.rule("library_removed"), old=_lib_text(co),
+                                  new=None,
+                                  explanation=f"The {lib} copy found via {via} is gone; code "
+                                              "that loaded it fails unless another copy is "
+                                              "found."))
+            elif co is not None and cn is not None and co.version != cn.version:
+                _library_version_change(lib, name, co, cn, out)
+
+
+def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCopy,
+                            out: list[Change]) -> None:
+    major_changed = compat.cuda_major(co.version) != compat.cuda_major(cn.version)
+    if major_changed:
+        severity = compat.rule("library_major")
+        expl = (f"{lib} major version {compat.cuda_major(co.version)} -> "
+                f"{compat.cuda_major(cn.version)}: builds linked against the old major "
+                f"(lib{lib}.so.{compat.cuda_major(co.version)}) cannot load the new one. "
+                "Install the major the framework was built with.")
+    elif lib == "nccl":
+        severity = compat.rule("framework_nccl_changed")
+        expl = ("Another NCCL: every node of a multi-node job must run the same NCCL, or "
+                "collectives hang or fail.")
+    else:
+        severity = compat.rule("library_changed")
+        expl = (f"{lib} {co.version} -> {cn.version}, same major: compatible when the new "
+                "minor is at least what the framework was built with.")
+    out.append(Change(section="cuda.libraries", name=name, kind=_kind(co.version, cn.version),
+                      severity=severity, old=co.version, new=cn.version, explanation=expl))
+
+
+# ---------------------------------------------------------------------------------------------
+# Frameworks
+
+
+def _diff_frameworks(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    old = {f.name: f for f in a.frameworks}
+    new = {f.name: f for f in b.frameworks}
+    gpus_b = b.nvidia.gpus if b.nvidia else ()
+    for name in sorted(old.keys() | new.keys()):
+        fo, fn = old.get(name), new.get(name)
+        if fn is None and fo is not None:
+            out.append(Change(section="frameworks", name=name, kind="removed",
+                              severity=compat.package_policy(name, "removed").severity,
+                              old=fo.version, new=None,
+                              explanation=f"{name} is no longer installed."))
+        elif fo is None and fn is not None:
+            out.append(Change(section="frameworks", name=name, kind="added",
+                              severity=compat.package_policy(name, "added").severity,
+                              old=None, new=fn.version,
+                              explanation=f"{name} {fn.version} is newly installed."))
+        elif fo is not None and fn is not None:
+            _framework_change(fo, fn, gpus_b, out)
+
+
+def _fw_cuda(f: Framework) -> str | None:
+    return f.cuda or compat.cuda_from_variant(f.variant)
+
+
+def _framework_change(fo: Framework, fn: Framework, gpus_b: Iterable[GPU],
+                      out: list[Change]) -> None:
+    name = fo.name
+    co, cn = _fw_cuda(fo), _fw_cuda(fn)
+    if co and not cn:
+        out.append(Change(
+            section="frameworks", name=f"{name}.cuda", kind="removed",
+            severity=compat.rule("torch_lost_cuda"), old=co, new=None,
+            explanation=f"The {name} build lost CUDA (a CPU-only build, variant "
+                        f"{fn.variant or 'none'}): GPU code fails with 'Torch not compiled with "
+                        "CUDA enabled' or silently runs on the CPU. Install the CUDA build: "
+                        f"{name}=={fo.version} from https://download.pytorch.org/whl/"
+                        f"cu{co.replace('.', '')}."))
+    elif co != cn:
+        out.append(Change(
+            section="frameworks", name=f"{name}.cuda", kind=_kind(co, cn),
+            severity=compat.rule("framework_cuda_changed"), old=co, new=cn,
+            explanation=f"{name} is now built for CUDA {cn}: it needs a driver for that CUDA "
+                        "major and its own matching nvidia-* runtime wheels."))
+    for attr, rule_name, what in (("cudnn", "framework_cudnn_changed", "cuDNN"),
+                                  ("nccl", "framework_nccl_changed", "NCCL")):
+        vo, vn = getattr(fo, attr), getattr(fn, attr)
+        if vo != vn and vo and vn:
+            expl = (f"{name} was built with {what} {vn} instead of {vo}.")
+            if what == "NCCL":
+                expl += (" Every node of a multi-node job must use the same NCCL, or "
+                         "collectives hang or fail.")
+            elif compat.cuda_major(vo) != compat.cuda_major(vn):
+                expl += " A cuDNN major change: the runtime copy must match the new major."
+            out.append(Change(section="frameworks", name=f"{name}.{attr}", kind=_kind(vo, vn),
+                              severity=compat.rule(rule_name), old=vo, new=vn,
+                              explanation=expl))
+    if fo.arch_list != fn.arch_list and cn:
+        misses = uncovered(gpus_b, (fn,))
+        if misses:
+            gpu = misses[0][0]
+            cc = gpu_cc(gpu) or "?"
+            severity = compat.rule("gpu_not_covered")
+            expl = (f"B's {name} build has no kernels for GPU{gpu.index} ({gpu.name}, compute "
+                    f"capability {cc}): 'no kernel image is available for execution on the "
+                    f"device'. Fix: {gpu_fix(gpu, fn)}.")
+        else:
+            severity = compat.rule("framework_arch_list_changed")
+            expl = "The build's arch list changed; it still covers B's GPUs."
+        out.append(Change(section="frameworks", name=f"{name}.arch_list", kind="changed",
+                          severity=severity, old=describe_arch_list(fo.arch_list),
+                          new=describe_arch_list(fn.arch_list), explanation=expl))
+    vc = classify_version(fo.version, fn.version)
+    if vc is not None and vc.kind != "variant":
+        pol = compat.package_policy(name, vc.level, downgrade=vc.kind == "downgraded")
+        expl = f"{name} {vc.kind} {fo.version} -> {fn.version}: {_LEVEL_WORDS[vc.level]}."
+        if compat.at_least(pol.severity, "major") and pol.why:
+            expl += f" {pol.why}"
+        out.append(Change(section="frameworks", name=name, kind=vc.kind, severity=pol.severity,
+                          old=fo.version, new=fn.version, explanation=expl))
+    elif (vc is not None or fo.variant != fn.variant) and not (co and not cn):
+        out.append(Change(
+            section="frameworks", name=name, kind="variant",
+            severity=compat.package_policy(name, "variant").severity,
+            old=f"{fo.version} ({fo.variant or 'default'})",
+            new=f"{fn.version} ({fn.variant or 'default'})",
+            explanation=f"Same {name} release, another build variant: compiled for another "
+                        "CUDA or CPU target."))
+
+
+# ---------------------------------------------------------------------------------------------
+# env, project, probes
+
+
+def _diff_env(ea: Mapping[str, str], eb: Mapping[str, str], out: list[Change]) -> None:
+    repro = compat.reproducibility_vars()
+    for key in sorted(ea.keys() | eb.keys()):
+        vo, vn = ea.get(key), eb.get(key)
+        if vo == vn:
+            continue
+        if key in repro:
+            severity = compat.rule("env_reproducibility")
+            expl = (f"{key} changes numerical results or determinism: runs on A and B are not "
+                    "comparable bit for bit. Set it to the same value on both.")
+        else:
+            severity = compat.rule("env_other")
+            expl = f"Environment variable {key} differs."
+        kind = "added" if vo is None else "removed" if vn is None else "changed"
+        out.append(Change(section="env", name=key, kind=kind, severity=severity, old=vo, new=vn,
+                          explanation=expl))
+
+
+def _diff_project(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    pa, pb = a.project, b.project
+    if pa is None or pb is None:
+        return
+    fields: tuple[tuple[str, Callable[[object], str | None]], ...] = (
+        ("commit", lambda v: str(v)[:12] if v else None),
+        ("branch", lambda v: str(v) if v else None),
+        ("dirty", lambda v: None if v is None else str(v).lower()),
+    )
+    for attr, fmt in fields:
+        vo, vn = fmt(getattr(pa, attr)), fmt(getattr(pb, attr))
+        if vo != vn:
+            out.append(Change(section="project", name=attr, kind="changed",
+                              severity=compat.rule("project"), old=vo, new=vn,
+                              explanation="The project's source differs: results may differ "
+                                          "because the code did."))
+
+
+def _diff_probes(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    for name, st in sorted(b.probes.items()):
+        before = a.probes.get(name)
+        if st.status == "error" and (before is None or before.status != "error"):
+            out.append(Change(section="probes", name=name, kind="changed",
+                              severity=compat.rule("probe_failed"),
+                              old=before.status if before else None, new="error",
+                              explanation=f"The {name} probe failed on B ({st.error}); that "
+                                          "section could not be compared."))

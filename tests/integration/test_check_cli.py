@@ -1,0 +1,123 @@
+"""`envsnap check` against a real venv, and bad input through the real CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import support
+
+from envsnap.cli import Console, main
+
+
+def envsnap(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    rc = main(list(argv), Console(out=out, err=err))
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.slow
+def test_check_passes_on_the_same_machine_and_fails_after_a_package_changes(
+    tmp_path: Path,
+) -> None:
+    wheels = tmp_path / "wheels"
+    for version in ("1.0", "1.1"):
+        support.build_wheel(wheels, "pinned", version)
+    support.build_wheel(wheels, "other", "2.0")
+    python = support.make_venv(tmp_path / "venv")
+    support.pip_install(python, "--isolated", "--no-index", "--find-links", wheels,
+                        "pinned==1.0", "other==2.0")
+    snap = tmp_path / "train.toml"
+    rc, _, err = envsnap("capture", "--python", str(python), "-o", str(snap))
+    assert rc == 0, err
+
+    rc, out, err = envsnap("check", str(snap), "--python", str(python))
+    assert rc == 0, out + err
+    assert ": OK (policy exact)" in out
+
+    support.pip_install(python, "--isolated", "--no-index", "--find-links", wheels,
+                        "pinned==1.1")
+    rc, out, err = envsnap("check", str(snap), "--python", str(python))
+    assert rc == 1, out + err
+    assert "package: pinned  expected 1.0, found 1.1" in out
+    assert "fix: pip install pinned==1.0" in out
+
+    rc, out, _ = envsnap("check", str(snap), "--python", str(python), "--format", "json")
+    data = json.loads(out)
+    assert rc == 1 and data["passed"] is False
+    assert [(f["subject"], f["severity"]) for f in data["findings"]] == [("pinned", "critical")]
+
+    # --host-only ignores the Python environment: this host can still run it.
+    rc, out, _ = envsnap("check", str(snap), "--host-only")
+    assert rc == 0, out
+
+
+HOSTILE = {
+    "truncated": 'schema = 1\n[python]\nversion = "3.11',
+    "not-toml": "\x00\x01binary\xff",
+    "wrong-type": 'schema = 1\n[python]\nversion = 3\nimplementation = "CPython"\n',
+    "newer-schema": "schema = 99\n",
+    "injected-name": ('schema = 1\n[python]\nversion = "3.11.7"\nimplementation = "CPython"\n'
+                      '[python.packages]\n"evil\\nRUN rm -rf /" = {version = "1.0"}\n'),
+    "injected-env": 'schema = 1\n[env]\nPYTHONHASHSEED = "0\\nRUN curl evil"\n',
+    "empty": "",
+    "json-array": "[1, 2]",
+}
+
+
+# snapshot.validate() puts the raw (hostile) package name into the error's key path, so the
+# message carries a newline: reported to the lead (fix in snapshot.py/errors.py, not here).
+_NEWLINE_IN_KEY_PATH = pytest.mark.xfail(
+    strict=True, reason="SnapshotFormatError key path embeds the raw name's newline")
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=_NEWLINE_IN_KEY_PATH) if c == "injected-name" else c
+    for c in sorted(HOSTILE)
+])
+@pytest.mark.parametrize("command", ["diff", "check"])
+def test_bad_snapshot_is_one_line_and_exit_2(tmp_path: Path, case: str, command: str) -> None:
+    bad = tmp_path / f"{case}.toml"
+    bad.write_bytes(HOSTILE[case].encode("utf-8", "surrogateescape")
+                    if case != "not-toml" else b"\x00\x01binary\xff")
+    good = tmp_path / "good.toml"
+    good.write_text("schema = 1\n")
+    argv = ["diff", str(good), str(bad)] if command == "diff" else ["check", str(bad)]
+    rc, out, err = envsnap(*argv)
+    assert rc == 2, (out, err)
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("envsnap: error: "), err
+    assert str(bad) in lines[0] or case == "newer-schema"
+
+
+@pytest.mark.parametrize("argv", [
+    ["diff", "missing-a.toml", "missing-b.toml"],
+    ["diff", "only-one.toml"],
+    ["check", "missing.toml"],
+    ["diff", "--baseline", "missing.toml", "."],
+])
+def test_missing_files_and_wrong_arity_exit_2(argv: list[str]) -> None:
+    rc, _, err = envsnap(*argv)
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("envsnap: error: ")
+
+
+def test_fleet_directory_and_help(tmp_path: Path) -> None:
+    base = 'schema = 1\n[nvidia]\ndriver_version = "580.159.04"\n'
+    (tmp_path / "golden.toml").write_text(base)
+    nodes = tmp_path / "nodes"
+    nodes.mkdir()
+    for i in range(4):
+        driver = "570.86.15" if i == 3 else "580.159.04"
+        (nodes / f"n{i}.toml").write_text(f'schema = 1\n[nvidia]\ndriver_version = "{driver}"\n')
+    rc, out, err = envsnap("diff", "--baseline", str(tmp_path / "golden.toml"), str(nodes))
+    assert rc == 0, err  # a driver change with nothing needing CUDA is minor
+    assert "1 of 4 nodes: nvidia: driver 570.86.15 instead of 580.159.04" in out
+    rc, out, _ = envsnap("diff", "--baseline", str(tmp_path / "golden.toml"), str(nodes),
+                         "--fail-on", "minor", "--format", "json")
+    assert rc == 1 and json.loads(out)["drifted"] == 1
+    for command in ("diff", "check"):
+        out_io = io.StringIO()
+        assert main([command, "--help"], Console(out=out_io)) == 0

@@ -1,0 +1,308 @@
+"""diff(a, b): PEP 440 classification, change kinds, and domain-aware severities."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from envsnap.diff import Change, SnapshotDiff, classify_version, diff
+from envsnap.snapshot import (
+    GPU,
+    CondaEnv,
+    CondaPackage,
+    CPUInfo,
+    CudaInfo,
+    Framework,
+    LibraryCopy,
+    NvidiaInfo,
+    OSInfo,
+    Package,
+    ProbeStatus,
+    PythonEnv,
+    Snapshot,
+    Source,
+)
+
+H100 = GPU(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+RTX5090 = GPU(index=0, name="NVIDIA GeForce RTX 5090", compute_capability="12.0")
+TORCH_CU128 = Framework(name="torch", version="2.9.1+cu128", variant="cu128", cuda="12.8",
+                        cudnn="9.10.2", nccl="2.27.5",
+                        arch_list=("sm_80", "sm_86", "sm_90", "sm_100", "sm_120"))
+
+
+def pkg(name: str, version: str, **kw: object) -> Package:
+    return Package(name=name, version=version, **kw)  # type: ignore[arg-type]
+
+
+def snap(*packages: Package, **kw: object) -> Snapshot:
+    py = PythonEnv(version="3.11.7", implementation="CPython", packages=packages)
+    return Snapshot(python=py, **kw)  # type: ignore[arg-type]
+
+
+def only(d: SnapshotDiff, section: str | None = None) -> Change:
+    changes = [c for c in d.changes if section is None or c.section == section]
+    assert len(changes) == 1, changes
+    return changes[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# PEP 440
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "kind", "level"),
+    [
+        ("1.0", "2.0", "upgraded", "major"),
+        ("2.0", "1.9", "downgraded", "major"),
+        ("1.2.3", "1.3.0", "upgraded", "minor"),
+        ("1.2.3", "1.2.4", "upgraded", "patch"),
+        ("1.2", "1.2.0.1", "upgraded", "patch"),
+        ("1.0rc1", "1.0", "upgraded", "pre"),
+        ("1.0", "1.0.dev1", "downgraded", "pre"),
+        ("1.0", "1.0.post1", "upgraded", "post"),
+        ("1!1.0", "2.0", "downgraded", "epoch"),
+        ("2.5.1+cu121", "2.5.1+cu124", "variant", "variant"),
+        ("2.5.1+cu121", "2.5.1", "variant", "variant"),
+        ("2.5.1", "2.5.1+cpu", "variant", "variant"),
+        ("2.4.0+cu121", "2.5.1+cu124", "upgraded", "minor"),
+        ("2023.dev-foo", "2024.dev-foo", "upgraded", "unparseable"),
+        ("abc_2", "abc_10", "upgraded", "unparseable"),
+        ("not-a-version", "1.0", "downgraded", "unparseable"),
+    ],
+)
+def test_classify_version(old: str, new: str, kind: str, level: str) -> None:
+    vc = classify_version(old, new)
+    assert vc is not None
+    assert (vc.kind, vc.level) == (kind, level)
+
+
+@pytest.mark.parametrize(("old", "new"), [("1.0", "1.0"), ("1.0", "1.0.0"), ("1.0a1", "1.0.0a1")])
+def test_equal_versions_are_no_change(old: str, new: str) -> None:
+    assert classify_version(old, new) is None
+
+
+def test_local_label_only_change_is_a_variant_not_no_change() -> None:
+    d = diff(snap(pkg("mypkg", "1.0+cu121")), snap(pkg("mypkg", "1.0+cu124")))
+    c = only(d)
+    assert (c.kind, c.old, c.new) == ("variant", "1.0+cu121", "1.0+cu124")
+    assert "cu121" in c.explanation and "index" in c.explanation
+
+
+# ---------------------------------------------------------------------------------------------
+# Packages
+
+
+def test_package_kinds() -> None:
+    a = snap(pkg("up", "1.0"), pkg("down", "2.0"), pkg("gone", "1.0"), pkg("same", "1.0"),
+             pkg("ed", "1.0", source=Source(kind="editable", url="file:///src/ed")))
+    b = snap(pkg("up", "1.1"), pkg("down", "1.5"), pkg("new", "0.1"), pkg("same", "1.0"),
+             pkg("ed", "1.0"))
+    kinds = {c.name: c.kind for c in diff(a, b).changes}
+    assert kinds == {"up": "upgraded", "down": "downgraded", "gone": "removed", "new": "added",
+                     "ed": "source"}
+
+
+def test_source_change_shows_both_sources() -> None:
+    a = snap(pkg("ed", "1.0", source=Source(kind="editable", url="file:///src/ed")))
+    b = snap(pkg("ed", "1.0"))
+    c = only(diff(a, b))
+    assert c.old == "1.0 (editable file:///src/ed)" and c.new == "1.0 (index)"
+
+
+def test_numpy_major_with_compiled_dependents_is_critical() -> None:
+    dependent = pkg("scipy", "1.11.4", native=True, requires=("numpy",))
+    a = snap(pkg("numpy", "1.26.4", native=True), dependent)
+    b = snap(pkg("numpy", "2.1.3", native=True), dependent)
+    c = only(diff(a, b))
+    assert (c.kind, c.severity) == ("upgraded", "critical")
+    assert "scipy" in c.explanation and "numpy<2" in c.explanation
+
+
+def test_numpy_major_without_compiled_dependents_is_major() -> None:
+    a = snap(pkg("numpy", "1.26.4", native=True), pkg("pure", "1.0", requires=("numpy",)))
+    b = snap(pkg("numpy", "2.1.3", native=True), pkg("pure", "1.0", requires=("numpy",)))
+    assert only(diff(a, b)).severity == "major"
+
+
+def test_generic_minor_and_patch_severity_and_downgrade_bump() -> None:
+    d = diff(snap(pkg("x", "1.0.0"), pkg("y", "1.0.0"), pkg("z", "3.0")),
+             snap(pkg("x", "1.1.0"), pkg("y", "1.0.1"), pkg("z", "2.0")))
+    sev = {c.name: c.severity for c in d.changes}
+    # z: major (major) downgraded bumps one level but a downgrade alone never reaches critical.
+    assert sev == {"x": "minor", "y": "info", "z": "major"}
+
+
+def test_package_override_from_data_cuda_wheels() -> None:
+    a = snap(pkg("nvidia-cudnn-cu12", "8.9.2.26"))
+    b = snap(pkg("nvidia-cudnn-cu12", "9.1.0.70"))
+    assert only(diff(a, b)).severity == "critical"
+
+
+def test_torch_variant_losing_cuda_is_critical() -> None:
+    c = only(diff(snap(pkg("torch", "2.5.1+cu121")), snap(pkg("torch", "2.5.1+cpu"))))
+    assert (c.kind, c.severity) == ("variant", "critical")
+    assert "whl/cu121" in c.explanation
+
+
+def test_framework_build_that_lost_cuda_is_critical() -> None:
+    cpu = replace(TORCH_CU128, version="2.9.1+cpu", variant="cpu", cuda=None, arch_list=())
+    d = diff(Snapshot(frameworks=(TORCH_CU128,)), Snapshot(frameworks=(cpu,)))
+    lost = [c for c in d.changes if c.name == "torch.cuda"]
+    assert lost and lost[0].severity == "critical" and "whl/cu128" in lost[0].explanation
+
+
+def test_unparseable_versions_are_kept_raw() -> None:
+    c = only(diff(snap(pkg("legacy", "1.0-foo")), snap(pkg("legacy", "1.0-bar"))))
+    assert (c.old, c.new) == ("1.0-foo", "1.0-bar")
+    assert c.kind == "downgraded"  # compared as text: "bar" < "foo"
+
+
+def test_python_minor_change_is_critical_patch_is_info() -> None:
+    a = snap(pkg("m", "1.0", native=True))
+    assert a.python is not None
+    b = replace(a, python=replace(a.python, version="3.12.1"))
+    c = only(diff(a, b))
+    assert (c.section, c.severity) == ("python", "critical")
+    assert "ABI" in c.explanation and "1 installed" in c.explanation
+    b = replace(a, python=replace(a.python, version="3.11.9"))
+    assert only(diff(a, b)).severity == "info"
+
+
+# ---------------------------------------------------------------------------------------------
+# Host
+
+
+def nv(driver: str, *gpus: GPU) -> NvidiaInfo:
+    return NvidiaInfo(driver_version=driver, gpus=gpus or (H100,))
+
+
+def test_driver_below_floor_for_snapshots_cuda_major_is_critical() -> None:
+    a = Snapshot(nvidia=nv("580.159.04"), frameworks=(TORCH_CU128,))
+    b = replace(a, nvidia=nv("470.256.02"))
+    c = only(diff(a, b))
+    assert (c.section, c.kind, c.severity) == ("nvidia", "downgraded", "critical")
+    assert "525.60.13" in c.explanation and "570.26" in c.explanation
+
+
+def test_driver_between_floor_and_toolkit_is_major() -> None:
+    a = Snapshot(nvidia=nv("580.159.04"), frameworks=(TORCH_CU128,))
+    c = only(diff(a, replace(a, nvidia=nv("535.104.05"))))
+    assert c.severity == "major" and "minor-version" in c.explanation
+
+
+def test_driver_change_without_cuda_needs_is_minor() -> None:
+    c = only(diff(Snapshot(nvidia=nv("580.1")), Snapshot(nvidia=nv("570.1"))))
+    assert c.severity == "minor"
+
+
+def test_new_cuda_need_on_same_driver_is_flagged() -> None:
+    old = replace(TORCH_CU128, version="2.5.1+cu121", variant="cu121", cuda="12.1")
+    a = Snapshot(nvidia=nv("530.30.02"), frameworks=(old,))
+    b = Snapshot(nvidia=nv("530.30.02"), frameworks=(TORCH_CU128,))
+    drv = [c for c in diff(a, b).changes if c.section == "nvidia"]
+    assert drv and drv[0].severity == "major" and drv[0].kind == "changed"
+
+
+def test_gpu_not_in_arch_list_is_critical() -> None:
+    old_arch = replace(TORCH_CU128, arch_list=("sm_50", "sm_60", "sm_70", "sm_80", "sm_90"))
+    a = Snapshot(nvidia=nv("580.1", H100), frameworks=(old_arch,))
+    b = replace(a, nvidia=nv("580.1", RTX5090))
+    c = only(diff(a, b))
+    assert (c.section, c.severity) == ("nvidia.gpus", "critical")
+    assert "no kernel image" in c.explanation and "CUDA 12.8 or newer" in c.explanation
+
+
+def test_gpu_covered_via_ptx_is_not_critical() -> None:
+    ptx = replace(TORCH_CU128, arch_list=("sm_80", "sm_90", "compute_90"))
+    a = Snapshot(nvidia=nv("580.1", H100), frameworks=(ptx,))
+    c = only(diff(a, replace(a, nvidia=nv("580.1", RTX5090))))
+    assert c.severity == "major"
+
+
+def test_glibc_below_newest_manylinux_tag_is_critical() -> None:
+    wheel = pkg("torch", "2.9.1", tags=("cp311-cp311-manylinux_2_28_x86_64",))
+    a = snap(wheel, os=OSInfo(system="Linux", arch="x86_64", glibc="2.39"))
+    b = replace(a, os=OSInfo(system="Linux", arch="x86_64", glibc="2.26"))
+    c = only(diff(a, b))
+    assert (c.name, c.severity) == ("glibc", "critical")
+    assert "torch" in c.explanation and "GLIBC_2.28" in c.explanation
+
+
+def test_glibc_lower_but_sufficient_is_major() -> None:
+    wheel = pkg("m", "1", tags=("cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",))
+    a = snap(wheel, os=OSInfo(system="Linux", arch="x86_64", glibc="2.39"))
+    b = replace(a, os=OSInfo(system="Linux", arch="x86_64", glibc="2.28"))
+    assert only(diff(a, b)).severity == "major"
+
+
+def test_new_wheel_needing_newer_glibc_than_b_is_critical() -> None:
+    osb = OSInfo(system="Linux", arch="x86_64", glibc="2.17")
+    a = snap(os=osb)
+    b = snap(pkg("m", "1", tags=("py3-none-manylinux_2_28_x86_64",)), os=osb)
+    c = only(diff(a, b))
+    assert (c.kind, c.severity) == ("added", "critical")
+
+
+def test_second_cudnn_copy_is_flagged_and_cudnn_major_is_critical() -> None:
+    pip_copy = LibraryCopy(library="cudnn", version="9.10.2", path="/v/nvidia/cudnn/lib",
+                           found_via="pip:nvidia-cudnn-cu12")
+    sys_copy = LibraryCopy(library="cudnn", version="8.9.7", path="/usr/lib/libcudnn.so.8",
+                           found_via="system:libcudnn8")
+    a = Snapshot(cuda=CudaInfo(libraries=(pip_copy,)))
+    c = only(diff(a, Snapshot(cuda=CudaInfo(libraries=(pip_copy, sys_copy)))))
+    assert (c.kind, c.severity) == ("added", "major")
+    assert "second cudnn" in c.explanation
+    b = Snapshot(cuda=CudaInfo(libraries=(replace(pip_copy, version="8.9.7"),)))
+    assert only(diff(a, b)).severity == "critical"
+
+
+def test_system_nvcc_beside_pip_wheel_torch_is_normal() -> None:
+    a = Snapshot(cuda=CudaInfo(nvcc_version="12.4"), frameworks=(TORCH_CU128,))
+    b = replace(a, cuda=CudaInfo(nvcc_version="13.0"))
+    c = only(diff(a, b))
+    assert c.severity == "info" and "normal" in c.explanation
+
+
+def test_reproducibility_env_vars_are_flagged() -> None:
+    d = diff(Snapshot(env={"CUBLAS_WORKSPACE_CONFIG": ":4096:8", "TERM_X": "a"}),
+             Snapshot(env={"PYTHONHASHSEED": "0", "TERM_X": "b"}))
+    sev = {c.name: (c.kind, c.severity) for c in d.changes}
+    assert sev == {"CUBLAS_WORKSPACE_CONFIG": ("removed", "major"),
+                   "PYTHONHASHSEED": ("added", "major"), "TERM_X": ("changed", "info")}
+
+
+def test_nccl_change_and_cpu_flags_and_arch() -> None:
+    nccl = replace(TORCH_CU128, nccl="2.21.5")
+    d = diff(Snapshot(frameworks=(TORCH_CU128,),
+                      cpu=CPUInfo(flags=("avx", "avx2", "avx512f")),
+                      os=OSInfo(system="Linux", arch="x86_64")),
+             Snapshot(frameworks=(nccl,), cpu=CPUInfo(flags=("avx", "avx2")),
+                      os=OSInfo(system="Linux", arch="aarch64")))
+    sev = {c.name: c.severity for c in d.changes}
+    assert sev == {"torch.nccl": "major", "avx512f": "major", "arch": "critical"}
+
+
+def test_conda_build_only_change_is_a_variant() -> None:
+    a = Snapshot(conda=CondaEnv(prefix="/c", packages=(
+        CondaPackage(name="pytorch", version="2.5.1", build="py3.11_cuda12.1_cudnn9_0"),)))
+    b = Snapshot(conda=CondaEnv(prefix="/c", packages=(
+        CondaPackage(name="pytorch", version="2.5.1", build="py3.11_cpu_0"),)))
+    assert only(diff(a, b)).kind == "variant"
+
+
+def test_failed_probe_is_reported() -> None:
+    a = Snapshot(probes={"nvidia": ProbeStatus(status="ok")})
+    b = Snapshot(probes={"nvidia": ProbeStatus(status="error", error="NVML timed out")})
+    c = only(diff(a, b))
+    assert c.section == "probes" and "NVML timed out" in c.explanation
+
+
+def test_identical_snapshots_have_no_changes_and_order_is_by_severity() -> None:
+    a = snap(pkg("x", "1.0"), pkg("numpy", "1.0"), env={"PYTHONHASHSEED": "1"})
+    assert diff(a, a).changes == ()
+    b = snap(pkg("x", "1.0.1"), pkg("numpy", "2.0"), env={"PYTHONHASHSEED": "2"})
+    d = diff(a, b)
+    assert [c.severity for c in d.changes] == ["major", "major", "info"]
+    assert d.summary() == {"critical": 0, "major": 2, "minor": 0, "info": 1}
+    assert d.failed("major") and not d.failed("critical")
