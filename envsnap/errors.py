@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
 
 class EnvsnapError(Exception):
     """Root of envsnap's errors; ``str(error)`` is the one line a user reads."""
@@ -26,7 +30,10 @@ class SnapshotFormatError(BadInputError):
         self.message = message
         self.key_path = path
         self.file = file
-        where = f" at '{path}'" if path else ""
+        # A hostile key (a package name holding a newline) must not break the one-line error
+        # or reach the terminal raw: control characters are shown escaped.
+        shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], path) if path else ""
+        where = f" at '{shown}'" if path else ""
         prefix = f"{file}: " if file else ""
         super().__init__(f"{prefix}{message}{where}")
 
