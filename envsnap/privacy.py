@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from .snapshot import CondaEnv, CudaInfo, NvidiaInfo, PythonEnv, Snapshot
+from .snapshot import CondaEnv, CudaInfo, NvidiaInfo, Snapshot
 
 
 def _hash_id(value: str | None) -> str | None:

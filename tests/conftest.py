@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 import support
 
 SHARED_FIXTURES = support.REPO / "tests" / "data"

@@ -1,14 +1,116 @@
-"""'envsnap lock' command line (placeholder until implemented)."""
+"""'envsnap lock': a snapshot's exact pins -> hashed requirements.txt, pylock.toml, conda locks."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+from ..errors import BadInputError
+from ..io import write_text_atomic
+from ..lock import FORMATS, lock, render, wheel_dir_for
+from .capture import _load_arg
+
+LOCK_HELP = """\
+Write lockfiles that reinstall exactly the snapshot's packages. The versions come from the
+snapshot and are hashed, never re-resolved (resolving again can pick other versions).
+
+outputs (in -o DIR):
+  requirements.txt     pip-tools format, --hash=sha256 lines:
+                       pip install --require-hashes --no-deps -r requirements.txt
+  pylock.toml          PEP 751, validated with packaging's pylock model
+  conda-lock.yml       conda-lock v1 from the snapshot's conda records (no solver), plus
+  conda-PLATFORM.lock  @EXPLICIT files: conda create -n ENV --file conda-linux-64.lock
+
+hashes come from:
+  (default)            the index, through pip's --report JSON: the file pip would install
+                       for the snapshot's Python/platform, without downloading it
+  --wheelhouse DIR     every wheel downloaded (or built, for editable/local/VCS installs)
+                       into DIR and hashed there: install and build images with no network
+
+examples:
+  envsnap lock train.toml                        requirements.txt + pylock.toml in .
+  envsnap lock train.toml -o lock/ --wheelhouse lock/wheels
+  envsnap lock train.toml --format conda -o lock/
+  pip install --no-index --find-links lock/wheels --require-hashes --no-deps \\
+      -r lock/requirements.txt
+
+Packages with a local version label (torch 2.3.1+cu121) are fetched from the index that
+serves them (download.pytorch.org/whl/cu121). Packages that cannot be hashed are listed on
+stderr and at the end of each lockfile, never dropped silently. exit: 0 ok, 1 something
+could not be locked, 2 bad input.
+"""
+
+
+def _formats(value: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    if names == ("all",):
+        return FORMATS
+    unknown = set(names) - set(FORMATS)
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown format(s) {', '.join(sorted(unknown)) or '(none)'}; "
+            f"choose from {', '.join(FORMATS)} or all"
+        )
+    return names
 
 
 def register(sub: Any) -> None:
-    pass
+    p = sub.add_parser(
+        "lock",
+        help="hashed lockfiles (requirements.txt, pylock.toml, conda-lock.yml) from a snapshot",
+        description=LOCK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot file ('-' for stdin)")
+    p.add_argument("-o", "--output", default=".", metavar="DIR",
+                   help="folder for the lockfiles (default: .)")
+    p.add_argument("--format", type=_formats, default=FORMATS, metavar="FORMATS",
+                   help=f"comma-separated: {', '.join(FORMATS)} or all (default: all that apply)")
+    p.add_argument("--wheelhouse", type=Path, metavar="DIR",
+                   help="download/build every wheel into DIR and hash those (air-gapped mode)")
+    p.add_argument("--offline", action="store_true",
+                   help="with --wheelhouse: use only the wheels already there, no network")
+    p.set_defaults(handler=run)
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command for lockfile headers, with paths reduced to their last part: the
+    capturing machine's directory layout is never written."""
+    out: list[str] = []
+    for arg in argv:
+        if os.path.isabs(arg) or "/" in arg.rstrip("/"):
+            arg = Path(arg).name or arg
+        out.append(arg if arg and all(c.isalnum() or c in "-_.,=:+" for c in arg) else "ARG")
+    return " ".join(out)
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
-    return 0
+    snapshot = _load_arg(args.snapshot)
+    if snapshot.python is None and snapshot.conda is None:
+        raise BadInputError(f"{args.snapshot}: no Python or conda environment to lock")
+    out = Path(args.output)
+    argv = ["envsnap", "lock", args.snapshot, "-o", args.output]
+    if args.format != FORMATS:
+        argv += ["--format", ",".join(args.format)]
+    if args.wheelhouse:
+        argv += ["--wheelhouse", str(args.wheelhouse)]
+    if args.offline:
+        argv.append("--offline")
+    command = command_line(argv)
+    hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
+                  progress=console.info)
+    wheel_dir = wheel_dir_for(out, args.wheelhouse)
+    files = render(snapshot, hashed, args.format, command=command, wheel_dir=wheel_dir)
+    if args.wheelhouse and wheel_dir is None and "pylock.toml" in files:
+        console.warn("pylock.toml refers to wheels/FILE: keep the wheelhouse in a 'wheels' "
+                     "folder beside it (or use --wheelhouse inside -o DIR)")
+    # Everything is rendered before anything is written; each file lands atomically.
+    for name, text in files.items():
+        write_text_atomic(out / name, text)
+    for item in hashed.unlockable:
+        console.warn(f"not locked: {item.name}=={item.version}: {item.reason}")
+    console.info(f"locked {len(hashed.pins)} package(s) -> {', '.join(sorted(files))} in {out}")
+    return 1 if hashed.unlockable else 0

@@ -21,7 +21,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 SEVERITIES = ("critical", "major", "minor", "info")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
-DATA_FILES = ("cuda.toml", "gpus.toml", "pytorch.toml", "platform.toml", "severity.toml")
+DATA_FILES = (
+    "cuda.toml", "gpus.toml", "pytorch.toml", "platform.toml", "severity.toml", "images_base.toml",
+)
 
 
 def rank(severity: str) -> int:

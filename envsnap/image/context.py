@@ -1,0 +1,77 @@
+"""The build context: ImagePlan + wheelhouse -> a folder or a normalised tar (file edge)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from ..io import write_text_atomic
+from .dockerfile import ImagePlan
+
+# Fixed metadata for every entry, so identical content gives identical cache keys on every
+# rebuild (repo2docker normalises its context the same way, `_filter_tar`). 1980-01-01 is
+# the earliest time a zip/wheel can hold.
+EPOCH = 315532800
+
+
+def _info(name: str, *, size: int = 0, directory: bool = False) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mtime = EPOCH
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if directory:
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+    else:
+        info.size = size
+        info.mode = 0o644
+    return info
+
+
+def _wheel_paths(plan: ImagePlan, wheelhouse: Path | None) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for group, names in plan.wheels.items():
+        for name in names:
+            if wheelhouse is None:
+                raise ValueError("an offline image plan needs its wheelhouse")
+            out[f"wheels/{group}/{name}"] = wheelhouse / name
+    return out
+
+
+def context_tar(plan: ImagePlan, wheelhouse: Path | None) -> IO[bytes]:
+    """The context as an uncompressed tar in a temporary file (wheelhouses can be GBs)."""
+    fh = tempfile.TemporaryFile(prefix="envsnap-context-")  # noqa: SIM115 - returned open
+    with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        texts = {"Dockerfile": plan.dockerfile, **plan.files}
+        for d in ("lock", "wheels", "wheels/heavy", "wheels/light"):
+            tar.addfile(_info(d, directory=True))
+        for name in sorted(texts):
+            data = texts[name].encode("utf-8")
+            tar.addfile(_info(name, size=len(data)), io.BytesIO(data))
+        for name, path in sorted(_wheel_paths(plan, wheelhouse).items()):
+            with path.open("rb") as src:
+                tar.addfile(_info(name, size=path.stat().st_size), src)
+    fh.seek(0)
+    return fh
+
+
+def write_context(plan: ImagePlan, wheelhouse: Path | None, dest: Path) -> list[Path]:
+    """Write the context as a folder (--dockerfile-only); each text file atomically."""
+    written: list[Path] = []
+    for d in ("lock", "wheels/heavy", "wheels/light"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    for name, text in sorted({**plan.files, "Dockerfile": plan.dockerfile}.items()):
+        write_text_atomic(dest / name, text)
+        written.append(dest / name)
+    for name, path in sorted(_wheel_paths(plan, wheelhouse).items()):
+        target = dest / name
+        if not target.exists() or target.stat().st_size != path.stat().st_size:
+            tmp = target.with_name(f".{target.name}.tmp")
+            shutil.copyfile(path, tmp)
+            tmp.replace(target)
+        written.append(target)
+    return written

@@ -1,0 +1,293 @@
+"""The only Docker-aware code: stream a classic build through the Docker SDK (docker-py)."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import gc
+import re
+import threading
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from ..errors import EngineError
+
+# Lines of the classic builder's stream (moby builder/dockerfile): the SDK's
+# APIClient.build() talks to /build, i.e. the classic builder (docker/docker-py#2230).
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+_RUNNING = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
+_CACHED = " ---> Using cache"
+LOG_TAIL = 25
+
+START_HINT = ("start one with 'sudo systemctl start docker' (or 'sudo dockerd &', Docker "
+              "Desktop, 'colima start'), or point DOCKER_HOST at a running engine")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildEvent:
+    """What the CLI shows: ``step`` (a new instruction), ``cached``, ``log`` (a line of
+    output) or ``pull``."""
+
+    kind: str
+    text: str
+    step: int = 0
+    total: int = 0
+
+
+@dataclass(kw_only=True, slots=True)
+class Step:
+    number: int
+    instruction: str
+    cached: bool = False
+    log: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BuildResult:
+    image_id: str
+    tag: str | None
+    steps: tuple[Step, ...]
+    seconds: float
+
+    @property
+    def cached_steps(self) -> tuple[int, ...]:
+        return tuple(s.number for s in self.steps if s.cached)
+
+
+class BuildFailed(EngineError):
+    """A step failed: the message names it and ends with its log tail."""
+
+    def __init__(self, message: str, *, step: Step | None, tail: list[str]):
+        self.step = step
+        self.tail = tail
+        where = f"step {step.number} ({step.instruction}) failed: " if step else "build failed: "
+        text = where + message
+        if tail:
+            text += "\n  " + "\n  ".join(tail)
+        super().__init__(text)
+
+
+class BuildTimeout(BuildFailed):
+    pass
+
+
+EventFn = Callable[[BuildEvent], None]
+
+
+def _ignore(_event: BuildEvent) -> None:
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost OS error ("No such file or directory") rather than urllib3's wrapping."""
+    seen = exc
+    while seen.__context__ is not None and not isinstance(seen, OSError):
+        seen = seen.__context__
+    if isinstance(seen, OSError) and seen.strerror:
+        return seen.strerror
+    return type(exc).__name__
+
+
+class Engine:
+    """A Docker Engine reached through the SDK's low-level APIClient. Construct with
+    :meth:`connect`; tests and callers inject it wherever a build happens."""
+
+    def __init__(self, api: Any, control: Any | None = None) -> None:
+        self.api = api
+        # A second client for the watchdog: a requests Session is not shared across threads.
+        self.control = control or api
+
+    @classmethod
+    def connect(cls, base_url: str | None = None, *, timeout: int = 120) -> Engine:
+        """Reach the engine (DOCKER_HOST or the default socket) or raise a one-line error."""
+        try:
+            # docker-py ships no type information (types-docker is a separate stub package).
+            import docker  # type: ignore[import-untyped, unused-ignore]
+            import requests  # docker-py's transport
+            from docker.utils import kwargs_from_env  # type: ignore[import-untyped, unused-ignore]
+        except ImportError:
+            raise EngineError("the Docker SDK is not installed: pip install 'envsnap[image]'"
+                              ) from None
+
+        kwargs: dict[str, Any] = {"base_url": base_url} if base_url else kwargs_from_env()
+        where = kwargs.get("base_url") or "the default Docker socket"
+        # Ask the engine's API version ourselves (unversioned /version) instead of the SDK's
+        # version="auto", which leaves a socket open when the engine is missing.
+        probe = docker.APIClient(version=docker.constants.DEFAULT_DOCKER_API_VERSION,
+                                 timeout=min(timeout, 30), **kwargs)
+        failure: str | None = None
+        with warnings.catch_warnings():
+            # docker-py's unix transport does not close a socket whose connect() failed;
+            # collect it here rather than let a ResourceWarning surface later.
+            warnings.simplefilter("ignore", ResourceWarning)
+            try:
+                server = str(probe.version(api_version=False)["ApiVersion"])
+            except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+                failure = _reason(exc)
+            finally:
+                probe.close()
+                gc.collect()
+        if failure is not None:
+            raise EngineError(f"no Docker engine answers at {where} ({failure}); {START_HINT}")
+        return cls(docker.APIClient(version=server, timeout=timeout, **kwargs),
+                   docker.APIClient(version=server, timeout=timeout, **kwargs))
+
+    def close(self) -> None:
+        self.api.close()
+        if self.control is not self.api:
+            self.control.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -----------------------------------------------------------------------------------------
+
+    def build(self, context: IO[bytes], *, tag: str | None = None,
+              network_mode: str | None = None, nocache: bool = False,
+              labels: Mapping[str, str] | None = None, timeout: float | None = None,
+              on_event: EventFn = _ignore) -> BuildResult:
+        """Stream a build of a tar context; success needs an image ID and no error frame.
+
+        The engine answers 200 and reports a failing step inside the stream as
+        ``{"error": ..., "errorDetail": ...}``; ``timeout`` is a watchdog that kills the
+        running step's container (the SDK itself sends no read timeout for builds).
+        """
+        started = time.monotonic()
+        steps: list[Step] = []
+        running: list[str] = []  # containers the builder announced ("Running in ...")
+        tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
+        timed_out = threading.Event()
+        image_id: str | None = None
+        error: str | None = None
+
+        def on_timeout() -> None:
+            timed_out.set()
+            for cid in list(running):
+                self._remove(cid, client=self.control)
+
+        import docker
+
+        watchdog = threading.Timer(timeout, on_timeout) if timeout else None
+        try:
+            stream = self.api.build(
+                fileobj=context, custom_context=True, encoding=None, tag=tag, decode=True,
+                rm=True, forcerm=True, pull=False, nocache=nocache, network_mode=network_mode,
+                labels=dict(labels) if labels else None,
+            )
+        except docker.errors.APIError as exc:
+            # Request-level refusals: a Dockerfile parse error, a bad tag, an unreadable context.
+            raise BuildFailed(str(exc.explanation or exc), step=None, tail=[]) from None
+        if watchdog:
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            for chunk in stream:
+                if "error" in chunk or "errorDetail" in chunk:
+                    detail = chunk.get("errorDetail") or {}
+                    error = str(chunk.get("error") or detail.get("message") or "unknown error")
+                    break
+                if "aux" in chunk and isinstance(chunk["aux"], dict) and "ID" in chunk["aux"]:
+                    image_id = str(chunk["aux"]["ID"])
+                    continue
+                if "status" in chunk:  # FROM pulling a base
+                    on_event(BuildEvent(kind="pull", text=str(chunk["status"])))
+                    continue
+                for line in str(chunk.get("stream", "")).splitlines():
+                    self._line(line, steps, running, tail, on_event)
+        except KeyboardInterrupt:
+            # Ctrl-C: leave no container behind (the daemon cancels the build when the
+            # connection closes; forcerm removes what it created, we remove what we saw).
+            self._close(stream)
+            for cid in list(running):
+                self._remove(cid, client=self.control)
+            raise
+        finally:
+            if watchdog:
+                watchdog.cancel()
+        self._close(stream)
+        seconds = time.monotonic() - started
+        step = steps[-1] if steps else None
+        if timed_out.is_set():
+            raise BuildTimeout(f"timed out after {timeout:.0f}s (watchdog; raise --timeout)",
+                               step=step, tail=list(tail))
+        if error is not None:
+            raise BuildFailed(error.strip(), step=step, tail=list(tail))
+        if image_id is None:
+            raise BuildFailed("the engine ended the build without an image ID", step=step,
+                              tail=list(tail))
+        return BuildResult(image_id=image_id, tag=tag, steps=tuple(steps), seconds=seconds)
+
+    @staticmethod
+    def _line(line: str, steps: list[Step], running: list[str],
+              tail: collections.deque[str], on_event: EventFn) -> None:
+        m = _STEP.match(line)
+        if m:
+            steps.append(Step(number=int(m.group(1)), instruction=m.group(3)))
+            tail.clear()
+            on_event(BuildEvent(kind="step", text=m.group(3), step=int(m.group(1)),
+                                total=int(m.group(2))))
+            return
+        if line.rstrip() == _CACHED:
+            if steps:
+                steps[-1].cached = True
+                on_event(BuildEvent(kind="cached", text=steps[-1].instruction,
+                                    step=steps[-1].number))
+            return
+        r = _RUNNING.match(line.rstrip())
+        if r:
+            running.append(r.group(1))
+            on_event(BuildEvent(kind="running", text=r.group(1),
+                                step=steps[-1].number if steps else 0))
+            return
+        if line.startswith((" ---> ", "Removing intermediate container")):
+            return
+        if line.strip():
+            tail.append(line.rstrip())
+            if steps:
+                steps[-1].log.append(line.rstrip())
+            on_event(BuildEvent(kind="log", text=line.rstrip(),
+                                step=steps[-1].number if steps else 0))
+
+    @staticmethod
+    def _close(stream: Any) -> None:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            # Best effort while unwinding: the connection may already be gone.
+            with contextlib.suppress(Exception):
+                close()
+
+    def _remove(self, container: str, *, client: Any) -> None:
+        import docker
+
+        try:
+            client.remove_container(container, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            # "removal already in progress" when the builder is removing it itself.
+            if "in progress" not in str(exc):
+                raise
+
+    # -----------------------------------------------------------------------------------------
+
+    def inspect(self, ref: str) -> dict[str, Any]:
+        data: dict[str, Any] = self.api.inspect_image(ref)
+        return data
+
+    def layers(self, ref: str) -> tuple[str, ...]:
+        return tuple(self.inspect(ref)["RootFS"]["Layers"])
+
+    def container_exists(self, container: str) -> bool:
+        import docker
+
+        try:
+            self.api.inspect_container(container)
+        except docker.errors.NotFound:
+            return False
+        return True

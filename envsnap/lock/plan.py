@@ -1,0 +1,183 @@
+"""Snapshot -> LockPlan: which pins to hash, from where, and which cannot be locked (pure)."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+from ..redact import REDACTED
+from ..snapshot import Package, Snapshot
+from .safety import check_snapshot
+
+PYPI_SIMPLE = "https://pypi.org/simple"
+
+# Local version labels that name a PyTorch wheel variant, and the index that serves them.
+# Source: PyTorch's install selector (https://pytorch.org/get-started/locally/) and cog's
+# derivation in pkg/config/compatibility.go ("cu118" -> https://download.pytorch.org/whl/cu118).
+_PYTORCH_LABEL = re.compile(r"^(cu\d{2,3}|cpu|rocm\d+(\.\d+)*|xpu)$")
+PYTORCH_INDEX = "https://download.pytorch.org/whl/{label}"
+
+# Installer tooling goes first: pip-tools learnt to include it (--allow-unsafe, PR #814) and a
+# venv's ensurepip copies differ from the snapshot's.
+TOOLS = ("pip", "setuptools", "wheel")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Pin:
+    """One distribution to lock.
+
+    kind: ``index`` (name==version from an index or a wheelhouse), ``direct`` (a remote archive
+    whose PEP 610 hash is known), ``build`` (editable / local directory / VCS / local archive:
+    only a wheelhouse can hold it).
+    """
+
+    name: str
+    version: str
+    kind: str
+    index: str | None = None  # extra index serving a local-label version
+    url: str | None = None  # direct: the archive URL (already redacted by capture)
+    sha256: str | None = None  # direct: PEP 610 archive hash
+    build_from: str | None = None  # build: local path or VCS URL; used by the hashing edge only
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LockPlan:
+    python_version: str  # "3.11.7"
+    abi: str | None  # "cp311"
+    platforms: tuple[str, ...]  # wheel platform tags seen in the environment
+    index_url: str
+    extra_index_urls: tuple[str, ...]
+    pins: tuple[Pin, ...]
+    conda_owned: tuple[str, ...] = ()  # dists a conda record owns: locked by the conda lock
+
+    @property
+    def python_minor(self) -> str:
+        return ".".join(self.python_version.split(".")[:2])
+
+
+def _usable_index(url: str) -> bool:
+    # file:// indexes are paths of the capturing machine and redacted ones cannot be fetched.
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.scheme in ("http", "https") and REDACTED not in url
+
+
+def local_label(version: str) -> str | None:
+    return version.partition("+")[2] or None
+
+
+def label_index(version: str, configured: tuple[str, ...]) -> str | None:
+    """The index a local-label version comes from: PyTorch's for cuXYZ/cpu/rocm, else a
+    configured non-PyPI index (where such builds are published), else None."""
+    label = local_label(version)
+    if label is None:
+        return None
+    if _PYTORCH_LABEL.match(label):
+        return PYTORCH_INDEX.format(label=label)
+    for url in configured:
+        if "pypi.org" not in url:
+            return url
+    return None
+
+
+def _file_path(url: str) -> str | None:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "file":
+        return None
+    return urllib.parse.unquote(parsed.path)
+
+
+def _pin(pkg: Package, configured: tuple[str, ...]) -> Pin:
+    src = pkg.source
+    if src is None or (src.kind == "url" and src.url is None):
+        return Pin(name=pkg.name, version=pkg.version, kind="index",
+                   index=label_index(pkg.version, configured))
+    if src.kind == "vcs" and src.url:
+        ref = f"{src.vcs or 'git'}+{src.url}@{src.commit}" if src.commit else None
+        if ref and src.subdirectory:
+            ref += f"#subdirectory={src.subdirectory}"
+        return Pin(name=pkg.name, version=pkg.version, kind="build", build_from=ref)
+    if src.url and src.url.startswith(("http://", "https://")):
+        sha = None
+        if src.hash and src.hash.startswith("sha256="):
+            sha = src.hash.partition("=")[2]
+        if sha and REDACTED not in src.url:
+            return Pin(name=pkg.name, version=pkg.version, kind="direct", url=src.url, sha256=sha)
+        # A remote archive without a hash (or behind credentials): fetch it into a wheelhouse.
+        return Pin(name=pkg.name, version=pkg.version, kind="build", build_from=src.url)
+    path = _file_path(src.url) if src.url else None
+    return Pin(name=pkg.name, version=pkg.version, kind="build", build_from=path)
+
+
+_MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(\w+)$")
+_LEGACY = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
+
+
+def _platforms(snapshot: Snapshot) -> tuple[str, ...]:
+    """Wheel platform tags the snapshot's interpreter accepts.
+
+    The installed wheels' own tags prove what this environment took; on Linux every older
+    glibc level is accepted too (PEP 600), up to the newest seen or the captured glibc.
+    """
+    py = snapshot.python
+    assert py is not None
+    found: set[str] = set()
+    for pkg in py.packages:
+        for tag in pkg.tags:
+            plat = tag.rsplit("-", 1)[-1]
+            if plat != "any":
+                found.update(plat.split("."))
+    if py.platform_tag and py.platform_tag != "any":
+        found.add(py.platform_tag)
+    archs: set[str] = set()
+    glibc_minor = 17  # manylinux2014: the floor every current Linux wheel targets
+    for plat in found:
+        m = _MANYLINUX.match(plat)
+        if m:
+            archs.add(m.group(3))
+            glibc_minor = max(glibc_minor, int(m.group(2)))
+        elif plat.startswith("linux_"):
+            archs.add(plat[len("linux_"):])
+        else:
+            legacy, _, arch = plat.partition("_")
+            if legacy in _LEGACY:
+                archs.add(arch)
+    glibc = snapshot.os.glibc if snapshot.os is not None else None
+    if glibc and re.match(r"^2\.\d+$", glibc):
+        glibc_minor = max(glibc_minor, int(glibc.split(".")[1]))
+    for arch in archs:
+        found.add(f"linux_{arch}")
+        found.update(f"manylinux_2_{m}_{arch}" for m in range(5, glibc_minor + 1))
+        found.update(f"{legacy}_{arch}" for legacy, m in _LEGACY.items() if m <= glibc_minor)
+    return tuple(sorted(found))
+
+
+def plan(snapshot: Snapshot) -> LockPlan:
+    """Decide how every Python package of the snapshot is locked; no resolution, no I/O."""
+    check_snapshot(snapshot)
+    py = snapshot.python
+    if py is None:
+        return LockPlan(python_version="", abi=None, platforms=(), index_url=PYPI_SIMPLE,
+                        extra_index_urls=(), pins=())
+    configured = tuple(u.rstrip("/") for u in py.indexes if _usable_index(u))
+    index_url = configured[0] if configured else PYPI_SIMPLE
+    pins: list[Pin] = []
+    conda_owned: list[str] = []
+    for pkg in sorted(py.packages, key=lambda p: p.name):
+        if pkg.owner == "conda":
+            conda_owned.append(pkg.name)
+            continue
+        pins.append(_pin(pkg, configured))
+    extras: list[str] = [u for u in configured[1:]]
+    for p in pins:
+        if p.index and p.index not in extras and p.index != index_url:
+            extras.append(p.index)
+    return LockPlan(
+        python_version=py.version,
+        abi=py.abi_tag,
+        platforms=_platforms(snapshot),
+        index_url=index_url,
+        extra_index_urls=tuple(extras),
+        pins=tuple(pins),
+        conda_owned=tuple(conda_owned),
+    )

@@ -1,0 +1,57 @@
+"""HashedLock -> requirements.txt in pip-tools' format (pure)."""
+
+from __future__ import annotations
+
+from .. import __version__
+from ..resources import template_text
+from .hashing import HashedLock
+
+POLICY_TEXT = {
+    "wheelhouse": "every wheel for the target found in the wheelhouse (air-gapped: "
+                  "pip install --no-index --find-links WHEELHOUSE ...)",
+    "index": "the file pip selects for the target on the index (pip install --report)",
+}
+
+
+def header(lock: HashedLock, *, command: str, digest: str, filename: str) -> str:
+    """The pip-tools style header: who wrote the file, with which command, and how to use it."""
+    return template_text("requirements-header.txt").format(
+        version=__version__,
+        python=lock.plan.python_minor or "?",
+        command=command,
+        digest=digest,
+        policy=POLICY_TEXT[lock.policy],
+        filename=filename,
+    )
+
+
+def render_requirements(lock: HashedLock, *, command: str, digest: str,
+                        filename: str = "requirements.txt") -> str:
+    """``name==version \\`` plus ``--hash=sha256:`` lines, the layout pip-compile writes
+    (https://pip-tools.readthedocs.io/en/stable/#using-hashes), installable with
+    ``pip install --require-hashes --no-deps``."""
+    lines = [header(lock, command=command, digest=digest, filename=filename).rstrip("\n")]
+    plan = lock.plan
+    lines.append(f"--index-url {plan.index_url}")
+    lines.extend(f"--extra-index-url {url}" for url in plan.extra_index_urls)
+    lines.append("")
+    for pin in sorted(lock.pins, key=lambda p: p.name):
+        head = f"{pin.name} @ {pin.url}" if pin.url else f"{pin.name}=={pin.version}"
+        hashes = sorted({f.sha256 for f in pin.files})
+        lines.append(head + " \\")
+        lines.extend(f"    --hash=sha256:{h}" + (" \\" if i < len(hashes) - 1 else "")
+                     for i, h in enumerate(hashes))
+        if pin.origin == "built":
+            lines.append("    # built from a local/VCS source into the wheelhouse")
+        elif pin.index:
+            lines.append(f"    # from {pin.index}")
+    if lock.unlockable:
+        lines.append("")
+        lines.append("# NOT LOCKED (envsnap could not hash these; install them separately):")
+        lines.extend(f"#   {u.name}=={u.version}: {u.reason}"
+                     for u in sorted(lock.unlockable, key=lambda u: u.name))
+    if plan.conda_owned:
+        lines.append("")
+        lines.append("# Owned by conda, locked in conda-lock.yml instead: "
+                     + ", ".join(plan.conda_owned))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,56 @@
+"""The renderers' own gate: refuse anything unsafe before a lockfile or Dockerfile is written."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from ..errors import BadInputError
+from ..snapshot import Snapshot, validate
+
+# Environment values and labels end up inside Dockerfile ENV/LABEL instructions. The model
+# already refuses control characters; here we also refuse every character a shell or the
+# Dockerfile parser gives meaning to (quotes, $, backslash, backtick, ;, &, |, <, >, (, )),
+# so a value can be written without relying on escaping alone.
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9 _.,:/=+@%~^\[\]{}-]*$")
+_LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$")
+MAX_VALUE = 1024
+
+
+def check_value(value: str, where: str) -> None:
+    if len(value) > MAX_VALUE or not SAFE_VALUE.match(value):
+        raise BadInputError(
+            f"refusing unsafe value {value!r} at '{where}' (only letters, digits, spaces and "
+            "_ . , : / = + @ % ~ ^ [ ] { } - are allowed)"
+        )
+
+
+def check_labels(labels: Mapping[str, str]) -> None:
+    for key, value in labels.items():
+        if not _LABEL_KEY.match(key):
+            raise BadInputError(
+                f"refusing label key {key!r} (lower-case letters, digits, '.', '_' and '-')"
+            )
+        check_value(value, f"label {key}")
+
+
+def check_snapshot(snapshot: Snapshot) -> None:
+    """Re-run the model's validation (a Snapshot built in code skipped it) and our stricter rules.
+
+    Raises BadInputError (exit 2) naming the offending key path.
+    """
+    validate(snapshot)
+    for name, value in snapshot.env.items():
+        check_value(value, f"env.{name}")
+    py = snapshot.python
+    if py is not None:
+        check_value(py.version, "python.version")
+        for attr in ("abi_tag", "platform_tag", "implementation"):
+            value = getattr(py, attr)
+            if value is not None:
+                check_value(value, f"python.{attr}")
+    for fw in snapshot.frameworks:
+        if fw.variant is not None:
+            check_value(fw.variant, f"frameworks.{fw.name}.variant")
+        if fw.cuda is not None:
+            check_value(fw.cuda, f"frameworks.{fw.name}.cuda")
