@@ -1,0 +1,27 @@
+"""The public Python API: names stay the functions even after their modules are imported."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import envsnap
+
+
+def test_api_functions_survive_submodule_imports() -> None:
+    for module in ("capture", "diff", "check", "io", "snapshot"):
+        importlib.import_module(f"envsnap.{module}")
+    assert inspect.isfunction(envsnap.capture)
+    assert inspect.isfunction(envsnap.diff)
+    assert inspect.isfunction(envsnap.check)
+    assert inspect.isfunction(envsnap.load) and inspect.isfunction(envsnap.dump)
+    assert envsnap.SCHEMA_VERSION == 1
+    assert set(envsnap.__all__) >= {"capture", "load", "dump", "diff", "check", "Snapshot"}
+
+
+def test_round_trip_through_the_public_api(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    snap = envsnap.capture(only=("os", "cpu"))
+    path = tmp_path / "s.toml"
+    envsnap.dump(snap, path)
+    assert envsnap.load(path) == snap
+    assert envsnap.diff(snap, envsnap.load(path)).changes == ()
