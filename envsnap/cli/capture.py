@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..probes import PROBE_NAMES
+from ._args import comma_list
 
 CAPTURE_HELP = f"""\
 Probe this machine into a TOML snapshot: the Python environment you are working in (every
@@ -40,14 +41,7 @@ examples:
 """
 
 
-def _probe_list(value: str) -> frozenset[str]:
-    names = frozenset(v.strip() for v in value.split(",") if v.strip())
-    unknown = names - set(PROBE_NAMES)
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown probe(s) {', '.join(sorted(unknown))}; choose from {', '.join(PROBE_NAMES)}"
-        )
-    return names
+_probe_list = comma_list(PROBE_NAMES, "probe")
 
 
 def register(sub: Any) -> None:
@@ -66,7 +60,7 @@ def register(sub: Any) -> None:
     p.add_argument("--anonymize", action="store_true", help="drop host-identifying values")
     p.add_argument("--only", type=_probe_list, metavar="PROBES", help="comma-separated probes")
     p.add_argument(
-        "--skip", type=_probe_list, default=frozenset(), metavar="PROBES",
+        "--skip", type=_probe_list, default=(), metavar="PROBES",
         help="comma-separated probes to leave out",
     )
     p.add_argument("--json", action="store_true", help="write JSON instead of TOML")

@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import BadInputError
 from ..io import write_text_atomic
 from ..lock import FORMATS, lock, render, wheel_dir_for
+from ._args import comma_list
 from .capture import _load_arg
 
 LOCK_HELP = """\
@@ -44,17 +45,7 @@ could not be locked, 2 bad input.
 """
 
 
-def _formats(value: str) -> tuple[str, ...]:
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
-    if names == ("all",):
-        return FORMATS
-    unknown = set(names) - set(FORMATS)
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown format(s) {', '.join(sorted(unknown)) or '(none)'}; "
-            f"choose from {', '.join(FORMATS)} or all"
-        )
-    return names
+_formats = comma_list(FORMATS, "format", all_word="all")
 
 
 def register(sub: Any) -> None:

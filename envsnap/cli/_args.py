@@ -1,0 +1,25 @@
+"""Argument types shared by the commands (parsing only, no output)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+
+
+def comma_list(allowed: Sequence[str], what: str, *, all_word: str | None = None
+               ) -> Callable[[str], tuple[str, ...]]:
+    """An argparse type for ``a,b,c`` lists drawn from ``allowed`` (``all_word`` = every one)."""
+
+    def parse(value: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+        if all_word is not None and names == (all_word,):
+            return tuple(allowed)
+        unknown = [n for n in names if n not in allowed]
+        if unknown or not names:
+            choices = ", ".join(allowed) + (f" or {all_word}" if all_word else "")
+            raise argparse.ArgumentTypeError(
+                f"unknown {what}(s) {', '.join(unknown) or '(none given)'}; choose from {choices}"
+            )
+        return names
+
+    return parse
