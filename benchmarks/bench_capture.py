@@ -2,6 +2,11 @@
 `uv pip freeze` on one venv of ~250 distributions, side by side in one run; then capture time
 and peak memory on synthetic dist-info trees of 1,000 to 10,000 distributions.
 
+envsnap is measured the two ways it is deployed, both installed from a built wheel (not this
+checkout's editable install): inside the captured environment (`venv/bin/envsnap capture`,
+as in a production image), and from a tool environment of its own, pipx-style
+(`tool/bin/envsnap capture --python venv/bin/python`), which starts a second interpreter.
+
     python benchmarks/bench_capture.py [--dists 250] [--runs 15] [--scale 1000,3000,10000]
 
 The venv is built with real pip installs of real wheels (generated here, with METADATA and
@@ -27,6 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 import support  # noqa: E402  (tests/support.py: real wheels and venvs)
 
+from envsnap import io  # noqa: E402
+
 BENCH = ROOT / ".bench"
 LOREM = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor "
          "incididunt ut labore et dolore magna aliqua. ") * 40  # ~5 KB: a typical long description
@@ -38,6 +45,28 @@ def _wheel_modules(name: str, i: int) -> dict[str, str]:
     for j in range(12):  # RECORD of a realistic length
         mods[f"{pkg}/mod{j}.py"] = f"X = {j}\n"
     return mods
+
+
+def envsnap_wheel() -> Path:
+    """A wheel of this checkout, rebuilt when the sources change."""
+    out = BENCH / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    support.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out, ROOT])
+    return next(out.glob("envsnap-*.whl"))
+
+
+def install_envsnap(py: Path, wheel: Path) -> None:
+    # --force-reinstall of the wheel alone: its dependencies come from the index once.
+    support.run([py, "-m", "pip", "install", "-q", wheel])
+    support.run([py, "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", wheel])
+
+
+def tool_venv(wheel: Path) -> Path:
+    py = BENCH / "tool" / "bin" / "python"
+    if not py.exists():
+        support.make_venv(BENCH / "tool")
+    install_envsnap(py, wheel)
+    return py.parent / "envsnap"
 
 
 def build_venv(n: int) -> Path:
@@ -157,18 +186,23 @@ def main() -> int:
     args = ap.parse_args()
 
     env = support.clean_env()
-    envsnap = str(Path(sys.executable).parent / "envsnap")
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    wheel = envsnap_wheel()
     py = build_venv(args.dists)
+    install_envsnap(py, wheel)
+    envsnap = str(tool_venv(wheel))
     out = Path(tempfile.mkdtemp()) / "snap.toml"
     commands = {
-        "envsnap capture": [envsnap, "capture", "--python", str(py), "-q", "-o", str(out)],
+        "envsnap capture": [str(py.parent / "envsnap"), "capture", "-q", "-o", str(out)],
+        "envsnap --python": [envsnap, "capture", "--python", str(py), "-q", "-o", str(out)],
         "pip freeze": [str(py), "-m", "pip", "freeze"],
         "pip inspect": [str(py), "-m", "pip", "inspect"],
     }
     if uv:
         commands["uv pip freeze"] = [uv, "pip", "freeze", "--python", str(py)]
     results = compare(commands, args.runs, env)
+    captured = io.load(out).python
+    total = len(captured.packages) if captured else 0
     scaling = {}
     for n in [int(x) for x in args.scale.split(",") if x]:
         spy = synthetic_tree(n)
@@ -182,7 +216,7 @@ def main() -> int:
                           "scaling": scaling}, indent=2))
         return 0
     py_version = sys.version.split()[0]
-    print(f"venv of {args.dists} distributions, {args.runs} alternating rounds, Python {py_version}")
+    print(f"venv of {total} distributions, {args.runs} alternating rounds, Python {py_version}")
     print(f"{'command':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'peak MiB':>10}{'envsnap/x':>11}")
     for name, r in results.items():
         print(f"{name:<18}{r['median_s']:>10.3f}{r['min_s']:>9.3f}{r['max_s']:>9.3f}"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -104,33 +104,38 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
     # Probes that need the Python environment's layout run once it is known, whether or not
     # the python section itself is wanted in the output.
     need_python = any(n in wanted for n in ("python", "conda", "cuda", "frameworks"))
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures: dict[str, Future[Any]] = {}
-        if need_python:
-            futures["python"] = pool.submit(
-                ledger.run, "python", lambda: python_probe.probe(host, python_exe))
-        from .probes import cpu, env_vars, nvidia, osinfo, project
+    # Plain threads: concurrent.futures (and the logging it imports) would cost every capture
+    # more start-up time than the pool saves.
+    threads: list[threading.Thread] = []
 
-        independent: dict[str, Callable[[], Probed[Any]]] = {
-            "os": lambda: osinfo.probe(host),
-            "cpu": lambda: cpu.probe(host),
-            "nvidia": lambda: nvidia.probe(host),
-            "env": lambda: env_vars.probe(host),
-            "project": lambda: project.probe(host, options.cwd),
-        }
-        for name, fn in independent.items():
-            if name in wanted:
-                futures[name] = pool.submit(ledger.run, name, fn)
-        for f in futures.values():
-            f.result()
+    def start(name: str, fn: Callable[[], Probed[Any]]) -> None:
+        t = threading.Thread(target=ledger.run, args=(name, fn), name=f"probe-{name}", daemon=True)
+        t.start()
+        threads.append(t)
+
+    if need_python:
+        start("python", lambda: python_probe.probe(host, python_exe))
+    from .probes import cpu, env_vars, nvidia, osinfo, project
+
+    independent: dict[str, Callable[[], Probed[Any]]] = {
+        "os": lambda: osinfo.probe(host),
+        "cpu": lambda: cpu.probe(host),
+        "nvidia": lambda: nvidia.probe(host),
+        "env": lambda: env_vars.probe(host),
+        "project": lambda: project.probe(host, options.cwd),
+    }
+    for name, fn in independent.items():
+        if name in wanted:
+            start(name, fn)
+    for t in threads:
+        t.join()
     pyenv: PythonEnv | None = ledger.values.get("python")
-    from .probes import conda as conda_probe
-    from .probes import cuda as cuda_probe
-    from .probes import frameworks as frameworks_probe
 
-    # Phase 2: probes that read the Python environment's layout.
+    # Phase 2: probes that read the Python environment's layout (imported only when wanted).
     conda_env = None
     if "conda" in wanted:
+        from .probes import conda as conda_probe
+
         conda_prefix = conda_probe.find_prefix(host, pyenv, python_exe)
         scan = ledger.run("conda", lambda: conda_probe.probe(host, conda_prefix))
         if scan is not None:
@@ -138,8 +143,12 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
             if pyenv is not None:
                 pyenv = conda_probe.mark_ownership(pyenv, scan.anchors)
     if "cuda" in wanted:
+        from .probes import cuda as cuda_probe
+
         ledger.run("cuda", lambda: cuda_probe.probe(host, pyenv))
     if "frameworks" in wanted:
+        from .probes import frameworks as frameworks_probe
+
         ledger.run(
             "frameworks",
             lambda: frameworks_probe.probe(host, pyenv, deep=options.deep, python=python_exe),

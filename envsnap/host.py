@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
-import shutil
-import socket
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -147,6 +145,8 @@ class LocalHost:
         return os.path.isdir(path)
 
     def which(self, name: str) -> str | None:
+        import shutil  # only a few probes need it; capture start-up is its main cost
+
         return shutil.which(name, path=self._environ.get("PATH"))
 
     def system_info(self) -> SystemInfo:
@@ -165,10 +165,10 @@ class LocalHost:
         except (AttributeError, ValueError, OSError):
             memory = None
         return SystemInfo(
-            hostname=socket.gethostname() or None,
-            system=platform.system(),
+            hostname=(uname.nodename if uname else None) or None,
+            system=uname.sysname if uname else ("Windows" if sys.platform == "win32" else sys.platform),
             kernel=uname.release if uname else None,
-            machine=uname.machine if uname else platform.machine(),
+            machine=uname.machine if uname else "",
             glibc=glibc.split()[-1] if glibc and glibc.startswith("glibc") else None,
             logical_cores=os.cpu_count(),
             usable_cores=usable,

@@ -9,7 +9,7 @@ import math
 import os
 import re
 import sys
-import tempfile
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -323,7 +323,10 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # O_EXCL on a pid-and-clock name does what tempfile.mkstemp does, without importing
+    # tempfile (and random, hashlib, shutil) into every capture's start-up.
+    tmp = str(target.parent / f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
             yield fh

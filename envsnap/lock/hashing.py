@@ -205,21 +205,54 @@ def _download(plan: LockPlan, pins: Sequence[Pin], dest: Path, pip: Sequence[str
                               *_index_args(plan), *_target_args(plan), "-r", str(reqs)])
 
 
-def _build(pin: Pin, dest: Path, pip: Sequence[str]) -> str | None:
-    """Build a wheel for an editable / local / VCS dist into dest; the error text on failure."""
+def _local_source(source: str) -> Path | None:
+    """What a build source names on this machine: a plain path, or the repository of a
+    ``git+file:///repo@commit`` URL; None for a source fetched over the network."""
+    if "://" not in source and "+" not in source.split("/")[0]:
+        return Path(source)
+    scheme, _, rest = source.partition("://")
+    if not scheme.endswith("+file"):
+        return None
+    path = urllib.parse.unquote(urllib.parse.urlsplit(f"file://{rest}").path)
+    return Path(path.rsplit("@", 1)[0])  # the plan always appends @<commit>
+
+
+def _build(plan: LockPlan, pin: Pin, dest: Path, pip: Sequence[str], *, offline: bool
+           ) -> str | None:
+    """Build a wheel for an editable / local / VCS dist into dest; the error text on failure.
+
+    The build backend comes from the wheelhouse (``--find-links``) or the plan's indexes,
+    never from this machine's pip configuration; ``offline``: from the wheelhouse only.
+    """
     source = pin.build_from
     if source is None:
         return "its source location was not recorded"
     if source.startswith(("$", "~")):
         return f"its source was recorded anonymised ({source.split('/')[0]}/...)"
-    is_path = "://" not in source and "+" not in source.split("/")[0]
-    if is_path and not Path(source).exists():
-        return "its source directory is not on this machine"
-    if is_path and source.endswith(".whl"):
-        shutil.copy2(source, dest / Path(source).name)
+    local = _local_source(source)
+    if local is not None and not local.exists():
+        what = "directory" if local.suffix not in (".whl", ".zip", ".gz") else "file"
+        return f"its source {what} is not on this machine"
+    if local is not None and local.suffix == ".whl" and "://" not in source:
+        shutil.copy2(local, dest / local.name)
         return None
-    proc = _run_pip(pip, ["wheel", "--no-deps", "--wheel-dir", str(dest), source])
-    return None if proc.returncode == 0 else f"pip wheel failed: {_last_error(proc)}"
+    if local is None and offline:
+        return "its source is fetched over the network: lock without --offline to build it"
+    before = set(scan_wheelhouse(dest))
+    where = ["--no-index"] if offline else _index_args(plan)
+    proc = _run_pip(pip, ["wheel", "--no-deps", "--wheel-dir", str(dest), "--find-links", str(dest),
+                          *where, source])
+    if proc.returncode != 0:
+        return f"pip wheel failed: {_last_error(proc)}"
+    after = set(scan_wheelhouse(dest))
+    if _key(pin.name, pin.version) in after:
+        return None
+    # The source changed since the capture: its wheel is not the version that was installed.
+    name = canonicalize_name(pin.name)
+    built = sorted(v for n, v in after - before if n == name)
+    if built:
+        return f"its source now builds version {', '.join(built)}, not the captured {pin.version}"
+    return f"pip wheel built no {pin.name} {pin.version} wheel from its source"
 
 
 def _hash_many(paths: Sequence[Path]) -> dict[Path, str]:
@@ -243,8 +276,8 @@ def hash_from_wheelhouse(plan: LockPlan, wheelhouse: Path, *, pip: Sequence[str]
     have = present()
     missing = [p for p in plan.pins if not have.get(_key(p.name, p.version))]
     reasons: dict[str, str] = {}
-    if missing and not offline:
-        fetch = [p for p in missing if p.kind in ("index", "direct")]
+    if missing:
+        fetch = [p for p in missing if p.kind in ("index", "direct")] if not offline else []
         if fetch:
             progress(f"downloading {len(fetch)} wheel(s) into the wheelhouse")
             proc = _download(plan, fetch, wheelhouse, pip)
@@ -256,7 +289,7 @@ def hash_from_wheelhouse(plan: LockPlan, wheelhouse: Path, *, pip: Sequence[str]
                         reasons[pin.name] = f"no wheel for the target: {_last_error(one)}"
         for pin in (p for p in missing if p.kind == "build"):
             progress(f"building a wheel for {pin.name} {pin.version}")
-            error = _build(pin, wheelhouse, pip)
+            error = _build(plan, pin, wheelhouse, pip, offline=offline)
             if error:
                 reasons[pin.name] = error
         have = present()

@@ -126,9 +126,8 @@ def _abi_tag():
     return (sys.implementation.cache_tag or impl).replace("-", "_")
 
 
-def main():
-    # sys.path[0] is this script's folder (envsnap's own package): not part of the target env.
-    path = [p for p in sys.path[1:]]
+def inspect(path):
+    """The interpreter's facts and every dist on ``path`` (sys.path minus its script dir)."""
     dists = []
     seen_dirs = set()
     for entry in path:
@@ -162,7 +161,12 @@ def main():
         "conda": os.path.isdir(os.path.join(sys.prefix, "conda-meta")),
         "dists": dists,
     }
-    sys.stdout.write(json.dumps(doc))
+    return doc
+
+
+def main():
+    # sys.path[0] is this script's folder (envsnap's own package): not part of the target env.
+    sys.stdout.write(json.dumps(inspect(sys.path[1:])))
 
 
 if __name__ == "__main__":

@@ -53,7 +53,25 @@ def resolve_interpreter(host: Host, python: str | None) -> str:
     return sys.executable
 
 
+def _is_this_interpreter(host: Host, python: str) -> bool:
+    """True when ``python`` is the interpreter running envsnap, in the same environment."""
+    from ..host import LocalHost
+
+    return (isinstance(host, LocalHost)
+            and os.path.realpath(python) == os.path.realpath(sys.executable)
+            and os.path.dirname(os.path.dirname(os.path.abspath(python))) == sys.prefix)
+
+
 def probe(host: Host, python: str) -> Probed[PythonEnv]:
+    if _is_this_interpreter(host, python):
+        # envsnap runs inside the environment it captures (installed in a production image):
+        # the same scan in-process, without starting a second interpreter.
+        from . import _inspector
+
+        raw = _inspector.inspect(sys.path[1:])
+        env = parse_inspection(raw, indexes=configured_indexes(host, raw.get("prefix")))
+        return Probed(env, f"{python} (in-process dist-info scan of {len(raw['sys_path'])} "
+                           "path entries)")
     result = host.run([python, INSPECTOR], timeout=TIMEOUT_S)
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -112,9 +130,16 @@ def parse_source(direct_url: str) -> Source:
     return Source(kind="url", url=url, subdirectory=subdir)
 
 
-def _requires(values: list[str]) -> tuple[str, ...]:
-    from packaging.utils import canonicalize_name
+# PEP 503 normalisation, the same regex as packaging.utils.canonicalize_name; importing
+# packaging.utils pulls in packaging.tags and sysconfig, a quarter of a capture's start-up.
+_SEPARATORS = re.compile(r"[-_.]+")
 
+
+def canonicalize_name(name: str) -> str:
+    return _SEPARATORS.sub("-", name).lower()
+
+
+def _requires(values: list[str]) -> tuple[str, ...]:
     names: set[str] = set()
     for value in values:
         req, _, marker = value.partition(";")
@@ -137,7 +162,6 @@ def _newer(a: str, b: str) -> bool:
 
 def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -> PythonEnv:
     """Turn the inspector's raw JSON into a PythonEnv; broken dists become problems."""
-    from packaging.utils import canonicalize_name
     from packaging.version import InvalidVersion, Version
 
     from ..snapshot import Package, PackageProblem, PythonEnv, is_safe_name, is_safe_version

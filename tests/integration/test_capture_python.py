@@ -244,3 +244,27 @@ def test_anonymize(awkward_venv: dict[str, object], tmp_path: Path) -> None:
     assert snap.python is not None and snap.python.prefix == "$PREFIX"
     assert str(Path(str(awkward_venv["python"])).parent.parent) not in proc.stdout
     assert os.uname().nodename not in proc.stdout.replace("nodename", "")
+
+
+def test_in_process_scan_equals_the_child_interpreter_scan(
+        awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    # envsnap importable inside the awkward venv (its source and dependencies via a .pth), so
+    # that `venv/bin/python -m envsnap capture` scans in-process, while the test runner's
+    # envsnap with --python scans through a child interpreter. Same environment, same result.
+    site = Path(str(awkward_venv["site"]))
+    runner_site = support.site_packages(Path(sys.executable))
+    pth = site / "zzz-envsnap-under-test.pth"
+    pth.write_text(f"{support.REPO}\n{runner_site}\n")
+    try:
+        py = str(awkward_venv["python"])
+        inproc = subprocess.run([py, "-m", "envsnap", "capture", "--only", "python", "-o", "-"],
+                                capture_output=True, text=True, env=support.clean_env(),
+                                cwd=tmp_path, timeout=120, check=True)
+        child = envsnap("capture", "--python", py, "--only", "python", "-o", "-", cwd=tmp_path)
+    finally:
+        pth.unlink()
+    a, b = io.loads(inproc.stdout), io.loads(child.stdout)
+    assert "in-process" in a.probes["python"].found_via
+    assert "in-process" not in b.probes["python"].found_via
+    assert a.python == b.python
+    assert a.python is not None and a.python.package("labelpkg") is not None

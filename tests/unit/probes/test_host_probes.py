@@ -154,3 +154,12 @@ def test_scan_reads_every_record_and_the_ownership_anchors() -> None:
 )
 def test_channel_names(channel: str, subdir: str, expected: str) -> None:
     assert conda.channel_name(channel, subdir) == expected
+
+
+@pytest.mark.parametrize("name", ["Django", "zope.interface", "typing_extensions", "A-_.-b", "x__y", "PyYAML"])
+def test_canonical_names_match_packaging(name: str) -> None:
+    from packaging.utils import canonicalize_name as reference
+
+    from envsnap.probes.python import canonicalize_name
+
+    assert canonicalize_name(name) == reference(name)

@@ -1,0 +1,5 @@
+"""`python -m envsnap`: the same as the `envsnap` command."""
+
+from .cli import run
+
+run()
