@@ -68,7 +68,7 @@ def probe(host: Host, python: str) -> Probed[PythonEnv]:
         # the same scan in-process, without starting a second interpreter.
         from . import _inspector
 
-        raw = _inspector.inspect(sys.path[1:])
+        raw: dict[str, Any] = _inspector.inspect(sys.path[1:])  # type: ignore[no-untyped-call]
         env = parse_inspection(raw, indexes=configured_indexes(host, raw.get("prefix")))
         return Probed(env, f"{python} (in-process dist-info scan of {len(raw['sys_path'])} "
                            "path entries)")

@@ -156,7 +156,8 @@ def test_channel_names(channel: str, subdir: str, expected: str) -> None:
     assert conda.channel_name(channel, subdir) == expected
 
 
-@pytest.mark.parametrize("name", ["Django", "zope.interface", "typing_extensions", "A-_.-b", "x__y", "PyYAML"])
+@pytest.mark.parametrize(
+    "name", ["Django", "zope.interface", "typing_extensions", "A-_.-b", "x__y", "PyYAML"])
 def test_canonical_names_match_packaging(name: str) -> None:
     from packaging.utils import canonicalize_name as reference
 
