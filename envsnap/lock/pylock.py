@@ -12,6 +12,7 @@ from packaging.pylock import Pylock, PylockValidationError
 from .. import __version__
 from ..errors import EnvsnapError
 from .hashing import HashedLock
+from .requirements import not_locked_note
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -77,6 +78,7 @@ def render_pylock(lock: HashedLock, *, digest: str, command: str,
             entry["hashes"] = {"sha256": f.sha256}
             lines.append(f"  {_inline(entry)},")
         lines.append("]")
+    lines += not_locked_note(lock)
     text = "\n".join(lines) + "\n"
     validate_pylock(text)
     return text

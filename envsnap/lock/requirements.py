@@ -25,6 +25,17 @@ def header(lock: HashedLock, *, command: str, digest: str, filename: str) -> str
     )
 
 
+def not_locked_note(lock: HashedLock) -> list[str]:
+    """Comment lines naming every package that could not be locked, and why: a lockfile
+    never drops a package silently (shared by every lockfile format)."""
+    if not lock.unlockable:
+        return []
+    return ["", "# NOT LOCKED (envsnap could not hash these; install them separately):"] + [
+        f"#   {u.name}=={u.version}: {u.reason}"
+        for u in sorted(lock.unlockable, key=lambda u: u.name)
+    ]
+
+
 def render_requirements(lock: HashedLock, *, command: str, digest: str,
                         filename: str = "requirements.txt") -> str:
     """``name==version \\`` plus ``--hash=sha256:`` lines, the layout pip-compile writes
@@ -45,11 +56,7 @@ def render_requirements(lock: HashedLock, *, command: str, digest: str,
             lines.append("    # built from a local/VCS source into the wheelhouse")
         elif pin.index:
             lines.append(f"    # from {pin.index}")
-    if lock.unlockable:
-        lines.append("")
-        lines.append("# NOT LOCKED (envsnap could not hash these; install them separately):")
-        lines.extend(f"#   {u.name}=={u.version}: {u.reason}"
-                     for u in sorted(lock.unlockable, key=lambda u: u.name))
+    lines += not_locked_note(lock)
     if plan.conda_owned:
         lines.append("")
         lines.append("# Owned by conda, locked in conda-lock.yml instead: "
