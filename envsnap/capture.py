@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -40,34 +39,40 @@ def _selected(options: CaptureOptions) -> list[str]:
 
 
 class _Ledger:
-    """Collects each probe's value, status and time; a probe that raises becomes an entry."""
+    """Collects each probe's value, status and time; a probe that raises becomes an entry.
+
+    Statuses are kept as plain tuples until the end: importing the model here would make the
+    Python probe's thread import it before starting the target interpreter.
+    """
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
-        self.status: dict[str, ProbeStatus] = {}
+        self.raw_status: dict[str, tuple[str, str | None, str | None]] = {}
         self.elapsed: dict[str, int] = {}
 
     def run(self, name: str, fn: Callable[[], Probed[Any]]) -> Any:
-        from .snapshot import ProbeStatus
-
         start = time.perf_counter()
-        result: Probed[Any] | None = None
         try:
             result = fn()
         except EnvsnapError as exc:
-            self.status[name] = ProbeStatus(status="error", error=str(exc))
+            self.raw_status[name] = ("error", None, str(exc))
         except Exception as exc:  # a probe bug must not lose the other probes' results
-            self.status[name] = ProbeStatus(
-                status="error", error=f"probe crashed: {type(exc).__name__}: {exc}"
-            )
+            self.raw_status[name] = ("error", None, f"probe crashed: {type(exc).__name__}: {exc}")
         else:
-            self.status[name] = ProbeStatus(
-                status="ok" if result.value not in (None, (), {}) else "absent",
-                found_via=result.found_via,
-            )
+            found = result.value not in (None, (), {})
+            self.raw_status[name] = ("ok" if found else "absent", result.found_via, None)
             self.values[name] = result.value
         self.elapsed[name] = round((time.perf_counter() - start) * 1000)
         return self.values.get(name)
+
+    def statuses(self, wanted: list[str]) -> dict[str, ProbeStatus]:
+        from .snapshot import ProbeStatus
+
+        return {
+            name: ProbeStatus(status=st, found_via=via, error=err)
+            for name, (st, via, err) in self.raw_status.items()
+            if name in wanted
+        }
 
 
 def capture(
@@ -160,11 +165,11 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
     snapshot = Snapshot(
         meta=Meta(
             envsnap_version=__version__,
-            captured_at=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            captured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             hostname=host.system_info().hostname,
             elapsed_ms={k: v for k, v in ledger.elapsed.items() if k in wanted},
         ),
-        probes={k: v for k, v in ledger.status.items() if k in wanted},
+        probes=ledger.statuses(wanted),
         python=pyenv if "python" in wanted else None,
         conda=conda_env,
         os=values.get("os"),

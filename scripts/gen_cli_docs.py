@@ -24,7 +24,8 @@ this file and the parsers disagree.
 | --- | --- |
 | 0 | success; for `diff`/`check`, nothing reached `--fail-on` |
 | 1 | a gate failed: `diff` or `check` found something at or above `--fail-on` |
-| 2 | bad input: a missing, unreadable, truncated, malformed or hostile file or argument (one line on stderr naming the file and the problem) |
+| 2 | bad input: a missing, unreadable, truncated, malformed or hostile file or argument \
+(one line on stderr naming the file and the problem) |
 | 3 | an internal error (a bug: rerun with `-v` for the traceback and report it) |
 | 130 | interrupted (Ctrl-C); no output file is left half-written |
 

@@ -80,7 +80,6 @@ def register(sub: Any) -> None:
 
 def run_capture(args: argparse.Namespace, console: Any) -> int:
     from ..capture import capture
-    from ..io import dumps, dumps_json, write_text_atomic
 
     snapshot = capture(
         python=args.python,
@@ -89,6 +88,9 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
         only=args.only,
         skip=args.skip,
     )
+    # Imported only now: the probes are already running by the time the model is imported.
+    from ..io import dumps, dumps_json, write_text_atomic
+
     text = dumps_json(snapshot) if args.json else dumps(snapshot)
     if args.output == "-":
         console.out.write(text)

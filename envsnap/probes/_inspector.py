@@ -8,7 +8,6 @@ compatible with old interpreters (no walrus, no match, no f-string '=' specifier
 
 import json
 import os
-import platform
 import sys
 import sysconfig
 
@@ -149,7 +148,8 @@ def inspect(path):
         if p and p not in site_dirs:
             site_dirs.append(p)
     doc = {
-        "version": platform.python_version(),
+        # what platform.python_version() returns ("3.11.7", "3.13.0rc1"), without importing it
+        "version": sys.version.split()[0],
         "implementation": sys.implementation.name,
         "executable": sys.executable,
         "prefix": sys.prefix,

@@ -3,7 +3,6 @@ Python distributions conda owns versus what pip installed on top."""
 
 from __future__ import annotations
 
-import ast
 import json
 import posixpath
 import re
@@ -102,6 +101,8 @@ def parse_history(text: str) -> tuple[str, ...]:
         for prefix, remove in (("# update specs:", False), ("# remove specs:", True)):
             if line.startswith(prefix):
                 try:
+                    import ast  # only when a history file has specs to read
+
                     values = ast.literal_eval(line[len(prefix):].strip())
                 except (ValueError, SyntaxError):
                     continue

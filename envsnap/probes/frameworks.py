@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import posixpath
 import re
@@ -42,6 +41,8 @@ def _literal_assignments(text: str) -> dict[str, Any]:
     """Module-level ``name = <literal>`` (annotated or not) in generated build files, read
     with ``ast`` so nothing is executed. ``collections.OrderedDict([...])`` counts as its
     literal argument, which is how TensorFlow writes build_info."""
+    import ast  # only when a framework build file is present
+
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import posixpath
 import re
@@ -123,6 +122,8 @@ def _parse_nvidia_smi_csv(text: str) -> NvidiaInfo | None:
     None for anything else (an error message, a truncated table, no GPU rows), so the
     caller falls through to the next source instead of recording garbage.
     """  # noqa: E501 -- the sample is nvidia-smi's exact output, long lines included
+    import csv  # only when nvidia-smi answered
+
     rows = list(csv.reader(io.StringIO(text.strip()), skipinitialspace=True))
     if len(rows) < 2:
         return None
@@ -170,7 +171,7 @@ def _parse_proc_version(text: str | None) -> str | None:
         GCC version:  gcc version 15.3.0 (GCC)
 
     Older proprietary modules print ``NVIDIA UNIX x86_64 Kernel Module  535.104.05  <date>``.
-    """  # noqa: E501 -- the sample is the file's exact first line
+    """
     if not text:
         return None
     for line in text.splitlines():

@@ -264,7 +264,7 @@ def test_in_process_scan_equals_the_child_interpreter_scan(
     finally:
         pth.unlink()
     a, b = io.loads(inproc.stdout), io.loads(child.stdout)
-    assert "in-process" in a.probes["python"].found_via
-    assert "in-process" not in b.probes["python"].found_via
+    assert "in-process" in (a.probes["python"].found_via or "")
+    assert "in-process" not in (b.probes["python"].found_via or "")
     assert a.python == b.python
     assert a.python is not None and a.python.package("labelpkg") is not None
