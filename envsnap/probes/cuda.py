@@ -278,6 +278,27 @@ def _conda_hits(host: Host, prefix: str) -> Iterator[_Hit]:
         yield _Hit(library, soname, real, version, via)
 
 
+# Wheel distribution names (dist-info spelling) per library, for toolkits assembled from
+# wheels: NVIDIA's CUDA 13 layout keeps the wheels' dist-info folders in <toolkit>/dist-info/.
+_DIST_INFO_PREFIX = {
+    "cudart": ("nvidia_cuda_runtime",),
+    "cublas": ("nvidia_cublas",),
+    "cudnn": ("nvidia_cudnn",),
+    "nccl": ("nvidia_nccl",),
+}
+
+
+def _dist_info_version(host: Host, library_path: str, library: str) -> str | None:
+    """The owning wheel's version from a ``dist-info/`` folder beside the library's folder:
+    ``cuda-13.0/lib/libcudart.so.13`` + ``cuda-13.0/dist-info/nvidia_cuda_runtime-13.0.96.dist-info``."""
+    root = posixpath.dirname(posixpath.dirname(library_path))
+    for name in host.listdir(posixpath.join(root, "dist-info")):
+        dist, _, version = name.removesuffix(".dist-info").rpartition("-")
+        if name.endswith(".dist-info") and dist.startswith(_DIST_INFO_PREFIX[library]):
+            return version or None
+    return None
+
+
 def _dir_hits(host: Host, directories: Iterable[str], via: str) -> Iterator[_Hit]:
     for directory in directories:
         for library, soname, real in _scan_dir(host, directory):
@@ -348,13 +369,16 @@ def probe(host: Host, pyenv: PythonEnv | None) -> Probed[CudaInfo]:
 
     seen: set[str] = set()
     copies = []
+    toolkit_real = host.realpath(toolkit.path) if toolkit.path else None
     for hit in hits:
         if hit.realpath in seen:
             continue
         seen.add(hit.realpath)
         version = hit.version
-        if version is None and toolkit.path and hit.realpath.startswith(toolkit.path + "/"):
+        if version is None and toolkit_real and hit.realpath.startswith(toolkit_real + "/"):
             version = toolkit.components.get(_TOOLKIT_COMPONENT.get(hit.library, ""))
+        if version is None:
+            version = _dist_info_version(host, hit.realpath, hit.library)
         copies.append(
             LibraryCopy(
                 library=hit.library,

@@ -293,3 +293,21 @@ def test_declared_values_are_kept_verbatim() -> None:
     assert result.value is not None
     assert dict(result.value.declared) == {k: v for k, v in env.items() if k != "PATH"}
     assert json.dumps(dict(result.value.declared))  # plain strings, serialisable
+
+
+def test_toolkit_assembled_from_wheels_versions_its_copies(tmp_path: Path) -> None:
+    # The layout of this machine's /usr/local/cuda-13.0 (NVIDIA's CUDA 13 toolkit built from
+    # wheels): lib/libcudart.so.13 is a plain file named by soname only, and the version is in
+    # dist-info/nvidia_cuda_runtime-13.0.96.dist-info beside lib/.
+    root = tmp_path / "cuda-13.0"
+    (root / "lib").mkdir(parents=True)
+    (root / "lib" / "libcudart.so.13").write_bytes(b"\x7fELF")
+    (root / "lib" / "libcudart.so").symlink_to("libcudart.so.13")
+    for di in ("nvidia_cuda_runtime-13.0.96.dist-info", "nvidia_cuda_nvcc-13.0.88.dist-info"):
+        (root / "dist-info" / di).mkdir(parents=True)
+    host = LocalHost(environ={"LD_LIBRARY_PATH": str(root / "lib"), "PATH": ""})
+    info = cuda.probe(host, None).value
+    assert info is not None
+    copies = [c for c in info.libraries if c.path.startswith(str(root))]
+    assert [(c.library, c.version, c.found_via) for c in copies] == [
+        ("cudart", "13.0.96", "ld_library_path")]
