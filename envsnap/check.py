@@ -78,7 +78,11 @@ def cuda_needs(snapshot: Snapshot) -> list[CudaNeed]:
                     needs.append(CudaNeed(cuda=major, origin=pkg.name))
     if snapshot.cuda is not None:
         for lib in snapshot.cuda.libraries:
-            if lib.library == "cudart" and lib.version:
+            # Only the environment's own runtime (a wheel or conda package a framework pulled
+            # in) is a need; a toolkit on the system is merely available, and a machine with a
+            # CUDA toolkit but no GPU is a normal build host.
+            if (lib.library == "cudart" and lib.version
+                    and lib.found_via.startswith(("pip:", "conda:"))):
                 needs.append(CudaNeed(cuda=lib.version, origin=f"libcudart {lib.version}"))
     return needs
 

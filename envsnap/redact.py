@@ -14,6 +14,9 @@ _PLACEHOLDER = re.compile(r"^\$\{[A-Za-z0-9_-]+\}(:\$\{[A-Za-z0-9_-]+\})?$")
 _URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 # user:password@ without a scheme (DSN-like values: "admin:hunter2@db:5432").
 _BARE_USERINFO = re.compile(r"(?P<user>[^\s:/@'\"=]+):(?P<pw>[^\s/@'\"]+)@")
+# anaconda.org and Anaconda's repositories carry the token as a path segment:
+# https://conda.anaconda.org/t/<TOKEN>/conda-forge/linux-64 (conda's own redaction does the same).
+_CONDA_TOKEN = re.compile(r"(://[^/\s]*anaconda\.(?:org|com|cloud)/t/)[^/\s]+")
 # Well-known token shapes that may appear without a URL around them.
 _TOKEN_SHAPES = re.compile(
     r"\b(ghp_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
@@ -45,7 +48,9 @@ def redact_url(url: str) -> str:
     except ValueError:
         return redact_text(url)
     if "@" not in parts.netloc:
-        return redact_text(url) if _TOKEN_SHAPES.search(url) else url
+        # No userinfo in the authority, but secrets still hide in paths and in strings that
+        # urlsplit cannot parse as a URL ("name=https://user:pw@host", uv's UV_INDEX form).
+        return redact_text(url)
     # The last '@' separates userinfo from host, as in urlsplit (pip does the same).
     userinfo, _, hostport = parts.netloc.rpartition("@")
     netloc = f"{_redact_userinfo(userinfo)}@{hostport}"
@@ -58,6 +63,7 @@ def redact_text(text: str) -> str:
     def sub(m: re.Match[str]) -> str:
         return f"{m.group('scheme')}{_redact_userinfo(m.group('userinfo'))}@"
 
+    text = _CONDA_TOKEN.sub(r"\1****", text)
     text = _URL_USERINFO.sub(sub, text)
     text = _BARE_USERINFO.sub(
         lambda m: m.group(0) if m.group("pw") == REDACTED or _PLACEHOLDER.match(m.group(0)[:-1])

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 import support
 
-SHARED_FIXTURES = support.REPO / "tests" / "data"
-
 
 @pytest.fixture(scope="session")
 def pypi_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -15,7 +15,7 @@ from ..io import dumps_data
 from ..lock.hashing import HashedLock, scrub
 from ..lock.plan import TOOLS
 from ..lock.requirements import render_requirements
-from ..lock.safety import check_labels, check_snapshot, check_value
+from ..lock.safety import SAFE_URL, check_labels, check_snapshot, check_value
 from ..resources import compat_text, template_text
 from ..snapshot import Snapshot, content_digest, to_dict
 
@@ -34,7 +34,6 @@ _IMAGE_REF = re.compile(
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$"
 )
 _PYTHON_CMD = re.compile(r"^(/[a-z0-9/._-]+/)?python3(\.\d+)?$")
-_URL = re.compile(r"^https?://[A-Za-z0-9._~:/%+-]+$")
 
 # Variables that change numerical results, set in the image when the snapshot recorded them.
 # Sources: PyTorch reproducibility notes (CUBLAS_WORKSPACE_CONFIG, CUDA_LAUNCH_BLOCKING,
@@ -201,7 +200,7 @@ def _source_args(offline: bool, lock: HashedLock) -> str:
         return "--no-index --find-links /tmp/envsnap/wheels"
     urls = [lock.plan.index_url, *lock.plan.extra_index_urls]
     for url in urls:
-        if not _URL.match(url):
+        if not SAFE_URL.match(url):
             raise BadInputError(f"refusing index URL {url!r} in a Dockerfile")
     return " ".join([f"--index-url {urls[0]}", *(f"--extra-index-url {u}" for u in urls[1:])])
 

@@ -16,8 +16,6 @@ from ..snapshot import CondaPackage, Snapshot
 from .hashing import HashedLock
 from .safety import check_snapshot
 
-# anaconda.org token URLs carry the token as a path segment: https://conda.anaconda.org/t/<tok>/
-_TOKEN_SEGMENT = re.compile(r"/t/[^/]+/")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -31,7 +29,7 @@ class CondaLock:
 
 
 def _url(url: str) -> str:
-    return _TOKEN_SEGMENT.sub("/t/****/", redact_url(url))
+    return redact_url(url)
 
 
 def _env_platform(packages: tuple[CondaPackage, ...]) -> str:

@@ -13,6 +13,10 @@ from ..snapshot import Snapshot, validate
 # Dockerfile parser gives meaning to (quotes, $, backslash, backtick, ;, &, |, <, >, (, )),
 # so a value can be written without relying on escaping alone.
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9 _.,:/=+@%~^\[\]{}-]*$")
+# URLs written into requirements.txt (`--index-url`, `name @ URL`) and Dockerfiles: no spaces
+# or quotes, so a URL can never carry a second pip option (`--trusted-host evil`).
+SAFE_URL = re.compile(r"^https?://[A-Za-z0-9._~:/%+@=-]+$")
+_ENV_UNSAFE = re.compile(r"[`\"'\\$]")
 _LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$")
 MAX_VALUE = 1024
 
@@ -40,10 +44,25 @@ def check_snapshot(snapshot: Snapshot) -> None:
     Raises BadInputError (exit 2) naming the offending key path.
     """
     validate(snapshot)
+    # Quotes, backslashes, backticks and $ never belong in the variables envsnap records and
+    # are how a value escapes its quoting, so a snapshot holding one is refused outright.
+    # Other characters (TORCH_CUDA_ARCH_LIST="8.0;8.6+PTX", a redacted "user:****@") are
+    # common; the Dockerfile renderer applies its stricter SAFE_VALUE to what it writes.
     for name, value in snapshot.env.items():
-        check_value(value, f"env.{name}")
+        if _ENV_UNSAFE.search(value):
+            raise BadInputError(f"refusing unsafe value {value!r} at 'env.{name}' (quotes, "
+                                "backslashes, backticks and $ are not allowed)")
     py = snapshot.python
     if py is not None:
+        urls = [(u, "python.indexes") for u in py.indexes]
+        urls += [(p.source.url, f"python.packages.{p.name}.source.url")
+                 for p in py.packages if p.source is not None and p.source.url]
+        for url, where in urls:
+            # Only http(s) URLs are ever written, and never redacted ones (plan.py drops both).
+            if url.startswith(("http://", "https://")) and "****" not in url \
+                    and not SAFE_URL.match(url):
+                raise BadInputError(f"refusing URL {url!r} at '{where}' (spaces, quotes and "
+                                    "shell characters are not allowed in a URL envsnap writes)")
         check_value(py.version, "python.version")
         for attr in ("abi_tag", "platform_tag", "implementation"):
             value = getattr(py, attr)

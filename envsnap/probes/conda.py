@@ -48,14 +48,14 @@ def channel_name(channel: str | None, subdir: str | None) -> str | None:
     (credentials redacted) without the subdir."""
     if not channel:
         return None
-    url = channel.rstrip("/")
+    url = redact_url(channel.rstrip("/"))
     if subdir and url.endswith("/" + subdir):
         url = url[: -len(subdir) - 1]
     for host in _ANACONDA_HOSTS:
         marker = f"://{host}/"
         if marker in url:
-            return url.split(marker, 1)[1]
-    return redact_url(url)
+            return url.split(marker, 1)[1].removeprefix("t/****/")  # the token is not the name
+    return url
 
 
 def parse_record(data: Mapping[str, Any]) -> CondaPackage:

@@ -304,7 +304,10 @@ def configured_indexes(host: Host, prefix: str | None) -> tuple[str, ...]:
                     urls += parser.get(section, key).split()
     for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "UV_INDEX_URL", "UV_DEFAULT_INDEX",
                 "UV_EXTRA_INDEX_URL", "UV_INDEX"):
-        urls += env.get(var, "").split()
+        for entry in env.get(var, "").split():
+            # uv names its indexes: UV_INDEX="pytorch=https://download.pytorch.org/whl/cu128"
+            name, sep, rest = entry.partition("=")
+            urls.append(rest if sep and "://" in rest and "://" not in name else entry)
     seen: dict[str, None] = {}
     for url in urls:
         seen.setdefault(redact_url(url), None)

@@ -23,6 +23,7 @@ SECRETS = {
     "database": "S3cretDbPassword0006",
     "allowlisted": "S3cretAllowlisted0007",
     "nvidia_key": "S3cretNvidiaKey0008",
+    "uv_index": "S3cretUvIndex0009",
 }
 
 
@@ -71,6 +72,7 @@ def test_no_secret_anywhere_in_the_snapshot(tmp_path: Path, pypi_wheelhouse: Pat
         "TRITON_CACHE_URL": f"https://svc:{SECRETS['allowlisted']}@cache.internal/triton",
         "NCCL_SOCKET_IFNAME": "eth0",
         "NVIDIA_API_KEY": SECRETS["nvidia_key"],
+        "UV_INDEX": f"corp=https://ci:{SECRETS['uv_index']}@pypi.corp.dev/simple",
     })
     out = tmp_path / "snap.toml"
     proc = subprocess.run([ENVSNAP, "capture", "--python", str(py), "-o", str(out)],
@@ -86,6 +88,7 @@ def test_no_secret_anywhere_in_the_snapshot(tmp_path: Path, pypi_wheelhouse: Pat
     text = out.read_text()
     # The places exist in the snapshot, redacted rather than silently dropped:
     assert "https://user:****@pypi.acme.dev/simple" in text  # pip config index
+    assert "https://ci:****@pypi.corp.dev/simple" in text  # uv's named index
     assert "git+https://ci-bot:****@github.com/benjaminp/six.git" in text  # VCS URL
     assert "https://deploy:****@github.com/acme/proj.git" in text  # project remote
     assert "TRITON_CACHE_URL = \"https://svc:****@cache.internal/triton\"" in text

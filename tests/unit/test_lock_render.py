@@ -179,3 +179,28 @@ def test_scrub_hides_paths_and_credentials_but_keeps_urls() -> None:
     text = scrub("ERROR: no such file /home/alice/src/pkg from https://u:pw@h.org/simple/x")
     assert "/home/alice" not in text and "pw@" not in text
     assert "https://u:****@h.org/simple/x" in text
+
+
+def test_ordinary_env_values_do_not_block_a_lock() -> None:
+    from envsnap.lock.safety import check_snapshot
+    from envsnap.snapshot import Snapshot as _Snapshot
+
+    # Real values: an arch list with ';' and '+', a URL the capture redacted.
+    check_snapshot(_Snapshot(env={"TORCH_CUDA_ARCH_LIST": "8.0;8.6+PTX",
+                                  "TRITON_CACHE_URL": "https://svc:****@cache.internal/t"}))
+
+
+@pytest.mark.parametrize("url", [
+    "https://files.example/a.whl --trusted-host evil",
+    'https://files.example/a.whl"',
+    "https://files.example/$(id).whl",
+])
+def test_urls_that_could_carry_pip_options_are_refused(url: str) -> None:
+    from envsnap.errors import BadInputError
+    from envsnap.lock.safety import check_snapshot
+    from envsnap.snapshot import Package, PythonEnv, Snapshot as _Snapshot, Source
+
+    snap = _Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
+        Package(name="a", version="1.0", source=Source(kind="archive", url=url)),)))
+    with pytest.raises(BadInputError, match="refusing URL"):
+        check_snapshot(snap)

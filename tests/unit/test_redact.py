@@ -54,3 +54,14 @@ def test_plain_values_are_untouched() -> None:
 def test_scp_style_remote_keeps_git_user() -> None:
     assert redact_scp_remote("git@github.com:o/r.git") == "git@github.com:o/r.git"
     assert redact_scp_remote("https://x:y@gitlab.com/o/r.git") == "https://x:****@gitlab.com/o/r.git"
+
+
+def test_uv_named_index_and_unparseable_urls_are_redacted() -> None:
+    assert redact_url("corp=https://alice:s3cr3t@pypi.corp/simple") == \
+        "corp=https://alice:****@pypi.corp/simple"
+
+
+def test_anaconda_token_segment_is_redacted() -> None:
+    url = "https://conda.anaconda.org/t/tk-1234abcd/conda-forge/linux-64/numpy-2.1.0-py311_0.conda"
+    assert redact_url(url) == (
+        "https://conda.anaconda.org/t/****/conda-forge/linux-64/numpy-2.1.0-py311_0.conda")

@@ -19,9 +19,7 @@ DATA = Path(__file__).resolve().parents[2] / "data"
     [("h100-ubuntu24", ("ubuntu", "24.04")), ("h200-ubuntu24", ("ubuntu", "24.04"))],
 )
 def test_os_release_from_recorded_gpu_machines(machine: str, expected: tuple[str, str]) -> None:
-    path = Path("/work/shared/fixtures/gpu") / machine / "os-release"
-    local = DATA / "gpu" / machine / "os-release"
-    text = (local if local.exists() else path).read_text()
+    text = (DATA / "gpu" / machine / "os-release").read_text()
     parsed = osinfo.parse_os_release(text)
     assert (parsed["ID"], parsed["VERSION_ID"]) == expected
     assert parsed["PRETTY_NAME"].startswith("Ubuntu 24.04")
@@ -164,3 +162,21 @@ def test_canonical_names_match_packaging(name: str) -> None:
     from envsnap.probes.python import canonicalize_name
 
     assert canonicalize_name(name) == reference(name)
+
+
+def test_conda_channel_with_a_token_keeps_its_name_not_its_token() -> None:
+    record = _record("python-3.13.2-hfd29fff_1_cp313t.json")
+    token = "tk-0123456789abcdef"
+    record["channel"] = f"https://conda.anaconda.org/t/{token}/conda-forge/osx-arm64"
+    record["url"] = str(record["url"]).replace("conda.anaconda.org/", f"conda.anaconda.org/t/{token}/")
+    pkg = conda.parse_record(record)
+    assert pkg.channel == "conda-forge"
+    assert pkg.url is not None and token not in pkg.url and "/t/****/" in pkg.url
+
+
+def test_uv_index_names_are_stripped_and_credentials_redacted() -> None:
+    from envsnap.probes.python import configured_indexes
+
+    host = FakeHost(environ={"PIP_CONFIG_FILE": "/dev/null",
+                             "UV_INDEX": "corp=https://alice:s3cr3t@pypi.corp/simple"})
+    assert configured_indexes(host, None) == ("https://alice:****@pypi.corp/simple",)
