@@ -13,6 +13,7 @@ from .errors import BadInputError, EnvsnapError
 from .host import Host, LocalHost
 from .probes import PROBE_NAMES, Probed
 from .probes import python as python_probe
+from .redact import redact_text
 
 if TYPE_CHECKING:
     from .snapshot import ProbeStatus, PythonEnv, Snapshot
@@ -55,12 +56,15 @@ class _Ledger:
         try:
             result = fn()
         except EnvsnapError as exc:
-            self.raw_status[name] = ("error", None, str(exc))
+            self.raw_status[name] = ("error", None, redact_text(str(exc)))
         except Exception as exc:  # a probe bug must not lose the other probes' results
-            self.raw_status[name] = ("error", None, f"probe crashed: {type(exc).__name__}: {exc}")
+            self.raw_status[name] = (
+                "error", None, redact_text(f"probe crashed: {type(exc).__name__}: {exc}"))
         else:
             found = result.value not in (None, (), {})
-            self.raw_status[name] = ("ok" if found else "absent", result.found_via, None)
+            # Error text can quote a command line or a URL: scrubbed like every other value.
+            self.raw_status[name] = ("ok" if found else "absent", redact_text(result.found_via),
+                                     None)
             self.values[name] = result.value
         self.elapsed[name] = round((time.perf_counter() - start) * 1000)
         return self.values.get(name)

@@ -245,7 +245,9 @@ def check(
 
 
 # Which live probes each rule reads: a rule over a failed probe is reported, never passed.
-_RULE_PROBES = {"python": ("python",), "host": ("os", "cpu", "nvidia")}
+# The probes each kind of rule reads; `envsnap check --host-only` captures just HOST_PROBES.
+HOST_PROBES = ("os", "cpu", "nvidia")
+_RULE_PROBES = {"python": ("python",), "host": HOST_PROBES}
 
 
 def _probe_failures(live: Snapshot, host_only: bool) -> list[Finding]:

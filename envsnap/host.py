@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -65,9 +66,16 @@ class Host(Protocol):
 
     def is_dir(self, path: str) -> bool: ...
 
+    def is_file(self, path: str) -> bool: ...
+
     def which(self, name: str) -> str | None: ...
 
     def system_info(self) -> SystemInfo: ...
+
+    def inspect_python(self, python: str, *, timeout: float) -> dict[str, Any]:
+        """What ``envsnap/probes/_inspector.py`` reports for that interpreter: its facts and
+        every dist-info on its sys.path, raw. Raises HostError when it cannot be read."""
+        ...
 
     def nvml(self) -> dict[str, Any]:
         """Driver and per-GPU values read through NVML, shaped like the recorded fixtures'
@@ -76,6 +84,20 @@ class Host(Protocol):
 
 
 _NVIDIA_DEVICE_MARKERS = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/dxg")
+
+
+def inspector_output(python: str, result: RunResult) -> dict[str, Any]:
+    """The inspector's JSON from a finished child run, or a one-line HostError."""
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise HostError(f"{python} exited {result.returncode}: {tail[0]}")
+    try:
+        raw = json.loads(result.stdout)
+    except json.JSONDecodeError:
+        raise HostError(f"{python} printed no readable inspection (is it Python 3?)") from None
+    if not isinstance(raw, dict):
+        raise HostError(f"{python} printed no readable inspection (is it Python 3?)")
+    return raw
 
 
 def read_text(host: Host, path: str) -> str | None:
@@ -143,6 +165,21 @@ class LocalHost:
 
     def is_dir(self, path: str) -> bool:
         return os.path.isdir(path)
+
+    def is_file(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+    def inspect_python(self, python: str, *, timeout: float) -> dict[str, Any]:
+        from .probes import _inspector
+
+        if (os.path.realpath(python) == os.path.realpath(sys.executable)
+                and os.path.dirname(os.path.dirname(os.path.abspath(python))) == sys.prefix):
+            # envsnap runs inside the environment it captures (installed in a production
+            # image): the same scan in-process, without starting a second interpreter.
+            raw: dict[str, Any] = _inspector.inspect(sys.path[1:])  # type: ignore[no-untyped-call]
+            raw["in_process"] = True
+            return raw
+        return inspector_output(python, self.run([python, _inspector.__file__], timeout=timeout))
 
     def which(self, name: str) -> str | None:
         import shutil  # only a few probes need it; capture start-up is its main cost

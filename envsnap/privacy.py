@@ -55,6 +55,7 @@ def anonymize(snapshot: Snapshot, *, home: str | None) -> Snapshot:
                 for p in py.packages
             ),
             problems=tuple(replace(pr, path=rel(pr.path) or pr.path) for pr in py.problems),
+            indexes=tuple(_rel_url(u, rel) or u for u in py.indexes),
         )
     if snapshot.conda is not None:
         conda: CondaEnv = snapshot.conda
@@ -73,7 +74,11 @@ def anonymize(snapshot: Snapshot, *, home: str | None) -> Snapshot:
             cu,
             toolkit_path=rel(cu.toolkit_path),
             libraries=tuple(replace(lib, path=rel(lib.path) or lib.path) for lib in cu.libraries),
+            declared={k: _rel_text(v, roots) for k, v in cu.declared.items()},
         )
+    if snapshot.frameworks:
+        changes["frameworks"] = tuple(
+            replace(fw, found_via=_rel_text(fw.found_via, roots)) for fw in snapshot.frameworks)
     changes["probes"] = {
         name: replace(st, found_via=_rel_text(st.found_via, roots) if st.found_via else None,
                       error=_rel_text(st.error, roots) if st.error else None)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import CommandNotFound, HostError
-from .host import RunResult, SystemInfo
+from .host import RunResult, SystemInfo, inspector_output
 from .probes.nvidia import NVIDIA_SMI_QUERY
 
 __all__ = ["NVIDIA_SMI_QUERY", "FakeHost", "gpu_fixture_host"]
@@ -92,6 +92,15 @@ class FakeHost:
 
     def is_dir(self, path: str) -> bool:
         return bool(self.listdir(path))
+
+    def is_file(self, path: str) -> bool:
+        return posixpath.normpath(path) in self.files
+
+    def inspect_python(self, python: str, *, timeout: float) -> dict[str, Any]:
+        # A recorded inspector output is replayed like any other command's output.
+        from .probes import _inspector
+
+        return inspector_output(python, self.run([python, _inspector.__file__], timeout=timeout))
 
     def which(self, name: str) -> str | None:
         return f"/usr/bin/{name}" if name in self.commands else None

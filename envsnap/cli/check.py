@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..capture import capture
-from ..check import POLICIES, check
+from ..check import HOST_PROBES, POLICIES, check
 from ..io import load
 from ..report import render_check
 from .diff import add_output_options
@@ -55,8 +55,6 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-# The probes a host-only check needs: the driver and GPUs, plus OS/CPU for architecture.
-HOST_PROBES = ("os", "cpu", "nvidia")
 
 
 def run(args: argparse.Namespace, console: Any) -> int:

@@ -11,7 +11,6 @@ from ..errors import BadInputError
 from ..image import choose_base, default_tag, render
 from ..lock import lock
 from .capture import _load_arg
-from .lock import command_line
 
 HELP = """\
 Build a Docker image that reproduces a snapshot's Python environment: the base image is
@@ -110,13 +109,11 @@ def run(args: argparse.Namespace, console: Any) -> int:
     labels = dict(args.label)
     heavy = [n.strip() for n in args.heavy.split(",") if n.strip()]
     base = choose_base(snapshot, args.base_image, args.base_python)
-    argv = ["envsnap", "build-image", args.snapshot]
-    command = command_line(argv)
     # Validation runs in lock() and render() before anything is written or sent.
     hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
                   progress=console.info)
     plan = render(snapshot, hashed, base=base, offline=args.wheelhouse is not None,
-                  labels=labels, heavy_extra=heavy, command=command)
+                  labels=labels, heavy_extra=heavy)
     for note in plan.notes:
         console.warn(note)
     console.info(f"base image {base.ref}: {base.reason}")

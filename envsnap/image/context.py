@@ -9,7 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+from ..errors import BadInputError
 from ..io import write_text_atomic
+from ..lock.hashing import sha256_file
 from .dockerfile import ImagePlan
 
 # Fixed metadata for every entry, so identical content gives identical cache keys on every
@@ -37,7 +39,7 @@ def _wheel_paths(plan: ImagePlan, wheelhouse: Path | None) -> dict[str, Path]:
     for group, names in plan.wheels.items():
         for name in names:
             if wheelhouse is None:
-                raise ValueError("an offline image plan needs its wheelhouse")
+                raise BadInputError("an offline image plan needs --wheelhouse DIR")
             out[f"wheels/{group}/{name}"] = wheelhouse / name
     return out
 
@@ -45,16 +47,20 @@ def _wheel_paths(plan: ImagePlan, wheelhouse: Path | None) -> dict[str, Path]:
 def context_tar(plan: ImagePlan, wheelhouse: Path | None) -> IO[bytes]:
     """The context as an uncompressed tar in a temporary file (wheelhouses can be GBs)."""
     fh = tempfile.TemporaryFile(prefix="envsnap-context-")  # noqa: SIM115 - returned open
-    with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        texts = {"Dockerfile": plan.dockerfile, **plan.files}
-        for d in ("lock", "wheels", "wheels/heavy", "wheels/light"):
-            tar.addfile(_info(d, directory=True))
-        for name in sorted(texts):
-            data = texts[name].encode("utf-8")
-            tar.addfile(_info(name, size=len(data)), io.BytesIO(data))
-        for name, path in sorted(_wheel_paths(plan, wheelhouse).items()):
-            with path.open("rb") as src:
-                tar.addfile(_info(name, size=path.stat().st_size), src)
+    try:
+        with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            texts = {"Dockerfile": plan.dockerfile, **plan.files}
+            for d in ("lock", "wheels", "wheels/heavy", "wheels/light"):
+                tar.addfile(_info(d, directory=True))
+            for name in sorted(texts):
+                data = texts[name].encode("utf-8")
+                tar.addfile(_info(name, size=len(data)), io.BytesIO(data))
+            for name, path in sorted(_wheel_paths(plan, wheelhouse).items()):
+                with path.open("rb") as src:
+                    tar.addfile(_info(name, size=path.stat().st_size), src)
+    except BaseException:
+        fh.close()  # a wheelhouse-sized temporary file must not outlive a failed build
+        raise
     fh.seek(0)
     return fh
 
@@ -69,7 +75,8 @@ def write_context(plan: ImagePlan, wheelhouse: Path | None, dest: Path) -> list[
         written.append(dest / name)
     for name, path in sorted(_wheel_paths(plan, wheelhouse).items()):
         target = dest / name
-        if not target.exists() or target.stat().st_size != path.stat().st_size:
+        # Same size is not same content (a rebuilt local wheel): compare bytes' hashes.
+        if not target.exists() or sha256_file(target) != sha256_file(path):
             tmp = target.with_name(f".{target.name}.tmp")
             shutil.copyfile(path, tmp)
             tmp.replace(target)

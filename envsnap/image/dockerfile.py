@@ -206,8 +206,7 @@ def _source_args(offline: bool, lock: HashedLock) -> str:
 
 
 def render(snapshot: Snapshot, lock: HashedLock, *, base: BaseImage, offline: bool,
-           labels: Mapping[str, str] | None = None, heavy_extra: Iterable[str] = (),
-           command: str = "envsnap build-image") -> ImagePlan:
+           labels: Mapping[str, str] | None = None, heavy_extra: Iterable[str] = ()) -> ImagePlan:
     """The Dockerfile and context files for ``snapshot`` installed from ``lock``.
 
     Raises BadInputError before rendering anything unsafe (names, versions, env values,

@@ -16,6 +16,7 @@ from .hashing import (
     LockError,
     ProgressFn,
     Unlockable,
+    _silent,
     hash_pins,
     sha256_file,
 )
@@ -47,10 +48,6 @@ __all__ = [
     "validate_conda_lock",
     "validate_pylock",
 ]
-
-
-def _silent(_msg: str) -> None:
-    return None
 
 
 def lock(snapshot: Snapshot, *, wheelhouse: Path | None = None, offline: bool = False,

@@ -107,6 +107,8 @@ def _run_pip(pip: Sequence[str], args: Sequence[str]) -> subprocess.CompletedPro
         raise LockError(f"cannot run pip ({pip[0]} not found)") from None
     except subprocess.TimeoutExpired:
         raise LockError(f"pip ran past {PIP_TIMEOUT_S:.0f}s: {' '.join(args[:2])}") from None
+    except OSError as exc:
+        raise LockError(f"cannot run pip ({exc.strerror or exc})") from None
 
 
 # An absolute path of this machine inside pip's message (not the path part of a URL).

@@ -6,6 +6,8 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
+from packaging.utils import canonicalize_name
+
 from ..redact import REDACTED
 from ..snapshot import Package, Snapshot
 from .safety import check_snapshot
@@ -88,25 +90,28 @@ def _file_path(url: str) -> str | None:
 
 
 def _pin(pkg: Package, configured: tuple[str, ...]) -> Pin:
+    # Normalised here so wheelhouse and index hashing look names up the same way (a Snapshot
+    # built in code may carry "PyYAML").
+    name, version = canonicalize_name(pkg.name), pkg.version
     src = pkg.source
     if src is None or (src.kind == "url" and src.url is None):
-        return Pin(name=pkg.name, version=pkg.version, kind="index",
+        return Pin(name=name, version=version, kind="index",
                    index=label_index(pkg.version, configured))
     if src.kind == "vcs" and src.url:
         ref = f"{src.vcs or 'git'}+{src.url}@{src.commit}" if src.commit else None
         if ref and src.subdirectory:
             ref += f"#subdirectory={src.subdirectory}"
-        return Pin(name=pkg.name, version=pkg.version, kind="build", build_from=ref)
+        return Pin(name=name, version=version, kind="build", build_from=ref)
     if src.url and src.url.startswith(("http://", "https://")):
         sha = None
         if src.hash and src.hash.startswith("sha256="):
             sha = src.hash.partition("=")[2]
         if sha and REDACTED not in src.url:
-            return Pin(name=pkg.name, version=pkg.version, kind="direct", url=src.url, sha256=sha)
+            return Pin(name=name, version=version, kind="direct", url=src.url, sha256=sha)
         # A remote archive without a hash (or behind credentials): fetch it into a wheelhouse.
-        return Pin(name=pkg.name, version=pkg.version, kind="build", build_from=src.url)
+        return Pin(name=name, version=version, kind="build", build_from=src.url)
     path = _file_path(src.url) if src.url else None
-    return Pin(name=pkg.name, version=pkg.version, kind="build", build_from=path)
+    return Pin(name=name, version=version, kind="build", build_from=path)
 
 
 _MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(\w+)$")

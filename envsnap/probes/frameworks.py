@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
 from ..host import Host, read_text
+from ..redact import redact_text
 from ..snapshot import Framework, Package, PythonEnv
 from . import Probed
 
@@ -198,7 +199,8 @@ def _parse_deep_output(stdout: str) -> dict[str, dict[str, Any]] | None:
 def _merge_deep(fw: Framework, live: Mapping[str, Any]) -> Framework:
     """Import-time facts win over file-read ones: they are what the process would load."""
     if "error" in live:
-        return replace(fw, found_via=f"{fw.found_via} (import failed: {live['error']})")
+        why = redact_text(str(live["error"]))
+        return replace(fw, found_via=f"{fw.found_via} (import failed: {why})")
     cuda = _opt_str(live.get("cuda"))
     # torch reports the loaded cuDNN as an int (precise); tensorflow only its build major,
     # which an installed nvidia-cudnn wheel version refines.

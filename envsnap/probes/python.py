@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 import re
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadInputError, HostError
+from ..errors import BadInputError
 from ..host import Host, read_text
 from . import Probed
 
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
 
 # Imports of packaging and the model are deferred to the parse step on purpose: the probe
 # starts the target interpreter first, and envsnap's own start-up overlaps with it.
-INSPECTOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_inspector.py")
 TIMEOUT_S = 60.0
 
 # Tool installers put envsnap in an environment of its own; the user works elsewhere.
@@ -36,7 +34,7 @@ def resolve_interpreter(host: Host, python: str | None) -> str:
     """
     if python:
         resolved = python if "/" in python else host.which(python)
-        if not resolved or host.read_bytes(resolved) is None:
+        if not resolved or not host.is_file(resolved):
             raise BadInputError(f"--python {python}: no such interpreter")
         return resolved
     env = host.environ
@@ -44,7 +42,7 @@ def resolve_interpreter(host: Host, python: str | None) -> str:
         prefix = env.get(var)
         if prefix:
             candidate = posixpath.join(prefix, "bin", "python")
-            if host.read_bytes(candidate) is not None:
+            if host.is_file(candidate):
                 return candidate
     if any(marker in sys.prefix + "/" for marker in _TOOL_ENV_MARKERS):
         found = host.which("python3") or host.which("python")
@@ -53,35 +51,11 @@ def resolve_interpreter(host: Host, python: str | None) -> str:
     return sys.executable
 
 
-def _is_this_interpreter(host: Host, python: str) -> bool:
-    """True when ``python`` is the interpreter running envsnap, in the same environment."""
-    from ..host import LocalHost
-
-    return (isinstance(host, LocalHost)
-            and os.path.realpath(python) == os.path.realpath(sys.executable)
-            and os.path.dirname(os.path.dirname(os.path.abspath(python))) == sys.prefix)
-
-
 def probe(host: Host, python: str) -> Probed[PythonEnv]:
-    if _is_this_interpreter(host, python):
-        # envsnap runs inside the environment it captures (installed in a production image):
-        # the same scan in-process, without starting a second interpreter.
-        from . import _inspector
-
-        raw: dict[str, Any] = _inspector.inspect(sys.path[1:])  # type: ignore[no-untyped-call]
-        env = parse_inspection(raw, indexes=configured_indexes(host, raw.get("prefix")))
-        return Probed(env, f"{python} (in-process dist-info scan of {len(raw['sys_path'])} "
-                           "path entries)")
-    result = host.run([python, INSPECTOR], timeout=TIMEOUT_S)
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise HostError(f"{python} exited {result.returncode}: {tail[0]}")
-    try:
-        raw = json.loads(result.stdout)
-    except json.JSONDecodeError:
-        raise HostError(f"{python} printed no readable inspection (is it Python 3?)") from None
+    raw = host.inspect_python(python, timeout=TIMEOUT_S)
     env = parse_inspection(raw, indexes=configured_indexes(host, raw.get("prefix")))
-    return Probed(env, f"{python} (dist-info scan of {len(raw.get('sys_path', []))} path entries)")
+    how = "in-process dist-info scan" if raw.get("in_process") else "dist-info scan"
+    return Probed(env, f"{python} ({how} of {len(raw.get('sys_path', []))} path entries)")
 
 
 def _relative(path: str, prefix: str | None) -> str:

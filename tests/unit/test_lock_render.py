@@ -198,9 +198,20 @@ def test_ordinary_env_values_do_not_block_a_lock() -> None:
 def test_urls_that_could_carry_pip_options_are_refused(url: str) -> None:
     from envsnap.errors import BadInputError
     from envsnap.lock.safety import check_snapshot
-    from envsnap.snapshot import Package, PythonEnv, Snapshot as _Snapshot, Source
+    from envsnap.snapshot import Package, PythonEnv, Source
+    from envsnap.snapshot import Snapshot as _Snapshot
 
     snap = _Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
         Package(name="a", version="1.0", source=Source(kind="archive", url=url)),)))
     with pytest.raises(BadInputError, match="refusing URL"):
         check_snapshot(snap)
+
+
+def test_plan_normalises_names_so_both_hashing_modes_agree() -> None:
+    from envsnap.lock.plan import plan
+    from envsnap.snapshot import Package, PythonEnv
+    from envsnap.snapshot import Snapshot as _Snapshot
+
+    snap = _Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
+        Package(name="PyYAML", version="6.0.2"), Package(name="Typing_Extensions", version="4.12.2"))))
+    assert sorted(p.name for p in plan(snap).pins) == ["pyyaml", "typing-extensions"]
