@@ -119,7 +119,7 @@ class FakeHost:
 
 def gpu_fixture_host(directory: str | os.PathLike[str], **overrides: Any) -> FakeHost:
     """A FakeHost replaying one recorded GPU machine (a folder laid out like
-    ``shared/fixtures/gpu/h100-ubuntu24``: nvml-values.json, nvidia-smi-query-gpu.csv,
+    ``tests/data/gpu/h100-ubuntu24``: nvml-values.json, nvidia-smi-query-gpu.csv,
     proc-driver-nvidia-version.txt, nvcc-version.txt, os-release)."""
     d = Path(directory)
 

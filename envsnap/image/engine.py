@@ -166,10 +166,16 @@ class Engine:
         image_id: str | None = None
         error: str | None = None
 
+        stream: Any = None
+
         def on_timeout() -> None:
             timed_out.set()
             for cid in list(running):
                 self._remove(cid, client=self.control)
+            # A step with no container (a large COPY, a stalled daemon) is only stopped by
+            # closing the connection, which also makes the daemon cancel the build.
+            if stream is not None:
+                self._close(stream)
 
         import docker
 
@@ -207,13 +213,17 @@ class Engine:
             for cid in list(running):
                 self._remove(cid, client=self.control)
             raise
+        except Exception as exc:  # the connection broke mid-stream (or the watchdog closed it)
+            if not timed_out.is_set():
+                raise BuildFailed(f"the engine connection broke: {type(exc).__name__}: {exc}",
+                                  step=steps[-1] if steps else None, tail=list(tail)) from None
         finally:
             if watchdog:
                 watchdog.cancel()
         self._close(stream)
         seconds = time.monotonic() - started
         step = steps[-1] if steps else None
-        if timed_out.is_set():
+        if timed_out.is_set() and image_id is None:
             raise BuildTimeout(f"timed out after {timeout:.0f}s (watchdog; raise --timeout)",
                                step=step, tail=list(tail))
         if error is not None:

@@ -44,8 +44,6 @@ DESELECT = {
         " stubs are the ones the code is written against",
     "tests/unit/test_static.py::test_ruff": "a style gate, run on the host",
 }
-# The only skips allowed inside: engine tests (the image has no docker client and no socket).
-ALLOWED_SKIP = re.compile(r"needs a Docker engine: no docker client on PATH")
 
 
 def _on_ci_or_skip(reason: str) -> None:
@@ -257,8 +255,5 @@ def test_unit_suite_passes_inside_without_network(image: str, pypi_wheelhouse: P
     assert counts.get("deselected", 0) == len(DESELECT), report  # a renamed test is noticed
     skipped = counts.get("skipped", 0)
     assert counts["passed"] + skipped == expected - len(DESELECT), (expected, report)
-    reasons = [ln for ln in proc.stdout.splitlines() if ln.startswith("SKIPPED [")]
-    assert sum(int(n) for n in re.findall(r"^SKIPPED \[(\d+)\]", proc.stdout, re.M)) == skipped
-    unexpected = [ln for ln in reasons
-                  if not (ALLOWED_SKIP.search(ln) and " tests/unit/test_engine.py:" in ln)]
-    assert not unexpected, unexpected
+    # Every unit test runs inside: the Docker-engine tests live in tests/integration.
+    assert skipped == 0, [ln for ln in proc.stdout.splitlines() if ln.startswith("SKIPPED [")]
