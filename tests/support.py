@@ -93,6 +93,45 @@ def make_venv(path: Path, *, with_pip: bool = True) -> Path:
     return path / "bin" / "python"
 
 
+# setuptools >= 70.1 builds (PEP 660 editable) wheels without the separate `wheel` dist, so
+# a venv holding it installs local projects with --no-build-isolation, with no network.
+SETUPTOOLS = "setuptools==75.8.0"
+
+
+def venv_with_setuptools(path: Path, cache: Path) -> Path:
+    """A real venv with SETUPTOOLS from the cached download; returns its python."""
+    python = make_venv(path)
+    download_wheels(cache, (SETUPTOOLS,))
+    pip_install(python, "--no-index", "--find-links", cache, SETUPTOOLS)
+    return python
+
+
+def local_project(root: Path, name: str, version: str) -> Path:
+    """A minimal buildable setuptools project (one module) in ``root``."""
+    root.mkdir(parents=True)
+    module = name.replace("-", "_")
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
+        f'[project]\nname = "{name}"\nversion = "{version}"\n'
+        f'[tool.setuptools]\npy-modules = ["{module}"]\n')
+    (root / f"{module}.py").write_text(f"VALUE = {version!r}\n")
+    return root
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = clean_env({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
+    return run(["git", *args], cwd=cwd, env=env).stdout.strip()
+
+
+def git_commit_all(repo: Path) -> str:
+    """``git init`` + commit everything in ``repo``; returns the commit id."""
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "init")
+    return git(repo, "rev-parse", "HEAD")
+
+
 def site_packages(python: Path) -> Path:
     """The purelib directory of the environment behind ``python``."""
     out = run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout

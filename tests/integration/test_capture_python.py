@@ -34,23 +34,6 @@ def envsnap(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     return proc
 
 
-def _git(cwd: Path, *args: str) -> str:
-    env = support.clean_env({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
-    return support.run(["git", *args], cwd=cwd, env=env).stdout.strip()
-
-
-def _project(root: Path, name: str, version: str) -> Path:
-    root.mkdir(parents=True)
-    (root / "pyproject.toml").write_text(
-        f'[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-        f'[project]\nname = "{name}"\nversion = "{version}"\n'
-        f'[tool.setuptools]\npy-modules = ["{name.replace("-", "_")}"]\n'
-    )
-    (root / f"{name.replace('-', '_')}.py").write_text("VALUE = 1\n")
-    return root
-
-
 @pytest.fixture(scope="session")
 def awkward_venv(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> dict[str, object]:
     base = tmp_path_factory.mktemp("awkward")
@@ -62,19 +45,13 @@ def awkward_venv(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path
     support.pip_install(py, "--no-index", "--find-links", pypi_wheelhouse, "--find-links", wheels,
                         "six==1.16.0", "markupsafe==2.1.5", "labelpkg==1.0+cu121")
     support.pip_install(py, local_whl)
-    # setuptools >= 70.1 builds wheels itself (no separate `wheel` dist), so editable and VCS
-    # installs below need no network: installed from the cached wheelhouse first.
-    support.download_wheels(pypi_wheelhouse, ("setuptools==75.8.0",))
-    support.pip_install(py, "--no-index", "--find-links", pypi_wheelhouse, "setuptools==75.8.0")
-    # editable install of a local project (setuptools from the venv, no network)
-    editable = _project(base / "src" / "editme", "editme", "0.1.0")
+    # editable and VCS installs built by the venv's own setuptools, no network
+    support.download_wheels(pypi_wheelhouse, (support.SETUPTOOLS,))
+    support.pip_install(py, "--no-index", "--find-links", pypi_wheelhouse, support.SETUPTOOLS)
+    editable = support.local_project(base / "src" / "editme", "editme", "0.1.0")
     support.pip_install(py, "--no-build-isolation", "-e", editable)
-    # VCS install from a real git repository
-    repo = _project(base / "src" / "vcspkg", "vcspkg", "2.0.0")
-    _git(repo, "init", "-q")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "init")
-    commit = _git(repo, "rev-parse", "HEAD")
+    repo = support.local_project(base / "src" / "vcspkg", "vcspkg", "2.0.0")
+    commit = support.git_commit_all(repo)
     support.pip_install(py, "--no-build-isolation", f"git+file://{repo}@{commit}")
 
     site = support.site_packages(py)

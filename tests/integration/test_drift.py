@@ -34,8 +34,7 @@ def pip(python: Path, *args: str | Path) -> None:
     support.pip_install(python, "--isolated", "--no-index", *args)
 
 
-# setuptools >= 70.1 builds PEP 660 editable wheels without the separate `wheel` package.
-BUILD_BACKEND = ("setuptools==75.8.0",)
+BUILD_BACKEND = (support.SETUPTOOLS,)
 
 
 @pytest.fixture(scope="module")

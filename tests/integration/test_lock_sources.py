@@ -5,6 +5,7 @@ machine or credential written; a source that is gone is reported, never dropped.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ import support
 from envsnap import io as snapio
 from envsnap.capture import capture
 from envsnap.cli import Console, main
+from envsnap.host import LocalHost
 from envsnap.snapshot import Snapshot
 
 pytestmark = pytest.mark.slow
 
-SETUPTOOLS = "setuptools==75.8.0"  # >= 70.1 builds wheels without the separate `wheel` dist
 SECRET = "s3cret-token-4f9a"
 INDEX = f"https://ci-bot:{SECRET}@pypi.corp.example/simple"
 BUILT = ("editme", "vcspkg", "localwheel")
@@ -30,32 +31,6 @@ def cli(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     rc = main(list(args), Console(out, err))
     return rc, out.getvalue(), err.getvalue()
-
-
-def _git(cwd: Path, *args: str) -> str:
-    env = support.clean_env({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})
-    return support.run(["git", *args], cwd=cwd, env=env).stdout.strip()
-
-
-def _project(root: Path, name: str, version: str) -> Path:
-    root.mkdir(parents=True)
-    module = name.replace("-", "_")
-    (root / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-        f'[project]\nname = "{name}"\nversion = "{version}"\n'
-        f'[tool.setuptools]\npy-modules = ["{module}"]\n')
-    (root / f"{module}.py").write_text(f"VALUE = {version!r}\n")
-    return root
-
-
-def _venv_with_setuptools(path: Path, cache: Path) -> Path:
-    """A real venv whose setuptools (from the cached download) builds local projects with
-    --no-build-isolation: installing them needs no network."""
-    python = support.make_venv(path)
-    support.download_wheels(cache, (SETUPTOOLS,))
-    support.pip_install(python, "--no-index", "--find-links", cache, SETUPTOOLS)
-    return python
 
 
 def _seed(wheelhouse: Path, snapshot: Snapshot, cache: Path) -> None:
@@ -91,20 +66,20 @@ def source(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> d
     """A venv with an editable project, a VCS install from a local git repo at a commit, a
     local wheel, an index package, and an index URL with credentials in the venv's pip.conf."""
     root = tmp_path_factory.mktemp("lock-sources")
-    python = _venv_with_setuptools(root / "venv", pypi_wheelhouse)
+    python = support.venv_with_setuptools(root / "venv", pypi_wheelhouse)
     support.pip_install(python, "--no-index", "--find-links", pypi_wheelhouse, "six==1.16.0")
     support.pip_install(python, support.build_wheel(root / "local", "localwheel", "0.3.0"))
-    editable = _project(root / "src" / "editme", "editme", "0.1.0")
+    editable = support.local_project(root / "src" / "editme", "editme", "0.1.0")
     support.pip_install(python, "--no-build-isolation", "-e", editable)
-    repo = _project(root / "src" / "vcspkg", "vcspkg", "2.0.0")
-    _git(repo, "init", "-q")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "init")
-    commit = _git(repo, "rev-parse", "HEAD")
+    repo = support.local_project(root / "src" / "vcspkg", "vcspkg", "2.0.0")
+    commit = support.git_commit_all(repo)
     support.pip_install(python, "--no-build-isolation", f"git+file://{repo}@{commit}")
     # A private index with a token, as a real machine configures it (read by the capture).
     (root / "venv" / "pip.conf").write_text(f"[global]\nextra-index-url = {INDEX}\n")
-    snap = capture(python=str(python), only={"python"})
+    # A user's environment: the test runner's PIP_CONFIG_FILE=/dev/null (which, as in pip,
+    # disables every config file) must not hide the venv's pip.conf from the capture.
+    user_env = {k: v for k, v in os.environ.items() if k != "PIP_CONFIG_FILE"}
+    snap = capture(python=str(python), only={"python"}, host=LocalHost(environ=user_env))
     path = root / "source.toml"
     snapio.dump(snap, path)
     return {"root": root, "snapshot": path, "python": python}
@@ -213,18 +188,15 @@ def gone(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> Loc
     """After the capture: an editable project's directory deleted, a git repository a VCS
     install came from deleted, and an editable project whose version was bumped."""
     root = tmp_path_factory.mktemp("lock-gone")
-    python = _venv_with_setuptools(root / "venv", pypi_wheelhouse)
+    python = support.venv_with_setuptools(root / "venv", pypi_wheelhouse)
     support.pip_install(python, "--no-index", "--find-links", pypi_wheelhouse, "six==1.16.0")
-    project = _project(root / "src" / "goneaway", "goneaway", "0.1.0")
+    project = support.local_project(root / "src" / "goneaway", "goneaway", "0.1.0")
     support.pip_install(python, "--no-build-isolation", "-e", project)
-    bumped = _project(root / "src" / "bumped", "bumped", "1.0.0")
+    bumped = support.local_project(root / "src" / "bumped", "bumped", "1.0.0")
     support.pip_install(python, "--no-build-isolation", "-e", bumped)
-    repo = _project(root / "src" / "gonevcs", "gonevcs", "3.0.0")
-    _git(repo, "init", "-q")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "init")
-    support.pip_install(python, "--no-build-isolation",
-                        f"git+file://{repo}@{_git(repo, 'rev-parse', 'HEAD')}")
+    repo = support.local_project(root / "src" / "gonevcs", "gonevcs", "3.0.0")
+    commit = support.git_commit_all(repo)
+    support.pip_install(python, "--no-build-isolation", f"git+file://{repo}@{commit}")
     snap = capture(python=str(python), only={"python"})
     path = root / "gone.toml"
     snapio.dump(snap, path)

@@ -27,30 +27,17 @@ SECRETS = {
 }
 
 
-def _git(cwd: Path, *args: str) -> None:
-    support.run(["git", *args], cwd=cwd, env=support.clean_env({
-        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}))
-
-
 def test_no_secret_anywhere_in_the_snapshot(tmp_path: Path, pypi_wheelhouse: Path) -> None:
     py = support.make_venv(tmp_path / "venv")
-    support.download_wheels(pypi_wheelhouse, ("setuptools==75.8.0",))
+    support.download_wheels(pypi_wheelhouse, (support.SETUPTOOLS,))
     support.pip_install(py, "--no-index", "--find-links", pypi_wheelhouse, "six==1.16.0",
-                        "setuptools==75.8.0")
+                        support.SETUPTOOLS)
 
     # 1. an editable install inside a git checkout whose remote carries a token
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=64"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "proj"\nversion = "0.1"\n[tool.setuptools]\npy-modules = ["proj"]\n')
-    (project / "proj.py").write_text("")
-    _git(project, "init", "-q")
-    _git(project, "remote", "add", "origin",
-         f"https://deploy:{SECRETS['editable_remote']}@github.com/acme/proj.git")
-    _git(project, "add", ".")
-    _git(project, "commit", "-qm", "init")
+    project = support.local_project(tmp_path / "project", "proj", "0.1")
+    support.git_commit_all(project)
+    support.git(project, "remote", "add", "origin",
+                f"https://deploy:{SECRETS['editable_remote']}@github.com/acme/proj.git")
     support.pip_install(py, "--no-build-isolation", "-e", project)
 
     # 2. a VCS direct URL with credentials, as an installer that does not strip them writes it
