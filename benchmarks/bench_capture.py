@@ -81,40 +81,15 @@ def build_venv(n: int) -> Path:
     for i, name in enumerate(names):
         deps = [names[(i + k) % n] + ">=1.0" for k in (1, 7, 31)]
         deps.append("extra-only>=1; extra == 'test'")
-        whl = support.build_wheel(wheels, name, f"1.{i}.0", requires=deps,
-                                  modules=_wheel_modules(name, i))
-        # a long description, as real METADATA has
-        _append_description(whl)
+        # a summary and a long description, as real METADATA has
+        support.build_wheel(wheels, name, f"1.{i}.0", requires=deps,
+                            modules=_wheel_modules(name, i), summary="a benchmark package",
+                            description=LOREM)
     support.make_venv(target)
     support.run([py, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--find-links",
                  wheels, *names], timeout=1800)
     (target / ".complete").write_text(str(n))
     return py
-
-
-def _append_description(whl: Path) -> None:
-    import zipfile
-
-    with zipfile.ZipFile(whl) as zf:
-        entries = {i.filename: zf.read(i) for i in zf.infolist()}
-    meta = next(k for k in entries if k.endswith("/METADATA"))
-    head = entries[meta].replace(b"Requires-Dist", b"Summary: a benchmark package\nRequires-Dist", 1)
-    entries[meta] = head + b"\n" + LOREM.encode()
-    # pip checks RECORD hashes on install: rewrite RECORD so the wheel stays valid.
-    import base64
-    import hashlib
-    rec_name = next(k for k in entries if k.endswith("/RECORD"))
-    lines = []
-    for path, data in entries.items():
-        if path == rec_name:
-            continue
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        lines.append(f"{path},sha256={digest},{len(data)}")
-    lines.append(f"{rec_name},,")
-    entries[rec_name] = ("\n".join(lines) + "\n").encode()
-    with zipfile.ZipFile(whl, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path, data in entries.items():
-            zf.writestr(zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0)), data)
 
 
 def synthetic_tree(n: int) -> Path:

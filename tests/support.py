@@ -61,6 +61,8 @@ def build_wheel(
     requires: Iterable[str] = (),
     modules: Mapping[str, str] | None = None,
     tag: str = "py3-none-any",
+    summary: str | None = None,
+    description: str | None = None,
 ) -> Path:
     """Write a real, installable wheel (PEP 427) for a tiny package, no build backend needed."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -70,8 +72,10 @@ def build_wheel(
     for mod, src in (modules or {f"{dist}/__init__.py": f"__version__ = {version!r}\n"}).items():
         files[mod] = src.encode()
     meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}"]
+    meta += [f"Summary: {summary}"] if summary else []
     meta += [f"Requires-Dist: {r}" for r in requires]
-    files[f"{distinfo}/METADATA"] = ("\n".join(meta) + "\n").encode()
+    body = f"\n{description}" if description else ""
+    files[f"{distinfo}/METADATA"] = ("\n".join(meta) + "\n" + body).encode()
     files[f"{distinfo}/WHEEL"] = (
         f"Wheel-Version: 1.0\nGenerator: envsnap-tests\nRoot-Is-Purelib: "
         f"{'true' if tag.endswith('any') else 'false'}\nTag: {tag}\n"

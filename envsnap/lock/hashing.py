@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import urllib.parse
@@ -24,7 +23,8 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from ..errors import BadInputError, EnvsnapError
+from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapError, HostError
+from ..host import LocalHost, RunResult
 from ..redact import redact_text, redact_url
 from .plan import LockPlan, Pin
 
@@ -97,18 +97,16 @@ def pip_env() -> dict[str, str]:
     return env
 
 
-def _run_pip(pip: Sequence[str], args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+def _run_pip(pip: Sequence[str], args: Sequence[str]) -> RunResult:
+    # The Host seam runs it (timeout, named outcomes); this edge only says what a failure means.
     try:
-        return subprocess.run(
-            [*pip, "--isolated", *args], env=pip_env(), capture_output=True, text=True,
-            timeout=PIP_TIMEOUT_S, check=False,
-        )
-    except FileNotFoundError:
+        return LocalHost(environ=pip_env()).run([*pip, "--isolated", *args], timeout=PIP_TIMEOUT_S)
+    except CommandNotFound:
         raise LockError(f"cannot run pip ({pip[0]} not found)") from None
-    except subprocess.TimeoutExpired:
+    except CommandTimeout:
         raise LockError(f"pip ran past {PIP_TIMEOUT_S:.0f}s: {' '.join(args[:2])}") from None
-    except OSError as exc:
-        raise LockError(f"cannot run pip ({exc.strerror or exc})") from None
+    except HostError as exc:
+        raise LockError(f"cannot run pip ({exc})") from None
 
 
 # An absolute path of this machine inside pip's message (not the path part of a URL).
@@ -120,7 +118,7 @@ def scrub(text: str) -> str:
     return _ABS_PATH.sub("<path>", redact_text(" ".join(text.split())))
 
 
-def _last_error(proc: subprocess.CompletedProcess[str]) -> str:
+def _last_error(proc: RunResult) -> str:
     lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("ERROR")]
     return scrub((errors or lines or [f"pip exited {proc.returncode}"])[-1])
@@ -199,7 +197,7 @@ def _requirement_line(pin: Pin) -> str:
 
 
 def _download(plan: LockPlan, pins: Sequence[Pin], dest: Path, pip: Sequence[str]
-              ) -> subprocess.CompletedProcess[str]:
+              ) -> RunResult:
     with tempfile.TemporaryDirectory(prefix="envsnap-lock-") as tmp:
         reqs = Path(tmp) / "pins.txt"
         reqs.write_text("".join(_requirement_line(p) + "\n" for p in pins), encoding="utf-8")
