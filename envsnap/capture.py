@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import BadInputError, EnvsnapError
+from .frozen import frozen, replace
 from .host import Host, LocalHost
 from .probes import PROBE_NAMES, Probed
 from .probes import python as python_probe
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .snapshot import ProbeStatus, PythonEnv, Snapshot
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class CaptureOptions:
     python: str | None = None  # target interpreter; None = the environment the user is in
     deep: bool = False  # import frameworks in a child process for live build facts

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
 
 from packaging.version import InvalidVersion, Version
 
@@ -22,6 +21,7 @@ from .check import (
     uncovered,
     worst_driver_verdict,
 )
+from .frozen import frozen, replace
 from .snapshot import (
     GPU,
     CondaPackage,
@@ -45,7 +45,7 @@ SECTIONS = (
 _SECTION_ORDER = {s: i for i, s in enumerate(SECTIONS)}
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Change:
     """One difference between snapshot A (old) and B (new)."""
 
@@ -58,7 +58,7 @@ class Change:
     explanation: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class SnapshotDiff:
     changes: tuple[Change, ...] = ()
 
@@ -100,7 +100,7 @@ def diff(a: Snapshot, b: Snapshot) -> SnapshotDiff:
 # Versions
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class VersionChange:
     """How two version strings differ under PEP 440 (https://peps.python.org/pep-0440/)."""
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from . import compat
 from .diff import Change, diff, sort_key
+from .frozen import frozen
 from .snapshot import Snapshot
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class FleetGroup:
     """One change shared by some nodes: '12 of 64 nodes: nccl 2.21.5 instead of 2.28.3'."""
 
@@ -18,7 +18,7 @@ class FleetGroup:
     nodes: tuple[str, ...]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class FleetDiff:
     baseline: str
     nodes: tuple[str, ...]

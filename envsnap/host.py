@@ -8,20 +8,20 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import CommandNotFound, CommandTimeout, HostError
+from .frozen import field, frozen
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class RunResult:
     returncode: int
     stdout: str
     stderr: str = ""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class SystemInfo:
     """What the kernel and libc say about this process's machine."""
 
@@ -105,6 +105,10 @@ def read_text(host: Host, path: str) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
 
+def _is_executable(path: str) -> bool:
+    return os.access(path, os.X_OK) and not os.path.isdir(path)
+
+
 class LocalHost:
     """The real machine this process runs on."""
 
@@ -182,9 +186,15 @@ class LocalHost:
         return inspector_output(python, self.run([python, _inspector.__file__], timeout=timeout))
 
     def which(self, name: str) -> str | None:
-        import shutil  # only a few probes need it; capture start-up is its main cost
-
-        return shutil.which(name, path=self._environ.get("PATH"))
+        # What shutil.which does on POSIX, without importing shutil (and the bz2, lzma and
+        # fnmatch modules it loads): every capture looks up git, nvidia-smi, nvcc, ldconfig.
+        if os.sep in name:
+            return name if _is_executable(name) else None
+        for directory in (self._environ.get("PATH") or os.defpath).split(os.pathsep):
+            candidate = os.path.join(directory or os.curdir, name)
+            if _is_executable(candidate):
+                return candidate
+        return None
 
     def system_info(self) -> SystemInfo:
         uname = os.uname() if hasattr(os, "uname") else None

@@ -12,16 +12,10 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from .errors import BadInputError, SnapshotFormatError
 from .snapshot import Snapshot, content_digest, from_dict, to_dict
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 
 class SnapshotEditedWarning(UserWarning):
@@ -245,10 +239,18 @@ def _fast_loads(text: str) -> dict[str, Any]:
 
 
 def parse_toml(text: str) -> dict[str, Any]:
-    """TOML text -> data: the fast reader for envsnap's own layout, tomllib for the rest."""
+    """TOML text -> data: the fast reader for envsnap's own layout, tomllib for the rest.
+
+    Raises ValueError (tomllib's TOMLDecodeError is one) on text that is not TOML."""
     try:
         return _fast_loads(text)
     except _NotFast:
+        # Imported here: a capture writes TOML and never reads it, and tomllib's import
+        # (with its datetime and string parsers) would be ~5% of a capture's run time.
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - exercised on 3.10 only
+            import tomli as tomllib
         return dict(tomllib.loads(text))
 
 
@@ -257,7 +259,7 @@ def loads(text: str, *, source: str | None = None) -> Snapshot:
     """Parse snapshot text (TOML, or JSON as written by ``--json``)."""
     try:
         data: Any = json.loads(text) if text.lstrip().startswith("{") else parse_toml(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # TOMLDecodeError and JSONDecodeError both are
         raise SnapshotFormatError(f"not a valid snapshot file ({exc})", file=source) from None
     try:
         with _no_gc():
@@ -293,9 +295,10 @@ def _no_gc() -> Iterator[None]:
 
 def load(path: str | os.PathLike[str]) -> Snapshot:
     """Read a snapshot file; errors name the file and the problem in one line."""
-    p = Path(path)
+    p = os.fspath(path)
     try:
-        raw = p.read_bytes()
+        with open(p, "rb") as fh:
+            raw = fh.read()
     except FileNotFoundError:
         raise BadInputError(f"{p}: no such file") from None
     except IsADirectoryError:
@@ -305,10 +308,10 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SnapshotFormatError(f"not UTF-8 text (byte {exc.start})", file=str(p)) from None
+        raise SnapshotFormatError(f"not UTF-8 text (byte {exc.start})", file=p) from None
     if not text.strip():
-        raise SnapshotFormatError("empty file, expected a snapshot", file=str(p))
-    return loads(text, source=str(p))
+        raise SnapshotFormatError("empty file, expected a snapshot", file=p)
+    return loads(text, source=p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,11 +324,12 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any
 
     A crash or Ctrl-C leaves either the old file or none, never half of a new one.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = os.path.abspath(path)
+    parent, name = os.path.split(target)
+    os.makedirs(parent, exist_ok=True)
     # O_EXCL on a pid-and-clock name does what tempfile.mkstemp does, without importing
     # tempfile (and random, hashlib, shutil) into every capture's start-up.
-    tmp = str(target.parent / f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    tmp = os.path.join(parent, f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 
+from .frozen import replace
 from .snapshot import CondaEnv, CudaInfo, NvidiaInfo, Snapshot
 
 
@@ -86,7 +86,7 @@ def anonymize(snapshot: Snapshot, *, home: str | None) -> Snapshot:
     }
     if snapshot.env:
         changes["env"] = {k: _rel_text(v, roots) for k, v in snapshot.env.items()}
-    return replace(snapshot, **changes)  # type: ignore[arg-type]
+    return replace(snapshot, **changes)
 
 
 def _rel_url(url: str | None, rel: object) -> str | None:

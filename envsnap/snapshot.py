@@ -1,18 +1,23 @@
-"""The snapshot model: frozen dataclasses, their dict form, validation and digest; no file I/O."""
+"""The snapshot model: frozen records, their dict form, validation and digest; no file I/O."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import re
 import types
-import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
 
 from .errors import SnapshotFormatError, UnsupportedSchemaError
+from .frozen import MISSING, field, fields, frozen, is_frozen, is_frozen_class, replace
+
+# `typing` is needed at run time only to read a snapshot (annotations drive the converters), so
+# it is imported there: `envsnap capture` writes a snapshot and never pays for it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -27,16 +32,11 @@ _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONDA_FIELD_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+*-]{0,127}$")
 
-T = TypeVar("T")
-
-_FROZEN = {"frozen": True, "kw_only": True, "slots": True}
-
-
 # ---------------------------------------------------------------------------------------------
 # Probe bookkeeping
 
 
-@dataclass(**_FROZEN)
+@frozen
 class ProbeStatus:
     """How one probe ended: ``ok`` (found), ``absent`` (looked, nothing there) or ``error``."""
 
@@ -45,7 +45,7 @@ class ProbeStatus:
     error: str | None = None
 
 
-@dataclass(**_FROZEN)
+@frozen
 class Meta:
     """Capture-time facts. Excluded from the digest: they change on every run."""
 
@@ -60,7 +60,7 @@ class Meta:
 # Python
 
 
-@dataclass(**_FROZEN)
+@frozen
 class Source:
     """Where a distribution came from (PEP 610 ``direct_url.json``); URLs already redacted.
 
@@ -77,7 +77,7 @@ class Source:
     hash: str | None = None
 
 
-@dataclass(**_FROZEN)
+@frozen
 class Package:
     """One installed distribution, keyed by its canonical (PEP 503) name."""
 
@@ -93,10 +93,10 @@ class Package:
     native: bool = False  # ships compiled extension modules (RECORD lists .so/.pyd)
     # Where the metadata lives, relative to the prefix: needed at capture time to decide conda
     # ownership, but machine layout rather than environment content, so never written.
-    metadata_path: str | None = field(default=None, compare=False, metadata={"transient": True})
+    metadata_path: str | None = field(default=None, transient=True)
 
 
-@dataclass(**_FROZEN)
+@frozen
 class PackageProblem:
     """A dist-info that could not be read cleanly, a duplicate or a shadowed copy."""
 
@@ -107,7 +107,7 @@ class PackageProblem:
     detail: str | None = None
 
 
-@dataclass(**_FROZEN)
+@frozen
 class PythonEnv:
     version: str
     implementation: str
@@ -133,7 +133,7 @@ class PythonEnv:
 # conda
 
 
-@dataclass(**_FROZEN)
+@frozen
 class CondaPackage:
     name: str
     version: str
@@ -148,7 +148,7 @@ class CondaPackage:
     noarch: str | None = None
 
 
-@dataclass(**_FROZEN)
+@frozen
 class CondaEnv:
     prefix: str
     packages: tuple[CondaPackage, ...] = ()
@@ -159,7 +159,7 @@ class CondaEnv:
 # Host
 
 
-@dataclass(**_FROZEN)
+@frozen
 class OSInfo:
     system: str
     arch: str
@@ -174,7 +174,7 @@ class OSInfo:
     wsl: bool = False
 
 
-@dataclass(**_FROZEN)
+@frozen
 class CPUInfo:
     model: str | None = None
     logical_cores: int | None = None
@@ -183,7 +183,7 @@ class CPUInfo:
     memory_bytes: int | None = None
 
 
-@dataclass(**_FROZEN)
+@frozen
 class GPU:
     index: int
     name: str
@@ -196,7 +196,7 @@ class GPU:
     persistence_mode: bool | None = None
 
 
-@dataclass(**_FROZEN)
+@frozen
 class NvidiaInfo:
     driver_version: str | None = None  # user-mode driver, from NVML or nvidia-smi
     kernel_module_version: str | None = None  # /proc/driver/nvidia/version
@@ -214,7 +214,7 @@ class NvidiaInfo:
         )
 
 
-@dataclass(**_FROZEN)
+@frozen
 class LibraryCopy:
     """One copy of a CUDA library on disk and how it was found."""
 
@@ -225,7 +225,7 @@ class LibraryCopy:
     soname: str | None = None
 
 
-@dataclass(**_FROZEN)
+@frozen
 class CudaInfo:
     toolkit_version: str | None = None
     toolkit_path: str | None = None
@@ -235,7 +235,7 @@ class CudaInfo:
     declared: Mapping[str, str] = field(default_factory=dict)  # image env: CUDA_VERSION, ...
 
 
-@dataclass(**_FROZEN)
+@frozen
 class Framework:
     """An ML framework build: what it was compiled for, as far as files (or --deep) tell."""
 
@@ -249,7 +249,7 @@ class Framework:
     found_via: str = "metadata"
 
 
-@dataclass(**_FROZEN)
+@frozen
 class Project:
     commit: str | None = None
     dirty: bool | None = None
@@ -261,7 +261,7 @@ class Project:
 # The snapshot
 
 
-@dataclass(**_FROZEN)
+@frozen
 class Snapshot:
     schema: int = SCHEMA_VERSION
     meta: Meta = field(default_factory=Meta)
@@ -282,7 +282,7 @@ class Snapshot:
         return content_digest(to_dict(self))
 
     def replace(self, **changes: Any) -> Snapshot:
-        return dataclasses.replace(self, **changes)
+        return replace(self, **changes)
 
 
 # Top-level keys whose values change on every capture and so stay out of the digest.
@@ -306,22 +306,16 @@ _HINTS: dict[type, dict[str, Any]] = {}
 def _hints(cls: type) -> dict[str, Any]:
     hints = _HINTS.get(cls)
     if hints is None:
+        import typing
+
         hints = typing.get_type_hints(cls)
         _HINTS[cls] = hints
     return hints
 
 
-def _default_of(f: dataclasses.Field[Any]) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return dataclasses.MISSING
-
-
 def _dump_value(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _dump_dataclass(value)
+    if is_frozen(value):
+        return _dump_record(value)
     if isinstance(value, tuple):
         return [_dump_value(v) for v in value]
     if isinstance(value, Mapping):
@@ -338,13 +332,13 @@ def _dump_spec(cls: type) -> tuple[tuple[str, Any], ...]:
     spec = _DUMP_SPECS.get(cls)
     if spec is None:
         spec = tuple(
-            (f.name, _default_of(f)) for f in dataclasses.fields(cls) if not f.metadata.get("transient")
+            (f.name, f.default_value()) for f in fields(cls) if not f.transient
         )
         _DUMP_SPECS[cls] = spec
     return spec
 
 
-def _dump_dataclass(obj: Any) -> dict[str, Any]:
+def _dump_record(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, default in _dump_spec(type(obj)):
         value = getattr(obj, name)
@@ -359,7 +353,7 @@ def _dump_dataclass(obj: Any) -> dict[str, Any]:
 
 def to_dict(snapshot: Snapshot) -> dict[str, Any]:
     """The plain-data form: what the TOML and JSON writers serialise, plus the digest."""
-    data = _dump_dataclass(snapshot)
+    data = _dump_record(snapshot)
     data["schema"] = snapshot.schema  # always present, even though it equals the default
     # Packages are written as a table keyed by name: one line per package in the TOML file.
     py = data.get("python")
@@ -380,26 +374,46 @@ def _item_path(path: str, index: int, item: Any) -> str:
     return f"{path}[{index}]"
 
 
-def _load(tp: Any, value: Any, path: str) -> Any:
+def _shape(tp: Any) -> tuple[Any, tuple[Any, ...]]:
+    """An annotation's (origin, args), with ``X | None`` and ``Optional[X]`` both as _UNION and
+    None left out of a union's args."""
+    import typing
+
     origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return _UNION, tuple(a for a in args if a is not type(None))
+    return origin, args
+
+
+_UNION = "union"
+
+
+def _nullable(tp: Any) -> bool:
+    import typing
+
+    return type(None) in typing.get_args(tp)
+
+
+def _load(tp: Any, value: Any, path: str) -> Any:
+    origin, args = _shape(tp)
+    if origin is _UNION:
         if value is None:
             return None
         return _load(args[0], value, path)
-    if dataclasses.is_dataclass(tp):
+    if is_frozen_class(tp):
         if not isinstance(value, Mapping):
             raise SnapshotFormatError(f"expected a table, got {type(value).__name__}", path=path)
-        return _load_dataclass(typing.cast(type, tp), value, path)
+        return _load_record(tp, value, path)
     if origin is tuple:
         if not isinstance(value, list):
             raise SnapshotFormatError(f"expected an array, got {type(value).__name__}", path=path)
-        (item_tp, _) = typing.get_args(tp)
+        item_tp = args[0]
         return tuple(_load(item_tp, v, _item_path(path, i, v)) for i, v in enumerate(value))
     if origin in (Mapping, dict):
         if not isinstance(value, Mapping):
             raise SnapshotFormatError(f"expected a table, got {type(value).__name__}", path=path)
-        (_, val_tp) = typing.get_args(tp)
+        val_tp = args[1]
         return {str(k): _load(val_tp, v, f"{path}.{k}") for k, v in value.items()}
     # bool is an int subclass; keep them apart so `requested = 1` is refused.
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -411,10 +425,10 @@ def _load(tp: Any, value: Any, path: str) -> Any:
     return value
 
 
-def _load_dataclass(cls: type[T], data: Mapping[str, Any], path: str) -> T:
+def _load_record(cls: type[T], data: Mapping[str, Any], path: str) -> T:
     hints = _hints(cls)
     kwargs: dict[str, Any] = {}
-    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name: f for f in fields(cls)}
     for key, value in data.items():
         f = names.get(key)
         sub = f"{path}.{key}" if path else key
@@ -423,8 +437,8 @@ def _load_dataclass(cls: type[T], data: Mapping[str, Any], path: str) -> T:
             continue
         kwargs[key] = _load(hints[key], value, sub)
     for name, f in names.items():
-        if name not in kwargs and _default_of(f) is dataclasses.MISSING:
-            if type(None) in typing.get_args(hints[name]):
+        if name not in kwargs and f.default_value() is MISSING:
+            if _nullable(hints[name]):
                 kwargs[name] = None  # None is never written (TOML has no null)
                 continue
             sub = f"{path}.{name}" if path else name
@@ -451,14 +465,14 @@ def _converter(tp: Any) -> Callable[[Any], Any]:
 
 
 def _build_converter(tp: Any) -> Callable[[Any], Any]:
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        inner = _converter(next(a for a in typing.get_args(tp) if a is not type(None)))
+    origin, args = _shape(tp)
+    if origin is _UNION:
+        inner = _converter(args[0])
         return lambda v: None if v is None else inner(v)
-    if dataclasses.is_dataclass(tp):
-        return _dataclass_converter(tp)
+    if is_frozen_class(tp):
+        return _record_converter(tp)
     if origin is tuple:
-        item = typing.get_args(tp)[0]
+        item = args[0]
         if item is str:
             def str_tuple(v: Any) -> tuple[str, ...]:
                 if type(v) is not list or not all(type(x) is str for x in v):
@@ -473,7 +487,7 @@ def _build_converter(tp: Any) -> Callable[[Any], Any]:
             return tuple(map(item_conv, v))
         return any_tuple
     if origin in (Mapping, dict):
-        val_conv = _converter(typing.get_args(tp)[1])
+        val_conv = _converter(args[1])
 
         def mapping(v: Any) -> dict[str, Any]:
             if not isinstance(v, Mapping):
@@ -492,15 +506,16 @@ def _build_converter(tp: Any) -> Callable[[Any], Any]:
 def _scalar_type(tp: Any) -> type | None:
     """``str``/``int``/``bool`` (or Optional of one) -> that type; anything else -> None."""
     if tp in (str, int, bool):
-        return typing.cast(type, tp)
-    if typing.get_origin(tp) in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1 and args[0] in (str, int, bool):
-            return typing.cast(type, args[0])
+        scalar: type = tp
+        return scalar
+    origin, args = _shape(tp)
+    if origin is _UNION and len(args) == 1 and args[0] in (str, int, bool):
+        member: type = args[0]
+        return member
     return None
 
 
-def _dataclass_converter(cls: Any) -> Callable[[Any], Any]:
+def _record_converter(cls: Any) -> Callable[[Any], Any]:
     hints = _hints(cls)
     # Scalar fields are checked inline (most of a package's fields): a converter call per
     # value would double the cost of loading 10,000 packages.
@@ -508,14 +523,14 @@ def _dataclass_converter(cls: Any) -> Callable[[Any], Any]:
     complex_: dict[str, Callable[[Any], Any]] = {}
     required: list[str] = []
     nullable: list[str] = []
-    for f in dataclasses.fields(cls):
+    for f in fields(cls):
         scalar = _scalar_type(hints[f.name])
         if scalar is not None:
             simple[f.name] = scalar
         else:
             complex_[f.name] = _converter(hints[f.name])
-        if _default_of(f) is dataclasses.MISSING:
-            (nullable if type(None) in typing.get_args(hints[f.name]) else required).append(f.name)
+        if f.default_value() is MISSING:
+            (nullable if _nullable(hints[f.name]) else required).append(f.name)
 
     def convert(data: Any) -> Any:
         if not isinstance(data, Mapping):
@@ -568,7 +583,7 @@ def from_dict(data: Mapping[str, Any]) -> Snapshot:
         snapshot: Snapshot = _converter(Snapshot)(body)
     except _Mismatch:
         # Slow path, only for broken files: walks the data again to name the key path.
-        snapshot = _load_dataclass(Snapshot, body, "")
+        snapshot = _load_record(Snapshot, body, "")
     validate(snapshot)
     return snapshot
 

@@ -10,10 +10,10 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..errors import EngineError
+from ..frozen import frozen
 
 # Lines of the classic builder's stream (moby builder/dockerfile): the SDK's
 # APIClient.build() talks to /build, i.e. the classic builder (docker/docker-py#2230).
@@ -26,7 +26,7 @@ START_HINT = ("start one with 'sudo systemctl start docker' (or 'sudo dockerd &'
               "Desktop, 'colima start'), or point DOCKER_HOST at a running engine")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class BuildEvent:
     """What the CLI shows: ``step`` (a new instruction), ``cached``, ``log`` (a line of
     output) or ``pull``."""
@@ -37,15 +37,22 @@ class BuildEvent:
     total: int = 0
 
 
-@dataclass(kw_only=True, slots=True)
 class Step:
-    number: int
-    instruction: str
-    cached: bool = False
-    log: list[str] = field(default_factory=list)
+    """One build step, filled in while the engine streams its output (hence not frozen)."""
+
+    __slots__ = ("cached", "instruction", "log", "number")
+
+    def __init__(self, *, number: int, instruction: str) -> None:
+        self.number = number
+        self.instruction = instruction
+        self.cached = False
+        self.log: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"Step(number={self.number}, instruction={self.instruction!r}, cached={self.cached})"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class BuildResult:
     image_id: str
     tag: str | None

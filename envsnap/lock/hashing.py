@@ -12,7 +12,6 @@ import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
@@ -24,6 +23,7 @@ from packaging.utils import (
 )
 
 from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapError, HostError
+from ..frozen import frozen, replace
 from ..host import LocalHost, RunResult
 from ..redact import redact_text, redact_url
 from .plan import LockPlan, Pin
@@ -32,7 +32,7 @@ PIP_TIMEOUT_S = 1800.0
 _CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class LockedFile:
     filename: str
     sha256: str
@@ -40,7 +40,7 @@ class LockedFile:
     url: str | None = None  # where an index serves it (redacted); None for wheelhouse files
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class LockedPin:
     name: str
     version: str
@@ -50,14 +50,14 @@ class LockedPin:
     url: str | None = None  # direct URL requirement (name @ url)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Unlockable:
     name: str
     version: str
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class HashedLock:
     """A LockPlan with every pin's hashes, or the reason it could not be locked."""
 

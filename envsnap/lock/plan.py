@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
 
+from ..frozen import frozen
 from ..redact import REDACTED
 from ..snapshot import Package, Snapshot
 from .safety import check_snapshot
@@ -25,7 +25,7 @@ PYTORCH_INDEX = "https://download.pytorch.org/whl/{label}"
 TOOLS = ("pip", "setuptools", "wheel")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Pin:
     """One distribution to lock.
 
@@ -43,7 +43,7 @@ class Pin:
     build_from: str | None = None  # build: local path or VCS URL; used by the hashing edge only
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class LockPlan:
     python_version: str  # "3.11.7"
     abi: str | None  # "cp311"

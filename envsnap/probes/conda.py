@@ -7,9 +7,9 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
+from ..frozen import frozen, replace
 from ..host import Host, read_text
 from ..redact import redact_url
 from ..snapshot import CondaEnv, CondaPackage, PythonEnv
@@ -22,7 +22,7 @@ _BUILD_SANDBOX = re.compile(r"^file://(/home/conda/feedstock_root/|/opt/conda/co
 _ANACONDA_HOSTS = ("conda.anaconda.org", "repo.anaconda.com")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class CondaScan:
     env: CondaEnv
     # dist-info / egg-info paths (prefix-relative) that conda records list in their `files`:
@@ -145,9 +145,9 @@ def scan(host: Host, prefix: str) -> CondaScan:
 
 def probe(host: Host, prefix: str | None) -> Probed[CondaScan]:
     if prefix is None:
-        return Probed(None, "no conda-meta/ in the Python prefix or $CONDA_PREFIX")
+        return Probed(value=None, found_via="no conda-meta/ in the Python prefix or $CONDA_PREFIX")
     result = scan(host, prefix)
-    return Probed(result, f"{prefix}/conda-meta ({len(result.env.packages)} records)")
+    return Probed(value=result, found_via=f"{prefix}/conda-meta ({len(result.env.packages)} records)")
 
 
 def mark_ownership(pyenv: PythonEnv, anchors: frozenset[str]) -> PythonEnv:

@@ -62,4 +62,4 @@ def probe(host: Host) -> Probed[CPUInfo]:
         flags=flags,
         memory_bytes=memory,
     )
-    return Probed(value, "/proc/cpuinfo, sched_getaffinity, /proc/meminfo")
+    return Probed(value=value, found_via="/proc/cpuinfo, sched_getaffinity, /proc/meminfo")

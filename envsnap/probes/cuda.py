@@ -6,9 +6,9 @@ import json
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
+from ..frozen import field, frozen
 from ..host import Host, read_text
 from ..snapshot import CudaInfo, LibraryCopy, PythonEnv
 from . import Probed
@@ -38,7 +38,7 @@ _LIB_FILE_RE = re.compile(r"^lib(cudart|cudnn|nccl|cublas)\.so(?:\.\d+)*$")
 _FILE_VERSION_RE = re.compile(r"\.so\.(\d+(?:\.\d+)+)$")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _WheelDir:
     """Where a pip wheel puts a library, and which distributions may own that directory."""
 
@@ -51,15 +51,16 @@ class _WheelDir:
 # libraries under nvidia/cu13/lib and dropped the -cuNN suffix (microsoft/onnxruntime#29202,
 # NVIDIA/cuda-python#864); cuDNN and NCCL keep their own directories in both layouts.
 _WHEEL_DIRS = (
-    _WheelDir("nvidia/cudnn/lib", "cudnn", ("nvidia-cudnn-cu13", "nvidia-cudnn-cu12",
-                                            "nvidia-cudnn-cu11")),
-    _WheelDir("nvidia/nccl/lib", "nccl", ("nvidia-nccl-cu13", "nvidia-nccl-cu12",
-                                          "nvidia-nccl-cu11")),
-    _WheelDir("nvidia/cublas/lib", "cublas", ("nvidia-cublas-cu12", "nvidia-cublas-cu11")),
-    _WheelDir("nvidia/cuda_runtime/lib", "cudart", ("nvidia-cuda-runtime-cu12",
-                                                    "nvidia-cuda-runtime-cu11")),
-    _WheelDir("nvidia/cu13/lib", "cublas", ("nvidia-cublas",)),
-    _WheelDir("nvidia/cu13/lib", "cudart", ("nvidia-cuda-runtime",)),
+    _WheelDir(subdir="nvidia/cudnn/lib", library="cudnn",
+              dists=("nvidia-cudnn-cu13", "nvidia-cudnn-cu12", "nvidia-cudnn-cu11")),
+    _WheelDir(subdir="nvidia/nccl/lib", library="nccl",
+              dists=("nvidia-nccl-cu13", "nvidia-nccl-cu12", "nvidia-nccl-cu11")),
+    _WheelDir(subdir="nvidia/cublas/lib", library="cublas",
+              dists=("nvidia-cublas-cu12", "nvidia-cublas-cu11")),
+    _WheelDir(subdir="nvidia/cuda_runtime/lib", library="cudart",
+              dists=("nvidia-cuda-runtime-cu12", "nvidia-cuda-runtime-cu11")),
+    _WheelDir(subdir="nvidia/cu13/lib", library="cublas", dists=("nvidia-cublas",)),
+    _WheelDir(subdir="nvidia/cu13/lib", library="cudart", dists=("nvidia-cuda-runtime",)),
 )
 
 # conda-meta record names that ship each library (conda-forge / nvidia channels; cudatoolkit
@@ -167,7 +168,7 @@ def _conda_record_name(filename: str) -> tuple[str, str] | None:
 # Toolkit
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Toolkit:
     path: str | None = None
     version: str | None = None
@@ -225,7 +226,7 @@ def _find_toolkit(host: Host) -> _Toolkit:
 # Library copies
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _Hit:
     library: str
     soname: str
@@ -262,7 +263,7 @@ def _pip_hits(host: Host, pyenv: PythonEnv) -> Iterator[_Hit]:
                 # library's (nvidia-cudnn-cu12 9.1.0.70 ships cuDNN 9.1.0).
                 version = installed[owner] if owner else _version_from_filename(real)
                 via = f"pip:{owner}" if owner else "pip"
-                yield _Hit(library, soname, real, version, via)
+                yield _Hit(library=library, soname=soname, realpath=real, version=version, found_via=via)
 
 
 def _conda_hits(host: Host, prefix: str) -> Iterator[_Hit]:
@@ -275,7 +276,7 @@ def _conda_hits(host: Host, prefix: str) -> Iterator[_Hit]:
         record = next((records[r] for r in _CONDA_RECORDS[library] if r in records), None)
         version = _version_from_filename(real) or (record[1] if record else None)
         via = f"conda:{record[0]}" if record else "conda:lib"
-        yield _Hit(library, soname, real, version, via)
+        yield _Hit(library=library, soname=soname, realpath=real, version=version, found_via=via)
 
 
 # Wheel distribution names (dist-info spelling) per library, for toolkits assembled from
@@ -302,7 +303,8 @@ def _dist_info_version(host: Host, library_path: str, library: str) -> str | Non
 def _dir_hits(host: Host, directories: Iterable[str], via: str) -> Iterator[_Hit]:
     for directory in directories:
         for library, soname, real in _scan_dir(host, directory):
-            yield _Hit(library, soname, real, _version_from_filename(real), via)
+            yield _Hit(library=library, soname=soname, realpath=real,
+                       version=_version_from_filename(real), found_via=via)
 
 
 def _read_ldconfig(host: Host) -> tuple[str | None, str | None]:
@@ -330,7 +332,8 @@ def _ldconfig_hits(host: Host, text: str) -> Iterator[_Hit]:
         library = _library_of(soname)
         if library is not None:
             real = host.realpath(path)
-            yield _Hit(library, soname, real, _version_from_filename(real), "ldconfig")
+            yield _Hit(library=library, soname=soname, realpath=real,
+                       version=_version_from_filename(real), found_via="ldconfig")
 
 
 def probe(host: Host, pyenv: PythonEnv | None) -> Probed[CudaInfo]:
@@ -393,11 +396,11 @@ def probe(host: Host, pyenv: PythonEnv | None) -> Probed[CudaInfo]:
     if notes:
         summary += f" ({'; '.join(notes)})"
     if toolkit.path is None and not copies and not declared:
-        return Probed(None, f"no CUDA toolkit or libraries: {summary}")
+        return Probed(value=None, found_via=f"no CUDA toolkit or libraries: {summary}")
     if toolkit.found_via:
         summary = f"toolkit via {toolkit.found_via}; {summary}"
     return Probed(
-        CudaInfo(
+        value=CudaInfo(
             toolkit_version=toolkit.version,
             toolkit_path=toolkit.path,
             toolkit_found_via=toolkit.found_via,
@@ -405,5 +408,5 @@ def probe(host: Host, pyenv: PythonEnv | None) -> Probed[CudaInfo]:
             libraries=tuple(copies),
             declared=declared,
         ),
-        summary,
+        found_via=summary,
     )

@@ -47,4 +47,4 @@ def select(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def probe(host: Host) -> Probed[dict[str, str]]:
-    return Probed(select(dict(host.environ)), "process environment (allowlist)")
+    return Probed(value=select(dict(host.environ)), found_via="process environment (allowlist)")

@@ -6,10 +6,10 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
+from ..frozen import frozen, replace
 from ..host import Host, read_text
 from ..redact import redact_text
 from ..snapshot import Framework, Package, PythonEnv
@@ -71,7 +71,7 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class _BuildFacts:
     cuda: str | None = None
     cudnn: str | None = None
@@ -433,7 +433,7 @@ def probe(
 ) -> Probed[tuple[Framework, ...]]:
     """Framework builds read from files; with ``deep``, confirmed by importing in ``python``."""
     if pyenv is None:
-        return Probed((), "no Python environment to read")
+        return Probed(value=(), found_via="no Python environment to read")
     frameworks = _from_files(host, pyenv)
     via = "package metadata and build files"
     if deep and frameworks:
@@ -450,4 +450,4 @@ def probe(
                 ]
             else:
                 via = "import (--deep) and build files"
-    return Probed(tuple(frameworks), via)
+    return Probed(value=tuple(frameworks), found_via=via)

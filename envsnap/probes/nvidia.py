@@ -6,10 +6,10 @@ import io
 import posixpath
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
+from ..frozen import replace
 from ..host import Host, read_text
 from ..snapshot import GPU, NvidiaInfo
 from . import Probed
@@ -295,11 +295,11 @@ def probe(host: Host) -> Probed[NvidiaInfo]:
         info, why = source(host)
         if info is not None:
             found = f"{name} ({'; '.join(failures)})" if failures else name
-            return Probed(replace(info, kernel_module_version=kernel), found)
+            return Probed(value=replace(info, kernel_module_version=kernel), found_via=found)
         failures.append(why or f"{name} did not answer")
     if kernel is not None:
         # The module is loaded but nothing enumerates GPUs: still worth recording, since a
         # loaded module with a broken user space is exactly the case a snapshot must show.
         why = "; ".join(failures)
-        return Probed(NvidiaInfo(kernel_module_version=kernel), f"{PROC_VERSION} ({why})")
-    return Probed(None, f"no NVIDIA driver: {'; '.join(failures)}; no {PROC_VERSION}")
+        return Probed(value=NvidiaInfo(kernel_module_version=kernel), found_via=f"{PROC_VERSION} ({why})")
+    return Probed(value=None, found_via=f"no NVIDIA driver: {'; '.join(failures)}; no {PROC_VERSION}")

@@ -86,4 +86,4 @@ def probe(host: Host) -> Probed[OSInfo]:
         orchestrators=tuple(orchestrators),
         wsl=wsl,
     )
-    return Probed(value, "uname, confstr, /etc/os-release, /proc/1/cgroup")
+    return Probed(value=value, found_via="uname, confstr, /etc/os-release, /proc/1/cgroup")

@@ -41,14 +41,14 @@ def probe(host: Host, cwd: str | None) -> Probed[Project]:
         status = host.run(["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
                           timeout=TIMEOUT_S, cwd=cwd)
         if status.returncode != 0:
-            return Probed(None, "git: not inside a repository")
+            return Probed(value=None, found_via="git: not inside a repository")
         remote = host.run(["git", "config", "--get", "remote.origin.url"], timeout=TIMEOUT_S, cwd=cwd)
     except CommandNotFound:
-        return Probed(None, "git not installed")
+        return Probed(value=None, found_via="git not installed")
     except CommandTimeout as exc:
         raise CommandTimeout(f"git: {exc}") from None
     commit, branch, dirty = parse_status_v2(status.stdout)
     url = remote.stdout.strip() if remote.returncode == 0 else ""
     value = Project(commit=commit, dirty=dirty, branch=branch,
                     remote=redact_scp_remote(url) if url else None)
-    return Probed(value, "git")
+    return Probed(value=value, found_via="git")

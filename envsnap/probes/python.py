@@ -55,7 +55,7 @@ def probe(host: Host, python: str) -> Probed[PythonEnv]:
     raw = host.inspect_python(python, timeout=TIMEOUT_S)
     env = parse_inspection(raw, indexes=configured_indexes(host, raw.get("prefix")))
     how = "in-process dist-info scan" if raw.get("in_process") else "dist-info scan"
-    return Probed(env, f"{python} ({how} of {len(raw.get('sys_path', []))} path entries)")
+    return Probed(value=env, found_via=f"{python} ({how} of {len(raw.get('sys_path', []))} path entries)")
 
 
 def _relative(path: str, prefix: str | None) -> str:
@@ -125,6 +125,29 @@ def _requires(values: list[str]) -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
+# PEP 440 Appendix B's test for a canonical version, plus a normalised local label (+cu121).
+# A version it matches is valid by construction, so packaging.version (and the typing module
+# it imports, together ~10% of a capture) is loaded only for versions outside that form.
+# https://peps.python.org/pep-0440/#appendix-b-parsing-version-strings-with-regular-expressions
+_CANONICAL_VERSION = re.compile(
+    r"^([1-9][0-9]*!)?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*((a|b|rc)(0|[1-9][0-9]*))?"
+    r"(\.post(0|[1-9][0-9]*))?(\.dev(0|[1-9][0-9]*))?(\+[a-z0-9]+(\.[a-z0-9]+)*)?$"
+)
+
+
+def is_valid_version(version: str) -> bool:
+    """True for a PEP 440 version (in any spelling packaging accepts)."""
+    if _CANONICAL_VERSION.match(version):
+        return True
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(version)
+    except InvalidVersion:
+        return False
+    return True
+
+
 def _newer(a: str, b: str) -> bool:
     from packaging.version import InvalidVersion, Version
 
@@ -136,8 +159,6 @@ def _newer(a: str, b: str) -> bool:
 
 def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -> PythonEnv:
     """Turn the inspector's raw JSON into a PythonEnv; broken dists become problems."""
-    from packaging.version import InvalidVersion, Version
-
     from ..snapshot import Package, PackageProblem, PythonEnv, is_safe_name, is_safe_version
 
     prefix = raw.get("prefix")
@@ -166,9 +187,7 @@ def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -
             continue
         name = canonicalize_name(raw_name)
         version = str(meta.get("version") or "")
-        try:
-            Version(version)
-        except InvalidVersion:
+        if not is_valid_version(version):
             problems.append(
                 PackageProblem(kind="invalid-version", path=where, name=name, version=version or None,
                                detail=f"{version!r} is not a PEP 440 version")

@@ -4,7 +4,6 @@ after one small package changed reuses the heavy layers."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import support
 from envsnap import io as snapio
 from envsnap.capture import capture
 from envsnap.cli import Console, main
+from envsnap.frozen import replace
 from envsnap.image.engine import Engine
 from envsnap.snapshot import Package, Snapshot
 
@@ -141,7 +141,7 @@ def test_rebuild_after_small_change_reuses_heavy_layers(source: dict[str, Path],
     # A version new to this engine, so the light stage cannot come from an earlier run's cache.
     new = f"1.1.post{time.time_ns()}"
     support.build_wheel(source["wheels"], "envsnap-small", new)
-    changed = original.replace(python=dataclasses.replace(original.python, packages=tuple(
+    changed = original.replace(python=replace(original.python, packages=tuple(
         Package(name=p.name, version=new) if p.name == "envsnap-small" else p
         for p in original.python.packages)))
     path = source["root"] / "changed.toml"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from envsnap.check import CheckResult, check, cuda_needs
+from envsnap.frozen import replace
 from envsnap.snapshot import (
     GPU,
     CPUInfo,

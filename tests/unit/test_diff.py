@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from envsnap.diff import Change, SnapshotDiff, classify_version, diff
+from envsnap.frozen import replace
 from envsnap.snapshot import (
     GPU,
     CondaEnv,

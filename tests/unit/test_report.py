@@ -4,7 +4,7 @@ The golden scenarios start from a REAL capture: a virtual environment this test 
 real wheels from PyPI (tests/support.PYPI_PINS), captured by envsnap.capture, plus the NVIDIA
 section of a recorded H100 machine (tests/data/gpu/h100-ubuntu24, replayed by
 envsnap.testing.gpu_fixture_host through the real nvidia probe). Each failure is then derived
-with dataclasses.replace, exactly as it happens in the field.
+with envsnap.frozen.replace, exactly as it happens in the field.
 
 Regenerate the golden files after an intended change of wording or format with
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from envsnap import capture
 from envsnap.check import check
 from envsnap.diff import Change, SnapshotDiff, diff
 from envsnap.fleet import fleet_diff
+from envsnap.frozen import replace
 from envsnap.report import (
     CHECK_SCHEMA,
     DIFF_SCHEMA,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from envsnap import io
 from envsnap.errors import BadInputError, SnapshotFormatError, UnsupportedSchemaError
+from envsnap.frozen import replace
 from envsnap.snapshot import (
     GPU,
     CondaEnv,

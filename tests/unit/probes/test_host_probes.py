@@ -180,3 +180,18 @@ def test_uv_index_names_are_stripped_and_credentials_redacted() -> None:
     host = FakeHost(environ={"PIP_CONFIG_FILE": "/dev/null",
                              "UV_INDEX": "corp=https://alice:s3cr3t@pypi.corp/simple"})
     assert configured_indexes(host, None) == ("https://alice:****@pypi.corp/simple",)
+
+
+def test_local_which_agrees_with_shutil(tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    (tmp_path / "tool").write_text("#!/bin/sh\n")
+    (tmp_path / "tool").chmod(0o755)
+    (tmp_path / "notexec").write_text("")
+    (tmp_path / "adir").mkdir()
+    path = os.pathsep.join([str(tmp_path), os.environ.get("PATH", "")])
+    host = LocalHost({"PATH": path})
+    for name in ("tool", "notexec", "adir", "sh", "git", "no-such-tool-here", str(tmp_path / "tool")):
+        assert host.which(name) == shutil.which(name, path=path), name
+    assert host.which("tool") == str(tmp_path / "tool")

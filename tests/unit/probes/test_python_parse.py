@@ -1,0 +1,60 @@
+"""The Python probe's fast paths agree with the reference parsers they stand in for."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import sys
+
+import pytest
+from packaging.version import InvalidVersion, Version
+
+from envsnap.probes import _inspector
+from envsnap.probes.python import is_valid_version
+
+
+def _packaging_accepts(version: str) -> bool:
+    try:
+        Version(version)
+    except InvalidVersion:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("version", [
+    # canonical forms (the regex's fast path)
+    "1", "0", "2.5.1", "2.5.1+cu121", "1!2.0", "1.0a1", "1.0b2", "1.0rc3", "1.0.post1",
+    "1.0.dev4", "1.0rc1.post2.dev3", "0.1.dev0", "12.4.127+local.build.7",
+    # valid but not canonical (packaging decides)
+    "01.2", "1.0+CU121", "1.0-1", "1.0.0-rc.1", "v1.0", "1.0_post1", " 1.0 ", "1.0+cu_121",
+    "2024.01.05", "1.0alpha1", "1.0c1", "1.0-dev3",
+    # invalid
+    "", "not-a-version", "1.0+", "1..0", "1.0+cu121+x", "1.0.", "+cu121", "1.0 beta", "€1",
+])
+def test_version_check_agrees_with_packaging(version: str) -> None:
+    assert is_valid_version(version) is _packaging_accepts(version)
+
+
+def _installed_dist_infos() -> list[importlib.metadata.Distribution]:
+    # Real METADATA files: every distribution installed in the environment running the tests.
+    dists = [d for d in importlib.metadata.distributions() if d.read_text("METADATA")]
+    assert len(dists) > 20, "expected the test environment's real distributions"
+    return dists
+
+
+def test_header_scan_matches_the_email_parser_on_real_metadata() -> None:
+    for dist in _installed_dist_infos():
+        text = dist.read_text("METADATA") or ""
+        headers = _inspector._headers(text)  # type: ignore[no-untyped-call]
+        meta = dist.metadata
+        where = f"{dist.metadata['Name']} ({sys.prefix})"
+        assert headers.get("name") == meta["Name"], where
+        assert headers.get("version") == meta["Version"], where
+        assert headers.get("requires-dist", []) == (meta.get_all("Requires-Dist") or []), where
+
+
+def test_header_scan_edge_cases() -> None:
+    text = ("Metadata-Version: 2.1\r\nName : Foo \r\nVersion:1.0\r\n"
+            "Requires-Dist: a>=1; extra == 'x'\r\nClassifier: x\r\n  \r\nName: from-the-body\n")
+    assert _inspector._headers(text) == {  # type: ignore[no-untyped-call]
+        "name": "Foo", "version": "1.0", "requires-dist": ["a>=1; extra == 'x'"]}
+    assert _inspector._headers("\nName: body-only\n") == {}  # type: ignore[no-untyped-call]
