@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -136,6 +137,20 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
     for name, fn in independent.items():
         if name in wanted:
             start(name, fn)
+    # The CUDA probe's system half (nvcc, ldconfig: two subprocesses) needs no Python layout,
+    # so it runs now, beside the scan, instead of after it. A failure here is not recorded:
+    # the probe then runs it again in phase 2, where its error is.
+    cuda_system: list[Any] = []
+    if "cuda" in wanted:
+        from .probes import cuda as cuda_probe
+
+        def survey() -> None:
+            with contextlib.suppress(Exception):  # recorded when phase 2 runs it again
+                cuda_system.append(cuda_probe.survey(host))
+
+        t = threading.Thread(target=survey, name="probe-cuda-system", daemon=True)
+        t.start()
+        threads.append(t)
     for t in threads:
         t.join()
     pyenv: PythonEnv | None = ledger.values.get("python")
@@ -152,9 +167,7 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
             if pyenv is not None:
                 pyenv = conda_probe.mark_ownership(pyenv, scan.anchors)
     if "cuda" in wanted:
-        from .probes import cuda as cuda_probe
-
-        ledger.run("cuda", lambda: cuda_probe.probe(host, pyenv))
+        ledger.run("cuda", lambda: cuda_probe.probe(host, pyenv, *cuda_system))
     if "frameworks" in wanted:
         from .probes import frameworks as frameworks_probe
 

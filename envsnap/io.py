@@ -42,15 +42,21 @@ def _key(k: str) -> str:
     return k if _BARE_KEY.match(k) else _str(k)
 
 
-def _str(s: str) -> str:
-    def sub(m: re.Match[str]) -> str:
-        c = m.group(0)
-        return _ESCAPES.get(c) or f"\\u{ord(c):04x}"
+def _escape(m: re.Match[str]) -> str:
+    c = m.group(0)
+    return _ESCAPES.get(c) or f"\\u{ord(c):04x}"
 
-    return '"' + _NEEDS_ESCAPE.sub(sub, s) + '"'
+
+def _str(s: str) -> str:
+    return '"' + _NEEDS_ESCAPE.sub(_escape, s) + '"' if _NEEDS_ESCAPE.search(s) else '"' + s + '"'
 
 
 def _scalar(v: Any) -> str:
+    kind = type(v)  # exact-type checks first: isinstance against an ABC costs more than a line
+    if kind is str:
+        return _str(v)
+    if kind is dict:
+        return "{" + ", ".join(f"{_str(k)} = {_scalar(x)}" for k, x in v.items()) + "}"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import urllib.parse
 
 REDACTED = "****"
 
@@ -43,8 +42,12 @@ def redact_url(url: str) -> str:
     >>> redact_url("https://token@example.com/x")
     'https://****@example.com/x'
     """
+    # Imported on first use: most captures meet no URL (no pip.conf, no direct-URL installs),
+    # and urllib.parse (with ipaddress) is ~2% of a capture's start-up.
+    from urllib.parse import urlsplit, urlunsplit
+
     try:
-        parts = urllib.parse.urlsplit(url)
+        parts = urlsplit(url)
     except ValueError:
         return redact_text(url)
     if "@" not in parts.netloc:
@@ -54,7 +57,7 @@ def redact_url(url: str) -> str:
     # The last '@' separates userinfo from host, as in urlsplit (pip does the same).
     userinfo, _, hostport = parts.netloc.rpartition("@")
     netloc = f"{_redact_userinfo(userinfo)}@{hostport}"
-    return redact_text(urllib.parse.urlunsplit(parts._replace(netloc=netloc)))
+    return redact_text(urlunsplit(parts._replace(netloc=netloc)))
 
 
 def redact_text(text: str) -> str:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import types
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 
 from .errors import SnapshotFormatError, UnsupportedSchemaError
-from .frozen import MISSING, field, fields, frozen, is_frozen, is_frozen_class, replace
+from .frozen import MISSING, field, fields, frozen, is_frozen_class, replace
 
 # `typing` is needed at run time only to read a snapshot (annotations drive the converters), so
 # it is imported there: `envsnap capture` writes a snapshot and never pays for it.
@@ -289,10 +289,24 @@ class Snapshot:
 _VOLATILE_KEYS = frozenset({"meta", "digest"})
 
 
+def _sha256() -> Callable[[bytes], Any]:
+    # CPython's built-in SHA-256 gives hashlib's digest without loading OpenSSL, whose
+    # start-up is ~2% of a capture; hashlib remains the fallback on other interpreters.
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found]  # CPython 3.12+
+    except ImportError:
+        try:
+            from _sha256 import sha256  # type: ignore[import-not-found]  # CPython <= 3.11
+        except ImportError:
+            from hashlib import sha256
+    return sha256  # type: ignore[no-any-return]
+
+
 def content_digest(data: Mapping[str, Any]) -> str:
     content = {k: v for k, v in data.items() if k not in _VOLATILE_KEYS}
     blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    hexdigest: str = _sha256()(blob.encode("utf-8")).hexdigest()
+    return "sha256:" + hexdigest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,41 +327,46 @@ def _hints(cls: type) -> dict[str, Any]:
     return hints
 
 
+# Values written as they are; checked by exact type first, the cheap test for most values.
+_PLAIN = frozenset({str, int, bool, float})
+
+
 def _dump_value(value: Any) -> Any:
-    if is_frozen(value):
-        return _dump_record(value)
-    if isinstance(value, tuple):
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is tuple or kind is list:
         return [_dump_value(v) for v in value]
+    if hasattr(kind, "__frozen_fields__"):
+        return _dump_record(value)
     if isinstance(value, Mapping):
         return {k: _dump_value(v) for k, v in sorted(value.items())}
     return value
 
 
-_DUMP_SPECS: dict[type, tuple[tuple[str, Any], ...]] = {}
+_DUMP_SPECS: dict[type, tuple[tuple[str, ...], tuple[Any, ...], Callable[[Any], tuple[Any, ...]]]] = {}
 
 
-def _dump_spec(cls: type) -> tuple[tuple[str, Any], ...]:
-    """(field name, default) pairs to write, transient fields left out; computed once per class
-    (a 10,000-package snapshot calls this 10,000 times)."""
+def _dump_spec(cls: type) -> tuple[tuple[str, ...], tuple[Any, ...], Callable[[Any], tuple[Any, ...]]]:
+    """Names, defaults and a C-speed getter of the fields to write (transient ones left out);
+    computed once per class (a 10,000-package snapshot dumps 10,000 Package records)."""
     spec = _DUMP_SPECS.get(cls)
     if spec is None:
-        spec = tuple(
-            (f.name, f.default_value()) for f in fields(cls) if not f.transient
-        )
+        written = [f for f in fields(cls) if not f.transient]
+        names = tuple(f.name for f in written)
+        getter = attrgetter(*names) if len(names) > 1 else (lambda obj: (getattr(obj, names[0]),))
+        spec = (names, tuple(f.default_value() for f in written), getter)
         _DUMP_SPECS[cls] = spec
     return spec
 
 
 def _dump_record(obj: Any) -> dict[str, Any]:
+    names, defaults, getter = _dump_spec(type(obj))
     out: dict[str, Any] = {}
-    for name, default in _dump_spec(type(obj)):
-        value = getattr(obj, name)
+    for name, default, value in zip(names, defaults, getter(obj), strict=True):
         if value is None or value is default or value == default:
             continue
-        if isinstance(value, str | int | float | bool):
-            out[name] = value
-        else:
-            out[name] = _dump_value(value)
+        out[name] = value if type(value) in _PLAIN else _dump_value(value)
     return out
 
 

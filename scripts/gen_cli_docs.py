@@ -33,9 +33,6 @@ Errors go to stderr as one line, `envsnap: error: <file>: <problem>`; progress a
 to stderr too, so stdout carries only the requested output (`-o -`, `--json`, `--format`).
 """
 
-COMMANDS = ["capture", "show", "lock", "build-image", "diff", "check"]
-
-
 def help_text(argv: list[str]) -> str:
     from envsnap.cli import main
 
@@ -48,6 +45,8 @@ def help_text(argv: list[str]) -> str:
 def render() -> str:
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal: fix it for a stable file
     parts = [HEADER, "## envsnap\n", "```text\n" + help_text([]) + "\n```\n"]
+    from envsnap.cli import COMMANDS
+
     for command in COMMANDS:
         parts.append(f"## envsnap {command}\n")
         parts.append("```text\n" + help_text([command]) + "\n```\n")

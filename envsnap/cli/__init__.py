@@ -13,16 +13,18 @@ from typing import TextIO
 
 from .. import __version__
 from ..errors import EnvsnapError
+from ._args import HelpFormatter
 
-# command -> (module in envsnap.cli, one-line help). Only the module of the command being run
-# is imported: `envsnap capture` must not pay for docker, pip-tools or the diff rules.
+# command -> its module in envsnap.cli (which registers the command's parser and its help).
+# Only the module of the command being run is imported: `envsnap capture` must not pay for
+# docker, pip-tools or the diff rules.
 COMMANDS = {
-    "capture": ("capture", "snapshot this machine's environment into a TOML file"),
-    "show": ("capture", "one-screen summary of a snapshot"),
-    "lock": ("lock", "hashed lockfiles (requirements.txt, pylock.toml, conda) from a snapshot"),
-    "build-image": ("image", "a pinned Dockerfile and image that reproduce a snapshot"),
-    "diff": ("diff", "explain drift between snapshots, most dangerous first"),
-    "check": ("check", "can this machine run what the snapshot describes?"),
+    "capture": "capture",
+    "show": "capture",
+    "lock": "lock",
+    "build-image": "image",
+    "diff": "diff",
+    "check": "check",
 }
 
 # Exit codes, documented in docs/cli.md: CI scripts branch on them.
@@ -87,23 +89,21 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="envsnap",
         description="Make ML environments reproducible: capture, lock, rebuild, diff, check.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"envsnap {__version__}")
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show tracebacks for unexpected errors"
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # prog given: argparse would otherwise render a usage line (and import shutil) to make it.
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, prog="envsnap")
     wanted = _requested_command(argv) if argv is not None else None
-    registered: set[str] = set()
-    for command, (module_name, help_text) in COMMANDS.items():
-        if wanted is not None and COMMANDS[wanted][0] != module_name:
-            sub.add_parser(command, help=help_text)  # listed in --help, never run here
-            continue
-        if module_name not in registered:
-            module = importlib.import_module(f".{module_name}", __name__)
-            module.register(sub)
-            registered.add(module_name)
+    if wanted is not None:
+        # Only the command being run gets a parser: each costs a millisecond of start-up.
+        importlib.import_module(f".{COMMANDS[wanted]}", __name__).register(sub)
+        return parser
+    for module_name in dict.fromkeys(COMMANDS.values()):  # each module once, in order
+        importlib.import_module(f".{module_name}", __name__).register(sub)
     return parser
 
 

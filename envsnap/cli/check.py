@@ -9,6 +9,7 @@ from ..capture import capture
 from ..check import HOST_PROBES, POLICIES, check
 from ..io import load
 from ..report import render_check
+from ._args import HelpFormatter
 from .diff import add_output_options
 
 CHECK_HELP = """\
@@ -43,7 +44,7 @@ def register(sub: Any) -> None:
         "check",
         help="can this machine run what the snapshot describes? (exit 1 if not)",
         description=CHECK_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("snapshot", metavar="SNAPSHOT", help="the snapshot to check against")
     p.add_argument("--policy", choices=POLICIES, default="exact",

@@ -12,6 +12,7 @@ from ..errors import BadInputError
 from ..fleet import fleet_diff
 from ..io import load
 from ..report import FORMATS, render_diff, render_fleet
+from ._args import HelpFormatter
 
 FAIL_ON = (*compat.SEVERITIES, "never")
 
@@ -51,7 +52,7 @@ def register(sub: Any) -> None:
         "diff",
         help="what changed between two snapshots, and which change matters",
         description=DIFF_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("snapshots", nargs="*", metavar="SNAPSHOT",
                    help="A and B; with --baseline, any number of snapshot files or directories")

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import BadInputError
 from ..io import write_text_atomic
 from ..lock import FORMATS, lock, render, wheel_dir_for
-from ._args import comma_list
+from ._args import HelpFormatter, comma_list
 from .capture import _load_arg
 
 LOCK_HELP = """\
@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
         "lock",
         help="hashed lockfiles (requirements.txt, pylock.toml, conda-lock.yml) from a snapshot",
         description=LOCK_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot file ('-' for stdin)")
     p.add_argument("-o", "--output", default=".", metavar="DIR",

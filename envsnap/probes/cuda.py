@@ -336,7 +336,22 @@ def _ldconfig_hits(host: Host, text: str) -> Iterator[_Hit]:
                        version=_version_from_filename(real), found_via="ldconfig")
 
 
-def probe(host: Host, pyenv: PythonEnv | None) -> Probed[CudaInfo]:
+@frozen
+class SystemSurvey:
+    """The half of the probe that does not depend on the Python environment: the toolkit (it
+    runs nvcc) and the ldconfig cache. Capture runs it alongside the Python scan."""
+
+    toolkit: _Toolkit
+    ldconfig: str | None
+    ldconfig_error: str | None
+
+
+def survey(host: Host) -> SystemSurvey:
+    ldconfig, why = _read_ldconfig(host)
+    return SystemSurvey(toolkit=_find_toolkit(host), ldconfig=ldconfig, ldconfig_error=why)
+
+
+def probe(host: Host, pyenv: PythonEnv | None, system: SystemSurvey | None = None) -> Probed[CudaInfo]:
     """The toolkit, image-declared versions, and every library copy in search order.
 
     The order mirrors the loader search NVIDIA's cuda.pathfinder reports (NVIDIA/cuda-python
@@ -344,7 +359,8 @@ def probe(host: Host, pyenv: PythonEnv | None) -> Probed[CudaInfo]:
     ldconfig cache, CUDA_HOME. A file reached twice (a symlinked directory, a dir listed twice)
     is one copy, kept with the provenance of its first sighting.
     """
-    toolkit = _find_toolkit(host)
+    system = system or survey(host)
+    toolkit = system.toolkit
     declared = {k: host.environ[k] for k in DECLARED_ENV if host.environ.get(k)}
     looked: list[str] = []
     notes: list[str] = []
@@ -360,12 +376,11 @@ def probe(host: Host, pyenv: PythonEnv | None) -> Probed[CudaInfo]:
     if ld_path:
         looked.append("LD_LIBRARY_PATH")
         hits.extend(_dir_hits(host, ld_path, "ld_library_path"))
-    ldconfig, why = _read_ldconfig(host)
-    if ldconfig is not None:
+    if system.ldconfig is not None:
         looked.append("ldconfig")
-        hits.extend(_ldconfig_hits(host, ldconfig))
+        hits.extend(_ldconfig_hits(host, system.ldconfig))
     else:
-        notes.append(why or "ldconfig unavailable")
+        notes.append(system.ldconfig_error or "ldconfig unavailable")
     if toolkit.path is not None:
         looked.append("CUDA_HOME")
         hits.extend(_dir_hits(host, [posixpath.join(toolkit.path, "lib64")], "cuda_home"))

@@ -276,8 +276,6 @@ def _config_files(env: Mapping[str, str], prefix: str | None) -> list[str]:
 def configured_indexes(host: Host, prefix: str | None) -> tuple[str, ...]:
     """Index URLs pip or uv would use here, credentials redacted (recorded, never replayed
     into a lockfile unless the user asks)."""
-    import configparser
-
     from ..redact import redact_url
 
     env = host.environ
@@ -286,6 +284,8 @@ def configured_indexes(host: Host, prefix: str | None) -> tuple[str, ...]:
         text = read_text(host, path)
         if text is None:
             continue
+        import configparser  # only once a config file exists: most machines have none
+
         parser = configparser.ConfigParser(interpolation=None)
         try:
             parser.read_string(text)

@@ -99,6 +99,17 @@ def test_digest_ignores_capture_time_metadata_only() -> None:
     assert c.digest != a.digest
 
 
+def test_digest_is_sha256_of_the_canonical_json() -> None:
+    # The digest uses CPython's built-in SHA-256 (no OpenSSL start-up): it must equal hashlib's.
+    import hashlib
+    import json
+
+    data = to_dict(sample())
+    content = {k: v for k, v in data.items() if k not in ("meta", "digest")}
+    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert data["digest"] == "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
 def test_edited_snapshot_warns() -> None:
     text = io.dumps(sample()).replace('PYTHONHASHSEED = "0"', 'PYTHONHASHSEED = "1"')
     with pytest.warns(io.SnapshotEditedWarning, match="edited after capture"):
