@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 import re
 import types
+import typing
 from collections.abc import Callable, Mapping
 from operator import attrgetter
+from typing import Any, TypeVar
 
 from .errors import SnapshotFormatError, UnsupportedSchemaError
 from .frozen import MISSING, field, fields, frozen, is_frozen_class, replace
 
-# `typing` is needed at run time only to read a snapshot (annotations drive the converters), so
-# it is imported there: `envsnap capture` writes a snapshot and never pays for it.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, TypeVar
-
-    T = TypeVar("T")
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -289,7 +285,7 @@ class Snapshot:
 _VOLATILE_KEYS = frozenset({"meta", "digest"})
 
 
-def _sha256() -> Callable[[bytes], Any]:
+def _find_sha256() -> Callable[[bytes], Any]:
     # CPython's built-in SHA-256 gives hashlib's digest without loading OpenSSL, whose
     # start-up is ~2% of a capture; hashlib remains the fallback on other interpreters.
     try:
@@ -302,10 +298,13 @@ def _sha256() -> Callable[[bytes], Any]:
     return sha256  # type: ignore[no-any-return]
 
 
+_sha256 = _find_sha256()  # once: a failed import is not cached, and fleet diffs hash 1,000 files
+
+
 def content_digest(data: Mapping[str, Any]) -> str:
     content = {k: v for k, v in data.items() if k not in _VOLATILE_KEYS}
     blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    hexdigest: str = _sha256()(blob.encode("utf-8")).hexdigest()
+    hexdigest: str = _sha256(blob.encode("utf-8")).hexdigest()
     return "sha256:" + hexdigest
 
 
@@ -320,8 +319,6 @@ _HINTS: dict[type, dict[str, Any]] = {}
 def _hints(cls: type) -> dict[str, Any]:
     hints = _HINTS.get(cls)
     if hints is None:
-        import typing
-
         hints = typing.get_type_hints(cls)
         _HINTS[cls] = hints
     return hints
@@ -396,8 +393,6 @@ def _item_path(path: str, index: int, item: Any) -> str:
 def _shape(tp: Any) -> tuple[Any, tuple[Any, ...]]:
     """An annotation's (origin, args), with ``X | None`` and ``Optional[X]`` both as _UNION and
     None left out of a union's args."""
-    import typing
-
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -409,8 +404,6 @@ _UNION = "union"
 
 
 def _nullable(tp: Any) -> bool:
-    import typing
-
     return type(None) in typing.get_args(tp)
 
 

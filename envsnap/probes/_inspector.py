@@ -66,10 +66,11 @@ def _native_from_record(record):
 
 def _dist(entry, name):
     path = os.path.join(entry, name)
+    inside = path + os.sep  # concatenation: five os.path.join calls per dist add up over hundreds
     info = {"dir": entry, "entry": name}
     present = None
     if name.endswith(".dist-info"):
-        meta_path = os.path.join(path, "METADATA")
+        meta_path = inside + "METADATA"
         info["format"] = "dist-info"
         try:
             # One listdir instead of an open() per optional file: most are absent.
@@ -80,7 +81,7 @@ def _dist(entry, name):
             info["error"] = "no-metadata"
             return info
     elif os.path.isdir(path):
-        meta_path = os.path.join(path, "PKG-INFO")
+        meta_path = inside + "PKG-INFO"
         info["format"] = "egg-info"
     else:
         meta_path = path  # a single-file .egg-info is the PKG-INFO itself
@@ -98,14 +99,14 @@ def _dist(entry, name):
     info["metadata"] = _headers(text)
     if info["format"] != "dist-info":
         return info
-    installer = _read(os.path.join(path, "INSTALLER")) if "INSTALLER" in present else None
+    installer = _read(inside + "INSTALLER") if "INSTALLER" in present else None
     if installer is not None:
         info["installer"] = installer.decode("utf-8", "replace").strip().split("\n")[0]
     info["requested"] = "REQUESTED" in present
-    direct = _read(os.path.join(path, "direct_url.json")) if "direct_url.json" in present else None
+    direct = _read(inside + "direct_url.json") if "direct_url.json" in present else None
     if direct is not None:
         info["direct_url"] = direct.decode("utf-8", "replace")
-    wheel = _read(os.path.join(path, "WHEEL")) if "WHEEL" in present else None
+    wheel = _read(inside + "WHEEL") if "WHEEL" in present else None
     tags = []
     if wheel is not None:
         for line in wheel.decode("utf-8", "replace").split("\n"):
@@ -116,7 +117,7 @@ def _dist(entry, name):
         info["native"] = any(not t.endswith("-any") for t in tags)
     else:
         # No WHEEL (conda builds, setup.py installs): fall back to the file list.
-        record = _read(os.path.join(path, "RECORD")) if "RECORD" in present else None
+        record = _read(inside + "RECORD") if "RECORD" in present else None
         info["native"] = bool(record) and _native_from_record(record)
     return info
 
