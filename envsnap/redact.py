@@ -42,8 +42,11 @@ def redact_url(url: str) -> str:
     >>> redact_url("https://token@example.com/x")
     'https://****@example.com/x'
     """
-    # Imported on first use: most captures meet no URL (no pip.conf, no direct-URL installs),
-    # and urllib.parse (with ipaddress) is ~2% of a capture's start-up.
+    if "@" not in url:
+        # No userinfo possible; the token shapes redact_text looks for need no URL parsing.
+        return redact_text(url)
+    # Imported only now: urllib.parse (with ipaddress) is ~3% of a capture's start-up, and most
+    # URLs a capture meets (file:// wheels, plain index URLs) carry no '@'.
     from urllib.parse import urlsplit, urlunsplit
 
     try:

@@ -20,7 +20,7 @@ SCHEMA_VERSION = 1
 # Names and versions end up in lockfiles, Dockerfiles and shell-adjacent places, so the model
 # refuses anything outside these alphabets at load time: one gate, before any renderer runs.
 # PEP 508 names (https://packaging.python.org/en/latest/specifications/name-normalization/).
-_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_NAME_RE = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
 # Versions are kept raw (an unparseable one is still recorded), but only in a safe alphabet
 # that covers PEP 440, legacy versions and conda's version strings.
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_*-]{0,127}$")

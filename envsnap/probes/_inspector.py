@@ -68,18 +68,9 @@ def _dist(entry, name):
     path = os.path.join(entry, name)
     inside = path + os.sep  # concatenation: five os.path.join calls per dist add up over hundreds
     info = {"dir": entry, "entry": name}
-    present = None
     if name.endswith(".dist-info"):
         meta_path = inside + "METADATA"
         info["format"] = "dist-info"
-        try:
-            # One listdir instead of an open() per optional file: most are absent.
-            present = set(os.listdir(path))
-        except (OSError, IOError):
-            present = set()
-        if "METADATA" not in present:
-            info["error"] = "no-metadata"
-            return info
     elif os.path.isdir(path):
         meta_path = inside + "PKG-INFO"
         info["format"] = "egg-info"
@@ -99,14 +90,18 @@ def _dist(entry, name):
     info["metadata"] = _headers(text)
     if info["format"] != "dist-info":
         return info
-    installer = _read(inside + "INSTALLER") if "INSTALLER" in present else None
+    # The files pip always writes are simply read (a missing one reads as None); the optional
+    # ones are tested with access(), which costs no exception when they are absent, as they
+    # mostly are. Cheaper than listing each dist-info directory.
+    installer = _read(inside + "INSTALLER")
     if installer is not None:
         info["installer"] = installer.decode("utf-8", "replace").strip().split("\n")[0]
-    info["requested"] = "REQUESTED" in present
-    direct = _read(inside + "direct_url.json") if "direct_url.json" in present else None
+    info["requested"] = os.access(inside + "REQUESTED", os.F_OK)
+    direct = (_read(inside + "direct_url.json")
+              if os.access(inside + "direct_url.json", os.F_OK) else None)
     if direct is not None:
         info["direct_url"] = direct.decode("utf-8", "replace")
-    wheel = _read(inside + "WHEEL") if "WHEEL" in present else None
+    wheel = _read(inside + "WHEEL")
     tags = []
     if wheel is not None:
         for line in wheel.decode("utf-8", "replace").split("\n"):
@@ -117,7 +112,7 @@ def _dist(entry, name):
         info["native"] = any(not t.endswith("-any") for t in tags)
     else:
         # No WHEEL (conda builds, setup.py installs): fall back to the file list.
-        record = _read(inside + "RECORD") if "RECORD" in present else None
+        record = _read(inside + "RECORD")
         info["native"] = bool(record) and _native_from_record(record)
     return info
 
