@@ -138,18 +138,23 @@ def compare(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> d
             w, m = run_once(argv, env)
             walls[name].append(w)
             rss[name].append(m)
-    base = "envsnap capture"
     out: dict[str, dict[str, float]] = {}
     for name in commands:
-        ratios = [a / b for a, b in zip(walls[base], walls[name], strict=True)]
         out[name] = {
             "median_s": statistics.median(walls[name]),
             "min_s": min(walls[name]),
             "max_s": max(walls[name]),
             "peak_rss_mib": max(rss[name]) / 1024,
-            "envsnap_ratio_median": statistics.median(ratios),
+            # per-round ratios, then their median: drift on a noisy machine hits a round's
+            # commands alike, so a round's ratio is steadier than a ratio of medians
+            "envsnap_ratio_median": _ratio(walls["envsnap capture"], walls[name]),
+            "envsnap_python_ratio_median": _ratio(walls["envsnap --python"], walls[name]),
         }
     return out
+
+
+def _ratio(a: list[float], b: list[float]) -> float:
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def main() -> int:
@@ -192,10 +197,12 @@ def main() -> int:
         return 0
     py_version = sys.version.split()[0]
     print(f"venv of {total} distributions, {args.runs} alternating rounds, Python {py_version}")
-    print(f"{'command':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'peak MiB':>10}{'envsnap/x':>11}")
+    print(f"{'command':<18}{'median s':>10}{'min s':>9}{'max s':>9}{'peak MiB':>10}{'envsnap/x':>11}"
+          f"{'--python/x':>12}")
     for name, r in results.items():
         print(f"{name:<18}{r['median_s']:>10.3f}{r['min_s']:>9.3f}{r['max_s']:>9.3f}"
-              f"{r['peak_rss_mib']:>10.1f}{r['envsnap_ratio_median']:>11.2f}")
+              f"{r['peak_rss_mib']:>10.1f}{r['envsnap_ratio_median']:>11.2f}"
+              f"{r['envsnap_python_ratio_median']:>12.2f}")
     print("\nenvsnap capture on synthetic dist-info trees")
     print(f"{'dists':>8}{'median s':>10}{'ms/1k dists':>13}{'peak MiB':>10}")
     for n, r in scaling.items():
