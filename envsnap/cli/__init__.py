@@ -102,6 +102,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         # Only the command being run gets a parser: each costs a millisecond of start-up.
         importlib.import_module(f".{COMMANDS[wanted]}", __name__).register(sub)
         return parser
+    if argv is not None and "--version" in argv:
+        return parser  # argparse prints the version and exits before it needs a command
     for module_name in dict.fromkeys(COMMANDS.values()):  # each module once, in order
         importlib.import_module(f".{module_name}", __name__).register(sub)
     return parser
