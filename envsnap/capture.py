@@ -141,12 +141,15 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
     # so it runs now, beside the scan, instead of after it. A failure here is not recorded:
     # the probe then runs it again in phase 2, where its error is.
     cuda_system: list[Any] = []
+    survey_ms: list[int] = []
     if "cuda" in wanted:
         from .probes import cuda as cuda_probe
 
         def survey() -> None:
+            start = time.perf_counter()
             with contextlib.suppress(Exception):  # recorded when phase 2 runs it again
                 cuda_system.append(cuda_probe.survey(host))
+            survey_ms.append(round((time.perf_counter() - start) * 1000))
 
         t = threading.Thread(target=survey, name="probe-cuda-system", daemon=True)
         t.start()
@@ -168,6 +171,7 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
                 pyenv = conda_probe.mark_ownership(pyenv, scan.anchors)
     if "cuda" in wanted:
         ledger.run("cuda", lambda: cuda_probe.probe(host, pyenv, *cuda_system))
+        ledger.elapsed["cuda"] += sum(survey_ms)  # the probe's time is both of its halves
     if "frameworks" in wanted:
         from .probes import frameworks as frameworks_probe
 

@@ -7,9 +7,10 @@ from operator import attrgetter
 # Why not dataclasses: `@frozen` gives a class what `@dataclass(frozen=True, kw_only=True,
 # slots=True)` gives it (keyword-only __init__, __repr__, __eq__, __hash__, immutability,
 # __slots__, pickling), and type checkers see exactly that (PEP 681 dataclass_transform). But
-# `envsnap capture` is start-up-bound, and importing dataclasses (which imports inspect, ast,
-# dis, tokenize) then letting it compile six methods per class cost ~45 ms of a ~250 ms capture
-# on our 2-core CI machine. Here the methods are closures: nothing is compiled at import time.
+# `envsnap capture` is start-up-bound: on the 2-core development VM, importing dataclasses
+# (which imports inspect, ast, dis, tokenize) took ~20 ms and letting it compile six methods
+# for each model class ~20 ms more, of a capture then taking ~250 ms. Here the methods are
+# closures made per class, and only __init__ is compiled, on first use.
 
 # dataclass_transform is typing-only (and absent from Python 3.10's typing module at run time).
 TYPE_CHECKING = False
@@ -81,22 +82,37 @@ def _is_classvar(annotation: object) -> bool:
     return text.startswith(("ClassVar", "typing.ClassVar"))
 
 
+def _own_annotations(cls: type, namespace: dict[str, Any]) -> dict[str, Any]:
+    if "__annotations__" in namespace:  # strings, with `from __future__ import annotations`
+        own: dict[str, Any] = namespace["__annotations__"]
+        return own
+    try:  # Python 3.14+ evaluates annotations lazily (PEP 649): ask for them
+        import annotationlib  # type: ignore[import-not-found]
+    except ImportError:
+        return {}
+    lazy: dict[str, Any] = annotationlib.get_annotations(cls, format=annotationlib.Format.FORWARDREF)
+    return lazy
+
+
 def _declared_fields(cls: type, namespace: dict[str, Any]) -> tuple[Field, ...]:
-    inherited: dict[str, Field] = {}
+    # As in dataclasses: base fields first, in order; a field a subclass redeclares keeps its
+    # base's position and takes the new default.
+    fields_: dict[str, Field] = {}
     for base in reversed(cls.__mro__[1:]):
         for f in getattr(base, "__frozen_fields__", ()):
-            inherited[f.name] = f
-    own: dict[str, Field] = {}
-    for name, annotation in namespace.get("__annotations__", {}).items():
+            fields_[f.name] = f
+    for name, annotation in _own_annotations(cls, namespace).items():
         if _is_classvar(annotation):
             continue
         value = namespace.pop(name, MISSING)
         f = value if isinstance(value, Field) else Field(default=value)
-        if isinstance(f.default, list | dict | set):
-            raise ValueError(f"mutable default for field {name!r}: use field(default_factory=...)")
+        if f.default is not MISSING and type(f.default).__hash__ is None:
+            # dataclasses' rule: an unhashable default is a mutable one, shared by every instance
+            raise ValueError(f"mutable default {type(f.default).__name__} for field {name!r}: "
+                             "use field(default_factory=...)")
         f.name = name
-        own[name] = f
-    return (*(f for n, f in inherited.items() if n not in own), *own.values())
+        fields_[name] = f
+    return tuple(fields_.values())
 
 
 def _compile_init(qualname: str, specs: tuple[Field, ...]) -> Callable[..., None]:
@@ -177,8 +193,11 @@ def _make_methods(qualname: str, specs: tuple[Field, ...]) -> dict[str, Any]:
         for name, value in zip(names, state, strict=True):
             _set(self, name, value)
 
+    def __replace__(self: Any, /, **changes: Any) -> Any:  # copy.replace(), Python 3.13+
+        return replace(self, **changes)
+
     return {
-        "__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__,
+        "__eq__": __eq__, "__hash__": __hash__, "__repr__": __repr__, "__replace__": __replace__,
         "__setattr__": __setattr__, "__delattr__": __delattr__,
         "__getstate__": __getstate__, "__setstate__": __setstate__,
     }
@@ -199,11 +218,18 @@ def frozen(cls: type[T]) -> type[T]:
     owner: list[type] = []
     namespace["__init__"] = _lazy_init(cls.__qualname__, specs, owner)
     for attr, method in _make_methods(cls.__qualname__, specs).items():
+        if attr in ("__setattr__", "__delattr__") and attr in cls.__dict__:
+            raise TypeError(f"cannot overwrite {attr} in @frozen class {cls.__qualname__}")
+        # A class's own __repr__/__eq__ (or an explicit __hash__) wins, as with dataclasses;
+        # Python sets __hash__ = None itself in a class that defines only __eq__.
+        if attr in cls.__dict__ and not (attr == "__hash__" and cls.__dict__[attr] is None):
+            continue
         method.__qualname__ = f"{cls.__qualname__}.{attr}"
         namespace[attr] = method
     # Slots can only be declared when a class is created, so the class is created again.
     metaclass: Any = type(cls)
     new_cls: type[T] = metaclass(cls.__name__, cls.__bases__, namespace)
+    new_cls.__qualname__ = cls.__qualname__  # a nested class keeps its dotted name (pickle)
     owner.append(new_cls)
     return new_cls
 

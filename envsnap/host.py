@@ -190,7 +190,17 @@ class LocalHost:
         # fnmatch modules it loads): every capture looks up git, nvidia-smi, nvcc, ldconfig.
         if os.sep in name:
             return name if _is_executable(name) else None
-        for directory in (self._environ.get("PATH") or os.defpath).split(os.pathsep):
+        path = self._environ.get("PATH")
+        if path is None:  # shutil's fallbacks, in its order
+            path = os.environ.get("PATH")
+        if path is None:
+            try:
+                path = os.confstr("CS_PATH")
+            except (AttributeError, ValueError):
+                path = os.defpath
+        if not path:
+            return None  # an empty PATH finds nothing (bpo-35755)
+        for directory in path.split(os.pathsep):
             candidate = os.path.join(directory or os.curdir, name)
             if _is_executable(candidate):
                 return candidate

@@ -330,8 +330,10 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any
 
     A crash or Ctrl-C leaves either the old file or none, never half of a new one.
     """
-    target = os.path.abspath(path)
+    target = os.fspath(path)
+    # Split as given, not normalised: the kernel resolves `link/../x` as the user meant it.
     parent, name = os.path.split(target)
+    parent = parent or os.curdir
     os.makedirs(parent, exist_ok=True)
     # O_EXCL on a pid-and-clock name does what tempfile.mkstemp does, without importing
     # tempfile (and random, hashlib, shutil) into every capture's start-up.

@@ -351,7 +351,8 @@ def _dump_spec(cls: type) -> tuple[tuple[str, ...], tuple[Any, ...], Callable[[A
     if spec is None:
         written = [f for f in fields(cls) if not f.transient]
         names = tuple(f.name for f in written)
-        getter = attrgetter(*names) if len(names) > 1 else (lambda obj: (getattr(obj, names[0]),))
+        getter = (attrgetter(*names) if len(names) > 1
+                  else lambda obj: tuple(getattr(obj, n) for n in names))  # one field or none
         spec = (names, tuple(f.default_value() for f in written), getter)
         _DUMP_SPECS[cls] = spec
     return spec

@@ -78,7 +78,11 @@ Run 'envsnap COMMAND --help' for each command's options."""
 
 
 def _requested_command(argv: Sequence[str]) -> str | None:
+    """The command to build a parser for, or None when every command's parser is needed:
+    top-level help (`envsnap -h capture` lists them all) and misspelt commands."""
     for arg in argv:
+        if arg in ("-h", "--help"):
+            return None
         if not arg.startswith("-"):
             return arg if arg in COMMANDS else None
     return None
@@ -102,7 +106,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         # Only the command being run gets a parser: each costs a millisecond of start-up.
         importlib.import_module(f".{COMMANDS[wanted]}", __name__).register(sub)
         return parser
-    if argv is not None and "--version" in argv:
+    if argv is not None and "--version" in argv and all(a.startswith("-") for a in argv):
         return parser  # argparse prints the version and exits before it needs a command
     for module_name in dict.fromkeys(COMMANDS.values()):  # each module once, in order
         importlib.import_module(f".{module_name}", __name__).register(sub)

@@ -10,6 +10,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..errors import EngineError
@@ -37,19 +38,15 @@ class BuildEvent:
     total: int = 0
 
 
+@dataclass(kw_only=True, slots=True)
 class Step:
-    """One build step, filled in while the engine streams its output (hence not frozen)."""
+    """One build step, filled in while the engine streams its output: the one mutable record,
+    so a plain dataclass rather than @frozen (build-image pays for docker's import anyway)."""
 
-    __slots__ = ("cached", "instruction", "log", "number")
-
-    def __init__(self, *, number: int, instruction: str) -> None:
-        self.number = number
-        self.instruction = instruction
-        self.cached = False
-        self.log: list[str] = []
-
-    def __repr__(self) -> str:
-        return f"Step(number={self.number}, instruction={self.instruction!r}, cached={self.cached})"
+    number: int
+    instruction: str
+    cached: bool = False
+    log: list[str] = field(default_factory=list)
 
 
 @frozen

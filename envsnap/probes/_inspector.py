@@ -12,26 +12,30 @@ import re
 import sys
 import sysconfig
 
-# The three headers envsnap reads (name, version, requires-dist), one per line: metadata
-# writers never fold these. A regex over the header block runs in C; a Python loop over every
-# line (Classifier: lines are most of them) was a third of a capture's scan time.
-_HEADER = re.compile(r"^(name|version|requires-dist)[ \t]*:[ \t]*(.*?)[ \t\r]*$",
-                     re.IGNORECASE | re.MULTILINE)
-# The header block ends at the first blank line; the body (the long description, often most
-# of the file) is never needed.
-_BLANK_LINE = re.compile(r"(?:\A|\n)[ \t]*\r?\n")
+# The three headers envsnap reads, each with any folded continuation lines (which start with
+# a space or tab). A regex over the header block runs in C, where a Python loop over every
+# line (Classifier: lines are most of them) was a third of the scan. The pattern has no
+# ambiguous repetition, so a crafted line (a value padded with 100,000 spaces) costs linear
+# time; re.ASCII keeps Unicode case folding from reading "Ver\u017fion" as "version".
+_HEADER = re.compile(r"^(name|version|requires-dist)[ \t]*:(.*(?:\n[ \t].*)*)",
+                     re.ASCII | re.IGNORECASE | re.MULTILINE)
+# The header block ends at the first line holding only whitespace; the body (the long
+# description, often most of the file) is never needed.
+_BLANK_LINE = re.compile(r"(?:\A|\n)[^\S\n]*\n")
 
 
 def _headers(text):
-    """name/version (first occurrence) and every requires-dist of RFC 822-style metadata."""
+    """name/version (first occurrence, folded lines joined) and every requires-dist of
+    RFC 822-style metadata, values stripped as str.strip() does."""
     end = _BLANK_LINE.search(text)
     out = {}
     for key, value in _HEADER.findall(text[:end.start()] if end else text):
         key = key.lower()
+        lines = value.split("\n")
         if key == "requires-dist":
-            out.setdefault(key, []).append(value)
+            out.setdefault(key, []).append(lines[0].strip())  # one requirement per header
         elif key not in out:
-            out[key] = value
+            out[key] = " ".join(line.strip() for line in lines)
     return out
 
 
@@ -39,7 +43,7 @@ def _read(path):
     # os.open/os.read rather than open(): no buffered file object per file, which halves
     # the cost of reading ~3 small files for each of hundreds of distributions.
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))  # no CRLF mangling on Windows
     except (OSError, IOError):
         return None
     try:

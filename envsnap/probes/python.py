@@ -126,8 +126,8 @@ def _requires(values: list[str]) -> tuple[str, ...]:
 
 
 # PEP 440 Appendix B's test for a canonical version, plus a normalised local label (+cu121).
-# A version it matches is valid by construction, so packaging.version (and the typing module
-# it imports, together ~10% of a capture) is loaded only for versions outside that form.
+# A version it matches is valid by construction, so packaging.version (~3% of a capture to
+# import) is loaded only for versions outside that form.
 # https://peps.python.org/pep-0440/#appendix-b-parsing-version-strings-with-regular-expressions
 _CANONICAL_VERSION = re.compile(
     r"^([1-9][0-9]*!)?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*((a|b|rc)(0|[1-9][0-9]*))?"

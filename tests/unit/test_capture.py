@@ -12,7 +12,7 @@ from envsnap.testing import gpu_fixture_host
 H100 = Path(__file__).resolve().parents[1] / "data" / "gpu" / "h100-ubuntu24"
 
 
-def test_cuda_system_survey_runs_once_beside_the_python_scan() -> None:
+def test_phase_two_reuses_the_cuda_system_survey() -> None:
     host = gpu_fixture_host(H100)
     snapshot = capture_with(host, CaptureOptions(only=frozenset({"cuda"})))
     assert snapshot.cuda is not None and snapshot.cuda.nvcc_version is not None
@@ -21,7 +21,9 @@ def test_cuda_system_survey_runs_once_beside_the_python_scan() -> None:
     assert [argv[0] for argv in host.calls].count("/usr/bin/nvcc") == 1
 
 
-def test_a_crashing_survey_is_recorded_once_and_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_crashing_survey_becomes_the_probes_error_and_prints_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     host = gpu_fixture_host(H100, commands={"ldconfig": RuntimeError("ldconfig exploded")})
     snapshot = capture_with(host, CaptureOptions(only=frozenset({"cuda", "nvidia"})))
     status = snapshot.probes["cuda"]

@@ -30,3 +30,19 @@ def test_help_matches_argparse_layout_at_every_width(monkeypatch: pytest.MonkeyP
         assert ours == _help(command, argparse.RawDescriptionHelpFormatter), columns
         seen.add(ours)
     assert len(seen) > 1  # the width really is taken from the terminal
+
+
+def test_top_level_help_before_a_command_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from envsnap.cli import COMMANDS, main
+
+    assert main(["-h", "capture"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"    {command}" in out for command in COMMANDS), out
+
+
+def test_a_misspelt_command_names_the_choices_even_with_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from envsnap.cli import main
+
+    assert main(["captur", "--version"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'captur'" in err and "'capture'" in err and "'check'" in err

@@ -105,11 +105,65 @@ def test_pickle_and_copy_round_trip() -> None:
 
 
 def test_mutable_default_is_refused() -> None:
-    with pytest.raises(ValueError, match="mutable default for field 'items'"):
+    with pytest.raises(ValueError, match="mutable default list for field 'items'"):
 
         @frozen
         class Bad:
             items: list[int] = []  # noqa: RUF012 - the point of the test
+
+    with pytest.raises(ValueError, match="mutable default bytearray for field 'buf'"):
+
+        @frozen
+        class AlsoBad:
+            buf: bytearray = bytearray()  # unhashable: shared by every instance
+
+
+@frozen
+class Outer:
+    @frozen
+    class Inner:
+        v: int = 0
+
+
+@frozen
+class Base:
+    a: int = 1
+    b: int = 2
+
+
+@frozen
+class Sub(Base):
+    a: int = 10  # redeclared: keeps its place before b
+    c: int = 3
+
+
+def test_dataclass_rules_for_names_order_and_own_methods() -> None:
+    assert Outer.Inner.__qualname__ == "Outer.Inner"
+    assert pickle.loads(pickle.dumps(Outer.Inner(v=5))) == Outer.Inner(v=5)
+    assert [f.name for f in fields(Sub)] == ["a", "b", "c"] and Sub().a == 10
+
+    @frozen
+    class Custom:
+        x: int
+
+        def __repr__(self) -> str:
+            return "custom"
+
+    assert repr(Custom(x=1)) == "custom" and Custom(x=1) == Custom(x=1)
+    with pytest.raises(TypeError, match="cannot overwrite __setattr__"):
+
+        @frozen
+        class Settable:
+            x: int
+
+            def __setattr__(self, name: str, value: object) -> None:
+                object.__setattr__(self, name, value)
+
+
+def test_copy_replace_protocol() -> None:
+    # copy.replace() (Python 3.13+) calls __replace__; called directly here on every version.
+    p = Point(x=1, y=2)
+    assert p.__replace__(y=5) == Point(x=1, y=5)  # type: ignore[attr-defined]
 
 
 def test_model_classes_are_frozen_records() -> None:

@@ -195,3 +195,6 @@ def test_local_which_agrees_with_shutil(tmp_path: Path) -> None:
     for name in ("tool", "notexec", "adir", "sh", "git", "no-such-tool-here", str(tmp_path / "tool")):
         assert host.which(name) == shutil.which(name, path=path), name
     assert host.which("tool") == str(tmp_path / "tool")
+    # An empty PATH finds nothing; an absent one falls back as shutil does.
+    assert LocalHost({"PATH": ""}).which("sh") is None is shutil.which("sh", path="")
+    assert LocalHost({}).which("sh") == shutil.which("sh")
