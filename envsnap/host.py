@@ -183,7 +183,17 @@ class LocalHost:
             raw: dict[str, Any] = _inspector.inspect(sys.path[1:])  # type: ignore[no-untyped-call]
             raw["in_process"] = True
             return raw
-        return inspector_output(python, self.run([python, _inspector.__file__], timeout=timeout))
+        # Another interpreter: it reports what only it knows (its sys.path, prefix, tags), and
+        # the dist-info files on that path, plain files, are read here. Having it scan them and
+        # serialise every dist as JSON for this process to parse again took ~25% longer on a
+        # 10,000-dist environment (1.96 s against 1.55 s), and the same on a small one.
+        raw = inspector_output(
+            python, self.run([python, _inspector.__file__, "--facts"], timeout=timeout))
+        path = raw.get("sys_path")
+        if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
+            raise HostError(f"{python} printed no readable sys.path")
+        raw["dists"] = _inspector.scan(path)  # type: ignore[no-untyped-call]
+        return raw
 
     def which(self, name: str) -> str | None:
         # What shutil.which does on POSIX, without importing shutil (and the bz2, lzma and

@@ -131,8 +131,9 @@ def _abi_tag():
     return (sys.implementation.cache_tag or impl).replace("-", "_")
 
 
-def inspect(path):
-    """The interpreter's facts and every dist on ``path`` (sys.path minus its script dir)."""
+def scan(path):
+    """Every dist-info / egg-info on ``path`` (a sys.path), in path order. Reads plain files
+    only, so envsnap can run it itself on another interpreter's path (see host.py)."""
     dists = []
     seen_dirs = set()
     for entry in path:
@@ -148,12 +149,18 @@ def inspect(path):
         for name in names:
             if name.endswith((".dist-info", ".egg-info")):
                 dists.append(_dist(entry, name))
+    return dists
+
+
+def facts(path):
+    """The interpreter's own facts, which only it can report (``path``: its sys.path minus
+    its script dir)."""
     site_dirs = []
     for scheme_key in ("purelib", "platlib"):
         p = sysconfig.get_paths().get(scheme_key)
         if p and p not in site_dirs:
             site_dirs.append(p)
-    doc = {
+    return {
         # what platform.python_version() returns ("3.11.7", "3.13.0rc1"), without importing it
         "version": sys.version.split()[0],
         "implementation": sys.implementation.name,
@@ -165,14 +172,23 @@ def inspect(path):
         "site_packages": site_dirs,
         "sys_path": path,
         "conda": os.path.isdir(os.path.join(sys.prefix, "conda-meta")),
-        "dists": dists,
     }
+
+
+def inspect(path):
+    """The interpreter's facts and every dist on ``path``."""
+    doc = facts(path)
+    doc["dists"] = scan(path)
     return doc
 
 
 def main():
     # sys.path[0] is this script's folder (envsnap's own package): not part of the target env.
-    sys.stdout.write(json.dumps(inspect(sys.path[1:])))
+    path = sys.path[1:]
+    # --facts: the interpreter's facts only; envsnap then scans the path itself, instead of
+    # having this interpreter serialise every dist-info as JSON for it to parse again.
+    doc = facts(path) if sys.argv[1:] == ["--facts"] else inspect(path)
+    sys.stdout.write(json.dumps(doc))
 
 
 if __name__ == "__main__":

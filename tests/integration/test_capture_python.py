@@ -245,3 +245,24 @@ def test_in_process_scan_equals_the_child_interpreter_scan(
     assert "in-process" not in (b.probes["python"].found_via or "")
     assert a.python == b.python
     assert a.python is not None and a.python.package("labelpkg") is not None
+
+
+def test_facts_from_the_target_and_scan_here_equal_the_full_inspection(
+        awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    # For another interpreter, envsnap asks it for its facts only (--facts) and scans the
+    # dist-info files on its sys.path itself. The inspector's full mode, run inside the target,
+    # is the reference: same facts, same dists in the same order.
+    from envsnap.host import LocalHost
+    from envsnap.probes import _inspector
+
+    py = str(awkward_venv["python"])
+    full = json.loads(subprocess.run([py, _inspector.__file__], capture_output=True, text=True,
+                                     cwd=tmp_path, timeout=120, check=True).stdout)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # the target ran there; '' on a sys.path means the current directory
+    try:
+        split = LocalHost().inspect_python(py, timeout=120)
+    finally:
+        os.chdir(cwd)
+    assert split == full
+    assert len(full["dists"]) >= 9 and any(d.get("error") for d in full["dists"])
