@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -87,13 +86,16 @@ _NVIDIA_DEVICE_MARKERS = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia
 
 
 def inspector_output(python: str, result: RunResult) -> dict[str, Any]:
-    """The inspector's JSON from a finished child run, or a one-line HostError."""
+    """The inspector's report (a Python literal) from a finished child run, or a one-line
+    HostError. ast.literal_eval evaluates literals only: nothing the target prints runs here."""
     if result.returncode != 0:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise HostError(f"{python} exited {result.returncode}: {tail[0]}")
+    import ast
+
     try:
-        raw = json.loads(result.stdout)
-    except json.JSONDecodeError:
+        raw = ast.literal_eval(result.stdout)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise HostError(f"{python} printed no readable inspection (is it Python 3?)") from None
     if not isinstance(raw, dict):
         raise HostError(f"{python} printed no readable inspection (is it Python 3?)")

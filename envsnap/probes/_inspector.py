@@ -1,35 +1,47 @@
 """Runs INSIDE the target interpreter: stdlib only, imports none of the user's packages.
 
-It prints one JSON document describing the interpreter and every dist-info / egg-info on its
-sys.path, raw; the envsnap process does all parsing, canonicalisation and redaction. Kept
-compatible with old interpreters (no walrus, no match, no f-string '=' specifiers) because
-``envsnap capture --python`` may point at any Python 3 still in use.
+It prints one Python literal describing the interpreter and (without --facts) every
+dist-info / egg-info on its sys.path, raw; the envsnap process does all parsing,
+canonicalisation and redaction. Kept compatible with old interpreters (no walrus, no match,
+no f-string '=' specifiers) because ``envsnap capture --python`` may point at any Python 3
+still in use.
 """
 
-import json
 import os
-import re
 import sys
 import sysconfig
+
+# Neither json nor re is imported at module level: together they double the start-up of the
+# interpreter asked for --facts (which needs neither). The output is a Python literal (repr),
+# read back with ast.literal_eval, which evaluates literals only; re is imported by the scan.
 
 # The three headers envsnap reads, each with any folded continuation lines (which start with
 # a space or tab). A regex over the header block runs in C, where a Python loop over every
 # line (Classifier: lines are most of them) was a third of the scan. The pattern has no
 # ambiguous repetition, so a crafted line (a value padded with 100,000 spaces) costs linear
 # time; re.ASCII keeps Unicode case folding from reading "Ver\u017fion" as "version".
-_HEADER = re.compile(r"^(name|version|requires-dist)[ \t]*:(.*(?:\n[ \t].*)*)",
-                     re.ASCII | re.IGNORECASE | re.MULTILINE)
 # The header block ends at the first line holding only whitespace; the body (the long
 # description, often most of the file) is never needed.
-_BLANK_LINE = re.compile(r"(?:\A|\n)[^\S\n]*\n")
+_PATTERNS = []
+
+
+def _patterns():
+    if not _PATTERNS:
+        import re
+
+        _PATTERNS.append(re.compile(r"^(name|version|requires-dist)[ \t]*:(.*(?:\n[ \t].*)*)",
+                                    re.ASCII | re.IGNORECASE | re.MULTILINE))
+        _PATTERNS.append(re.compile(r"(?:\A|\n)[^\S\n]*\n"))
+    return _PATTERNS
 
 
 def _headers(text):
     """name/version (first occurrence, folded lines joined) and every requires-dist of
     RFC 822-style metadata, values stripped as str.strip() does."""
-    end = _BLANK_LINE.search(text)
+    header, blank_line = _patterns()
+    end = blank_line.search(text)
     out = {}
-    for key, value in _HEADER.findall(text[:end.start()] if end else text):
+    for key, value in header.findall(text[:end.start()] if end else text):
         key = key.lower()
         lines = value.split("\n")
         if key == "requires-dist":
@@ -186,9 +198,9 @@ def main():
     # sys.path[0] is this script's folder (envsnap's own package): not part of the target env.
     path = sys.path[1:]
     # --facts: the interpreter's facts only; envsnap then scans the path itself, instead of
-    # having this interpreter serialise every dist-info as JSON for it to parse again.
+    # having this interpreter serialise every dist-info for it to parse again.
     doc = facts(path) if sys.argv[1:] == ["--facts"] else inspect(path)
-    sys.stdout.write(json.dumps(doc))
+    sys.stdout.write(repr(doc))
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def _newer(a: str, b: str) -> bool:
 
 
 def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -> PythonEnv:
-    """Turn the inspector's raw JSON into a PythonEnv; broken dists become problems."""
+    """Turn the inspector's raw report into a PythonEnv; broken dists become problems."""
     from ..snapshot import Package, PackageProblem, PythonEnv, is_safe_name, is_safe_version
 
     prefix = raw.get("prefix")

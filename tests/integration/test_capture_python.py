@@ -7,6 +7,7 @@ direct URL, a local wheel, a local-label version, and dist-infos that are broken
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -256,8 +257,8 @@ def test_facts_from_the_target_and_scan_here_equal_the_full_inspection(
     from envsnap.probes import _inspector
 
     py = str(awkward_venv["python"])
-    full = json.loads(subprocess.run([py, _inspector.__file__], capture_output=True, text=True,
-                                     cwd=tmp_path, timeout=120, check=True).stdout)
+    full = ast.literal_eval(subprocess.run([py, _inspector.__file__], capture_output=True,
+                                           text=True, cwd=tmp_path, timeout=120, check=True).stdout)
     cwd = os.getcwd()
     os.chdir(tmp_path)  # the target ran there; '' on a sys.path means the current directory
     try:
