@@ -7,11 +7,10 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from operator import attrgetter
 from typing import Any, TypeVar
 
 from .errors import SnapshotFormatError, UnsupportedSchemaError
-from .frozen import MISSING, field, fields, frozen, is_frozen_class, replace
+from .frozen import MISSING, field, fields, frozen, is_frozen_class, replace, values_getter
 
 T = TypeVar("T")
 
@@ -334,7 +333,7 @@ def _dump_value(value: Any) -> Any:
         return value
     if kind is tuple or kind is list:
         return [_dump_value(v) for v in value]
-    if hasattr(kind, "__frozen_fields__"):
+    if is_frozen_class(kind):
         return _dump_record(value)
     if isinstance(value, Mapping):
         return {k: _dump_value(v) for k, v in sorted(value.items())}
@@ -351,9 +350,7 @@ def _dump_spec(cls: type) -> tuple[tuple[str, ...], tuple[Any, ...], Callable[[A
     if spec is None:
         written = [f for f in fields(cls) if not f.transient]
         names = tuple(f.name for f in written)
-        getter = (attrgetter(*names) if len(names) > 1
-                  else lambda obj: tuple(getattr(obj, n) for n in names))  # one field or none
-        spec = (names, tuple(f.default_value() for f in written), getter)
+        spec = (names, tuple(f.default_value() for f in written), values_getter(names))
         _DUMP_SPECS[cls] = spec
     return spec
 

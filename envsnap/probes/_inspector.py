@@ -168,8 +168,9 @@ def facts(path):
     """The interpreter's own facts, which only it can report (``path``: its sys.path minus
     its script dir)."""
     site_dirs = []
+    paths = sysconfig.get_paths()
     for scheme_key in ("purelib", "platlib"):
-        p = sysconfig.get_paths().get(scheme_key)
+        p = paths.get(scheme_key)
         if p and p not in site_dirs:
             site_dirs.append(p)
     return {
