@@ -15,9 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from envsnap.diff import diff
+from envsnap.drift import diff
 from envsnap.fleet import FleetDiff, fleet_diff
-from envsnap.frozen import replace
+from dataclasses import replace
 from envsnap.io import dumps, load
 from envsnap.snapshot import (
     GPU,

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import compat
-from .diff import Change, diff, sort_key
-from .frozen import frozen
+from .drift import Change, diff, sort_key
+from dataclasses import dataclass
 from .snapshot import Snapshot
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FleetGroup:
     """One change shared by some nodes: '12 of 64 nodes: nccl 2.21.5 instead of 2.28.3'."""
 
@@ -18,7 +18,7 @@ class FleetGroup:
     nodes: tuple[str, ...]
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FleetDiff:
     baseline: str
     nodes: tuple[str, ...]

@@ -8,7 +8,6 @@ import json
 import math
 import os
 import re
-import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -23,12 +22,14 @@ class SnapshotEditedWarning(UserWarning):
 
 
 # ---------------------------------------------------------------------------------------------
-# Writing. A small emitter instead of tomlkit: the layout is ours to fix (one line per package,
-# stable order) and it is ~20x faster on a 10,000-package snapshot. Tests round-trip its output
-# through tomllib, the reference parser.
+# Writing: a small emitter, because the layout is ours to fix (one line per package, stable
+# order, sections in reading order) and no TOML library writes it. It is proven against the
+# reader by a Hypothesis property test: tomllib.loads(dumps(s)) == to_dict(s) for hostile
+# strings of every kind.
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+            "\r": "\\r"}
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
 
 # Top-level tables in the order a reader wants them: identity first, big lists last.
@@ -39,7 +40,7 @@ _SECTION_ORDER = (
 
 
 def _key(k: str) -> str:
-    return k if _BARE_KEY.match(k) else _str(k)
+    return k if _BARE_KEY.fullmatch(k) else _str(k)
 
 
 def _escape(m: re.Match[str]) -> str:
@@ -48,15 +49,12 @@ def _escape(m: re.Match[str]) -> str:
 
 
 def _str(s: str) -> str:
-    return '"' + _NEEDS_ESCAPE.sub(_escape, s) + '"' if _NEEDS_ESCAPE.search(s) else '"' + s + '"'
+    return '"' + _NEEDS_ESCAPE.sub(_escape, s) + '"'
 
 
 def _scalar(v: Any) -> str:
-    kind = type(v)  # exact-type checks first: isinstance against an ABC costs more than a line
-    if kind is str:
+    if isinstance(v, str):
         return _str(v)
-    if kind is dict:
-        return "{" + ", ".join(f"{_str(k)} = {_scalar(x)}" for k, x in v.items()) + "}"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -65,12 +63,8 @@ def _scalar(v: Any) -> str:
         if math.isnan(v) or math.isinf(v):
             raise ValueError("TOML snapshot values must be finite")
         return repr(v)
-    if isinstance(v, str):
-        return _str(v)
     if isinstance(v, Mapping):
-        # Keys inside inline tables are always quoted: valid TOML, and it lets the fast reader
-        # turn a record into JSON with one str.replace instead of a regex per key.
-        return "{" + ", ".join(f"{_str(k)} = {_scalar(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{_key(k)} = {_scalar(x)}" for k, x in v.items()) + "}"
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_scalar(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} to a snapshot")
@@ -134,137 +128,52 @@ def dumps_json(snapshot: Snapshot) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading. tomllib is pure Python and needs ~0.8 s for a 10,000-package snapshot on a slow
-# core; `envsnap diff` of two such files must finish in well under half a second. The files
-# envsnap writes use a small fixed subset of TOML whose values are JSON once inline-table keys
-# are quoted, so a line-based reader hands them to the C JSON parser. Anything outside that
-# subset (a hand-edited file, literal strings, dotted keys...) goes to tomllib, which stays
-# the reference: tests check both readers agree on what the writer produces.
+# Reading: TOML through tomllib's parser, JSON through json with duplicate keys and
+# non-finite numbers refused (both of which the json module would otherwise accept).
 
-_HEADER = re.compile(r"^\[(\[)?([A-Za-z0-9_.-]+)\]?\]$")
-_LINE_KEY = re.compile(r"^([A-Za-z0-9_-]+) = (.*)$")
-
-
-class _NotFast(Exception):
-    """The text uses TOML beyond what the writer emits: read it with tomllib instead."""
-
-
-def _to_json(value: str) -> str:
-    # `"key" = value` -> `"key": value`. Inside a basic string a quote is always escaped, so
-    # an unescaped `" = ` is a key separator; an escaped one (`\" = `) sends the file to tomllib.
-    return value.replace('" = ', '": ')
-
-
-_SECTION_SPLIT = re.compile(r"^(\[[^\n]*)$", re.MULTILINE)
-# A table of one-line records, as the writer emits [python.packages] and [probes].
-_RECORDS = re.compile(r"(?:[A-Za-z0-9_-]+ = \{[^\n]*\}\n)+")
-
-
-def _table_for(root: dict[str, Any], header: str) -> dict[str, Any]:
-    m = _HEADER.match(header.rstrip())
-    if m is None or (m.group(1) is not None) != header.startswith("[[") or ".." in m.group(2):
-        raise _NotFast
-    node = root
-    names = m.group(2).split(".")
-    for name in names[:-1]:
-        node = node.setdefault(name, {})
-        if not isinstance(node, dict):
-            raise _NotFast
-    if m.group(1):  # [[array of tables]]
-        arr = node.setdefault(names[-1], [])
-        if not isinstance(arr, list):
-            raise _NotFast
-        table: dict[str, Any] = {}
-        arr.append(table)
-        return table
-    if node.get(names[-1]):
-        raise _NotFast  # a table defined twice: let tomllib give the error
-    table = node.setdefault(names[-1], {})
-    if not isinstance(table, dict):
-        raise _NotFast
-    return table
-
-
-def _fast_loads(text: str) -> dict[str, Any]:
-    if '\\" = ' in text or "'" in text:
-        raise _NotFast  # an escaped quote before ' = ', or literal strings: not our layout
-    root: dict[str, Any] = {}
-    # (table, key or None to merge a whole record table, JSON text): decoded in one call
-    pending: list[tuple[dict[str, Any], str | None, str]] = []
-    chunks = _SECTION_SPLIT.split(text)
-    sections = [(root, chunks[0])] + [
-        (_table_for(root, chunks[i]), chunks[i + 1]) for i in range(1, len(chunks), 2)
-    ]
-    for table, body in sections:
-        body = body.strip("\n")
-        if not body:
-            continue
-        if _RECORDS.fullmatch(body + "\n"):
-            # Bulk path: `name = {"k" = v}` lines -> one JSON object, no per-line parsing.
-            converted = _to_json(body).split("\n")
-            pending.append((table, None, "{" + ",".join(
-                '"' + line.replace(" = ", '": ', 1) for line in converted) + "}"))
-            continue
-        lines = body.split("\n")
-        i, n = 0, len(lines)
-        while i < n:
-            line = lines[i]
-            i += 1
-            if not line or line.startswith("#"):
-                continue
-            m = _LINE_KEY.match(line)
-            if m is None:
-                raise _NotFast
-            key, value = m.groups()
-            if key in table:
-                raise _NotFast
-            table[key] = None  # reserve the key: a duplicate is detected above
-            if value == "[":  # a multi-line array of inline tables, one per line
-                items: list[str] = []
-                while i < n and lines[i] != "]":
-                    items.append(_to_json(lines[i].strip().rstrip(",")))
-                    i += 1
-                if i == n:
-                    raise _NotFast
-                i += 1
-                pending.append((table, key, "[" + ",".join(items) + "]"))
-            else:
-                pending.append((table, key, _to_json(value)))
+def _toml_module() -> Any:
+    """The one place that picks the TOML reader: tomli where it is installed (tomllib is a
+    copy of it; tomli's wheels are compiled with mypyc and read a 10,000-package snapshot
+    about twice as fast), else the standard library's tomllib (3.11+)."""
     try:
-        decoded = json.loads("[" + ",".join(v for _, _, v in pending) + "]")
-    except json.JSONDecodeError:
-        raise _NotFast from None
-    for (table, key, _), value in zip(pending, decoded, strict=True):
-        if key is None:
-            if table.keys() & value.keys():
-                raise _NotFast
-            table.update(value)
-        else:
-            table[key] = value
-    return root
+        import tomli
+    except ImportError:
+        import tomllib
+
+        return tomllib
+    return tomli
 
 
 def parse_toml(text: str) -> dict[str, Any]:
-    """TOML text -> data: the fast reader for envsnap's own layout, tomllib for the rest.
+    """TOML text -> data. Raises ValueError (TOMLDecodeError is one), whose message names
+    the line, on text that is not TOML: duplicate keys and tables included."""
+    return dict(_toml_module().loads(text))
 
-    Raises ValueError (tomllib's TOMLDecodeError is one) on text that is not TOML."""
-    try:
-        return _fast_loads(text)
-    except _NotFast:
-        # Imported here: a capture writes TOML and never reads it, and tomllib's import
-        # (with its datetime and string parsers) would be ~5% of a capture's run time.
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover - exercised on 3.10 only
-            import tomli as tomllib
-        return dict(tomllib.loads(text))
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid value")
+
+
+def parse_json(text: str) -> Any:
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
 def loads(text: str, *, source: str | None = None) -> Snapshot:
     """Parse snapshot text (TOML, or JSON as written by ``--json``)."""
     try:
-        data: Any = json.loads(text) if text.lstrip().startswith("{") else parse_toml(text)
+        data: Any = parse_json(text) if text.lstrip().startswith("{") else parse_toml(text)
+    except RecursionError:
+        raise SnapshotFormatError("not a valid snapshot file (nested too deeply)",
+                                  file=source) from None
     except ValueError as exc:  # TOMLDecodeError and JSONDecodeError both are
         raise SnapshotFormatError(f"not a valid snapshot file ({exc})", file=source) from None
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from .frozen import replace
+from dataclasses import replace
 from .snapshot import CondaEnv, CudaInfo, NvidiaInfo, Snapshot
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import compat
-from .check import CheckResult, Finding
-from .diff import Change, SnapshotDiff
+from .gate import CheckResult, Finding
+from .drift import Change, SnapshotDiff
 from .fleet import FleetDiff, FleetGroup
 
 FORMATS = ("text", "json", "markdown")

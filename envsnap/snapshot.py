@@ -1,46 +1,69 @@
-"""The snapshot model: frozen records, their dict form, validation and digest; no file I/O."""
+"""The snapshot model: frozen dataclasses, their one dict converter, validation and digest; no I/O."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from typing import Any
 
 from .errors import SnapshotFormatError, UnsupportedSchemaError
-from .frozen import MISSING, field, fields, frozen, is_frozen_class, replace, values_getter
 
-T = TypeVar("T")
+# 2: `requires` holds requirement strings with their specifiers ("numpy>=1.26"), only those
+# whose markers hold for the captured interpreter. Schema 1 held bare names, which read as
+# requirements without a specifier, so schema-1 files load unchanged.
+SCHEMA_VERSION = 2
+READABLE_SCHEMAS = frozenset({1, 2})
 
-SCHEMA_VERSION = 1
+# Field metadata key: kept in memory for capture's own use, never written or compared.
+TRANSIENT = "envsnap.transient"
 
 # Names and versions end up in lockfiles, Dockerfiles and shell-adjacent places, so the model
-# refuses anything outside these alphabets at load time: one gate, before any renderer runs.
+# refuses anything outside these alphabets: one gate, used by load (refuse) and by capture
+# (drop with a warning), before any renderer runs. Every pattern must match the whole value
+# (fullmatch): `$` would let a trailing newline through.
 # PEP 508 names (https://packaging.python.org/en/latest/specifications/name-normalization/).
-_NAME_RE = re.compile(r"^([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])$")
+_NAME_RE = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
 # Versions are kept raw (an unparseable one is still recorded), but only in a safe alphabet
 # that covers PEP 440, legacy versions and conda's version strings.
-_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+!_*-]{0,127}$")
-_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_*-]{0,127}")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONDA_FIELD_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._+*-]{0,127}$")
+_CONDA_FIELD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+*-]{0,127}")
+# A requirement as capture writes it: name, extras, specifiers; no spaces, quotes or markers.
+_REQUIREMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]*\])?[A-Za-z0-9.*+!<>=~,_-]{0,256}")
+
+
+def _freeze_mappings(obj: Any, *names: str) -> None:
+    """Frozen all the way down: a mapping field becomes a read-only view of its own copy, so
+    ``snap.env["X"] = ...`` raises instead of silently changing what the digest covers."""
+    for name in names:
+        value = getattr(obj, name)
+        if type(value) is not types.MappingProxyType:
+            object.__setattr__(obj, name, types.MappingProxyType(dict(value)))
+
 
 # ---------------------------------------------------------------------------------------------
 # Probe bookkeeping
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeStatus:
     """How one probe ended: ``ok`` (found), ``absent`` (looked, nothing there) or ``error``."""
 
     status: str
     found_via: str | None = None
     error: str | None = None
+    # Values the probe found but could not record (a variable name TOML-hostile tools would
+    # choke on, a URL with a newline): named here instead of being written.
+    warnings: tuple[str, ...] = ()
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Meta:
     """Capture-time facts. Excluded from the digest: they change on every run."""
 
@@ -50,12 +73,15 @@ class Meta:
     anonymized: bool = False
     elapsed_ms: Mapping[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        _freeze_mappings(self, "elapsed_ms")
+
 
 # ---------------------------------------------------------------------------------------------
 # Python
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Source:
     """Where a distribution came from (PEP 610 ``direct_url.json``); URLs already redacted.
 
@@ -72,7 +98,7 @@ class Source:
     hash: str | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Package:
     """One installed distribution, keyed by its canonical (PEP 503) name."""
 
@@ -83,15 +109,18 @@ class Package:
     source: Source | None = None
     owner: str | None = None  # "conda" when a conda-meta record owns it, else None
     location: str | None = None  # site dir, relative to the environment prefix where possible
-    requires: tuple[str, ...] = ()  # canonical names of Requires-Dist (markers dropped)
+    # The requirements that hold in this environment: PEP 508 strings without markers
+    # ("numpy>=1.26", "requests[socks]"), canonical names, sorted. See docs/snapshot-format.md.
+    requires: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()  # WHEEL "Tag:" lines, for glibc / ABI checks
     native: bool = False  # ships compiled extension modules (RECORD lists .so/.pyd)
     # Where the metadata lives, relative to the prefix: needed at capture time to decide conda
     # ownership, but machine layout rather than environment content, so never written.
-    metadata_path: str | None = field(default=None, transient=True)
+    metadata_path: str | None = field(default=None, compare=False, repr=False,
+                                      metadata={TRANSIENT: True})
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PackageProblem:
     """A dist-info that could not be read cleanly, a duplicate or a shadowed copy."""
 
@@ -102,7 +131,7 @@ class PackageProblem:
     detail: str | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PythonEnv:
     version: str
     implementation: str
@@ -128,7 +157,7 @@ class PythonEnv:
 # conda
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CondaPackage:
     name: str
     version: str
@@ -143,7 +172,7 @@ class CondaPackage:
     noarch: str | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CondaEnv:
     prefix: str
     packages: tuple[CondaPackage, ...] = ()
@@ -154,7 +183,7 @@ class CondaEnv:
 # Host
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OSInfo:
     system: str
     arch: str
@@ -169,7 +198,7 @@ class OSInfo:
     wsl: bool = False
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CPUInfo:
     model: str | None = None
     logical_cores: int | None = None
@@ -178,7 +207,7 @@ class CPUInfo:
     memory_bytes: int | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GPU:
     index: int
     name: str
@@ -191,7 +220,7 @@ class GPU:
     persistence_mode: bool | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NvidiaInfo:
     driver_version: str | None = None  # user-mode driver, from NVML or nvidia-smi
     kernel_module_version: str | None = None  # /proc/driver/nvidia/version
@@ -209,7 +238,7 @@ class NvidiaInfo:
         )
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LibraryCopy:
     """One copy of a CUDA library on disk and how it was found."""
 
@@ -220,7 +249,7 @@ class LibraryCopy:
     soname: str | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CudaInfo:
     toolkit_version: str | None = None
     toolkit_path: str | None = None
@@ -229,8 +258,11 @@ class CudaInfo:
     libraries: tuple[LibraryCopy, ...] = ()
     declared: Mapping[str, str] = field(default_factory=dict)  # image env: CUDA_VERSION, ...
 
+    def __post_init__(self) -> None:
+        _freeze_mappings(self, "declared")
 
-@frozen
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Framework:
     """An ML framework build: what it was compiled for, as far as files (or --deep) tell."""
 
@@ -244,7 +276,7 @@ class Framework:
     found_via: str = "metadata"
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Project:
     commit: str | None = None
     dirty: bool | None = None
@@ -256,7 +288,7 @@ class Project:
 # The snapshot
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Snapshot:
     schema: int = SCHEMA_VERSION
     meta: Meta = field(default_factory=Meta)
@@ -279,97 +311,70 @@ class Snapshot:
     def replace(self, **changes: Any) -> Snapshot:
         return replace(self, **changes)
 
+    def __post_init__(self) -> None:
+        _freeze_mappings(self, "probes", "env")
+
 
 # Top-level keys whose values change on every capture and so stay out of the digest.
 _VOLATILE_KEYS = frozenset({"meta", "digest"})
 
 
-def _find_sha256() -> Callable[[bytes], Any]:
-    # CPython's built-in SHA-256 gives hashlib's digest without loading OpenSSL, whose
-    # start-up is ~2% of a capture; hashlib remains the fallback on other interpreters.
-    try:
-        from _sha2 import sha256  # type: ignore[import-not-found]  # CPython 3.12+
-    except ImportError:
-        try:
-            from _sha256 import sha256  # type: ignore[import-not-found]  # CPython <= 3.11
-        except ImportError:
-            from hashlib import sha256
-    return sha256  # type: ignore[no-any-return]
-
-
-_sha256 = _find_sha256()  # once: a failed import is not cached, and fleet diffs hash 1,000 files
-
-
 def content_digest(data: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of everything but capture-time facts."""
     content = {k: v for k, v in data.items() if k not in _VOLATILE_KEYS}
     blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    hexdigest: str = _sha256(blob.encode("utf-8")).hexdigest()
-    return "sha256:" + hexdigest
+    return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
-# dict <-> model. One reflective converter instead of a hand-written pair per class, so a new
-# field cannot be forgotten in one direction. Fields equal to their default are omitted: TOML has
-# no null, and short lines keep `git diff` of two snapshots readable.
+# The one converter between the model and its plain-data form (what TOML and JSON hold).
+# Fields equal to their default are omitted: TOML has no null, and short lines keep `git diff`
+# of two snapshots readable. Reading walks the annotations, so a new field cannot be
+# forgotten in one direction.
 
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    hints = _HINTS.get(cls)
-    if hints is None:
-        hints = typing.get_type_hints(cls)
-        _HINTS[cls] = hints
-    return hints
+_WRITTEN: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
-# Values written as they are; checked by exact type first, the cheap test for most values.
-_PLAIN = frozenset({str, int, bool, float})
-
-
-def _dump_value(value: Any) -> Any:
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind is tuple or kind is list:
-        return [_dump_value(v) for v in value]
-    if is_frozen_class(kind):
-        return _dump_record(value)
-    if isinstance(value, Mapping):
-        return {k: _dump_value(v) for k, v in sorted(value.items())}
-    return value
-
-
-_DUMP_SPECS: dict[type, tuple[tuple[str, ...], tuple[Any, ...], Callable[[Any], tuple[Any, ...]]]] = {}
-
-
-def _dump_spec(cls: type) -> tuple[tuple[str, ...], tuple[Any, ...], Callable[[Any], tuple[Any, ...]]]:
-    """Names, defaults and a C-speed getter of the fields to write (transient ones left out);
-    computed once per class (a 10,000-package snapshot dumps 10,000 Package records)."""
-    spec = _DUMP_SPECS.get(cls)
+def _written_fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, default) of the fields a record writes; transient ones left out."""
+    spec = _WRITTEN.get(cls)
     if spec is None:
-        written = [f for f in fields(cls) if not f.transient]
-        names = tuple(f.name for f in written)
-        spec = (names, tuple(f.default_value() for f in written), values_getter(names))
-        _DUMP_SPECS[cls] = spec
+        spec = tuple(
+            (f.name, f.default_factory() if f.default_factory is not MISSING else f.default)
+            for f in fields(cls)
+            if not f.metadata.get(TRANSIENT)
+        )
+        _WRITTEN[cls] = spec
     return spec
 
 
-def _dump_record(obj: Any) -> dict[str, Any]:
-    names, defaults, getter = _dump_spec(type(obj))
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float)):  # bool is an int
+        return value
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in sorted(value.items())}
+    if is_dataclass(value) and not isinstance(value, type):
+        return record_to_dict(value)
+    raise TypeError(f"cannot write {type(value).__name__} to a snapshot")
+
+
+def record_to_dict(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for name, default, value in zip(names, defaults, getter(obj), strict=True):
-        if value is None or value is default or value == default:
+    for name, default in _written_fields(type(obj)):
+        value = getattr(obj, name)
+        if value is None or value == default:
             continue
-        out[name] = value if type(value) in _PLAIN else _dump_value(value)
+        out[name] = _plain(value)
     return out
 
 
 def to_dict(snapshot: Snapshot) -> dict[str, Any]:
     """The plain-data form: what the TOML and JSON writers serialise, plus the digest."""
-    data = _dump_record(snapshot)
+    data = record_to_dict(snapshot)
     data["schema"] = snapshot.schema  # always present, even though it equals the default
-    # Packages are written as a table keyed by name: one line per package in the TOML file.
+    # Packages are a table keyed by name: one line per package in the TOML file.
     py = data.get("python")
     if py is not None and "packages" in py:
         py["packages"] = {p.pop("name"): p for p in py["packages"]}
@@ -377,96 +382,26 @@ def to_dict(snapshot: Snapshot) -> dict[str, Any]:
     return data
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp))
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
 
 
-def _item_path(path: str, index: int, item: Any) -> str:
-    # Packages are a table keyed by name in the file; report them the way the user sees them.
-    if path == "python.packages" and isinstance(item, Mapping) and isinstance(item.get("name"), str):
-        return f"{path}.{item['name']}"
-    return f"{path}[{index}]"
+_TYPE_WORDS = {str: "a string", int: "an integer", bool: "a boolean", float: "a number"}
 
 
-def _shape(tp: Any) -> tuple[Any, tuple[Any, ...]]:
-    """An annotation's (origin, args), with ``X | None`` and ``Optional[X]`` both as _UNION and
-    None left out of a union's args."""
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        return _UNION, tuple(a for a in args if a is not type(None))
-    return origin, args
+def _what(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return _TYPE_WORDS.get(type(value)) or f"a {type(value).__name__}"  # datetime, date, time
 
 
-_UNION = "union"
+Converter = Callable[[Any, str], Any]
+_CONVERTERS: dict[Any, Converter] = {}
 
 
-def _nullable(tp: Any) -> bool:
-    return type(None) in typing.get_args(tp)
-
-
-def _load(tp: Any, value: Any, path: str) -> Any:
-    origin, args = _shape(tp)
-    if origin is _UNION:
-        if value is None:
-            return None
-        return _load(args[0], value, path)
-    if is_frozen_class(tp):
-        if not isinstance(value, Mapping):
-            raise SnapshotFormatError(f"expected a table, got {type(value).__name__}", path=path)
-        return _load_record(tp, value, path)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise SnapshotFormatError(f"expected an array, got {type(value).__name__}", path=path)
-        item_tp = args[0]
-        return tuple(_load(item_tp, v, _item_path(path, i, v)) for i, v in enumerate(value))
-    if origin in (Mapping, dict):
-        if not isinstance(value, Mapping):
-            raise SnapshotFormatError(f"expected a table, got {type(value).__name__}", path=path)
-        val_tp = args[1]
-        return {str(k): _load(val_tp, v, f"{path}.{k}") for k, v in value.items()}
-    # bool is an int subclass; keep them apart so `requested = 1` is refused.
-    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise SnapshotFormatError(f"expected an integer, got {type(value).__name__}", path=path)
-    if tp is not int and not isinstance(value, tp):
-        raise SnapshotFormatError(
-            f"expected {_type_name(tp)}, got {type(value).__name__}", path=path
-        )
-    return value
-
-
-def _load_record(cls: type[T], data: Mapping[str, Any], path: str) -> T:
-    hints = _hints(cls)
-    kwargs: dict[str, Any] = {}
-    names = {f.name: f for f in fields(cls)}
-    for key, value in data.items():
-        f = names.get(key)
-        sub = f"{path}.{key}" if path else key
-        if f is None:
-            # Unknown keys from a newer minor schema are tolerated, not guessed at.
-            continue
-        kwargs[key] = _load(hints[key], value, sub)
-    for name, f in names.items():
-        if name not in kwargs and f.default_value() is MISSING:
-            if _nullable(hints[name]):
-                kwargs[name] = None  # None is never written (TOML has no null)
-                continue
-            sub = f"{path}.{name}" if path else name
-            raise SnapshotFormatError("missing required key", path=sub)
-    return cls(**kwargs)
-
-
-class _Mismatch(Exception):
-    """Raised by the fast converters; the slow path then finds and reports the key path."""
-
-
-_CONVERTERS: dict[Any, Callable[[Any], Any]] = {}
-
-
-def _converter(tp: Any) -> Callable[[Any], Any]:
-    """A converter specialised for one annotated type, built once. The fast path for valid
-    files: no per-value typing introspection and no key-path strings (a 10,000-package
-    snapshot holds ~100,000 values)."""
+def _converter(tp: Any) -> Converter:
     conv = _CONVERTERS.get(tp)
     if conv is None:
         conv = _build_converter(tp)
@@ -474,95 +409,77 @@ def _converter(tp: Any) -> Callable[[Any], Any]:
     return conv
 
 
-def _build_converter(tp: Any) -> Callable[[Any], Any]:
-    origin, args = _shape(tp)
-    if origin is _UNION:
-        inner = _converter(args[0])
-        return lambda v: None if v is None else inner(v)
-    if is_frozen_class(tp):
+def _optional_of(tp: Any) -> Any:
+    """``X | None`` -> X; anything else -> itself."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"unsupported annotation {tp!r}")
+        return args[0]
+    return tp
+
+
+def _build_converter(tp: Any) -> Converter:
+    tp = _optional_of(tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if is_dataclass(tp):
         return _record_converter(tp)
     if origin is tuple:
-        item = args[0]
-        if item is str:
-            def str_tuple(v: Any) -> tuple[str, ...]:
-                if type(v) is not list or not all(type(x) is str for x in v):
-                    raise _Mismatch
-                return tuple(v)
-            return str_tuple
-        item_conv = _converter(item)
+        item = _converter(args[0])
 
-        def any_tuple(v: Any) -> tuple[Any, ...]:
+        def array(v: Any, path: str) -> tuple[Any, ...]:
             if type(v) is not list:
-                raise _Mismatch
-            return tuple(map(item_conv, v))
-        return any_tuple
+                raise SnapshotFormatError(f"expected an array, got {_what(v)}", path=path)
+            return tuple([item(x, f"{path}[{i}]") for i, x in enumerate(v)])
+        return array
     if origin in (Mapping, dict):
-        val_conv = _converter(args[1])
+        value_conv = _converter(args[1])
 
-        def mapping(v: Any) -> dict[str, Any]:
+        def table(v: Any, path: str) -> dict[str, Any]:
             if not isinstance(v, Mapping):
-                raise _Mismatch
-            return {str(k): val_conv(x) for k, x in v.items()}
-        return mapping
+                raise SnapshotFormatError(f"expected a table, got {_what(v)}", path=path)
+            return {k: value_conv(x, _join(path, k)) for k, x in v.items()}
+        return table
+    if tp not in _TYPE_WORDS:
+        raise TypeError(f"unsupported annotation {tp!r}")
+    want = f"expected {_TYPE_WORDS[tp]}"
 
-    def scalar(v: Any) -> Any:
-        # exact type checks: bool is an int subclass and must not pass as one (or vice versa)
+    def scalar(v: Any, path: str) -> Any:
+        # Exact type: bool is an int subclass and must not pass as one, or the other way.
         if type(v) is not tp:
-            raise _Mismatch
+            raise SnapshotFormatError(f"{want}, got {_what(v)}", path=path)
         return v
     return scalar
 
 
-def _scalar_type(tp: Any) -> type | None:
-    """``str``/``int``/``bool`` (or Optional of one) -> that type; anything else -> None."""
-    if tp in (str, int, bool):
-        scalar: type = tp
-        return scalar
-    origin, args = _shape(tp)
-    if origin is _UNION and len(args) == 1 and args[0] in (str, int, bool):
-        member: type = args[0]
-        return member
-    return None
-
-
-def _record_converter(cls: Any) -> Callable[[Any], Any]:
-    hints = _hints(cls)
-    # Scalar fields are checked inline (most of a package's fields): a converter call per
-    # value would double the cost of loading 10,000 packages.
-    simple: dict[str, type] = {}
-    complex_: dict[str, Callable[[Any], Any]] = {}
+def _record_converter(cls: Any) -> Converter:
+    hints = typing.get_type_hints(cls)
+    convs: dict[str, Converter] = {}
     required: list[str] = []
     nullable: list[str] = []
     for f in fields(cls):
-        scalar = _scalar_type(hints[f.name])
-        if scalar is not None:
-            simple[f.name] = scalar
-        else:
-            complex_[f.name] = _converter(hints[f.name])
-        if f.default_value() is MISSING:
-            (nullable if _nullable(hints[f.name]) else required).append(f.name)
+        if f.metadata.get(TRANSIENT):
+            continue
+        convs[f.name] = _converter(hints[f.name])
+        if f.default is MISSING and f.default_factory is MISSING:
+            optional = _optional_of(hints[f.name]) is not hints[f.name]
+            (nullable if optional else required).append(f.name)
 
-    def convert(data: Any) -> Any:
+    def record(data: Any, path: str) -> Any:
         if not isinstance(data, Mapping):
-            raise _Mismatch
+            raise SnapshotFormatError(f"expected a table, got {_what(data)}", path=path or None)
         kwargs: dict[str, Any] = {}
-        for k, v in data.items():
-            t = simple.get(k)
-            if t is not None:
-                if type(v) is not t:
-                    raise _Mismatch
-                kwargs[k] = v
-            else:
-                c = complex_.get(k)
-                if c is not None:
-                    kwargs[k] = c(v)
+        for key, value in data.items():
+            conv = convs.get(key)
+            if conv is not None:  # unknown keys, from a newer minor version, are ignored
+                kwargs[key] = conv(value, _join(path, key))
         for name in required:
             if name not in kwargs:
-                raise _Mismatch
+                raise SnapshotFormatError("missing required key", path=_join(path, name))
         for name in nullable:
-            kwargs.setdefault(name, None)
+            kwargs.setdefault(name, None)  # None is never written: TOML has no null
         return cls(**kwargs)
-    return convert
+    return record
 
 
 def from_dict(data: Mapping[str, Any]) -> Snapshot:
@@ -572,90 +489,230 @@ def from_dict(data: Mapping[str, Any]) -> Snapshot:
     schema = data.get("schema")
     if schema is None:
         raise SnapshotFormatError("not an envsnap snapshot (no 'schema' key)")
-    if isinstance(schema, bool) or not isinstance(schema, int):
-        raise SnapshotFormatError("expected an integer", path="schema")
-    if schema != SCHEMA_VERSION:
+    if type(schema) is not int:
+        raise SnapshotFormatError(f"expected an integer, got {_what(schema)}", path="schema")
+    if schema not in READABLE_SCHEMAS:
         raise UnsupportedSchemaError(
             f"snapshot schema {schema} is not supported by this envsnap "
-            f"(it reads schema {SCHEMA_VERSION}); upgrade envsnap to read it"
+            f"(it reads schemas {', '.join(map(str, sorted(READABLE_SCHEMAS)))}); "
+            "upgrade envsnap to read it"
         )
-    body = dict(data)
-    body.pop("digest", None)
+    body = {k: v for k, v in data.items() if k != "digest"}
     py = body.get("python")
-    if isinstance(py, Mapping) and isinstance(py.get("packages"), Mapping):
+    if isinstance(py, Mapping) and "packages" in py:
+        table = py["packages"]
+        if not isinstance(table, Mapping):
+            raise SnapshotFormatError(f"expected a table, got {_what(table)}", path="python.packages")
         packages = []
-        for name, pkg in py["packages"].items():
+        for name, pkg in table.items():
             if not isinstance(pkg, Mapping):
-                raise SnapshotFormatError("expected a table", path=f"python.packages.{name}")
+                raise SnapshotFormatError(f"expected a table, got {_what(pkg)}",
+                                          path=f"python.packages.{name}")
             packages.append({**pkg, "name": name})
         body["python"] = {**py, "packages": packages}
-    try:
-        snapshot: Snapshot = _converter(Snapshot)(body)
-    except _Mismatch:
-        # Slow path, only for broken files: walks the data again to name the key path.
-        snapshot = _load_record(Snapshot, body, "")
+    snapshot: Snapshot = _converter(Snapshot)(body, "")
+    # Read as written: a schema-1 file stays schema 1 until captured again.
+    snapshot = replace(snapshot, schema=schema)
     validate(snapshot)
     return snapshot
 
 
 # ---------------------------------------------------------------------------------------------
 # Validation: everything later written into a lockfile, Dockerfile or shell-adjacent file must
-# pass here first, so renderers can trust the model.
+# pass here first, so renderers can trust the model. Each rule is one predicate, used by load
+# (refuse, naming the key path) and by capture (drop the value, naming it in a warning).
 
 
-def _check(pattern: re.Pattern[str], value: str | None, what: str, path: str) -> None:
-    if value is not None and not pattern.match(value):
-        raise SnapshotFormatError(f"refusing unsafe {what} {value!r}", path=path)
+def is_safe_name(name: str) -> bool:
+    return _NAME_RE.fullmatch(name) is not None
 
 
-def _check_text(value: str | None, path: str) -> None:
-    # Free text (paths, URLs, env values) may hold spaces but never control characters:
-    # a newline in a label or env value is how a Dockerfile instruction gets injected.
-    if value is not None and _CONTROL.search(value):
-        raise SnapshotFormatError("refusing a value with control characters", path=path)
+def is_safe_version(version: str) -> bool:
+    return _VERSION_RE.fullmatch(version) is not None
+
+
+def is_safe_env_name(name: str) -> bool:
+    return _ENV_NAME_RE.fullmatch(name) is not None
+
+
+def is_safe_conda_field(value: str) -> bool:
+    return _CONDA_FIELD_RE.fullmatch(value) is not None
+
+
+def is_safe_requirement(value: str) -> bool:
+    return _REQUIREMENT_RE.fullmatch(value) is not None
+
+
+def is_safe_text(value: str | None) -> bool:
+    """Free text (paths, URLs, env values) may hold spaces but never control characters:
+    a newline in a label or env value is how a Dockerfile instruction gets injected."""
+    return value is None or _CONTROL.search(value) is None
+
+
+_SOURCE_TEXT = ("url", "vcs", "commit", "requested_revision", "subdirectory", "hash")
+
+
+def _source_ok(source: Source | None) -> bool:
+    return source is None or all(is_safe_text(getattr(source, a)) for a in _SOURCE_TEXT)
+
+
+def _package_problem(pkg: Package) -> str | None:
+    if not is_safe_name(pkg.name):
+        return "package name"
+    if not is_safe_version(pkg.version):
+        return "version"
+    if not all(is_safe_requirement(r) for r in pkg.requires):
+        return "requirement"
+    if not _source_ok(pkg.source):
+        return "source"
+    return None
+
+
+def _conda_problem(cpkg: CondaPackage) -> str | None:
+    if not is_safe_name(cpkg.name):
+        return "conda package name"
+    if not is_safe_conda_field(cpkg.version):
+        return "conda version"
+    if not is_safe_conda_field(cpkg.build):
+        return "conda build string"
+    if not (is_safe_text(cpkg.url) and is_safe_text(cpkg.channel)
+            and is_safe_text(cpkg.requested_spec)):
+        return "conda record text"
+    return None
+
+
+def _framework_problem(fw: Framework) -> str | None:
+    if not is_safe_name(fw.name):
+        return "framework name"
+    if not is_safe_version(fw.version):
+        return "version"
+    return None
+
+
+def _variable_ok(name: str, value: str) -> bool:
+    return is_safe_env_name(name) and is_safe_text(value)
+
+
+def _refuse(what: str, value: str, path: str) -> SnapshotFormatError:
+    return SnapshotFormatError(f"refusing unsafe {what} {value!r}", path=path)
 
 
 def validate(snapshot: Snapshot) -> None:
     """Raise SnapshotFormatError on any name, version or value that is unsafe to render."""
     py = snapshot.python
     if py is not None:
-        _check(_VERSION_RE, py.version, "Python version", "python.version")
+        if not is_safe_version(py.version):
+            raise _refuse("Python version", py.version, "python.version")
         seen: set[str] = set()
         for pkg in py.packages:
             where = f"python.packages.{pkg.name}"
-            _check(_NAME_RE, pkg.name, "package name", where)
-            _check(_VERSION_RE, pkg.version, "version", f"{where}.version")
+            problem = _package_problem(pkg)
+            if problem is not None:
+                raise SnapshotFormatError(f"refusing unsafe {problem}", path=where)
             if pkg.name in seen:
                 raise SnapshotFormatError("duplicate package", path=where)
             seen.add(pkg.name)
-            if pkg.source is not None:
-                for attr in ("url", "vcs", "commit", "requested_revision", "subdirectory", "hash"):
-                    _check_text(getattr(pkg.source, attr), f"{where}.source.{attr}")
         for i, idx in enumerate(py.indexes):
-            _check_text(idx, f"python.indexes[{i}]")
+            if not is_safe_text(idx):
+                raise SnapshotFormatError("refusing a value with control characters",
+                                          path=f"python.indexes[{i}]")
     if snapshot.conda is not None:
         for i, cpkg in enumerate(snapshot.conda.packages):
-            where = f"conda.packages[{i}]"
-            _check(_NAME_RE, cpkg.name, "conda package name", f"{where}.name")
-            _check(_CONDA_FIELD_RE, cpkg.version, "conda version", f"{where}.version")
-            _check(_CONDA_FIELD_RE, cpkg.build, "conda build string", f"{where}.build")
-            _check_text(cpkg.url, f"{where}.url")
-            _check_text(cpkg.channel, f"{where}.channel")
+            problem = _conda_problem(cpkg)
+            if problem is not None:
+                raise SnapshotFormatError(f"refusing unsafe {problem}", path=f"conda.packages[{i}]")
     for name, value in snapshot.env.items():
-        _check(_ENV_NAME_RE, name, "environment variable name", f"env.{name}")
-        _check_text(value, f"env.{name}")
-    for fw in snapshot.frameworks:
-        _check(_NAME_RE, fw.name, "framework name", f"frameworks.{fw.name}")
-        _check(_VERSION_RE, fw.version, "version", f"frameworks.{fw.name}.version")
+        if not _variable_ok(name, value):
+            raise SnapshotFormatError("refusing unsafe environment variable", path=f"env.{name}")
+    for i, fw in enumerate(snapshot.frameworks):
+        problem = _framework_problem(fw)
+        if problem is not None:
+            raise SnapshotFormatError(f"refusing unsafe {problem}", path=f"frameworks[{i}]")
     if snapshot.cuda is not None:
         for name, value in snapshot.cuda.declared.items():
-            _check(_ENV_NAME_RE, name, "environment variable name", f"cuda.declared.{name}")
-            _check_text(value, f"cuda.declared.{name}")
+            if not _variable_ok(name, value):
+                raise SnapshotFormatError("refusing unsafe environment variable",
+                                          path=f"cuda.declared.{name}")
 
 
-def is_safe_name(name: str) -> bool:
-    return bool(_NAME_RE.match(name))
+def sanitize(snapshot: Snapshot) -> tuple[Snapshot, dict[str, tuple[str, ...]]]:
+    """What capture writes, load accepts: every value ``validate`` would refuse is dropped.
 
+    Returns the snapshot and, per probe, the warnings naming what was dropped (control
+    characters shown escaped). Uses the same predicates as ``validate``.
+    """
+    warnings: dict[str, list[str]] = {}
 
-def is_safe_version(version: str) -> bool:
-    return bool(_VERSION_RE.match(version))
+    def warn(probe: str, what: str, value: str) -> None:
+        warnings.setdefault(probe, []).append(f"dropped {what} {ascii(value)[:120]}")
+
+    changes: dict[str, Any] = {}
+    py = snapshot.python
+    if py is not None:
+        if not is_safe_version(py.version):
+            warn("python", "Python version", py.version)
+            changes["python"] = None
+        else:
+            packages = []
+            for pkg in py.packages:
+                problem = _package_problem(pkg)
+                if problem in ("package name", "version"):
+                    warn("python", f"package with unsafe {problem}", f"{pkg.name} {pkg.version}")
+                    continue
+                if problem == "requirement":
+                    kept = tuple(r for r in pkg.requires if is_safe_requirement(r))
+                    for r in pkg.requires:
+                        if r not in kept:
+                            warn("python", f"requirement of {pkg.name}", r)
+                    pkg = replace(pkg, requires=kept)
+                if not _source_ok(pkg.source):
+                    warn("python", f"source of {pkg.name} (control characters)",
+                         pkg.source.url or "" if pkg.source else "")
+                    pkg = replace(pkg, source=None)
+                packages.append(pkg)
+            indexes = tuple(i for i in py.indexes if is_safe_text(i))
+            for i in py.indexes:
+                if i not in indexes:
+                    warn("python", "index URL", i)
+            if len(packages) != len(py.packages) or indexes != py.indexes or any(
+                    a is not b for a, b in zip(packages, py.packages)):
+                changes["python"] = replace(py, packages=tuple(packages), indexes=indexes)
+    conda = snapshot.conda
+    if conda is not None:
+        kept_conda = []
+        for cpkg in conda.packages:
+            problem = _conda_problem(cpkg)
+            if problem is not None:
+                warn("conda", f"record with unsafe {problem}", f"{cpkg.name} {cpkg.version}")
+            else:
+                kept_conda.append(cpkg)
+        specs = tuple(s for s in conda.requested_specs if is_safe_text(s))
+        if len(kept_conda) != len(conda.packages) or specs != conda.requested_specs:
+            changes["conda"] = replace(conda, packages=tuple(kept_conda), requested_specs=specs)
+    env = {}
+    for name, value in snapshot.env.items():
+        if _variable_ok(name, value):
+            env[name] = value
+        else:
+            warn("env", "variable", name)
+    if len(env) != len(snapshot.env):
+        changes["env"] = env
+    frameworks = []
+    for fw in snapshot.frameworks:
+        if _framework_problem(fw) is None:
+            frameworks.append(fw)
+        else:
+            warn("frameworks", "framework", f"{fw.name} {fw.version}")
+    if len(frameworks) != len(snapshot.frameworks):
+        changes["frameworks"] = tuple(frameworks)
+    cuda = snapshot.cuda
+    if cuda is not None:
+        declared = {n: v for n, v in cuda.declared.items() if _variable_ok(n, v)}
+        for name in cuda.declared:
+            if name not in declared:
+                warn("cuda", "declared variable", name)
+        if len(declared) != len(cuda.declared):
+            changes["cuda"] = replace(cuda, declared=declared)
+    if changes:
+        snapshot = replace(snapshot, **changes)
+    return snapshot, {k: tuple(v) for k, v in warnings.items()}

@@ -13,7 +13,6 @@ from typing import TextIO
 
 from .. import __version__
 from ..errors import EnvsnapError
-from ._args import HelpFormatter
 
 # command -> its module in envsnap.cli (which registers the command's parser and its help).
 # Only the module of the command being run is imported: `envsnap capture` must not pay for
@@ -93,7 +92,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="envsnap",
         description="Make ML environments reproducible: capture, lock, rebuild, diff, check.",
         epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"envsnap {__version__}")
     parser.add_argument(

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..probes import PROBE_NAMES
-from ._args import HelpFormatter, comma_list
+from ._args import comma_list
 
 CAPTURE_HELP = f"""\
 Probe this machine into a TOML snapshot: the Python environment you are working in (every
@@ -49,7 +49,7 @@ def register(sub: Any) -> None:
         "capture",
         help="snapshot this machine's environment into a TOML file",
         description=CAPTURE_HELP,
-        formatter_class=HelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "-o", "--output", default="envsnap.toml", metavar="FILE",
@@ -71,7 +71,7 @@ def register(sub: Any) -> None:
         "show",
         help="one-screen summary of a snapshot",
         description=SHOW_HELP,
-        formatter_class=HelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("snapshot", metavar="FILE", help="snapshot file ('-' for stdin)")
     s.add_argument("--json", action="store_true", help="machine-readable summary")
@@ -79,7 +79,7 @@ def register(sub: Any) -> None:
 
 
 def run_capture(args: argparse.Namespace, console: Any) -> int:
-    from ..capture import capture
+    from ..capturing import capture
 
     snapshot = capture(
         python=args.python,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..capture import capture
-from ..check import HOST_PROBES, POLICIES, check
+from ..capturing import capture
+from ..gate import HOST_PROBES, POLICIES, check
 from ..io import load
 from ..report import render_check
-from ._args import HelpFormatter
-from .diff import add_output_options
+from .drift import add_output_options
 
 CHECK_HELP = """\
 Capture this machine and evaluate it against a snapshot, before you deploy:
@@ -44,7 +43,7 @@ def register(sub: Any) -> None:
         "check",
         help="can this machine run what the snapshot describes? (exit 1 if not)",
         description=CHECK_HELP,
-        formatter_class=HelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("snapshot", metavar="SNAPSHOT", help="the snapshot to check against")
     p.add_argument("--policy", choices=POLICIES, default="exact",

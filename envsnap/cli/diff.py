@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import compat
-from ..diff import diff
+from ..drift import diff
 from ..errors import BadInputError
 from ..fleet import fleet_diff
 from ..io import load
 from ..report import FORMATS, render_diff, render_fleet
-from ._args import HelpFormatter
 
 FAIL_ON = (*compat.SEVERITIES, "never")
 
@@ -52,7 +51,7 @@ def register(sub: Any) -> None:
         "diff",
         help="what changed between two snapshots, and which change matters",
         description=DIFF_HELP,
-        formatter_class=HelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("snapshots", nargs="*", metavar="SNAPSHOT",
                    help="A and B; with --baseline, any number of snapshot files or directories")

@@ -10,8 +10,7 @@ from typing import Any
 from ..errors import BadInputError
 from ..image import choose_base, default_tag, render
 from ..lock import lock
-from ._args import HelpFormatter
-from .capture import _load_arg
+from .capturing import _load_arg
 
 HELP = """\
 Build a Docker image that reproduces a snapshot's Python environment: the base image is
@@ -45,7 +44,7 @@ def register(sub: Any) -> None:
         "build-image",
         help="a Docker image (or just its Dockerfile) that reproduces a snapshot",
         description=HELP,
-        formatter_class=HelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot file ('-' for stdin)")
     p.add_argument("-t", "--tag", help="image tag (default: envsnap:<snapshot digest prefix>)")

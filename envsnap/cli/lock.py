@@ -11,8 +11,8 @@ from typing import Any
 from ..errors import BadInputError
 from ..io import write_text_atomic
 from ..lock import FORMATS, lock, render, wheel_dir_for
-from ._args import HelpFormatter, comma_list
-from .capture import _load_arg
+from ._args import comma_list
+from .capturing import _load_arg
 
 LOCK_HELP = """\
 Write lockfiles that reinstall exactly the snapshot's packages. The versions come from the
@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
         "lock",
         help="hashed lockfiles (requirements.txt, pylock.toml, conda-lock.yml) from a snapshot",
         description=LOCK_HELP,
-        formatter_class=HelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot file ('-' for stdin)")
     p.add_argument("-o", "--output", default=".", metavar="DIR",

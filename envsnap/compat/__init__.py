@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..frozen import frozen
+from dataclasses import dataclass
 from ..resources import compat_text
 
 if sys.version_info >= (3, 11):
@@ -47,7 +47,7 @@ def data(name: str) -> Mapping[str, Any]:
     return parsed
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TableSource:
     file: str
     table: str
@@ -166,7 +166,7 @@ def cc_for_gpu_name(name: str) -> str | None:
 _ARCH = re.compile(r"^(sm|compute)_(\d+)(\d)([af]?)$")
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Arch:
     kind: str  # sm (SASS, a cubin) | compute (PTX)
     cc: tuple[int, int]
@@ -283,7 +283,7 @@ def _override(name: str) -> Mapping[str, Any]:
     return {}
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PackagePolicy:
     severity: str
     why: str | None = None

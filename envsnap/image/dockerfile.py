@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import BadInputError
-from ..frozen import frozen
+from dataclasses import dataclass
 from ..io import dumps_data
 from ..lock.hashing import HashedLock, scrub
 from ..lock.plan import TOOLS
@@ -59,7 +59,7 @@ HEAVY_PREFIXES = ("nvidia-", "jax-cuda", "tensorrt-")
 HEAVY_BYTES = 32 * 1024 * 1024  # a wheel this big is heavy whatever its name
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BaseImage:
     ref: str  # image:tag[@sha256:...]
     python: str  # the interpreter command inside the image
@@ -69,7 +69,7 @@ class BaseImage:
     python_version: str | None = None  # what the base provides, when known
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImagePlan:
     """Everything the build context holds, as text; wheels are named, not read."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..errors import EngineError
-from ..frozen import frozen
+from dataclasses import dataclass
 
 # Lines of the classic builder's stream (moby builder/dockerfile): the SDK's
 # APIClient.build() talks to /build, i.e. the classic builder (docker/docker-py#2230).
@@ -27,7 +27,7 @@ START_HINT = ("start one with 'sudo systemctl start docker' (or 'sudo dockerd &'
               "Desktop, 'colima start'), or point DOCKER_HOST at a running engine")
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BuildEvent:
     """What the CLI shows: ``step`` (a new instruction), ``cached``, ``log`` (a line of
     output) or ``pull``."""
@@ -49,7 +49,7 @@ class Step:
     log: list[str] = field(default_factory=list)
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BuildResult:
     image_id: str
     tag: str | None

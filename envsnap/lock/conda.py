@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from .. import __version__
-from ..frozen import frozen
+from dataclasses import dataclass
 from ..redact import redact_url
 from ..snapshot import CondaPackage, Snapshot
 from .hashing import HashedLock
@@ -20,7 +20,7 @@ _MD5 = re.compile(r"^[0-9a-f]{32}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CondaLock:
     """What the conda renderers produce: file name -> text, plus records that were skipped."""
 

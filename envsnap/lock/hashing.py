@@ -23,7 +23,7 @@ from packaging.utils import (
 )
 
 from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapError, HostError
-from ..frozen import frozen, replace
+from dataclasses import dataclass, replace
 from ..host import LocalHost, RunResult
 from ..redact import redact_text, redact_url
 from .plan import LockPlan, Pin
@@ -32,7 +32,7 @@ PIP_TIMEOUT_S = 1800.0
 _CHUNK = 1 << 20
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LockedFile:
     filename: str
     sha256: str
@@ -40,7 +40,7 @@ class LockedFile:
     url: str | None = None  # where an index serves it (redacted); None for wheelhouse files
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LockedPin:
     name: str
     version: str
@@ -50,14 +50,14 @@ class LockedPin:
     url: str | None = None  # direct URL requirement (name @ url)
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Unlockable:
     name: str
     version: str
     reason: str
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HashedLock:
     """A LockPlan with every pin's hashes, or the reason it could not be locked."""
 

@@ -7,7 +7,7 @@ import urllib.parse
 
 from packaging.utils import canonicalize_name
 
-from ..frozen import frozen
+from dataclasses import dataclass
 from ..redact import REDACTED
 from ..snapshot import Package, Snapshot
 from .safety import check_snapshot
@@ -25,7 +25,7 @@ PYTORCH_INDEX = "https://download.pytorch.org/whl/{label}"
 TOOLS = ("pip", "setuptools", "wheel")
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Pin:
     """One distribution to lock.
 
@@ -43,7 +43,7 @@ class Pin:
     build_from: str | None = None  # build: local path or VCS URL; used by the hashing edge only
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LockPlan:
     python_version: str  # "3.11.7"
     abi: str | None  # "cp311"

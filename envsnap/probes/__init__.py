@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from ..frozen import frozen
+from dataclasses import dataclass
 
 T = TypeVar("T")
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Probed(Generic[T]):
     """A probe's answer: ``value`` None means looked and found nothing (absence is data).
 

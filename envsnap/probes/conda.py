@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..frozen import frozen, replace
+from dataclasses import dataclass, replace
 from ..host import Host, read_text
 from ..redact import redact_url
 from ..snapshot import CondaEnv, CondaPackage, PythonEnv
@@ -22,7 +22,7 @@ _BUILD_SANDBOX = re.compile(r"^file://(/home/conda/feedstock_root/|/opt/conda/co
 _ANACONDA_HOSTS = ("conda.anaconda.org", "repo.anaconda.com")
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CondaScan:
     env: CondaEnv
     # dist-info / egg-info paths (prefix-relative) that conda records list in their `files`:

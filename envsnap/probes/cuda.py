@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
-from ..frozen import field, frozen
+from dataclasses import dataclass, field
 from ..host import Host, read_text
 from ..snapshot import CudaInfo, LibraryCopy, PythonEnv
 from . import Probed
@@ -38,7 +38,7 @@ _LIB_FILE_RE = re.compile(r"^lib(cudart|cudnn|nccl|cublas)\.so(?:\.\d+)*$")
 _FILE_VERSION_RE = re.compile(r"\.so\.(\d+(?:\.\d+)+)$")
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _WheelDir:
     """Where a pip wheel puts a library, and which distributions may own that directory."""
 
@@ -168,7 +168,7 @@ def _conda_record_name(filename: str) -> tuple[str, str] | None:
 # Toolkit
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Toolkit:
     path: str | None = None
     version: str | None = None
@@ -226,7 +226,7 @@ def _find_toolkit(host: Host) -> _Toolkit:
 # Library copies
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Hit:
     library: str
     soname: str
@@ -336,7 +336,7 @@ def _ldconfig_hits(host: Host, text: str) -> Iterator[_Hit]:
                        version=_version_from_filename(real), found_via="ldconfig")
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SystemSurvey:
     """The half of the probe that does not depend on the Python environment: the toolkit (it
     runs nvcc) and the ldconfig cache. Capture runs it alongside the Python scan."""

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
-from ..frozen import frozen, replace
+from dataclasses import dataclass, replace
 from ..host import Host, read_text
 from ..redact import redact_text
 from ..snapshot import Framework, Package, PythonEnv
@@ -71,7 +71,7 @@ def _opt_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _BuildFacts:
     cuda: str | None = None
     cudnn: str | None = None

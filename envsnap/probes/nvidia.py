@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
-from ..frozen import replace
+from dataclasses import replace
 from ..host import Host, read_text
 from ..snapshot import GPU, NvidiaInfo
 from . import Probed

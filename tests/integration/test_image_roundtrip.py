@@ -15,9 +15,9 @@ import pytest
 import support
 
 from envsnap import io as snapio
-from envsnap.capture import capture
+from envsnap.capturing import capture
 from envsnap.cli import Console, main
-from envsnap.frozen import replace
+from dataclasses import replace
 from envsnap.image.engine import Engine
 from envsnap.snapshot import Package, Snapshot
 

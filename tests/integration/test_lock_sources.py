@@ -15,7 +15,7 @@ import pytest
 import support
 
 from envsnap import io as snapio
-from envsnap.capture import capture
+from envsnap.capturing import capture
 from envsnap.cli import Console, main
 from envsnap.host import LocalHost
 from envsnap.snapshot import Snapshot

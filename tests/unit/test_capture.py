@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from envsnap.capture import CaptureOptions, capture_with
+from envsnap.capturing import CaptureOptions, capture_with
 from envsnap.testing import gpu_fixture_host
 
 H100 = Path(__file__).resolve().parents[1] / "data" / "gpu" / "h100-ubuntu24"

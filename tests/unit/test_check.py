@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from envsnap.check import CheckResult, check, cuda_needs
-from envsnap.frozen import replace
+from envsnap.gate import CheckResult, check, cuda_needs
+from dataclasses import replace
 from envsnap.snapshot import (
     GPU,
     CPUInfo,

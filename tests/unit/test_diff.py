@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from envsnap.diff import Change, SnapshotDiff, classify_version, diff
-from envsnap.frozen import replace
+from envsnap.drift import Change, SnapshotDiff, classify_version, diff
+from dataclasses import replace
 from envsnap.snapshot import (
     GPU,
     CondaEnv,

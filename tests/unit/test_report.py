@@ -24,10 +24,10 @@ import pytest
 import support
 
 from envsnap import capture
-from envsnap.check import check
-from envsnap.diff import Change, SnapshotDiff, diff
+from envsnap.gate import check
+from envsnap.drift import Change, SnapshotDiff, diff
 from envsnap.fleet import fleet_diff
-from envsnap.frozen import replace
+from dataclasses import replace
 from envsnap.report import (
     CHECK_SCHEMA,
     DIFF_SCHEMA,

@@ -10,7 +10,7 @@ import pytest
 
 from envsnap import io
 from envsnap.errors import BadInputError, SnapshotFormatError, UnsupportedSchemaError
-from envsnap.frozen import replace
+from dataclasses import replace
 from envsnap.snapshot import (
     GPU,
     CondaEnv,

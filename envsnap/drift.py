@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from packaging.version import InvalidVersion, Version
 
 from . import compat
-from .check import (
+from .gate import (
     CudaNeed,
     arch_list_of,
     cuda_needs,
@@ -21,7 +21,7 @@ from .check import (
     uncovered,
     worst_driver_verdict,
 )
-from .frozen import frozen, replace
+from dataclasses import dataclass, replace
 from .snapshot import (
     GPU,
     CondaPackage,
@@ -45,7 +45,7 @@ SECTIONS = (
 _SECTION_ORDER = {s: i for i, s in enumerate(SECTIONS)}
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Change:
     """One difference between snapshot A (old) and B (new)."""
 
@@ -58,7 +58,7 @@ class Change:
     explanation: str
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SnapshotDiff:
     changes: tuple[Change, ...] = ()
 
@@ -100,7 +100,7 @@ def diff(a: Snapshot, b: Snapshot) -> SnapshotDiff:
 # Versions
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VersionChange:
     """How two version strings differ under PEP 440 (https://peps.python.org/pep-0440/)."""
 

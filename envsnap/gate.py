@@ -7,13 +7,13 @@ from collections.abc import Iterable, Mapping
 from packaging.version import InvalidVersion, Version
 
 from . import compat
-from .frozen import field, frozen
+from dataclasses import dataclass, field
 from .snapshot import GPU, Framework, NvidiaInfo, Package, PythonEnv, Snapshot
 
 POLICIES = ("exact", "compatible")
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     """One thing the live machine gets wrong (or cannot be told) about the snapshot."""
 
@@ -26,7 +26,7 @@ class Finding:
     fix: str | None = None
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CheckResult:
     findings: tuple[Finding, ...] = ()
     policy: str = "exact"
@@ -48,7 +48,7 @@ class CheckResult:
 # Shared predicates (diff.py uses them too)
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CudaNeed:
     """A CUDA version some part of the snapshot was built for, and what says so."""
 
@@ -91,7 +91,7 @@ def _local(version: str) -> str | None:
     return version.split("+", 1)[1] if "+" in version else None
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DriverVerdict:
     status: str  # ok | below_toolkit | below_floor | unknown
     need: CudaNeed

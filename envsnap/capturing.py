@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import BadInputError, EnvsnapError
-from .frozen import frozen, replace
+from dataclasses import dataclass, replace
 from .host import Host, LocalHost
 from .probes import PROBE_NAMES, Probed
 from .probes import python as python_probe
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from .snapshot import ProbeStatus, PythonEnv, Snapshot
 
 
-@frozen
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CaptureOptions:
     python: str | None = None  # target interpreter; None = the environment the user is in
     deep: bool = False  # import frameworks in a child process for live build facts
