@@ -103,6 +103,22 @@ def capture(
     return capture_with(host or LocalHost(), options)
 
 
+def _drop_unrepresentable(snapshot: Snapshot) -> Snapshot:
+    """What capture writes, load accepts: values the loader would refuse are dropped here and
+    named in their probe's warnings (snapshot.sanitize holds the rules, shared with load)."""
+    from .snapshot import sanitize
+
+    clean, dropped = sanitize(snapshot)
+    if not dropped:
+        return clean
+    probes = dict(clean.probes)
+    for name, warnings in dropped.items():
+        status = probes.get(name)
+        if status is not None:
+            probes[name] = replace(status, warnings=status.warnings + warnings)
+    return replace(clean, probes=probes)
+
+
 def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
     wanted = _selected(options)
     ledger = _Ledger()
@@ -201,6 +217,7 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
         env=values.get("env") or {},
         project=values.get("project"),
     )
+    snapshot = _drop_unrepresentable(snapshot)
     if options.anonymize:
         from .privacy import anonymize as _anonymize
 

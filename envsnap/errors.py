@@ -46,6 +46,10 @@ class HostError(EnvsnapError):
     """Something on the machine could not be read or run (named, never a traceback)."""
 
 
+class FileTooLarge(HostError):
+    """A file is larger than the cap on what envsnap reads from it."""
+
+
 class CommandNotFound(HostError):
     """The binary a probe wanted to run is not installed."""
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .errors import CommandNotFound, CommandTimeout, HostError
+from .errors import CommandNotFound, CommandTimeout, FileTooLarge, HostError
 from dataclasses import dataclass, field
 
 
@@ -54,8 +56,9 @@ class Host(Protocol):
         """Run a command without a shell. Raises CommandNotFound or CommandTimeout."""
         ...
 
-    def read_bytes(self, path: str) -> bytes | None:
-        """The file's bytes, or None when it does not exist or is not a readable file."""
+    def read_bytes(self, path: str, *, limit: int = ...) -> bytes | None:
+        """The file's bytes, or None when it does not exist or is not a readable regular file
+        (a FIFO or a device is never opened for reading). Raises FileTooLarge past ``limit``."""
         ...
 
     def listdir(self, path: str) -> list[str]:
@@ -72,11 +75,6 @@ class Host(Protocol):
 
     def system_info(self) -> SystemInfo: ...
 
-    def inspect_python(self, python: str, *, timeout: float) -> dict[str, Any]:
-        """What ``envsnap/probes/_inspector.py`` reports for that interpreter: its facts and
-        every dist-info on its sys.path, raw. Raises HostError when it cannot be read."""
-        ...
-
     def nvml(self) -> dict[str, Any]:
         """Driver and per-GPU values read through NVML, shaped like the recorded fixtures'
         ``nvml-values.json``. Raises HostError when NVML cannot be loaded or initialised."""
@@ -86,26 +84,56 @@ class Host(Protocol):
 _NVIDIA_DEVICE_MARKERS = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/dxg")
 
 
-def inspector_output(python: str, result: RunResult) -> dict[str, Any]:
-    """The inspector's report (a Python literal) from a finished child run, or a one-line
-    HostError. ast.literal_eval evaluates literals only: nothing the target prints runs here."""
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise HostError(f"{python} exited {result.returncode}: {tail[0]}")
-    import ast
+# The default cap on one file read from the machine: config files, /proc entries, records.
+READ_LIMIT = 16 * 2**20
 
+
+def read_regular_file(path: str, *, limit: int = READ_LIMIT) -> bytes | None:
+    """A regular file's bytes, at most ``limit``; None when it is missing, unreadable or not a
+    regular file. O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
-        raw = ast.literal_eval(result.stdout)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise HostError(f"{python} printed no readable inspection (is it Python 3?)") from None
-    if not isinstance(raw, dict):
-        raise HostError(f"{python} printed no readable inspection (is it Python 3?)")
-    return raw
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        if st.st_size > limit:
+            raise FileTooLarge(f"{path}: larger than {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:  # grew while being read (/proc files report size 0)
+                raise FileTooLarge(f"{path}: larger than {limit} bytes")
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def read_text(host: Host, path: str) -> str | None:
     raw = host.read_bytes(path)
     return None if raw is None else raw.decode("utf-8", errors="replace")
+
+
+def _signal_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def kill_group(proc: subprocess.Popen[Any]) -> None:
+    """Kill a child started with ``start_new_session=True`` and everything it started."""
+    _signal_group(proc.pid)
+    with contextlib.suppress(Exception):
+        proc.communicate(timeout=5)
 
 
 class LocalHost:
@@ -127,35 +155,41 @@ class LocalHost:
         cwd: str | None = None,
         stdin: str | None = None,
     ) -> RunResult:
+        # Each child leads a process group of its own, killed whole on timeout, error or
+        # Ctrl-C: a wrapper script (nvidia-smi behind a shell) must not leave its children.
         try:
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 list(argv),
-                input=stdin,
-                capture_output=True,
-                timeout=timeout,
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 env=dict(env) if env is not None else self._environ,
                 cwd=cwd,
                 text=True,
                 errors="replace",
-                check=False,
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise CommandNotFound(f"{argv[0]}: not found") from None
         except PermissionError:
             raise CommandNotFound(f"{argv[0]}: not executable") from None
-        except subprocess.TimeoutExpired:
-            # subprocess.run kills the child before re-raising, so nothing is left running.
-            raise CommandTimeout(f"{argv[0]} did not answer within {timeout:g}s") from None
         except OSError as exc:
             raise HostError(f"{argv[0]}: {exc.strerror}") from None
-        return RunResult(returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
-
-    def read_bytes(self, path: str) -> bytes | None:
         try:
-            with open(path, "rb") as fh:
-                return fh.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
-            return None
+            stdout, stderr = proc.communicate(stdin, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise CommandTimeout(f"{argv[0]} did not answer within {timeout:g}s") from None
+        except BaseException:
+            kill_group(proc)
+            raise
+        finally:
+            # The group may outlive its leader (a daemonised grandchild): ended either way.
+            _signal_group(proc.pid)
+        return RunResult(returncode=proc.returncode, stdout=stdout, stderr=stderr)
+
+    def read_bytes(self, path: str, *, limit: int = READ_LIMIT) -> bytes | None:
+        return read_regular_file(path, limit=limit)
 
     def listdir(self, path: str) -> list[str]:
         try:
@@ -171,180 +205,9 @@ class LocalHost:
 
     def is_file(self, path: str) -> bool:
         return os.path.isfile(path)
-
-    def inspect_python(self, python: str, *, timeout: float) -> dict[str, Any]:
-        from .probes import _inspector
-
-        if (os.path.realpath(python) == os.path.realpath(sys.executable)
-                and os.path.dirname(os.path.dirname(os.path.abspath(python))) == sys.prefix):
-            # envsnap runs inside the environment it captures (installed in a production
-            # image): the same scan in-process, without starting a second interpreter.
-            raw: dict[str, Any] = _inspector.inspect(sys.path[1:])  # type: ignore[no-untyped-call]
-            raw["in_process"] = True
-            return raw
-        # Another interpreter: it reports what only it knows (its sys.path, prefix, tags), and
-        # the dist-info files on that path, plain files, are read here. Having it scan them and
-        # serialise every dist as JSON for this process to parse again took ~25% longer on a
-        # 10,000-dist environment (1.96 s against 1.55 s), and the same on a small one.
-        raw = inspector_output(
-            python, self.run([python, _inspector.__file__, "--facts"], timeout=timeout))
-        path = raw.get("sys_path")
-        if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
-            raise HostError(f"{python} printed no readable sys.path")
-        raw["dists"] = _inspector.scan(path)  # type: ignore[no-untyped-call]
-        return raw
 
     def which(self, name: str) -> str | None:
         return shutil.which(name, path=self._environ.get("PATH"))
-
-    def system_info(self) -> SystemInfo: ...
-
-    def inspect_python(self, python: str, *, timeout: float) -> dict[str, Any]:
-        """What ``envsnap/probes/_inspector.py`` reports for that interpreter: its facts and
-        every dist-info on its sys.path, raw. Raises HostError when it cannot be read."""
-        ...
-
-    def nvml(self) -> dict[str, Any]:
-        """Driver and per-GPU values read through NVML, shaped like the recorded fixtures'
-        ``nvml-values.json``. Raises HostError when NVML cannot be loaded or initialised."""
-        ...
-
-
-_NVIDIA_DEVICE_MARKERS = ("/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version", "/dev/dxg")
-
-
-def inspector_output(python: str, result: RunResult) -> dict[str, Any]:
-    """The inspector's report (a Python literal) from a finished child run, or a one-line
-    HostError. ast.literal_eval evaluates literals only: nothing the target prints runs here."""
-    if result.returncode != 0:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise HostError(f"{python} exited {result.returncode}: {tail[0]}")
-    import ast
-
-    try:
-        raw = ast.literal_eval(result.stdout)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise HostError(f"{python} printed no readable inspection (is it Python 3?)") from None
-    if not isinstance(raw, dict):
-        raise HostError(f"{python} printed no readable inspection (is it Python 3?)")
-    return raw
-
-
-def read_text(host: Host, path: str) -> str | None:
-    raw = host.read_bytes(path)
-    return None if raw is None else raw.decode("utf-8", errors="replace")
-
-
-def _is_executable(path: str) -> bool:
-    return os.access(path, os.X_OK) and not os.path.isdir(path)
-
-
-class LocalHost:
-    """The real machine this process runs on."""
-
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self._environ = dict(os.environ if environ is None else environ)
-
-    @property
-    def environ(self) -> Mapping[str, str]:
-        return self._environ
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        stdin: str | None = None,
-    ) -> RunResult:
-        try:
-            proc = subprocess.run(
-                list(argv),
-                input=stdin,
-                capture_output=True,
-                timeout=timeout,
-                env=dict(env) if env is not None else self._environ,
-                cwd=cwd,
-                text=True,
-                errors="replace",
-                check=False,
-            )
-        except FileNotFoundError:
-            raise CommandNotFound(f"{argv[0]}: not found") from None
-        except PermissionError:
-            raise CommandNotFound(f"{argv[0]}: not executable") from None
-        except subprocess.TimeoutExpired:
-            # subprocess.run kills the child before re-raising, so nothing is left running.
-            raise CommandTimeout(f"{argv[0]} did not answer within {timeout:g}s") from None
-        except OSError as exc:
-            raise HostError(f"{argv[0]}: {exc.strerror}") from None
-        return RunResult(returncode=proc.returncode, stdout=proc.stdout, stderr=proc.stderr)
-
-    def read_bytes(self, path: str) -> bytes | None:
-        try:
-            with open(path, "rb") as fh:
-                return fh.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
-            return None
-
-    def listdir(self, path: str) -> list[str]:
-        try:
-            return sorted(os.listdir(path))
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
-            return []
-
-    def realpath(self, path: str) -> str:
-        return os.path.realpath(path)
-
-    def is_dir(self, path: str) -> bool:
-        return os.path.isdir(path)
-
-    def is_file(self, path: str) -> bool:
-        return os.path.isfile(path)
-
-    def inspect_python(self, python: str, *, timeout: float) -> dict[str, Any]:
-        from .probes import _inspector
-
-        if (os.path.realpath(python) == os.path.realpath(sys.executable)
-                and os.path.dirname(os.path.dirname(os.path.abspath(python))) == sys.prefix):
-            # envsnap runs inside the environment it captures (installed in a production
-            # image): the same scan in-process, without starting a second interpreter.
-            raw: dict[str, Any] = _inspector.inspect(sys.path[1:])  # type: ignore[no-untyped-call]
-            raw["in_process"] = True
-            return raw
-        # Another interpreter: it reports what only it knows (its sys.path, prefix, tags), and
-        # the dist-info files on that path, plain files, are read here. Having it scan them and
-        # serialise every dist as JSON for this process to parse again took ~25% longer on a
-        # 10,000-dist environment (1.96 s against 1.55 s), and the same on a small one.
-        raw = inspector_output(
-            python, self.run([python, _inspector.__file__, "--facts"], timeout=timeout))
-        path = raw.get("sys_path")
-        if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
-            raise HostError(f"{python} printed no readable sys.path")
-        raw["dists"] = _inspector.scan(path)  # type: ignore[no-untyped-call]
-        return raw
-
-    def which(self, name: str) -> str | None:
-        # What shutil.which does on POSIX, without importing shutil (and the bz2, lzma and
-        # fnmatch modules it loads): every capture looks up git, nvidia-smi, nvcc, ldconfig.
-        if os.sep in name:
-            return name if _is_executable(name) else None
-        path = self._environ.get("PATH")
-        if path is None:  # shutil's fallbacks, in its order
-            path = os.environ.get("PATH")
-        if path is None:
-            try:
-                path = os.confstr("CS_PATH")
-            except (AttributeError, ValueError):
-                path = os.defpath
-        if not path:
-            return None  # an empty PATH finds nothing (bpo-35755)
-        for directory in path.split(os.pathsep):
-            candidate = os.path.join(directory or os.curdir, name)
-            if _is_executable(candidate):
-                return candidate
-        return None
 
     def system_info(self) -> SystemInfo:
         uname = os.uname() if hasattr(os, "uname") else None

@@ -143,8 +143,14 @@ class PythonEnv:
     env_kind: str = "system"  # venv | conda | system
     site_packages: tuple[str, ...] = ()
     indexes: tuple[str, ...] = ()  # configured index URLs, credentials redacted
+    # The interpreter's PEP 508 marker environment (python_version, sys_platform, ...): what
+    # `requires` was evaluated against.
+    markers: Mapping[str, str] = field(default_factory=dict)
     packages: tuple[Package, ...] = ()
     problems: tuple[PackageProblem, ...] = ()
+
+    def __post_init__(self) -> None:
+        _freeze_mappings(self, "markers")
 
     def package(self, name: str) -> Package | None:
         for pkg in self.packages:

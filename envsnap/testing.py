@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import CommandNotFound, HostError
-from .host import RunResult, SystemInfo, inspector_output
+from .errors import CommandNotFound, FileTooLarge, HostError
+from .host import READ_LIMIT, RunResult, SystemInfo
 from .probes.nvidia import NVIDIA_SMI_QUERY
 
 __all__ = ["NVIDIA_SMI_QUERY", "FakeHost", "gpu_fixture_host"]
@@ -77,8 +77,11 @@ class FakeHost:
             return handler
         return handler(argv)
 
-    def read_bytes(self, path: str) -> bytes | None:
-        return self.files.get(posixpath.normpath(path))
+    def read_bytes(self, path: str, *, limit: int = READ_LIMIT) -> bytes | None:
+        data = self.files.get(posixpath.normpath(path))
+        if data is not None and len(data) > limit:
+            raise FileTooLarge(f"{path}: larger than {limit} bytes")
+        return data
 
     def listdir(self, path: str) -> list[str]:
         prefix = posixpath.normpath(path).rstrip("/") + "/"
@@ -95,12 +98,6 @@ class FakeHost:
 
     def is_file(self, path: str) -> bool:
         return posixpath.normpath(path) in self.files
-
-    def inspect_python(self, python: str, *, timeout: float) -> dict[str, Any]:
-        # A recorded inspector output is replayed like any other command's output.
-        from .probes import _inspector
-
-        return inspector_output(python, self.run([python, _inspector.__file__], timeout=timeout))
 
     def which(self, name: str) -> str | None:
         return f"/usr/bin/{name}" if name in self.commands else None

@@ -9,21 +9,22 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import BadInputError
-from ..host import Host, read_text
-from . import Probed
+from ..errors import BadInputError, HostError
+from ..host import Host, RunResult, read_text
+from . import Probed, _inspector, dist_info
+
+from packaging.utils import canonicalize_name
 
 if TYPE_CHECKING:
+    from packaging.requirements import Requirement
+
     from ..snapshot import PythonEnv, Source
 
-# Imports of packaging and the model are deferred to the parse step on purpose: the probe
-# starts the target interpreter first, and envsnap's own start-up overlaps with it.
 TIMEOUT_S = 60.0
 
 # Tool installers put envsnap in an environment of its own; the user works elsewhere.
 _TOOL_ENV_MARKERS = ("/pipx/venvs/", "/uv/tools/", "/pipx/.cache/")
 
-_REQ_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
 def resolve_interpreter(host: Host, python: str | None) -> str:
@@ -51,11 +52,36 @@ def resolve_interpreter(host: Host, python: str | None) -> str:
     return sys.executable
 
 
+def inspector_output(python: str, result: RunResult) -> dict[str, Any]:
+    """The inspector's report (a Python literal) from a finished child run, or a one-line
+    HostError. ast.literal_eval evaluates literals only: nothing the target prints runs here."""
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise HostError(f"{python} exited {result.returncode}: {tail[0]}")
+    import ast
+
+    try:
+        raw = ast.literal_eval(result.stdout)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        raise HostError(f"{python} printed no readable inspection (is it Python 3?)") from None
+    if not isinstance(raw, dict):
+        raise HostError(f"{python} printed no readable inspection (is it Python 3?)")
+    path = raw.get("sys_path")
+    if not isinstance(path, list) or not all(isinstance(p, str) for p in path):
+        raise HostError(f"{python} printed no readable sys.path")
+    return raw
+
+
 def probe(host: Host, python: str) -> Probed[PythonEnv]:
-    raw = host.inspect_python(python, timeout=TIMEOUT_S)
+    # The target interpreter reports what only it knows (its sys.path, prefix, tags, marker
+    # environment); the dist-info files on that path, plain files, are read here.
+    raw = inspector_output(python, host.run([python, _inspector.__file__], timeout=TIMEOUT_S))
+    raw["dists"], stopped = dist_info.scan(host, raw["sys_path"])
     env = parse_inspection(raw, indexes=configured_indexes(host, raw.get("prefix")))
-    how = "in-process dist-info scan" if raw.get("in_process") else "dist-info scan"
-    return Probed(value=env, found_via=f"{python} ({how} of {len(raw.get('sys_path', []))} path entries)")
+    how = f"{python} (dist-info scan of {len(raw['sys_path'])} path entries)"
+    if stopped:
+        raise HostError(f"{how}: {stopped}")
+    return Probed(value=env, found_via=how)
 
 
 def _relative(path: str, prefix: str | None) -> str:
@@ -104,41 +130,39 @@ def parse_source(direct_url: str) -> Source:
     return Source(kind="url", url=url, subdirectory=subdir)
 
 
-# PEP 503 normalisation, the same regex as packaging.utils.canonicalize_name; importing
-# packaging.utils pulls in packaging.tags and sysconfig, a quarter of a capture's start-up.
-_SEPARATORS = re.compile(r"[-_.]+")
+def requirement_string(req: Requirement) -> str:
+    """A requirement as the snapshot records it: canonical name, extras, specifiers; no
+    marker (it was evaluated) and no URL (it may carry credentials and is not needed)."""
+    extras = f"[{','.join(sorted(canonicalize_name(e) for e in req.extras))}]" if req.extras else ""
+    return f"{canonicalize_name(req.name)}{extras}{req.specifier}"
 
 
-def canonicalize_name(name: str) -> str:
-    return _SEPARATORS.sub("-", name).lower()
+def applicable_requirements(values: list[str], markers: Mapping[str, str]) -> tuple[str, ...]:
+    """The requirements that hold for an interpreter with these marker values, as pip's
+    dependency check reads them: a requirement whose marker mentions ``extra`` applies only
+    when it holds with no extra requested. Invalid requirement strings are skipped, as
+    ``pip check`` skips them."""
+    from packaging.requirements import InvalidRequirement, Requirement
 
-
-def _requires(values: list[str]) -> tuple[str, ...]:
-    names: set[str] = set()
+    env = {**markers, "extra": ""}
+    out: set[str] = set()
     for value in values:
-        req, _, marker = value.partition(";")
-        if "extra" in marker:
-            continue  # only installed with an extra: not a hard dependency
-        m = _REQ_NAME.match(req)
-        if m:
-            names.add(canonicalize_name(m.group(1)))
-    return tuple(sorted(names))
-
-
-# PEP 440 Appendix B's test for a canonical version, plus a normalised local label (+cu121).
-# A version it matches is valid by construction, so packaging.version (~3% of a capture to
-# import) is loaded only for versions outside that form.
-# https://peps.python.org/pep-0440/#appendix-b-parsing-version-strings-with-regular-expressions
-_CANONICAL_VERSION = re.compile(
-    r"^([1-9][0-9]*!)?(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*((a|b|rc)(0|[1-9][0-9]*))?"
-    r"(\.post(0|[1-9][0-9]*))?(\.dev(0|[1-9][0-9]*))?(\+[a-z0-9]+(\.[a-z0-9]+)*)?$"
-)
+        try:
+            req = Requirement(value)
+        except InvalidRequirement:
+            continue
+        if req.marker is not None:
+            try:
+                if not req.marker.evaluate(env):
+                    continue
+            except Exception:  # packaging raises several types for unknown or odd markers
+                continue
+        out.add(requirement_string(req))
+    return tuple(sorted(out))
 
 
 def is_valid_version(version: str) -> bool:
     """True for a PEP 440 version (in any spelling packaging accepts)."""
-    if _CANONICAL_VERSION.match(version):
-        return True
     from packaging.version import InvalidVersion, Version
 
     try:
@@ -157,11 +181,28 @@ def _newer(a: str, b: str) -> bool:
         return False
 
 
+def _marker_environment(raw: Mapping[str, Any]) -> dict[str, str]:
+    markers = raw.get("markers")
+    if isinstance(markers, Mapping) and all(isinstance(v, str) for v in markers.values()):
+        return {str(k): v for k, v in markers.items()}
+    # A report from an older inspector: this interpreter's environment, with the target's
+    # Python version (what most markers test).
+    from packaging.markers import default_environment
+
+    env = dict(default_environment())
+    version = str(raw.get("version", ""))
+    if version:
+        env["python_full_version"] = version
+        env["python_version"] = ".".join(version.split(".")[:2])
+    return env
+
+
 def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -> PythonEnv:
     """Turn the inspector's raw report into a PythonEnv; broken dists become problems."""
     from ..snapshot import Package, PackageProblem, PythonEnv, is_safe_name, is_safe_version
 
     prefix = raw.get("prefix")
+    markers = _marker_environment(raw)
     # Most dists live in the main site dir; saying so on every line would only add noise.
     main_site = raw.get("site_packages", [None])[0] if raw.get("site_packages") else None
     packages: dict[str, Package] = {}
@@ -227,7 +268,7 @@ def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -
             requested=bool(d.get("requested")),
             source=source,
             location=None if d["dir"] == main_site else _relative(d["dir"], prefix),
-            requires=_requires(meta.get("requires-dist", [])),
+            requires=applicable_requirements(meta.get("requires-dist", []), markers),
             tags=tuple(d.get("tags", ())),
             native=bool(d.get("native")),
             metadata_path=where,
@@ -250,6 +291,7 @@ def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -
         base_prefix=base,
         env_kind=kind,
         site_packages=tuple(raw.get("site_packages", ())),
+        markers=markers,
         indexes=indexes,
         packages=tuple(packages[n] for n in sorted(packages)),
         problems=tuple(problems),
