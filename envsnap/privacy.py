@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-
+import re
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
+
 from .snapshot import CondaEnv, CudaInfo, NvidiaInfo, Snapshot
 
 
@@ -16,32 +19,41 @@ def _hash_id(value: str | None) -> str | None:
 
 
 def _rel(path: str | None, roots: list[tuple[str, str]]) -> str | None:
+    """A path under a root, relabelled: whole components only (/x/home2 is not under /x/ho)."""
     if path is None:
         return None
     for root, label in roots:
-        if root and (path == root or path.startswith(root.rstrip("/") + "/")):
-            return label + path[len(root.rstrip("/")):]
+        if path == root or path.startswith(root + "/"):
+            return label + path[len(root):]
     return path
+
+
+def _root(path: str | None) -> str | None:
+    # "/" (a container's HOME, a prefix of /) would relabel every absolute path, and an empty
+    # root every character; neither identifies the machine, so neither is a root.
+    root = (path or "").rstrip("/")
+    return root or None
 
 
 def anonymize(snapshot: Snapshot, *, home: str | None) -> Snapshot:
     """Rewrite machine-identifying values; the result still diffs cleanly against others."""
     roots: list[tuple[str, str]] = []
     py = snapshot.python
-    if py is not None and py.prefix:
-        roots.append((py.prefix, "$PREFIX"))
-    if home and home != "/":
-        roots.append((home, "~"))
+    prefix_root, home_root = _root(py.prefix if py is not None else None), _root(home)
+    if prefix_root:
+        roots.append((prefix_root, "$PREFIX"))
+    if home_root:
+        roots.append((home_root, "~"))
 
     def rel(p: str | None) -> str | None:
         return _rel(p, roots)
 
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     if py is not None:
         changes["python"] = replace(
             py,
             executable=rel(py.executable),
-            prefix="$PREFIX" if py.prefix else None,
+            prefix=rel(py.prefix),
             base_prefix=rel(py.base_prefix),
             site_packages=tuple(rel(p) or p for p in py.site_packages),
             packages=tuple(
@@ -89,16 +101,18 @@ def anonymize(snapshot: Snapshot, *, home: str | None) -> Snapshot:
     return replace(snapshot, **changes)
 
 
-def _rel_url(url: str | None, rel: object) -> str | None:
+def _rel_url(url: str | None, rel: Callable[[str | None], str | None]) -> str | None:
     if url is None or not url.startswith("file://"):
         return url
     path = url[len("file://"):]
-    out = rel(path)  # type: ignore[operator]
+    out = rel(path)
     return out if out != path else url
 
 
 def _rel_text(value: str, roots: list[tuple[str, str]]) -> str:
+    """Roots inside free text (LD_LIBRARY_PATH, a probe's note): only where a whole path starts
+    and a whole component ends, so /x/home2 survives a HOME of /x/ho."""
     for root, label in roots:
-        if root:
-            value = value.replace(root.rstrip("/"), label)
+        pattern = rf"(?:(?<=file://)|(?<![^\s:;,=(\"'])){re.escape(root)}(?=[/\s:;,)\"']|$)"
+        value = re.sub(pattern, label, value)  # labels are "~" and "$PREFIX": no escapes
     return value

@@ -1,4 +1,4 @@
-"""Credential redaction for URLs and environment values (pure functions)."""
+"""One rule set for credentials in URLs, free text and variable names (pure; docs/security.md)."""
 
 from __future__ import annotations
 
@@ -6,81 +6,198 @@ import re
 
 REDACTED = "****"
 
-# PEP 610 allows env-var placeholders in place of credentials; they are not secrets, and
-# keeping them keeps a captured URL usable (https://packaging.python.org/en/latest/specifications/direct-url/).
-_PLACEHOLDER = re.compile(r"^\$\{[A-Za-z0-9_-]+\}(:\$\{[A-Za-z0-9_-]+\})?$")
-# Userinfo inside any URL-ish substring of free text: scheme://user[:pass]@host
-_URL_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
-# user:password@ without a scheme (DSN-like values: "admin:hunter2@db:5432").
-_BARE_USERINFO = re.compile(r"(?P<user>[^\s:/@'\"=]+):(?P<pw>[^\s/@'\"]+)@")
-# anaconda.org and Anaconda's repositories carry the token as a path segment:
-# https://conda.anaconda.org/t/<TOKEN>/conda-forge/linux-64 (conda's own redaction does the same).
-_CONDA_TOKEN = re.compile(r"(://[^/\s]*anaconda\.(?:org|com|cloud)/t/)[^/\s]+")
-# Well-known token shapes that may appear without a URL around them.
-_TOKEN_SHAPES = re.compile(
-    r"\b(ghp_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
-    r"|hf_[A-Za-z0-9]{20,}|xox[abpr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|sk-[A-Za-z0-9_-]{20,})\b"
-)
+# --- names ------------------------------------------------------------------------------------
+
+# A name whose `_`/`-`/`.`-separated parts contain one of these names a secret wherever the
+# part sits: HF_TOKEN, --auth_token, DB_PASSWORD, X_APIKEY, OAUTH_CLIENT, NVIDIA_LICENSE_SERVER.
+_MARKERS_ANYWHERE = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL",
+                     "PRIVATE", "COOKIE", "SESSION", "SIGNATURE", "LICENSE", "LICENCE", "APIKEY",
+                     "AUTH")
+# Short markers are whole parts, and only the last one: TORCH_HUB_PAT, --api-key, DB_PASS,
+# SMB_PWD, ?sig=. Inside a name they qualify something else (XLA's --xla_dump_hlo_pass_re,
+# --key_value_store), and as substrings they are everywhere (PATH, COMPASS, MONKEY).
+_MARKERS_LAST = frozenset({"PAT", "PASS", "PWD", "KEY", "SIG", "SAS", "PIN", "OTP"})
+_NAME_PARTS = re.compile(r"[_.-]+")
 
 
-def _redact_userinfo(userinfo: str) -> str:
-    if _PLACEHOLDER.match(userinfo) or userinfo == "git":
+def is_secret_name(name: str) -> bool:
+    """Whether a variable, option or parameter name says its value is a credential.
+
+    >>> [is_secret_name(n) for n in ("TORCH_HUB_PAT", "--auth_token", "LD_LIBRARY_PATH")]
+    [True, True, False]
+    """
+    parts = [p for p in _NAME_PARTS.split(name.upper()) if p]
+    if not parts:
+        return False
+    return parts[-1] in _MARKERS_LAST or any(m in p for p in parts for m in _MARKERS_ANYWHERE)
+
+
+# --- URLs -------------------------------------------------------------------------------------
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# A URL inside free text runs to whitespace or a quote; what follows it ("corp=", "--flag ")
+# is text again. Characters a URL may not hold raw (",", ";", ")") are kept inside: a value
+# masked a little too far is better than the tail of a password kept.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>`]*")
+# PEP 610 allows environment-variable placeholders instead of credentials; they are not secrets
+# and keep a URL usable (https://packaging.python.org/en/latest/specifications/direct-url/).
+_PLACEHOLDER = re.compile(r"\$\{[A-Za-z0-9_-]+\}(?::\$\{[A-Za-z0-9_-]+\})?")
+# Query and fragment names whose values are never credentials, kept verbatim (the list is
+# documented in docs/security.md): pip's and PEP 508's fragments, hash names, VCS revisions.
+HARMLESS_PARAMS = frozenset({
+    "egg", "subdirectory", "md5", "sha1", "sha224", "sha256", "sha384", "sha512",
+    "ref", "branch", "tag", "rev", "revision", "commit", "version", "format",
+})
+# conda puts an anaconda.org-style token in the path (https://host/t/<TOKEN>/channel/...), and
+# self-hosted servers (anaconda-server, quetz) do too: conda masks it on every host
+# (conda/common/url.py, split_anaconda_token).
+_CONDA_TOKEN = re.compile(r"(/t/)[^/]+")
+# host:port where the port is not a number: a userinfo whose password holds a raw "/".
+_NOT_A_PORT = re.compile(r"^[^\[].*:(?!\d*$)")
+
+
+def _ssh_like(scheme: str) -> bool:
+    # ssh, git+ssh, svn+ssh, sftp: the user name is an account on the server, not a credential.
+    return any(part in ("ssh", "sftp") for part in scheme.lower().split("+"))
+
+
+def _userinfo(scheme: str, userinfo: str) -> str:
+    if _PLACEHOLDER.fullmatch(userinfo):
         return userinfo
-    user, sep, _password = userinfo.partition(":")
-    if sep:
-        # pip's semantics: keep the user, hide the password (https://user:****@host).
-        return f"{user}:{REDACTED}"
-    # A lone user part is usually a token used as a username (https://TOKEN@host).
-    return REDACTED
+    if _ssh_like(scheme) and ":" not in userinfo:
+        return userinfo
+    # Whole, not pip's user:****: a token is often the user part (https://TOKEN@host,
+    # https://TOKEN:x-oauth-basic@host), and an empty one means nothing was there.
+    return REDACTED if userinfo else userinfo
+
+
+def _params(text: str) -> str:
+    """``a=1&token=x`` -> ``a=****&token=****`` unless a name is harmless; ``;`` splits too."""
+    pieces = re.split(r"([&;])", text)
+    for i in range(0, len(pieces), 2):
+        name, eq, value = pieces[i].partition("=")
+        if not pieces[i] or name.lower() in HARMLESS_PARAMS:
+            continue
+        if not eq:
+            # A bare piece (?TOKEN) is a value without a name.
+            pieces[i] = REDACTED
+        elif value and not _PLACEHOLDER.fullmatch(value):
+            pieces[i] = f"{name}={REDACTED}"
+    return "".join(pieces)
+
+
+def _redact_one_url(url: str) -> str:
+    """The URL rules on a string that starts with ``scheme://``."""
+    scheme, _, rest = url.partition("://")
+    # The authority ends at the first "/". Userinfo ends at the last "@" before it, not at the
+    # first "?" or "#" as urlsplit has it: a raw password may hold "@", "?" or "#", and cutting
+    # there would keep its tail.
+    slash = rest.find("/")
+    authority, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+    if "@" not in authority and "@" in path and _NOT_A_PORT.match(authority):
+        # https://user:pa/ss@host/x: the host is the segment after the first "@".
+        end = rest.find("/", rest.index("@"))
+        authority, path = (rest, "") if end < 0 else (rest[:end], rest[end:])
+    if "@" in authority:
+        userinfo, _, hostport = authority.rpartition("@")
+        authority = f"{_userinfo(scheme, userinfo)}@{hostport}"
+    rest = authority + path
+    rest, hash_, fragment = rest.partition("#")
+    rest, qmark, query = rest.partition("?")
+    if scheme.lower() != "file":  # /t/ in a local path is a directory name
+        rest = _CONDA_TOKEN.sub(rf"\g<1>{REDACTED}", rest)
+    if query:
+        query = _params(query)
+    if "=" in fragment:  # #egg=x&sha256=...; a bare #anchor is kept
+        fragment = _params(fragment)
+    return redact_tokens(f"{scheme}://{rest}{qmark}{query}{hash_}{fragment}")
 
 
 def redact_url(url: str) -> str:
-    """Hide credentials in a URL the way pip's ``redact_auth_from_url`` does.
+    """Credentials out of a URL: userinfo, query values, a conda ``/t/<token>/``, token shapes.
 
-    >>> redact_url("https://user:pass@example.com/simple")
-    'https://user:****@example.com/simple'
-    >>> redact_url("https://token@example.com/x")
-    'https://****@example.com/x'
+    Strings that do not start with a scheme (uv's ``name=URL``, a conda ``channel::spec``, a
+    DSN without one) get :func:`redact_text`, which applies the same rules to each URL inside.
+
+    >>> redact_url("https://TOKEN:x-oauth-basic@github.com/o/r.git?ref=v1&token=abc")
+    'https://****@github.com/o/r.git?ref=v1&token=****'
+    >>> redact_url("ssh://builder@host/repo.git")
+    'ssh://builder@host/repo.git'
     """
-    if "@" not in url:
-        # No userinfo possible; the token shapes redact_text looks for need no URL parsing.
-        return redact_text(url)
-    # Imported only now: urllib.parse (with ipaddress) is ~3% of a capture's start-up, and most
-    # URLs a capture meets (file:// wheels, plain index URLs) carry no '@'.
-    from urllib.parse import urlsplit, urlunsplit
+    if _SCHEME.match(url):
+        return _redact_one_url(url)
+    return redact_text(url)
 
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return redact_text(url)
-    if "@" not in parts.netloc:
-        # No userinfo in the authority, but secrets still hide in paths and in strings that
-        # urlsplit cannot parse as a URL ("name=https://user:pw@host", uv's UV_INDEX form).
-        return redact_text(url)
-    # The last '@' separates userinfo from host, as in urlsplit (pip does the same).
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    netloc = f"{_redact_userinfo(userinfo)}@{hostport}"
-    return redact_text(urlunsplit(parts._replace(netloc=netloc)))
+
+# --- free text --------------------------------------------------------------------------------
+
+# name=value and --name=value, where the name says the value is a secret (is_secret_name).
+_KEY_VALUE = re.compile(r"(?<![\w.-])(?P<key>-{0,2}[A-Za-z][\w.-]*)=(?P<value>[^\s\"']+)")
+# --name value, the other spelling of an option (XLA_FLAGS="--password hunter2").
+_FLAG_SPACE = re.compile(r"(?<![\w-])(?P<key>--?[A-Za-z][\w.-]*)(?P<ws>[ \t]+)(?P<value>[^\s\"'-][^\s\"']*)")
+# user:password@host without a scheme (a DSN: "admin:p@ss@db:5432"). The password runs to the
+# last "@" before the host, so a password holding "@" goes whole.
+_BARE_USERINFO = re.compile(r"(?<![^\s=,;(\"'])(?P<userinfo>[^\s:/@=,;\"']+:[^\s/\"']*)@(?=[A-Za-z0-9\[])")
+
+
+def _mask_named(m: re.Match[str]) -> str:
+    value = m.group("value")
+    if not is_secret_name(m.group("key").lstrip("-")) or value == REDACTED \
+            or _PLACEHOLDER.fullmatch(value):
+        return m.group(0)
+    return m.group(0)[: m.start("value") - m.start(0)] + REDACTED
+
+
+def _redact_plain(text: str) -> str:
+    text = _KEY_VALUE.sub(_mask_named, text)
+    text = _FLAG_SPACE.sub(_mask_named, text)
+    text = _BARE_USERINFO.sub(lambda m: f"{_userinfo('', m.group('userinfo'))}@", text)
+    return redact_tokens(text)
 
 
 def redact_text(text: str) -> str:
-    """Redact URL userinfo and well-known token shapes anywhere inside free text."""
+    """Every rule, anywhere in free text: each URL gets :func:`redact_url`'s rules, the text
+    between gets the name=value, ``--flag value``, ``user:pw@host`` and token-shape rules.
 
-    def sub(m: re.Match[str]) -> str:
-        return f"{m.group('scheme')}{_redact_userinfo(m.group('userinfo'))}@"
+    >>> redact_text("--xla_gpu_autotune_level=4 --auth_token=abc123")
+    '--xla_gpu_autotune_level=4 --auth_token=****'
+    """
+    out: list[str] = []
+    pos = 0
+    for m in _URL_IN_TEXT.finditer(text):
+        out.append(_redact_plain(text[pos:m.start()]))
+        out.append(_redact_one_url(m.group()))
+        pos = m.end()
+    out.append(_redact_plain(text[pos:]))
+    return "".join(out)
 
-    text = _CONDA_TOKEN.sub(r"\1****", text)
-    text = _URL_USERINFO.sub(sub, text)
-    text = _BARE_USERINFO.sub(
-        lambda m: m.group(0) if m.group("pw") == REDACTED or _PLACEHOLDER.match(m.group(0)[:-1])
-        else f"{m.group('user')}:{REDACTED}@",
-        text,
-    )
-    return _TOKEN_SHAPES.sub(REDACTED, text)
+
+# --- token shapes -----------------------------------------------------------------------------
+
+# Published prefixes of well-known credentials, matched only as whole tokens (not inside a
+# longer word). Sources: GitHub (ghp_/gho_/ghu_/ghs_/ghr_, github_pat_), GitLab (glpat-),
+# Hugging Face (hf_), Slack (xox?-), AWS access key ids (AKIA/ASIA), PyPI API tokens
+# (pypi-AgE...: a macaroon), Google API keys (AIza), npm (npm_), JSON Web Tokens, and sk-
+# (OpenAI, Anthropic, Stripe), which _looks_like_key checks further.
+_TOKEN_SHAPES = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+    r"|glpat-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{20,}|xox[abeoprs]-[A-Za-z0-9-]{10,}"
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}|pypi-AgE[A-Za-z0-9_-]{40,}|AIza[0-9A-Za-z_-]{35}"
+    r"|npm_[A-Za-z0-9]{36}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|sk-[A-Za-z0-9_-]{20,})(?![A-Za-z0-9_-])"
+)
+_KEY_RUN = re.compile(r"[A-Za-z0-9]{16,}")
 
 
-def redact_scp_remote(remote: str) -> str:
-    """git remotes in scp form (``user@host:path``) carry no password; URLs get redact_url."""
-    if "://" in remote:
-        return redact_url(remote)
-    return redact_text(remote)
+def _looks_like_key(token: str) -> bool:
+    # sk- is also how repositories are named (sk-image-segmentation-pipeline): a key has a
+    # long run mixing letters and digits; hyphenated words have neither.
+    if not token.startswith("sk-"):
+        return True
+    return any(re.search(r"\d", run) and re.search(r"[A-Za-z]", run)
+               for run in _KEY_RUN.findall(token[3:]))
+
+
+def redact_tokens(text: str) -> str:
+    """Mask whole tokens shaped like a published credential format (ghp_..., AKIA..., sk-...)."""
+    return _TOKEN_SHAPES.sub(lambda m: REDACTED if _looks_like_key(m.group()) else m.group(), text)

@@ -404,6 +404,8 @@ def _what(value: Any) -> str:
 
 
 Converter = Callable[[Any, str], Any]
+# Arrays of records the file writes as a table keyed by the record's name (from_dict adds it).
+_KEYED_BY_NAME = frozenset({"python.packages"})
 _CONVERTERS: dict[Any, Converter] = {}
 
 
@@ -436,6 +438,8 @@ def _build_converter(tp: Any) -> Converter:
         def array(v: Any, path: str) -> tuple[Any, ...]:
             if type(v) is not list:
                 raise SnapshotFormatError(f"expected an array, got {_what(v)}", path=path)
+            if path in _KEYED_BY_NAME:  # shown as the user sees it: python.packages.numpy
+                return tuple([item(x, f"{path}.{x['name']}") for x in v])
             return tuple([item(x, f"{path}[{i}]") for i, x in enumerate(v)])
         return array
     if origin in (Mapping, dict):

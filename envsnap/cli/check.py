@@ -9,7 +9,7 @@ from ..capturing import capture
 from ..gate import HOST_PROBES, POLICIES, check
 from ..io import load
 from ..report import render_check
-from .drift import add_output_options
+from .diff import add_output_options
 
 CHECK_HELP = """\
 Capture this machine and evaluate it against a snapshot, before you deploy:

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import BadInputError
 from ..image import choose_base, default_tag, render
 from ..lock import lock
-from .capturing import _load_arg
+from .capture import _load_arg
 
 HELP = """\
 Build a Docker image that reproduces a snapshot's Python environment: the base image is

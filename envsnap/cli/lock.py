@@ -12,7 +12,7 @@ from ..errors import BadInputError
 from ..io import write_text_atomic
 from ..lock import FORMATS, lock, render, wheel_dir_for
 from ._args import comma_list
-from .capturing import _load_arg
+from .capture import _load_arg
 
 LOCK_HELP = """\
 Write lockfiles that reinstall exactly the snapshot's packages. The versions come from the

@@ -7,11 +7,11 @@ import json
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from dataclasses import dataclass, replace
 from ..host import Host, read_text
-from ..redact import redact_url
+from ..redact import redact_text, redact_url
 from ..snapshot import CondaEnv, CondaPackage, PythonEnv
 from . import Probed
 
@@ -45,7 +45,7 @@ def find_prefix(host: Host, pyenv: PythonEnv | None, python: str | None) -> str 
 def channel_name(channel: str | None, subdir: str | None) -> str | None:
     """``https://conda.anaconda.org/conda-forge/osx-arm64`` -> ``conda-forge``;
     ``https://repo.anaconda.com/pkgs/main/osx-64`` -> ``pkgs/main``; others keep the URL
-    (credentials redacted) without the subdir."""
+    (credentials redacted: userinfo, query, a ``/t/<token>/`` on any host) without the subdir."""
     if not channel:
         return None
     url = redact_url(channel.rstrip("/"))
@@ -71,7 +71,8 @@ def parse_record(data: Mapping[str, Any]) -> CondaPackage:
         url=redact_url(data["url"]) if data.get("url") else None,
         md5=data.get("md5"),
         sha256=data.get("sha256"),
-        requested_spec=None if requested in (None, "None", "") else str(requested),
+        # A spec can name a channel URL with its token (https://host/t/<TOKEN>/chan::pkg).
+        requested_spec=None if requested in (None, "None", "") else redact_text(str(requested)),
         noarch=data.get("noarch") if isinstance(data.get("noarch"), str) else None,
     )
 
@@ -94,7 +95,8 @@ def parse_history(text: str) -> tuple[str, ...]:
 
     Sample: ``# update specs: ['python_abi[build=*_cp313t]', 'python=3.13', 'pip']``
     (``# remove specs: [...]`` drops earlier ones; ``# cmd:`` lines are never stored: they
-    hold absolute paths and user names.)
+    hold absolute paths and user names.) A spec naming a channel URL keeps the URL with its
+    credentials redacted.
     """
     specs: dict[str, str] = {}
     for line in text.splitlines():
@@ -111,7 +113,7 @@ def parse_history(text: str) -> tuple[str, ...]:
                     if remove:
                         specs.pop(key, None)
                     else:
-                        specs[key] = str(spec)
+                        specs[key] = redact_text(str(spec))
     return tuple(specs[k] for k in sorted(specs))
 
 

@@ -6,10 +6,11 @@ import json
 import posixpath
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
-from dataclasses import dataclass, field
 from ..host import Host, read_text
+from ..redact import redact_text
 from ..snapshot import CudaInfo, LibraryCopy, PythonEnv
 from . import Probed
 
@@ -17,8 +18,9 @@ NVCC_TIMEOUT = 10.0
 LDCONFIG_TIMEOUT = 10.0
 
 # Values an NVIDIA CUDA base image bakes into its environment (nvidia/cuda Dockerfiles). They
-# describe the image build, not what is on disk, so they are kept verbatim and apart from the
-# observed copies (shared/reference/capture-anchors.md 2.1).
+# describe the image build, not what is on disk, so they are kept apart from the observed
+# copies (shared/reference/capture-anchors.md 2.1), verbatim but for the credential rules every
+# environment value gets (NVIDIA_REQUIRE_CUDA is free text a derived image can extend).
 DECLARED_ENV = (
     "CUDA_VERSION",
     "NV_CUDA_CUDART_VERSION",
@@ -361,7 +363,7 @@ def probe(host: Host, pyenv: PythonEnv | None, system: SystemSurvey | None = Non
     """
     system = system or survey(host)
     toolkit = system.toolkit
-    declared = {k: host.environ[k] for k in DECLARED_ENV if host.environ.get(k)}
+    declared = {k: redact_text(host.environ[k]) for k in DECLARED_ENV if host.environ.get(k)}
     looked: list[str] = []
     notes: list[str] = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import CommandNotFound, CommandTimeout
 from ..host import Host
-from ..redact import redact_scp_remote
+from ..redact import redact_url
 from ..snapshot import Project
 from . import Probed
 
@@ -49,6 +49,7 @@ def probe(host: Host, cwd: str | None) -> Probed[Project]:
         raise CommandTimeout(f"git: {exc}") from None
     commit, branch, dirty = parse_status_v2(status.stdout)
     url = remote.stdout.strip() if remote.returncode == 0 else ""
+    # redact_url takes scp-form remotes too (git@github.com:o/r.git: kept, ssh needs no secret).
     value = Project(commit=commit, dirty=dirty, branch=branch,
-                    remote=redact_scp_remote(url) if url else None)
+                    remote=redact_url(url) if url else None)
     return Probed(value=value, found_via="git")

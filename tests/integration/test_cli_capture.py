@@ -85,28 +85,4 @@ def test_default_output_is_envsnap_toml(tmp_path: Path) -> None:
     assert io.load(tmp_path / "envsnap.toml").os is not None
 
 
-# Capture is start-up-bound (benchmarks/README.md): these modules once made up a third of its
-# run time, and each has a cheaper stand-in on the capture path. A new import of one of them
-# shows up here, not only as a slower benchmark.
-_NOT_ON_THE_CAPTURE_PATH = ("dataclasses", "inspect", "tomllib", "shutil", "envsnap.lock",
-                            "envsnap.diff", "envsnap.check", "envsnap.image", "docker")
 
-
-def test_capture_imports_only_what_it_needs(tmp_path: Path) -> None:
-    code = ("import sys; from envsnap.cli import main; rc = main(sys.argv[1:]); "
-            "print(' '.join(sorted(sys.modules)))")
-    proc = subprocess.run([sys.executable, "-c", code, "capture", "-q", "-o", str(tmp_path / "s.toml")],
-                          capture_output=True, text=True, env=support.clean_env(), timeout=120,
-                          check=False, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    loaded = set(proc.stdout.split())
-    assert "envsnap.probes.python" in loaded and (tmp_path / "s.toml").exists()
-    assert not loaded & set(_NOT_ON_THE_CAPTURE_PATH), loaded & set(_NOT_ON_THE_CAPTURE_PATH)
-
-
-def test_version_needs_no_command_module() -> None:
-    code = "import sys; from envsnap.cli import main; main(['--version']); print(sorted(sys.modules))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          check=False, env=support.clean_env())
-    assert proc.stdout.startswith("envsnap ") and "envsnap.cli.capture" not in proc.stdout
-    assert run("--version").stdout.strip().startswith("envsnap ")

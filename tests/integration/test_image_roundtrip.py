@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.docker]
 BASE = "envsnap-base:bookworm"
 # Pure-Python deps envsnap needs to run inside the image, mounted read-only (not installed:
 # the image's venv must hold exactly the snapshot's packages).
-RUNTIME_DEPS = ("packaging", "tomlkit", "pynvml.py")
+RUNTIME_DEPS = ("packaging", "pynvml.py")
 
 
 def cli(*args: str) -> tuple[int, str, str]:

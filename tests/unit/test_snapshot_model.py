@@ -88,7 +88,7 @@ def test_one_line_per_package_in_stable_order() -> None:
     text = io.dumps(sample())
     section = text.split("[python.packages]\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert [line.split(" = ", 1)[0] for line in section] == ["numpy", "torch", "mylib", "weird"]
-    assert section[1] == 'torch = {"version" = "2.5.1+cu121", "requires" = ["numpy"]}'
+    assert section[1] == 'torch = {version = "2.5.1+cu121", requires = ["numpy"]}'
 
 
 def test_digest_ignores_capture_time_metadata_only() -> None:
@@ -131,9 +131,21 @@ def test_transient_fields_are_never_written() -> None:
 
 
 def test_unknown_schema_major_is_refused_with_a_clear_message() -> None:
-    text = io.dumps(sample()).replace("schema = 1", "schema = 2", 1)
-    with pytest.raises(UnsupportedSchemaError, match=r"schema 2 is not supported.*upgrade envsnap"):
+    text = io.dumps(sample()).replace("schema = 2", "schema = 3", 1)
+    with pytest.raises(UnsupportedSchemaError, match=r"schema 3 is not supported.*upgrade envsnap"):
         io.loads(text)
+
+
+def test_schema_1_files_still_load() -> None:
+    # Schema 1 recorded requirement names without specifiers: they read as requirements
+    # without a specifier, and the file keeps its schema number.
+    text = io.dumps(sample()).replace("schema = 2", "schema = 1", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", io.SnapshotEditedWarning)
+        snap = io.loads(text)
+    assert snap.schema == 1
+    assert snap.python is not None and snap.python.package("torch") is not None
+    assert snap.python.package("torch").requires == ("numpy",)  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -178,15 +190,53 @@ def test_hostile_versions_are_refused(hostile: str) -> None:
 def test_control_characters_in_env_values_are_refused() -> None:
     data = to_dict(sample())
     data["env"]["PYTHONHASHSEED"] = "0\nRUN curl x | sh"
-    with pytest.raises(SnapshotFormatError, match=r"control characters at 'env.PYTHONHASHSEED'"):
+    with pytest.raises(SnapshotFormatError, match=r"unsafe environment variable at 'env.PYTHONHASHSEED'"):
         from_dict(data)
 
 
-def test_bad_env_names_are_refused() -> None:
+@pytest.mark.parametrize("name", ["A B", "A.B", "A-B", "A\n", "É"])
+def test_bad_env_names_are_refused(name: str) -> None:
     data = to_dict(sample())
-    data["env"]["A B"] = "1"
-    with pytest.raises(SnapshotFormatError, match="environment variable name"):
+    data["env"][name] = "1"
+    with pytest.raises(SnapshotFormatError, match="unsafe environment variable"):
         from_dict(data)
+
+
+@pytest.mark.parametrize("value", ["3.20\n", "3.20\r", "3.20\x00"])
+def test_a_trailing_newline_does_not_pass_a_validator(value: str) -> None:
+    data = to_dict(sample())
+    data["python"]["packages"]["numpy"]["version"] = value
+    with pytest.raises(SnapshotFormatError, match="unsafe version"):
+        from_dict(data)
+
+
+def test_loaded_snapshots_cannot_be_mutated() -> None:
+    import dataclasses
+
+    snap = io.loads(io.dumps(sample()))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.env = {}  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        snap.env["PYTHONHASHSEED"] = "1"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        snap.probes["python"] = ProbeStatus(status="ok")  # type: ignore[index]
+    assert snap.meta is not None and snap.cuda is not None and snap.python is not None
+    with pytest.raises(TypeError):
+        snap.meta.elapsed_ms["python"] = 0  # type: ignore[index]
+    with pytest.raises(TypeError):
+        snap.cuda.declared["CUDA_VERSION"] = "1"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        snap.python.markers["python_version"] = "2.7"  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.python.packages[0].version = "0"  # type: ignore[misc]
+    assert isinstance(snap.python.packages, tuple) and isinstance(snap.python.packages[0].requires, tuple)
+    # A mapping handed to the constructor is copied: changing the caller's dict later changes
+    # nothing the digest covers.
+    env = {"PYTHONHASHSEED": "0"}
+    made = Snapshot(env=env)
+    before = made.digest
+    env["PYTHONHASHSEED"] = "1"
+    assert made.digest == before
 
 
 @pytest.mark.parametrize(
@@ -196,7 +246,7 @@ def test_bad_env_names_are_refused() -> None:
         (b"\xff\xfe\x00garbage", "not UTF-8"),
         (b"schema = 1\n[python\n", "not a valid snapshot file"),
         (b"[meta]\nhostname = 'x'\n", "not an envsnap snapshot"),
-        (b"schema = 'one'\n", "expected an integer at 'schema'"),
+        (b"schema = 'one'\n", "expected an integer, got a string at 'schema'"),
     ],
 )
 def test_load_errors_are_one_line_and_name_the_file(tmp_path: Path, content: bytes, message: str) -> None:
@@ -243,21 +293,56 @@ def test_atomic_write_survives_keyboard_interrupt(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-# The fast reader must agree with tomllib (the reference) on everything the writer emits, and
-# hand-edited TOML outside that layout must still load (through tomllib).
+# The reader is tomllib's parser: what TOML forbids is refused, naming the line.
 
 
-def test_fast_reader_agrees_with_tomllib_on_writer_output() -> None:
-    snap = sample()
-    text = io.dumps(snap)
-    assert io._fast_loads(text) == tomllib.loads(text)
+@pytest.mark.parametrize(
+    ("edit", "line_hint"),
+    [
+        # a second line for the same package
+        (lambda t: t.replace("[python.packages]\n", '[python.packages]\nnumpy = {version = "0.1"}\n', 1),
+         "line"),
+        # a second [python.packages] table appended at the end
+        (lambda t: t + '\n[python.packages]\nevil = {version = "1.0"}\n', "line"),
+        # a repeated [python] header
+        (lambda t: t + '\n[python]\nversion = "3.11.7"\n', "line"),
+        (lambda t: t.replace('hostname = "gpu-7"', "hostname = NaN", 1), "line"),
+        (lambda t: t.replace('hostname = "gpu-7"', "hostname = Infinity", 1), "line"),
+        (lambda t: t.replace('hostname = "gpu-7"', 'hostname: "gpu-7"', 1), "line"),
+    ],
+)
+def test_what_toml_forbids_is_refused_with_the_line(edit, line_hint: str) -> None:  # type: ignore[no-untyped-def]
+    text = edit(io.dumps(sample()))
+    with pytest.raises(SnapshotFormatError, match=r"not a valid snapshot file \(.*\(at line \d+"):
+        io.loads(text)
+
+
+def test_lowercase_nan_is_a_float_where_a_string_belongs() -> None:
+    text = io.dumps(sample()).replace('hostname = "gpu-7"', "hostname = nan", 1)
+    with pytest.raises(SnapshotFormatError, match="expected a string, got a number at 'meta.hostname'"):
+        io.loads(text)
+
+
+def test_toml_dates_where_strings_belong_are_refused() -> None:
+    text = io.dumps(sample()).replace('captured_at = "2026-11-26T10:00:00Z"',
+                                      "captured_at = 2026-11-26T10:00:00Z", 1)
+    with pytest.raises(SnapshotFormatError, match="expected a string, got a datetime at 'meta.captured_at'"):
+        io.loads(text)
+
+
+def test_json_snapshots_refuse_duplicate_keys_and_non_finite_numbers() -> None:
+    text = io.dumps_json(sample())
+    with pytest.raises(SnapshotFormatError, match="duplicate key 'schema'"):
+        io.loads(text.replace('{\n', '{\n  "schema": 2,\n', 1))
+    with pytest.raises(SnapshotFormatError, match="NaN is not a valid value"):
+        io.loads(text.replace('"hostname": "gpu-7"', '"hostname": NaN', 1))
 
 
 @pytest.mark.parametrize(
     "tricky",
     ['a " = b', 'x = "1", y', "it's", "{curly} [square]", "back\\slash\\", 'q"', "tab\there", "é ☃"],
 )
-def test_fast_reader_on_awkward_strings(tricky: str) -> None:
+def test_awkward_strings_round_trip(tricky: str) -> None:
     snap = replace(sample(), meta=replace(sample().meta, hostname=tricky))
     assert snap.python is not None
     pkg = replace(snap.python.packages[0], installer=tricky)
@@ -270,10 +355,9 @@ def test_fast_reader_on_awkward_strings(tricky: str) -> None:
 def test_hand_edited_toml_still_loads() -> None:
     text = io.dumps(sample())
     edited = text.replace(
-        'numpy = {"version" = "2.1.0"', "numpy = {version = '2.1.0'", 1
+        'numpy = {version = "2.1.0"', "numpy = {'version' = '2.1.0'", 1
     ).replace("[meta]", "[meta]  # edited by hand", 1)
-    with pytest.raises(io._NotFast):
-        io._fast_loads(edited)
+    assert edited != text
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # same content, other spelling: not an edit
         pass_through = io.loads(edited)

@@ -19,7 +19,6 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "frameworks"
 TORCH_CPU = DATA / "torch-2.13.0+cpu" / "version.py"
 TORCH_CU121 = DATA / "torch-2.2.1+cu121" / "version.py"
 TF_CU121 = DATA / "tensorflow-cuda12.1" / "build_info.py"
-TORCH_WHEEL = Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,43 +202,3 @@ def test_deep_with_a_real_interpreter_lacking_torch(tmp_path: Path) -> None:
     (fw,) = result.value or ()
     assert (fw.cuda, fw.variant) == ("12.1", "cu121")  # from torch/version.py, kept
     assert "import failed: ModuleNotFoundError: No module named 'torch'" in fw.found_via
-
-
-# ---------------------------------------------------------------------------------------------
-# A real torch install (CPU wheel shipped on this machine)
-
-
-@pytest.fixture(scope="session")
-def torch_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not TORCH_WHEEL.exists():
-        pytest.skip(f"SKIPPED: the real torch CPU wheel is not on this machine ({TORCH_WHEEL})")
-    if sys.version_info[:2] != (3, 11):
-        pytest.skip("SKIPPED: the torch wheel at hand is cp311; this interpreter is not 3.11")
-    python = support.make_venv(tmp_path_factory.mktemp("torch-venv") / "venv")
-    # torch itself only from the local wheel; --no-deps because its dependencies are not there.
-    support.pip_install(python, "--isolated", "--no-index", "--find-links", str(TORCH_WHEEL.parent),
-                        "--no-deps", "torch==2.13.0+cpu")
-    # What `import torch` needs at import time, from the package index (isolated pip).
-    support.pip_install(python, "--isolated", "typing-extensions", "sympy", "filelock")
-    return python
-
-
-@pytest.mark.slow
-def test_real_torch_cpu_wheel_files_and_deep(torch_venv: Path) -> None:
-    venv = torch_venv.parent.parent
-    site = venv / "lib" / "python3.11" / "site-packages"
-    assert (site / "torch" / "version.py").exists()
-    pyenv = PythonEnv(version="3.11.7", implementation="cpython", prefix=str(venv),
-                      env_kind="venv", site_packages=(str(site),),
-                      packages=(Package(name="torch", version="2.13.0+cpu"),))
-    shallow = frameworks.probe(LocalHost(), pyenv, deep=False, python=None)
-    assert shallow.value == (
-        Framework(name="torch", version="2.13.0+cpu", variant="cpu", cuda=None,
-                  found_via="file:torch/version.py"),
-    )
-    deep = frameworks.probe(LocalHost(), pyenv, deep=True, python=str(torch_venv))
-    (fw,) = deep.value or ()
-    # A CPU build: no CUDA, no cuDNN, and no compiled arch list.
-    assert (fw.cuda, fw.cudnn, fw.nccl, fw.arch_list) == (None, None, None, ())
-    assert fw.found_via == "import"
-    assert deep.found_via == "import (--deep) and build files"

@@ -200,16 +200,3 @@ def test_local_which_agrees_with_shutil(tmp_path: Path) -> None:
     assert LocalHost({}).which("sh") == shutil.which("sh")
 
 
-def test_inspector_output_evaluates_literals_only(tmp_path: Path) -> None:
-    from envsnap.errors import HostError
-    from envsnap.host import RunResult, inspector_output
-
-    marker = tmp_path / "ran"
-    for text in (f"__import__('pathlib').Path({str(marker)!r}).touch()", "{'a': ", "[1, 2]", "",
-                 "{'a': open('/etc/passwd').read()}"):
-        with pytest.raises(HostError, match="no readable inspection"):
-            inspector_output("/opt/py", RunResult(returncode=0, stdout=text))
-    assert not marker.exists()
-    report = "{'version': '3.11.7', 'sys_path': ['/x\\udcff'], 'conda': False}"
-    assert inspector_output("/opt/py", RunResult(returncode=0, stdout=report)) == {
-        "version": "3.11.7", "sys_path": ["/x\udcff"], "conda": False}

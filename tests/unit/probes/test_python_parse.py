@@ -1,15 +1,22 @@
-"""The Python probe's fast paths agree with the reference parsers they stand in for."""
+"""The Python probe agrees with the references: packaging for versions and markers,
+importlib.metadata and the email parser for METADATA."""
 
 from __future__ import annotations
 
+import email
 import importlib.metadata
-import sys
+import os
+from pathlib import Path
 
 import pytest
+from packaging.markers import default_environment
 from packaging.version import InvalidVersion, Version
 
+from envsnap.errors import HostError
+from envsnap.host import LocalHost, RunResult
 from envsnap.probes import _inspector
-from envsnap.probes.python import is_valid_version
+from envsnap.probes.dist_info import METADATA_LIMIT, parse_metadata_text, read_dist, scan
+from envsnap.probes.python import applicable_requirements, inspector_output, is_valid_version
 
 
 def _packaging_accepts(version: str) -> bool:
@@ -34,54 +41,101 @@ def test_version_check_agrees_with_packaging(version: str) -> None:
     assert is_valid_version(version) is _packaging_accepts(version)
 
 
-def _installed_dist_infos() -> list[importlib.metadata.Distribution]:
+def _installed() -> list[importlib.metadata.Distribution]:
     # Real METADATA files: every distribution installed in the environment running the tests.
-    dists = [d for d in importlib.metadata.distributions() if d.read_text("METADATA")]
+    dists = list(importlib.metadata.distributions())
     assert len(dists) > 20, "expected the test environment's real distributions"
     return dists
 
 
-def test_header_scan_matches_the_email_parser_on_real_metadata() -> None:
-    for dist in _installed_dist_infos():
-        text = dist.read_text("METADATA") or ""
-        headers = _inspector._headers(text)  # type: ignore[no-untyped-call]
-        meta = dist.metadata
-        where = f"{dist.metadata['Name']} ({sys.prefix})"
-        assert headers.get("name") == meta["Name"], where
-        assert headers.get("version") == meta["Version"], where
-        assert headers.get("requires-dist", []) == (meta.get_all("Requires-Dist") or []), where
+def test_dist_scan_matches_importlib_metadata_on_every_installed_distribution() -> None:
+    host = LocalHost()
+    for dist in _installed():
+        path = str(dist._path)  # type: ignore[attr-defined]  # PathDistribution's folder
+        raw = read_dist(host, os.path.dirname(path), os.path.basename(path))
+        where = f"{path}"
+        assert "error" not in raw, where
+        assert raw["metadata"]["name"] == dist.metadata["Name"], where
+        assert raw["metadata"]["version"] == dist.metadata["Version"], where
+        assert raw["metadata"]["requires-dist"] == (dist.requires or []), where
 
 
-def test_header_scan_edge_cases() -> None:
-    text = ("Metadata-Version: 2.1\r\nName : Foo \r\nVersion:1.0\r\n"
-            "Requires-Dist: a>=1; extra == 'x'\r\nClassifier: x\r\n  \r\nName: from-the-body\n")
-    assert _inspector._headers(text) == {  # type: ignore[no-untyped-call]
-        "name": "Foo", "version": "1.0", "requires-dist": ["a>=1; extra == 'x'"]}
-    assert _inspector._headers("\nName: body-only\n") == {}  # type: ignore[no-untyped-call]
-
-
-@pytest.mark.parametrize(("text", "expected"), [
-    # folded continuation lines: joined for name/version, dropped for a requirement
-    ("Name: foo\n bar\nVersion: 1\n\tpost\nRequires-Dist: a\n  cont\n\n",
-     {"name": "foo bar", "version": "1 post", "requires-dist": ["a"]}),
-    # any whitespace-only line ends the header block, and values are stripped like str.strip()
-    ("Name: a\xa0\n\f\nVersion: 3\n", {"name": "a"}),
-    # no Unicode case folding: these are not the headers they look like
-    ("Ver\u017fion: 9\nName: k\nRequ\u0130res-Dist: z\n\n", {"name": "k"}),
-    # the first Name wins; keys are case-insensitive and may have space before the colon
-    ("name : first\nNAME: second\nVERSION:2\n", {"name": "first", "version": "2"}),
+@pytest.mark.parametrize("text", [
+    # a folded License whose continuation holds whitespace-only lines (matplotlib, scipy...)
+    "Name: a\nLicense: BSD\n        \n        Copyright\n \nRequires-Dist: numpy>=1.23\n\nbody\n",
+    "Metadata-Version: 2.1\r\nName : Foo \r\nVersion:1.0\r\nRequires-Dist: a>=1; extra == 'x'\r\n"
+    "Classifier: x\r\n  \r\nRequires-Dist: b\r\n\r\nName: from-the-body\n",
+    "Name: foo\n bar\nVersion: 1\n\tpost\nRequires-Dist: a\n  cont\n\n",
+    "\nName: body-only\n",
+    "\r\nName: body-only\n",
+    "Name: a\rVersion: 2\r\rRequires-Dist: body\r",
+    "Name: a\nnot a header line\nRequires-Dist: after-the-break\n",
+    "Ver\u017fion: 9\nName: k\nRequ\u0130res-Dist: z\n\n",
+    "name : first\nNAME: second\nVERSION:2\n",
+    "Name: a" + " " * 200_000 + "b\nVersion: 1\n",
 ])
-def test_header_scan_semantics(text: str, expected: dict[str, object]) -> None:
-    assert _inspector._headers(text) == expected  # type: ignore[no-untyped-call]
+def test_header_block_parse_equals_the_email_parser(text: str) -> None:
+    expected = email.message_from_string(text)
+    got = parse_metadata_text(text)
+    assert (got.name, got.version, list(got.requires)) == (
+        expected["Name"], expected["Version"], expected.get_all("Requires-Dist") or [])
 
 
-def test_header_scan_is_linear_on_a_padded_line() -> None:
-    # A backtracking pattern took 16 s on a 50,000-space line; one pass takes milliseconds.
-    # The bound is generous on purpose: it only has to tell linear from quadratic.
-    import time
+def test_whitespace_only_continuation_keeps_later_requirements(tmp_path: Path) -> None:
+    # The bug this replaces: the header scan stopped at "        \n", losing matplotlib's deps.
+    site = tmp_path / "site"
+    info = site / "m-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: m\nVersion: 1.0\nLicense: long\n        \n        text\n"
+        "Requires-Dist: numpy>=1.23\nRequires-Dist: colorama; platform_system == 'Windows'\n\nbody")
+    raw = read_dist(LocalHost(), str(site), "m-1.0.dist-info")
+    assert raw["metadata"]["requires-dist"] == ["numpy>=1.23", "colorama; platform_system == 'Windows'"]
 
-    text = "Name: a" + " " * 200_000 + "b\nVersion: 1\n"
-    start = time.perf_counter()
-    headers = _inspector._headers(text)  # type: ignore[no-untyped-call]
-    assert time.perf_counter() - start < 2.0
-    assert headers == {"name": "a" + " " * 200_000 + "b", "version": "1"}
+
+def test_requirements_are_evaluated_for_the_target_interpreter() -> None:
+    values = [
+        "numpy>=1.26", "colorama; platform_system == 'Windows'", "tomli; python_version < '3.11'",
+        "pytest; extra == 'test'", "typing-extensions; python_version < '3.11' and extra == 'x'",
+        "Requests[SOCKS,Security]<3,>=2", "pkg @ https://user:tok@host/p.whl", "not a requirement!",
+        "importlib-metadata; python_version < '3.8' or extra == 'docs'",
+    ]
+    py311 = {**default_environment(), "python_version": "3.11", "python_full_version": "3.11.7",
+             "platform_system": "Linux", "sys_platform": "linux"}
+    assert applicable_requirements(values, py311) == (
+        "numpy>=1.26", "pkg", "requests[security,socks]<3,>=2")
+    py310_win = {**py311, "python_version": "3.10", "platform_system": "Windows", "sys_platform": "win32"}
+    assert applicable_requirements(values, py310_win) == (
+        "colorama", "numpy>=1.26", "pkg", "requests[security,socks]<3,>=2", "tomli")
+
+
+def test_inspector_marker_environment_equals_packaging() -> None:
+    assert _inspector.marker_environment() == default_environment()  # type: ignore[no-untyped-call]
+
+
+def test_fifo_and_device_metadata_are_not_read(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    for name in ("fifo-1.0.dist-info", "zero-1.0.dist-info", "big-1.0.dist-info"):
+        (site / name).mkdir(parents=True)
+    os.mkfifo(site / "fifo-1.0.dist-info" / "METADATA")  # opening it for reading would block
+    os.symlink("/dev/zero", site / "zero-1.0.dist-info" / "METADATA")  # reading it never ends
+    with open(site / "big-1.0.dist-info" / "METADATA", "wb") as fh:
+        fh.truncate(METADATA_LIMIT + 1)  # sparse: no disk used
+    raws = {r["entry"]: r for r in scan(LocalHost(), [str(site)])[0]}
+    assert raws["fifo-1.0.dist-info"]["error"] == "no-metadata"
+    assert raws["zero-1.0.dist-info"]["error"] == "no-metadata"
+    assert raws["big-1.0.dist-info"]["error"] == "too-large"
+
+
+def test_inspector_output_evaluates_literals_only(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    for text in (f"__import__('pathlib').Path({str(marker)!r}).touch()", "{'a': ", "[1, 2]", "",
+                 "{'a': open('/etc/passwd').read()}", "[" * 100_000):
+        with pytest.raises(HostError, match="no readable inspection"):
+            inspector_output("/opt/py", RunResult(returncode=0, stdout=text))
+    assert not marker.exists()
+    report = "{'version': '3.11.7', 'sys_path': ['/x\\udcff'], 'conda': False}"
+    assert inspector_output("/opt/py", RunResult(returncode=0, stdout=report)) == {
+        "version": "3.11.7", "sys_path": ["/x\udcff"], "conda": False}
+    with pytest.raises(HostError, match="no readable sys.path"):
+        inspector_output("/opt/py", RunResult(returncode=0, stdout="{'sys_path': 3}"))
