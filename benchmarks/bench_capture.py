@@ -1,16 +1,18 @@
-"""Benchmark: `envsnap capture` (all probes) against `pip freeze`, `pip inspect` and
-`uv pip freeze` on one venv of ~250 distributions, side by side in one run; then capture time
-and peak memory on synthetic dist-info trees of 1,000 to 10,000 distributions.
+"""Benchmark: `envsnap capture` (all probes) against `python -m torch.utils.collect_env`,
+`pip freeze`, `pip inspect` and `uv pip freeze` on one venv of ~250 real distributions with
+torch installed, side by side in one run; then capture time and peak memory on synthetic
+dist-info trees of 1,000 to 10,000 distributions.
 
 envsnap is measured the two ways it is deployed, both installed from a built wheel (not this
 checkout's editable install): inside the captured environment (`venv/bin/envsnap capture`,
 as in a production image), and from a tool environment of its own, pipx-style
 (`tool/bin/envsnap capture --python venv/bin/python`), which starts a second interpreter.
 
-    python benchmarks/bench_capture.py [--dists 250] [--runs 15] [--scale 1000,3000,10000]
+    python benchmarks/bench_capture.py [--runs 15] [--scale 1000,3000,10000]
 
-The venv is built with real pip installs of real wheels (generated here, with METADATA and
-RECORD of realistic size) and cached under .bench/. Commands run alternately (A B C D A B ...)
+The venv is built once with real pip installs from the package index, using this machine's
+pip configuration as a user would (torch==2.13.0 and REAL_PACKAGES below), and cached under
+.bench/. Commands run alternately (A B C D A B ...)
 so drift on a noisy machine hits them all alike; medians and per-round ratios are reported.
 Peak memory is each child's own ru_maxrss (os.wait4), not the benchmark's.
 """
@@ -69,26 +71,24 @@ def tool_venv(wheel: Path) -> Path:
     return py.parent / "envsnap"
 
 
-def build_venv(n: int) -> Path:
-    target = BENCH / f"venv{n}"
+# torch plus what a data-science environment holds: ~250 distributions in all.
+REAL_PACKAGES = ("torch==2.13.0", "pandas", "scipy", "matplotlib", "scikit-learn", "jupyterlab",
+                 "mlflow", "transformers", "datasets", "seaborn", "sympy", "pytest")
+
+
+def build_venv() -> Path:
+    target = BENCH / "real-torch"
     py = target / "bin" / "python"
-    if (target / ".complete").exists():
+    stamp = "\n".join(REAL_PACKAGES)
+    if (target / ".complete").exists() and (target / ".complete").read_text() == stamp:
         return py
     shutil.rmtree(target, ignore_errors=True)
-    wheels = BENCH / f"wheels{n}"
-    shutil.rmtree(wheels, ignore_errors=True)
-    names = [f"benchpkg-{i:04d}" for i in range(n)]
-    for i, name in enumerate(names):
-        deps = [names[(i + k) % n] + ">=1.0" for k in (1, 7, 31)]
-        deps.append("extra-only>=1; extra == 'test'")
-        # a summary and a long description, as real METADATA has
-        support.build_wheel(wheels, name, f"1.{i}.0", requires=deps,
-                            modules=_wheel_modules(name, i), summary="a benchmark package",
-                            description=LOREM)
     support.make_venv(target)
-    support.run([py, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--find-links",
-                 wheels, *names], timeout=1800)
-    (target / ".complete").write_text(str(n))
+    # The machine's own pip configuration (indexes, local wheel folders), as a user installs.
+    env = {k: v for k, v in os.environ.items() if k != "PIP_CONFIG_FILE"}
+    support.run([py, "-m", "pip", "install", "-q", "--only-binary=:all:", *REAL_PACKAGES],
+                env=env, timeout=3600)
+    (target / ".complete").write_text(stamp)
     return py
 
 
@@ -149,6 +149,7 @@ def compare(commands: dict[str, list[str]], runs: int, env: dict[str, str]) -> d
             # commands alike, so a round's ratio is steadier than a ratio of medians
             "envsnap_ratio_median": _ratio(walls["envsnap capture"], walls[name]),
             "envsnap_python_ratio_median": _ratio(walls["envsnap --python"], walls[name]),
+            "runs": len(walls[name]),
         }
     return out
 
@@ -159,7 +160,6 @@ def _ratio(a: list[float], b: list[float]) -> float:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dists", type=int, default=250)
     ap.add_argument("--runs", type=int, default=15)
     ap.add_argument("--scale", default="1000,3000,10000")
     ap.add_argument("--json", action="store_true")
@@ -168,13 +168,14 @@ def main() -> int:
     env = support.clean_env()
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     wheel = envsnap_wheel()
-    py = build_venv(args.dists)
+    py = build_venv()
     install_envsnap(py, wheel)
     envsnap = str(tool_venv(wheel))
     out = Path(tempfile.mkdtemp()) / "snap.toml"
     commands = {
         "envsnap capture": [str(py.parent / "envsnap"), "capture", "-q", "-o", str(out)],
         "envsnap --python": [envsnap, "capture", "--python", str(py), "-q", "-o", str(out)],
+        "torch collect_env": [str(py), "-m", "torch.utils.collect_env"],
         "pip freeze": [str(py), "-m", "pip", "freeze"],
         "pip inspect": [str(py), "-m", "pip", "inspect"],
     }
@@ -192,7 +193,7 @@ def main() -> int:
         scaling[n] = {"median_s": statistics.median(s[0] for s in samples),
                       "peak_rss_mib": max(s[1] for s in samples) / 1024}
     if args.json:
-        print(json.dumps({"venv_dists": args.dists, "runs": args.runs, "compare": results,
+        print(json.dumps({"venv_dists": total, "runs": args.runs, "compare": results,
                           "scaling": scaling}, indent=2))
         return 0
     py_version = sys.version.split()[0]

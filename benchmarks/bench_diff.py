@@ -1,5 +1,5 @@
 """Benchmark: diff of two 10,000-package snapshots (parsing included) and a fleet diff of
-1,000 snapshots of 300 packages. Targets (issue): < 0.5 s and < 10 s. Prints figures only.
+1,000 snapshots of 300 packages. Targets (issues): <= 1.0 s and <= 10 s. Prints figures only.
 
     .venv/bin/python benchmarks/bench_diff.py
 """
@@ -34,7 +34,7 @@ BIG = 10_000
 FLEET_NODES = 1_000
 FLEET_PACKAGES = 300
 DRIFT_EVERY = 50  # one package in 50 differs between A and B
-TARGET_PAIR_S = 0.5
+TARGET_PAIR_S = 1.0
 TARGET_FLEET_S = 10.0
 T = TypeVar("T")
 

@@ -5,39 +5,62 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import __version__
+from . import __version__, probes
 from .errors import BadInputError, EnvsnapError
-from dataclasses import dataclass, replace
 from .host import Host, LocalHost
-from .probes import PROBE_NAMES, Probed
-from .probes import python as python_probe
+from .probes import CaptureOptions, ProbeContext, Probed, ProbeSpec
 from .redact import redact_text
 
 if TYPE_CHECKING:
-    from .snapshot import ProbeStatus, PythonEnv, Snapshot
+    from .snapshot import ProbeStatus, Snapshot
+
+__all__ = ["CaptureOptions", "capture", "capture_with"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CaptureOptions:
-    python: str | None = None  # target interpreter; None = the environment the user is in
-    deep: bool = False  # import frameworks in a child process for live build facts
-    anonymize: bool = False
-    only: frozenset[str] | None = None
-    skip: frozenset[str] = frozenset()
-    cwd: str | None = None  # where to look for the project's git repository
-
-
-def _selected(options: CaptureOptions) -> list[str]:
+def _selected(options: CaptureOptions, registry: Sequence[ProbeSpec]) -> list[str]:
+    known = [spec.name for spec in registry]
     for name in (options.only or frozenset()) | options.skip:
-        if name not in PROBE_NAMES:
-            raise BadInputError(
-                f"unknown probe {name!r}; probes are: {', '.join(PROBE_NAMES)}"
-            )
-    names = [n for n in PROBE_NAMES if options.only is None or n in options.only]
+        if name not in known:
+            raise BadInputError(f"unknown probe {name!r}; probes are: {', '.join(known)}")
+    names = [n for n in known if options.only is None or n in options.only]
     return [n for n in names if n not in options.skip]
+
+
+def _run_order(registry: Sequence[ProbeSpec], wanted: Iterable[str]) -> list[ProbeSpec]:
+    """The wanted probes and every probe they need, probes others wait for first (so the
+    Python scan starts before the rest). Raises ValueError on an unknown need or a cycle:
+    a broken registry is a programming error, not a probe failure."""
+    by_name = {spec.name: spec for spec in registry}
+    run: set[str] = set()
+    stack = list(wanted)
+    while stack:
+        name = stack.pop()
+        if name in run:
+            continue
+        run.add(name)
+        for need in by_name[name].needs:
+            if need not in by_name:
+                raise ValueError(f"probe {name!r} needs {need!r}, which is not registered")
+            stack.append(need)
+    waiting: dict[str, int] = dict.fromkeys(run, 0)
+    for name in run:
+        for need in by_name[name].needs:
+            waiting[need] += 1
+    placed: list[str] = []
+    remaining = [spec.name for spec in registry if spec.name in run]
+    while remaining:
+        ready = [n for n in remaining if all(d in placed for d in by_name[n].needs)]
+        if not ready:
+            raise ValueError(f"probes {', '.join(remaining)} need each other (a cycle)")
+        placed += ready
+        remaining = [n for n in remaining if n not in ready]
+    # Stable: registry order among probes nothing waits for.
+    placed.sort(key=lambda n: -waiting[n])
+    return [by_name[n] for n in placed]
 
 
 class _Ledger:
@@ -52,7 +75,7 @@ class _Ledger:
         self.raw_status: dict[str, tuple[str, str | None, str | None]] = {}
         self.elapsed: dict[str, int] = {}
 
-    def run(self, name: str, fn: Callable[[], Probed[Any]]) -> Any:
+    def run(self, name: str, fn: Callable[[], Probed[Any]], *, extra_ms: int = 0) -> Any:
         start = time.perf_counter()
         try:
             result = fn()
@@ -67,16 +90,16 @@ class _Ledger:
             self.raw_status[name] = ("ok" if found else "absent", redact_text(result.found_via),
                                      None)
             self.values[name] = result.value
-        self.elapsed[name] = round((time.perf_counter() - start) * 1000)
+        self.elapsed[name] = round((time.perf_counter() - start) * 1000) + extra_ms
         return self.values.get(name)
 
-    def statuses(self, wanted: list[str]) -> dict[str, ProbeStatus]:
+    def statuses(self, wanted: Sequence[str]) -> dict[str, ProbeStatus]:
         from .snapshot import ProbeStatus
 
         return {
             name: ProbeStatus(status=st, found_via=via, error=err)
-            for name, (st, via, err) in self.raw_status.items()
-            if name in wanted
+            for name in wanted if name in self.raw_status
+            for st, via, err in (self.raw_status[name],)
         }
 
 
@@ -111,94 +134,74 @@ def _drop_unrepresentable(snapshot: Snapshot) -> Snapshot:
     clean, dropped = sanitize(snapshot)
     if not dropped:
         return clean
-    probes = dict(clean.probes)
+    statuses = dict(clean.probes)
     for name, warnings in dropped.items():
-        status = probes.get(name)
+        status = statuses.get(name)
         if status is not None:
-            probes[name] = replace(status, warnings=status.warnings + warnings)
-    return replace(clean, probes=probes)
+            statuses[name] = replace(status, warnings=status.warnings + warnings)
+    return replace(clean, probes=statuses)
+
+
+def _run_all(host: Host, options: CaptureOptions, order: Sequence[ProbeSpec]) -> _Ledger:
+    """Every probe in its own thread, each starting once the probes it needs are done.
+
+    Plain threads: concurrent.futures (and the logging it imports) would cost every capture
+    more start-up time than a pool saves.
+    """
+    ledger = _Ledger()
+    done = {spec.name: threading.Event() for spec in order}
+
+    def work(spec: ProbeSpec) -> None:
+        try:
+            prepared, prepare_ms = None, 0
+            if spec.prepare is not None:
+                start = time.perf_counter()
+                with contextlib.suppress(Exception):  # the probe redoes it and records why
+                    prepared = spec.prepare(host, options)
+                prepare_ms = round((time.perf_counter() - start) * 1000)
+            for need in spec.needs:
+                done[need].wait()
+            ctx = ProbeContext(options=options, prepared=prepared,
+                               results={n: ledger.values.get(n) for n in spec.needs})
+            ledger.run(spec.name, lambda: spec.probe(host, ctx), extra_ms=prepare_ms)
+        finally:
+            done[spec.name].set()  # dependents run even when this probe failed
+
+    threads = [threading.Thread(target=work, args=(spec,), name=f"probe-{spec.name}",
+                                daemon=True) for spec in order]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return ledger
+
+
+def _fields(registry: Sequence[ProbeSpec], wanted: Sequence[str],
+            values: Mapping[str, Any]) -> dict[str, Any]:
+    """The Snapshot fields the wanted probes' values fill, in registry order."""
+    fields: dict[str, Any] = {}
+    for spec in registry:
+        value = values.get(spec.name)
+        if spec.name not in wanted or value is None:
+            continue
+        if spec.store is not None:
+            fields.update(spec.store(value, fields))
+        elif spec.field is not None:
+            fields[spec.field] = value
+    return fields
 
 
 def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
-    wanted = _selected(options)
-    ledger = _Ledger()
-    python_exe = python_probe.resolve_interpreter(host, options.python)
-
-    # Phase 1: independent probes in parallel. The Python probe spawns the target interpreter
-    # and dominates the wall time, so it starts first and the other probes' modules are only
-    # imported while that child runs: start-up is most of a capture's cost.
-    # Probes that need the Python environment's layout run once it is known, whether or not
-    # the python section itself is wanted in the output.
-    need_python = any(n in wanted for n in ("python", "conda", "cuda", "frameworks"))
-    # Plain threads: concurrent.futures (and the logging it imports) would cost every capture
-    # more start-up time than the pool saves.
-    threads: list[threading.Thread] = []
-
-    def start(name: str, fn: Callable[[], Probed[Any]]) -> None:
-        t = threading.Thread(target=ledger.run, args=(name, fn), name=f"probe-{name}", daemon=True)
-        t.start()
-        threads.append(t)
-
-    if need_python:
-        start("python", lambda: python_probe.probe(host, python_exe))
-    from .probes import cpu, env_vars, nvidia, osinfo, project
-
-    independent: dict[str, Callable[[], Probed[Any]]] = {
-        "os": lambda: osinfo.probe(host),
-        "cpu": lambda: cpu.probe(host),
-        "nvidia": lambda: nvidia.probe(host),
-        "env": lambda: env_vars.probe(host),
-        "project": lambda: project.probe(host, options.cwd),
-    }
-    for name, fn in independent.items():
-        if name in wanted:
-            start(name, fn)
-    # The CUDA probe's system half (nvcc, ldconfig: two subprocesses) needs no Python layout,
-    # so it runs now, beside the scan, instead of after it. A failure here is not recorded:
-    # the probe then runs it again in phase 2, where its error is.
-    cuda_system: list[Any] = []
-    survey_ms: list[int] = []
-    if "cuda" in wanted:
-        from .probes import cuda as cuda_probe
-
-        def survey() -> None:
-            start = time.perf_counter()
-            with contextlib.suppress(Exception):  # recorded when phase 2 runs it again
-                cuda_system.append(cuda_probe.survey(host))
-            survey_ms.append(round((time.perf_counter() - start) * 1000))
-
-        t = threading.Thread(target=survey, name="probe-cuda-system", daemon=True)
-        t.start()
-        threads.append(t)
-    for t in threads:
-        t.join()
-    pyenv: PythonEnv | None = ledger.values.get("python")
-
-    # Phase 2: probes that read the Python environment's layout (imported only when wanted).
-    conda_env = None
-    if "conda" in wanted:
-        from .probes import conda as conda_probe
-
-        conda_prefix = conda_probe.find_prefix(host, pyenv, python_exe)
-        scan = ledger.run("conda", lambda: conda_probe.probe(host, conda_prefix))
-        if scan is not None:
-            conda_env = scan.env
-            if pyenv is not None:
-                pyenv = conda_probe.mark_ownership(pyenv, scan.anchors)
-    if "cuda" in wanted:
-        ledger.run("cuda", lambda: cuda_probe.probe(host, pyenv, *cuda_system))
-        ledger.elapsed["cuda"] += sum(survey_ms)  # the probe's time is both of its halves
-    if "frameworks" in wanted:
-        from .probes import frameworks as frameworks_probe
-
-        ledger.run(
-            "frameworks",
-            lambda: frameworks_probe.probe(host, pyenv, deep=options.deep, python=python_exe),
-        )
+    registry = probes.registry()
+    wanted = _selected(options, registry)
+    order = _run_order(registry, wanted)
+    for spec in registry:
+        if spec.setup is not None:
+            options = spec.setup(host, options)
+    ledger = _run_all(host, options, order)
 
     from .snapshot import Meta, Snapshot
 
-    values = ledger.values
     snapshot = Snapshot(
         meta=Meta(
             envsnap_version=__version__,
@@ -207,15 +210,7 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
             elapsed_ms={k: v for k, v in ledger.elapsed.items() if k in wanted},
         ),
         probes=ledger.statuses(wanted),
-        python=pyenv if "python" in wanted else None,
-        conda=conda_env,
-        os=values.get("os"),
-        cpu=values.get("cpu"),
-        nvidia=values.get("nvidia"),
-        cuda=values.get("cuda"),
-        frameworks=values.get("frameworks") or (),
-        env=values.get("env") or {},
-        project=values.get("project"),
+        **_fields(registry, wanted, ledger.values),
     )
     snapshot = _drop_unrepresentable(snapshot)
     if options.anonymize:

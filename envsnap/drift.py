@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from . import compat
-from .gate import (
+from . import compat, probes, rules
+from .rules import (
     CudaNeed,
     arch_list_of,
     cuda_needs,
@@ -21,7 +24,6 @@ from .gate import (
     uncovered,
     worst_driver_verdict,
 )
-from dataclasses import dataclass, replace
 from .snapshot import (
     GPU,
     CondaPackage,
@@ -33,16 +35,19 @@ from .snapshot import (
     PythonEnv,
     Snapshot,
     Source,
+    to_dict,
 )
 
 KINDS = ("added", "removed", "upgraded", "downgraded", "variant", "source", "changed")
 
-# Display order of sections inside one severity group: host first, then what runs on it.
-SECTIONS = (
-    "python", "python.packages", "conda.packages", "os", "cpu", "nvidia", "nvidia.gpus",
-    "cuda", "cuda.libraries", "frameworks", "env", "project", "probes",
-)
-_SECTION_ORDER = {s: i for i, s in enumerate(SECTIONS)}
+
+def section_rank(section: str) -> int:
+    """Display order of sections inside one severity group: the probes' fields in registry
+    order, each followed by its subsections ("python.packages"), then probe failures."""
+    head, _, sub = section.partition(".")
+    order = probes.fields()
+    i = order.index(head) if head in order else len(order) + (head != "probes")
+    return 2 * i + (1 if sub else 0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,24 +81,55 @@ class SnapshotDiff:
 
 
 def sort_key(c: Change) -> tuple[int, int, str, str]:
-    return (compat.rank(c.severity), _SECTION_ORDER.get(c.section, len(SECTIONS)), c.name, c.kind)
+    return (compat.rank(c.severity), section_rank(c.section), c.name, c.kind)
+
+
+Differ = Callable[[Snapshot, Snapshot, list[Change]], None]
 
 
 def diff(a: Snapshot, b: Snapshot) -> SnapshotDiff:
     """Every difference from ``a`` (where it worked) to ``b``, most dangerous first."""
     out: list[Change] = []
-    _diff_python(a, b, out)
-    _diff_conda(a, b, out)
-    _diff_os(a, b, out)
-    _diff_cpu(a, b, out)
-    _diff_nvidia(a, b, out)
-    _diff_cuda(a, b, out)
-    _diff_frameworks(a, b, out)
-    _diff_env(a.env, b.env, out)
-    _diff_project(a, b, out)
+    for field in probes.fields():
+        differ = _DIFFERS.get(field)
+        if differ is not None:
+            differ(a, b, out)
+        else:
+            _diff_plain(field, a, b, out)
     _diff_probes(a, b, out)
     out.sort(key=sort_key)
     return SnapshotDiff(changes=tuple(out))
+
+
+def _plain_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _only(field: str, value: Any) -> dict[str, Any]:
+    return {field: value} if value is not None else {}
+
+
+def _diff_plain(field: str, a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    """A probe's section without domain rules of its own: key by key, informational."""
+    va, vb = getattr(a, field, None), getattr(b, field, None)
+    if va == vb:
+        return
+    # The plain-data form of that one field, as the snapshot file holds it.
+    pa, pb = (to_dict(Snapshot(**_only(field, v))).get(field) for v in (va, vb))
+    if not isinstance(pa, Mapping) or not isinstance(pb, Mapping):
+        pa, pb = ({field: v} if v is not None else {} for v in (pa, pb))
+    for key in sorted(pa.keys() | pb.keys()):
+        vo, vn = pa.get(key), pb.get(key)
+        if vo == vn:
+            continue
+        out.append(Change(
+            section=field, name=key,
+            kind="added" if vo is None else "removed" if vn is None else "changed",
+            severity=compat.rule("other"),
+            old=None if vo is None else _plain_text(vo), new=None if vn is None else _plain_text(vn),
+            explanation=f"The {field} probe's {key} differs.",
+        ))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,10 +201,6 @@ _LEVEL_WORDS = {
 }
 
 
-def _lost_cuda(old_local: str | None, new_local: str | None) -> bool:
-    return bool(compat.cuda_from_variant(old_local)) and not compat.cuda_from_variant(new_local)
-
-
 # ---------------------------------------------------------------------------------------------
 # Python
 
@@ -210,8 +242,8 @@ def _diff_interpreter(pa: PythonEnv, pb: PythonEnv, out: list[Change]) -> None:
         if level == "patch":
             expl = "A patch release of the interpreter: same ABI, compiled extensions still load."
         else:
-            expl = (f"Python {compat.major_minor(pa.version)} -> "
-                    f"{compat.major_minor(pb.version)} changes the extension ABI (cpXY wheel tag):"
+            expl = (f"Python {rules.major_minor(pa.version)} -> "
+                    f"{rules.major_minor(pb.version)} changes the extension ABI (cpXY wheel tag):"
                     f" the {native} installed package(s) with compiled extensions need builds "
                     "for the new interpreter. Recreate the environment instead of copying it.")
         out.append(Change(
@@ -292,7 +324,7 @@ def _diff_packages(pa: PythonEnv, pb: PythonEnv, glibc: str | None, out: list[Ch
 def _glibc_escalate(change: Change, pkg: Package, glibc: str | None) -> Change:
     """A wheel whose manylinux tag needs a newer glibc than B has cannot import there."""
     need = package_glibc(pkg)
-    if need is None or glibc is None or compat.numeric(glibc) >= compat.numeric(need):
+    if need is None or glibc is None or rules.glibc_at_least(glibc, need) is not False:
         return change
     return replace(
         change, severity=compat.rule("glibc_below_wheels"),
@@ -324,14 +356,15 @@ def _package_change(po: Package, pn: Package, deps: _Dependents) -> Change | Non
         expl = (f"Same {name} release, different build variant (+{lo} -> +{ln}): it was "
                 "compiled for another CUDA or CPU target. pip cannot switch variants by version "
                 "alone; install from the matching index")
-        cuda = compat.cuda_from_variant(vc.old_local)
-        if _lost_cuda(vc.old_local, vc.new_local):
+        index = rules.pytorch_index(vc.old_local)
+        if rules.lost_cuda(vc.old_local, vc.new_local):
             severity = compat.rule("torch_lost_cuda")
             expl = (f"{name} lost its CUDA build (+{lo} -> +{ln}): GPU code now fails with "
                     "'Torch not compiled with CUDA enabled' or silently runs on the CPU. "
-                    f"Install from https://download.pytorch.org/whl/{vc.old_local}")
-        elif cuda:
-            expl += f" (https://download.pytorch.org/whl/{vc.old_local} for the old one)"
+                    + (f"Install from {index}" if index else
+                       f"Install the +{lo} build from the index that serves it"))
+        elif index and rules.cuda_from_label(vc.old_local):
+            expl += f" ({index} for the old one)"
         return Change(section="python.packages", name=name, kind="variant", severity=severity,
                       old=po.version, new=pn.version, explanation=expl + ".")
     level = "unparseable" if vc.level == "unparseable" else vc.level
@@ -343,7 +376,7 @@ def _package_change(po: Package, pn: Package, deps: _Dependents) -> Change | Non
     expl = f"{name} {verb} {po.version} -> {pn.version}: {_LEVEL_WORDS[level]}."
     if vc.kind == "changed":
         expl = f"{name} changed {po.version} -> {pn.version} (not PEP 440, compared as text)."
-    if _lost_cuda(vc.old_local, vc.new_local):
+    if rules.lost_cuda(vc.old_local, vc.new_local):
         severity = compat.rule("torch_lost_cuda")
         expl += (f" The new build is not a CUDA build (+{vc.old_local} -> "
                  f"+{vc.new_local or 'none'}): GPU code will fail or run on the CPU.")
@@ -433,7 +466,7 @@ def _diff_os(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
     if oa.glibc != ob.glibc and oa.glibc and ob.glibc:
         _diff_glibc(oa.glibc, ob.glibc, b.python or a.python, out)
     if oa.libstdcxx != ob.libstdcxx and oa.libstdcxx and ob.libstdcxx:
-        lower = compat.numeric(ob.libstdcxx) < compat.numeric(oa.libstdcxx)
+        lower = rules.numeric(ob.libstdcxx) < rules.numeric(oa.libstdcxx)
         out.append(Change(
             section="os", name="libstdcxx", kind="downgraded" if lower else "upgraded",
             severity=compat.rule("libstdcxx_lower" if lower else "libstdcxx_higher"),
@@ -452,14 +485,20 @@ def _diff_os(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
 
 
 def _diff_glibc(old: str, new: str, py: PythonEnv | None, out: list[Change]) -> None:
-    lower = compat.numeric(new) < compat.numeric(old)
-    if not lower:
+    at_least = rules.glibc_at_least(new, old)
+    if at_least is None:
+        out.append(Change(section="os", name="glibc", kind="changed",
+                          severity=compat.rule("glibc_lower"), old=old, new=new,
+                          explanation="The glibc changed, and one of the two is not a glibc "
+                                      "version this can compare: treat it as possibly older."))
+        return
+    if at_least:
         out.append(Change(section="os", name="glibc", kind="upgraded",
                           severity=compat.rule("glibc_higher"), old=old, new=new,
                           explanation="A newer glibc: wheels built for older ones keep working."))
         return
     need, names = glibc_needs(py)
-    if need is not None and compat.numeric(new) < compat.numeric(need):
+    if need is not None and rules.glibc_at_least(new, need) is False:
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         out.append(Change(
             section="os", name="glibc", kind="downgraded",
@@ -538,13 +577,13 @@ def _diff_nvidia(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
 def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: list[Change],
                    *, unchanged: bool = False) -> None:
     new = nb.driver_version
-    lower = old is not None and compat.numeric(new) < compat.numeric(old)
+    lower = old is not None and rules.numeric(new) < rules.numeric(old)
     kind = "changed" if unchanged or old is None else ("downgraded" if lower else "upgraded")
     verdict = worst_driver_verdict(new, needs)
     if verdict is not None and verdict.status == "below_floor":
         severity = compat.rule("driver_below_floor")
         expl = (f"Driver {new} is below {verdict.floor}, the minimum for CUDA "
-                f"{compat.cuda_major(verdict.need.cuda)}.x that {verdict.need.origin} needs "
+                f"{rules.cuda_major(verdict.need.cuda)}.x that {verdict.need.origin} needs "
                 "(minor-version compatibility): CUDA fails with 'The NVIDIA driver on your "
                 f"system is too old'. Install driver {verdict.floor} or newer"
                 + (f" ({verdict.toolkit} for all CUDA {verdict.need.cuda} features)"
@@ -616,11 +655,12 @@ def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Chan
 
 def _pip_cuda(s: Snapshot) -> bool:
     """CUDA comes from pip wheels (torch's nvidia-*-cuNN or a +cuXYZ build), not the system."""
-    if s.python and any(compat.cuda_major_of_wheel(p.name) for p in s.python.packages):
+    if s.python and any(p.name.startswith("nvidia-") and rules.cuda_of_dist(p.name)
+                        for p in s.python.packages):
         return True
     if s.cuda and any(lib.found_via.startswith("pip:") for lib in s.cuda.libraries):
         return True
-    return any(fw.cuda or compat.cuda_from_variant(fw.variant) for fw in s.frameworks)
+    return any(rules.framework_cuda(fw) for fw in s.frameworks)
 
 
 def _diff_cuda(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
@@ -702,12 +742,11 @@ def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy],
 
 def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCopy,
                             out: list[Change]) -> None:
-    major_changed = compat.cuda_major(co.version) != compat.cuda_major(cn.version)
-    if major_changed:
+    mo, mn = rules.major(co.version), rules.major(cn.version)
+    if mo != mn:
         severity = compat.rule("library_major")
-        expl = (f"{lib} major version {compat.cuda_major(co.version)} -> "
-                f"{compat.cuda_major(cn.version)}: builds linked against the old major "
-                f"(lib{lib}.so.{compat.cuda_major(co.version)}) cannot load the new one. "
+        expl = (f"{lib} major version {mo} -> {mn}: builds linked against the old major "
+                f"(lib{lib}.so.{mo}) cannot load the new one. "
                 "Install the major the framework was built with.")
     elif lib == "nccl":
         severity = compat.rule("framework_nccl_changed")
@@ -745,23 +784,19 @@ def _diff_frameworks(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
             _framework_change(fo, fn, gpus_b, out)
 
 
-def _fw_cuda(f: Framework) -> str | None:
-    return f.cuda or compat.cuda_from_variant(f.variant)
-
-
 def _framework_change(fo: Framework, fn: Framework, gpus_b: Iterable[GPU],
                       out: list[Change]) -> None:
     name = fo.name
-    co, cn = _fw_cuda(fo), _fw_cuda(fn)
+    co, cn = rules.framework_cuda(fo), rules.framework_cuda(fn)
     if co and not cn:
+        index = rules.pytorch_index(rules.cuda_label(co))
         out.append(Change(
             section="frameworks", name=f"{name}.cuda", kind="removed",
             severity=compat.rule("torch_lost_cuda"), old=co, new=None,
             explanation=f"The {name} build lost CUDA (a CPU-only build, variant "
                         f"{fn.variant or 'none'}): GPU code fails with 'Torch not compiled with "
                         "CUDA enabled' or silently runs on the CPU. Install the CUDA build: "
-                        f"{name}=={fo.version} from https://download.pytorch.org/whl/"
-                        f"cu{co.replace('.', '')}."))
+                        f"{name}=={fo.version}" + (f" from {index}." if index else ".")))
     elif co != cn:
         out.append(Change(
             section="frameworks", name=f"{name}.cuda", kind=_kind(co, cn),
@@ -776,7 +811,7 @@ def _framework_change(fo: Framework, fn: Framework, gpus_b: Iterable[GPU],
             if what == "NCCL":
                 expl += (" Every node of a multi-node job must use the same NCCL, or "
                          "collectives hang or fail.")
-            elif compat.cuda_major(vo) != compat.cuda_major(vn):
+            elif rules.major(vo) != rules.major(vn):
                 expl += " A cuDNN major change: the runtime copy must match the new major."
             out.append(Change(section="frameworks", name=f"{name}.{attr}", kind=_kind(vo, vn),
                               severity=compat.rule(rule_name), old=vo, new=vn,
@@ -818,7 +853,8 @@ def _framework_change(fo: Framework, fn: Framework, gpus_b: Iterable[GPU],
 # env, project, probes
 
 
-def _diff_env(ea: Mapping[str, str], eb: Mapping[str, str], out: list[Change]) -> None:
+def _diff_env(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    ea, eb = a.env, b.env
     repro = compat.reproducibility_vars()
     for key in sorted(ea.keys() | eb.keys()):
         vo, vn = ea.get(key), eb.get(key)
@@ -863,3 +899,17 @@ def _diff_probes(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
                               old=before.status if before else None, new="error",
                               explanation=f"The {name} probe failed on B ({st.error}); that "
                                           "section could not be compared."))
+
+
+# The sections with domain rules of their own; any other probe's section is compared plainly.
+_DIFFERS: Mapping[str, Differ] = {
+    "python": _diff_python,
+    "conda": _diff_conda,
+    "os": _diff_os,
+    "cpu": _diff_cpu,
+    "nvidia": _diff_nvidia,
+    "cuda": _diff_cuda,
+    "frameworks": _diff_frameworks,
+    "env": _diff_env,
+    "project": _diff_project,
+}

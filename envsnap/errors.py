@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from .text import printable
 
 
 class EnvsnapError(Exception):
@@ -32,7 +30,7 @@ class SnapshotFormatError(BadInputError):
         self.file = file
         # A hostile key (a package name holding a newline) must not break the one-line error
         # or reach the terminal raw: control characters are shown escaped.
-        shown = _CONTROL.sub(lambda m: repr(m.group())[1:-1], path) if path else ""
+        shown = printable(path) if path else ""
         where = f" at '{shown}'" if path else ""
         prefix = f"{file}: " if file else ""
         super().__init__(f"{prefix}{message}{where}")

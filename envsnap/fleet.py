@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from . import compat
 from .drift import Change, diff, sort_key
-from dataclasses import dataclass
 from .snapshot import Snapshot
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from packaging.version import InvalidVersion, Version
 
-from . import compat
-from dataclasses import dataclass, field
-from .snapshot import GPU, Framework, NvidiaInfo, Package, PythonEnv, Snapshot
+from . import compat, rules
+from .snapshot import NvidiaInfo, Package, PythonEnv, Snapshot
 
 POLICIES = ("exact", "compatible")
 
@@ -42,167 +42,6 @@ class CheckResult:
 
     def failed(self, threshold: str) -> bool:
         return any(compat.at_least(f.severity, threshold) for f in self.findings)
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared predicates (diff.py uses them too)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CudaNeed:
-    """A CUDA version some part of the snapshot was built for, and what says so."""
-
-    cuda: str  # "12.8" or a bare major "12" when only the major is known
-    origin: str  # "torch 2.9.1+cu128", "nvidia-cudnn-cu12", "libcudart 12.8.90"
-
-
-def cuda_needs(snapshot: Snapshot) -> list[CudaNeed]:
-    """Every CUDA version the snapshot's binaries were built for, most specific first."""
-    needs: list[CudaNeed] = []
-    for fw in snapshot.frameworks:
-        cuda = fw.cuda or compat.cuda_from_variant(fw.variant)
-        if cuda:
-            needs.append(CudaNeed(cuda=cuda, origin=f"{fw.name} {fw.version} (CUDA {cuda})"))
-    py = snapshot.python
-    if py is not None:
-        frameworks = {fw.name for fw in snapshot.frameworks}
-        for pkg in py.packages:
-            # Cheap string tests first: this runs over every package of large environments.
-            if "+cu" in pkg.version and pkg.name not in frameworks:
-                cuda = compat.cuda_from_variant(_local(pkg.version))
-                if cuda:
-                    needs.append(CudaNeed(cuda=cuda, origin=f"{pkg.name} {pkg.version}"))
-            if pkg.name.startswith("nvidia-"):
-                major = compat.cuda_major_of_wheel(pkg.name)
-                if major:
-                    needs.append(CudaNeed(cuda=major, origin=pkg.name))
-    if snapshot.cuda is not None:
-        for lib in snapshot.cuda.libraries:
-            # Only the environment's own runtime (a wheel or conda package a framework pulled
-            # in) is a need; a toolkit on the system is merely available, and a machine with a
-            # CUDA toolkit but no GPU is a normal build host.
-            if (lib.library == "cudart" and lib.version
-                    and lib.found_via.startswith(("pip:", "conda:"))):
-                needs.append(CudaNeed(cuda=lib.version, origin=f"libcudart {lib.version}"))
-    return needs
-
-
-def _local(version: str) -> str | None:
-    return version.split("+", 1)[1] if "+" in version else None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DriverVerdict:
-    status: str  # ok | below_toolkit | below_floor | unknown
-    need: CudaNeed
-    floor: str | None
-    toolkit: str | None
-
-
-def driver_verdicts(driver: str | None, needs: Iterable[CudaNeed]) -> list[DriverVerdict]:
-    """Evaluate a driver against each CUDA need: below the minor-version-compatibility floor
-    of its major is fatal; below the toolkit's own driver runs with limited features."""
-    out: list[DriverVerdict] = []
-    needs = list(needs)
-    specific = {compat.cuda_major(n.cuda) for n in needs if compat.major_minor(n.cuda)}
-    seen: set[str] = set()
-    for need in needs:
-        # A bare major ("12" from nvidia-*-cu12) adds nothing beside a known 12.x need.
-        if need.cuda in seen or (not compat.major_minor(need.cuda)
-                                 and compat.cuda_major(need.cuda) in specific):
-            continue
-        seen.add(need.cuda)
-        floor = compat.mvc_floor(need.cuda)
-        toolkit = compat.toolkit_driver(need.cuda)
-        if driver is None or floor is None:
-            status = "unknown"
-        elif not compat.driver_at_least(driver, floor):
-            status = "below_floor"
-        elif toolkit is not None and not compat.driver_at_least(driver, toolkit):
-            status = "below_toolkit"
-        else:
-            status = "ok"
-        out.append(DriverVerdict(status=status, need=need, floor=floor, toolkit=toolkit))
-    return out
-
-
-def worst_driver_verdict(driver: str | None, needs: Iterable[CudaNeed]) -> DriverVerdict | None:
-    order = {"below_floor": 0, "below_toolkit": 1, "unknown": 2, "ok": 3}
-    verdicts = driver_verdicts(driver, needs)
-    return min(verdicts, key=lambda v: order[v.status]) if verdicts else None
-
-
-def arch_list_of(fw: Framework) -> tuple[str, ...]:
-    """The framework's captured arch list, else the shipped table's for an official wheel."""
-    if fw.arch_list:
-        return fw.arch_list
-    if fw.name == "torch":
-        return compat.torch_arch_list(fw.version, fw.variant)
-    return ()
-
-
-def gpu_cc(gpu: GPU) -> str | None:
-    return gpu.compute_capability or compat.cc_for_gpu_name(gpu.name)
-
-
-def uncovered(gpus: Iterable[GPU], frameworks: Iterable[Framework]) -> list[tuple[GPU, Framework]]:
-    """(GPU, framework) pairs where the framework build has no kernels for the GPU."""
-    out: list[tuple[GPU, Framework]] = []
-    for fw in frameworks:
-        if not (fw.cuda or compat.cuda_from_variant(fw.variant)):
-            continue  # a CPU build has no arch list to miss
-        archs = arch_list_of(fw)
-        for gpu in gpus:
-            if compat.arch_covers(archs, gpu_cc(gpu)) is False:
-                out.append((gpu, fw))
-    return out
-
-
-def describe_arch_list(archs: Iterable[str]) -> str:
-    return ", ".join(archs) or "(none)"
-
-
-def gpu_fix(gpu: GPU, fw: Framework) -> str:
-    cc = gpu_cc(gpu) or "?"
-    first = compat.first_cuda_for_cc(cc)
-    if first:
-        return (f"install a {fw.name} build for CUDA {first} or newer whose arch list includes "
-                f"sm_{cc.replace('.', '')}")
-    return f"install a {fw.name} build whose arch list includes sm_{cc.replace('.', '')}"
-
-
-def glibc_needs(py: PythonEnv | None) -> tuple[str | None, list[str]]:
-    """The newest glibc the installed wheels' manylinux tags need, and the packages needing it."""
-    if py is None:
-        return None, []
-    best: tuple[int, ...] = ()
-    names: list[str] = []
-    for pkg in py.packages:
-        need = _package_glibc(pkg)
-        if need is None:
-            continue
-        if need > best:
-            best, names = need, [pkg.name]
-        elif need == best:
-            names.append(pkg.name)
-    return (".".join(map(str, best)) if best else None), sorted(names)
-
-
-def _package_glibc(pkg: Package) -> tuple[int, ...] | None:
-    # A wheel installs under any of its tags; the one pip chose is unknown, so take the lowest.
-    needs = [compat.numeric(g) for g in (compat.manylinux_glibc(t) for t in pkg.tags) if g]
-    return min(needs) if needs else None
-
-
-def package_glibc(pkg: Package) -> str | None:
-    need = _package_glibc(pkg)
-    return ".".join(map(str, need)) if need else None
-
-
-def missing_isa(expected: Iterable[str], live: Iterable[str]) -> list[str]:
-    wanted = compat.cpu_isa_flags()
-    have = set(live)
-    return sorted(f for f in set(expected) & wanted if f not in have)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,7 +115,7 @@ def _check_python(exp: PythonEnv, live: PythonEnv | None, policy: str) -> list[F
             fix="pass --python PATH for the environment to check, or --host-only for a host",
         )]
     out: list[Finding] = []
-    ev, lv = compat.major_minor(exp.version), compat.major_minor(live.version)
+    ev, lv = rules.major_minor(exp.version), rules.major_minor(live.version)
     if ev != lv or (policy == "exact" and exp.version != live.version):
         severity = compat.check_rule("python_version") if ev != lv else compat.check_rule(
             "package_mismatch")
@@ -371,10 +210,8 @@ def _check_package(exp: Package, cur: Package, policy: str) -> list[Finding]:
 
 
 def _index_hint(local: str | None) -> str:
-    cuda = compat.cuda_from_variant(local)
-    if local and (cuda or local == "cpu"):
-        return f" --index-url https://download.pytorch.org/whl/{local}"
-    return ""
+    index = rules.pytorch_index(local)
+    return f" --index-url {index}" if index else ""
 
 
 def _source_kind(pkg: Package) -> str:
@@ -382,10 +219,10 @@ def _source_kind(pkg: Package) -> str:
 
 
 def _check_glibc(expected: Snapshot, live: Snapshot) -> list[Finding]:
-    need, names = glibc_needs(live.python or expected.python)
+    need, names = rules.glibc_needs(live.python or expected.python)
     have = live.os.glibc if live.os else None
-    if need is None or have is None or compat.numeric(have) >= compat.numeric(need):
-        return []
+    if need is None or have is None or rules.glibc_at_least(have, need) is not False:
+        return []  # met, or unknown (no wheel tags, no glibc, or a glibc that is no version)
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     return [Finding(
         rule="glibc", subject="glibc", severity=compat.check_rule("glibc_below_wheels"),
@@ -410,7 +247,7 @@ def _check_cpu(expected: Snapshot, live: Snapshot) -> list[Finding]:
         ))
         return out
     if expected.cpu and live.cpu and live.cpu.flags:
-        lost = missing_isa(expected.cpu.flags, live.cpu.flags)
+        lost = rules.missing_isa(expected.cpu.flags, live.cpu.flags)
         if lost:
             out.append(Finding(
                 rule="cpu", subject="cpu", severity=compat.check_rule("cpu_isa_missing"),
@@ -425,13 +262,13 @@ def _check_cpu(expected: Snapshot, live: Snapshot) -> list[Finding]:
 
 
 def _check_driver(expected: Snapshot, live: NvidiaInfo | None) -> list[Finding]:
-    needs = cuda_needs(expected)
+    needs = rules.cuda_needs(expected)
     if not needs:
         return []
     driver = live.driver_version if live else None
     if driver is None:
         need = needs[0]
-        floor = compat.mvc_floor(need.cuda)
+        floor = rules.mvc_floor(need.cuda)
         return [Finding(
             rule="driver", subject="driver", severity=compat.check_rule("driver_missing"),
             expected=f">= {floor}" if floor else f"CUDA {need.cuda}", actual=None,
@@ -449,13 +286,13 @@ def _check_driver(expected: Snapshot, live: NvidiaInfo | None) -> list[Finding]:
             fix="reboot (or reload the nvidia kernel module) after the driver upgrade",
         ))
     floors_reported: set[str | None] = set()
-    for v in driver_verdicts(driver, needs):
+    for v in rules.driver_verdicts(driver, needs):
         if v.status == "below_floor" and v.floor not in floors_reported:
             floors_reported.add(v.floor)
             out.append(Finding(
                 rule="driver", subject="driver", severity=compat.check_rule("driver_below_floor"),
                 expected=f">= {v.floor}", actual=driver,
-                explanation=f"{v.need.origin} needs CUDA {compat.cuda_major(v.need.cuda)}.x, "
+                explanation=f"{v.need.origin} needs CUDA {rules.cuda_major(v.need.cuda)}.x, "
                             f"which needs driver {v.floor} or newer (minor-version "
                             f"compatibility); driver {driver} cannot run it ('The NVIDIA "
                             "driver on your system is too old').",
@@ -478,21 +315,21 @@ def _check_driver(expected: Snapshot, live: NvidiaInfo | None) -> list[Finding]:
 def _check_gpus(expected: Snapshot, live: Snapshot) -> list[Finding]:
     gpus = live.nvidia.gpus if live.nvidia else ()
     out: list[Finding] = []
-    for gpu, fw in uncovered(gpus, expected.frameworks):
-        cc = gpu_cc(gpu) or "?"
-        archs = arch_list_of(fw)
+    for gpu, fw in rules.uncovered(gpus, expected.frameworks):
+        cc = rules.gpu_cc(gpu) or "?"
+        archs = rules.arch_list_of(fw)
         out.append(Finding(
             rule="gpu", subject=f"GPU{gpu.index} {gpu.name}",
             severity=compat.check_rule("gpu_not_covered"),
-            expected=describe_arch_list(archs), actual=f"sm_{cc.replace('.', '')}",
+            expected=rules.describe_arch_list(archs), actual=f"sm_{cc.replace('.', '')}",
             explanation=f"GPU{gpu.index} ({gpu.name}) has compute capability {cc}, which "
                         f"{fw.name} {fw.version} was not built for (arch list: "
-                        f"{describe_arch_list(archs)}): kernels fail with 'no kernel image is "
+                        f"{rules.describe_arch_list(archs)}): kernels fail with 'no kernel image is "
                         "available for execution on the device'.",
-            fix=gpu_fix(gpu, fw),
+            fix=rules.gpu_fix(gpu, fw),
         ))
     for fw in expected.frameworks:
-        if (fw.cuda or compat.cuda_from_variant(fw.variant)) and gpus and not arch_list_of(fw):
+        if rules.framework_cuda(fw) and gpus and not rules.arch_list_of(fw):
             out.append(Finding(
                 rule="gpu", subject=fw.name, severity=compat.check_rule("arch_list_unknown"),
                 expected=None, actual=None,

@@ -10,10 +10,10 @@ import stat
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import CommandNotFound, CommandTimeout, FileTooLarge, HostError
-from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

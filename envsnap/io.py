@@ -8,7 +8,9 @@ import json
 import math
 import os
 import re
-import time
+import shutil
+import sys
+import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -137,10 +139,12 @@ def _toml_module() -> Any:
     about twice as fast), else the standard library's tomllib (3.11+)."""
     try:
         import tomli
-    except ImportError:
-        import tomllib
+    except ImportError:  # pragma: no cover - tomli is a dependency; a broken install
+        if sys.version_info >= (3, 11):
+            import tomllib
 
-        return tomllib
+            return tomllib
+        raise
     return tomli
 
 
@@ -208,25 +212,44 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+# A 10,000-package snapshot is ~1.5 MB; anything past this is not one (or is /dev/zero).
+MAX_SNAPSHOT_BYTES = 64 * 2**20
+
+
+def _read_capped(fh: Any, name: str) -> bytes:
+    raw: bytes = fh.read(MAX_SNAPSHOT_BYTES + 1)
+    if len(raw) > MAX_SNAPSHOT_BYTES:
+        raise BadInputError(f"{name}: larger than {MAX_SNAPSHOT_BYTES // 2**20} MiB, not a snapshot")
+    return raw
+
+
+def _decode(raw: bytes, name: str) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SnapshotFormatError(f"not UTF-8 text (byte {exc.start})", file=name) from None
+    if not text.strip():
+        raise SnapshotFormatError("empty file, expected a snapshot", file=name)
+    return text
+
+
 def load(path: str | os.PathLike[str]) -> Snapshot:
-    """Read a snapshot file; errors name the file and the problem in one line."""
+    """Read a snapshot file (``-`` is standard input); errors name the file and the problem
+    in one line. Reads at most MAX_SNAPSHOT_BYTES: a device or a runaway pipe cannot exhaust
+    memory. A FIFO is read like a file (``envsnap diff <(...) b.toml``)."""
     p = os.fspath(path)
+    if p == "-":
+        return loads(_decode(_read_capped(sys.stdin.buffer, "stdin"), "stdin"), source="stdin")
     try:
         with open(p, "rb") as fh:
-            raw = fh.read()
+            raw = _read_capped(fh, p)
     except FileNotFoundError:
         raise BadInputError(f"{p}: no such file") from None
     except IsADirectoryError:
         raise BadInputError(f"{p}: is a directory, expected a snapshot file") from None
     except OSError as exc:
         raise BadInputError(f"{p}: cannot read ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SnapshotFormatError(f"not UTF-8 text (byte {exc.start})", file=p) from None
-    if not text.strip():
-        raise SnapshotFormatError("empty file, expected a snapshot", file=p)
-    return loads(text, source=p)
+    return loads(_decode(raw, p), source=p)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,14 +263,16 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any
     A crash or Ctrl-C leaves either the old file or none, never half of a new one.
     """
     target = os.fspath(path)
+    if os.path.islink(target):
+        raise BadInputError(f"{target}: is a symbolic link; name the file it points to "
+                            f"({os.path.realpath(target)}) to write there")
+    if os.path.isdir(target):
+        raise BadInputError(f"{target}: is a directory, expected a file name")
     # Split as given, not normalised: the kernel resolves `link/../x` as the user meant it.
     parent, name = os.path.split(target)
     parent = parent or os.curdir
     os.makedirs(parent, exist_ok=True)
-    # O_EXCL on a pid-and-clock name does what tempfile.mkstemp does, without importing
-    # tempfile (and random, hashlib, shutil) into every capture's start-up.
-    tmp = os.path.join(parent, f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as fh:
             yield fh
@@ -267,6 +292,47 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
             fh.write(text)
     except OSError as exc:
         raise BadInputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+
+
+def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str]) -> None:
+    """Write several files into ``dest`` (a folder, created if missing) as a set: all are
+    written into a temporary folder first, then moved into place, so a failure while writing
+    (a full disk, Ctrl-C) leaves none of the new files, never part of a set. Names may hold
+    sub-folders (``lock/requirements.txt``); none may be a symbolic link already."""
+    root = os.fspath(dest)
+    for name in files:
+        target = os.path.join(root, name)
+        if os.path.islink(target):
+            raise BadInputError(f"{target}: is a symbolic link; refusing to replace it")
+        if os.path.isdir(target):
+            raise BadInputError(f"{target}: is a directory, expected a file name")
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise BadInputError(f"{root}: exists and is not a directory")
+    created = not os.path.exists(root)
+    try:
+        os.makedirs(root, exist_ok=True)
+        staging = tempfile.mkdtemp(dir=root, prefix=".envsnap-")
+    except OSError as exc:
+        raise BadInputError(f"{root}: cannot write ({exc.strerror or exc})") from None
+    try:
+        for name, text in files.items():
+            path = os.path.join(staging, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(path, 0o644)
+        for name in files:  # renames within one file system: each is atomic and cannot fill a disk
+            target = os.path.join(root, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(os.path.join(staging, name), target)
+    except OSError as exc:
+        raise BadInputError(f"{root}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not os.listdir(root):
+            os.rmdir(root)
 
 
 def dump(snapshot: Snapshot, path: str | os.PathLike[str], *, fmt: str = "toml") -> None:

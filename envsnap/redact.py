@@ -131,13 +131,31 @@ def redact_url(url: str) -> str:
 
 # --- free text --------------------------------------------------------------------------------
 
-# name=value and --name=value, where the name says the value is a secret (is_secret_name).
-_KEY_VALUE = re.compile(r"(?<![\w.-])(?P<key>-{0,2}[A-Za-z][\w.-]*)=(?P<value>[^\s\"']+)")
+# name=value and --name=value; the value of a name that says "secret" (is_secret_name) is
+# masked to the next space or quote, so a secret holding "," or "&" goes whole.
+_KEY = re.compile(r"(?<![\w.-])-{0,2}(?P<key>[A-Za-z][\w.-]*)=")
+_VALUE_END = re.compile(r"[\s\"']")
 # --name value, the other spelling of an option (XLA_FLAGS="--password hunter2").
 _FLAG_SPACE = re.compile(r"(?<![\w-])(?P<key>--?[A-Za-z][\w.-]*)(?P<ws>[ \t]+)(?P<value>[^\s\"'-][^\s\"']*)")
 # user:password@host without a scheme (a DSN: "admin:p@ss@db:5432"). The password runs to the
 # last "@" before the host, so a password holding "@" goes whole.
 _BARE_USERINFO = re.compile(r"(?<![^\s=,;(\"'])(?P<userinfo>[^\s:/@=,;\"']+:[^\s/\"']*)@(?=[A-Za-z0-9\[])")
+
+
+def _mask_key_values(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _KEY.finditer(text):
+        if m.start() < pos or not is_secret_name(m.group("key")):
+            continue
+        stop = _VALUE_END.search(text, m.end())
+        end = stop.start() if stop else len(text)
+        value = text[m.end():end]
+        if value and value != REDACTED and not _PLACEHOLDER.fullmatch(value):
+            out += [text[pos:m.end()], REDACTED]
+            pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _mask_named(m: re.Match[str]) -> str:
@@ -149,7 +167,7 @@ def _mask_named(m: re.Match[str]) -> str:
 
 
 def _redact_plain(text: str) -> str:
-    text = _KEY_VALUE.sub(_mask_named, text)
+    text = _mask_key_values(text)
     text = _FLAG_SPACE.sub(_mask_named, text)
     text = _BARE_USERINFO.sub(lambda m: f"{_userinfo('', m.group('userinfo'))}@", text)
     return redact_tokens(text)

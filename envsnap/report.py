@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from . import compat
-from .gate import CheckResult, Finding
 from .drift import Change, SnapshotDiff
 from .fleet import FleetDiff, FleetGroup
+from .gate import CheckResult, Finding
 
 FORMATS = ("text", "json", "markdown")
 

@@ -464,22 +464,34 @@ def _build_converter(tp: Any) -> Converter:
 
 def _record_converter(cls: Any) -> Converter:
     hints = typing.get_type_hints(cls)
+    scalars: dict[str, type] = {}  # checked inline: most of a record's fields
     convs: dict[str, Converter] = {}
     required: list[str] = []
     nullable: list[str] = []
     for f in fields(cls):
         if f.metadata.get(TRANSIENT):
             continue
-        convs[f.name] = _converter(hints[f.name])
+        tp = _optional_of(hints[f.name])
+        if tp in _TYPE_WORDS:
+            scalars[f.name] = tp
+        else:
+            convs[f.name] = _converter(tp)
         if f.default is MISSING and f.default_factory is MISSING:
-            optional = _optional_of(hints[f.name]) is not hints[f.name]
-            (nullable if optional else required).append(f.name)
+            (nullable if tp is not hints[f.name] else required).append(f.name)
 
     def record(data: Any, path: str) -> Any:
         if not isinstance(data, Mapping):
             raise SnapshotFormatError(f"expected a table, got {_what(data)}", path=path or None)
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
+            tp = scalars.get(key)
+            if tp is not None:
+                # Exact type: bool is an int subclass and must not pass as one, or the other way.
+                if type(value) is not tp:
+                    raise SnapshotFormatError(f"expected {_TYPE_WORDS[tp]}, got {_what(value)}",
+                                              path=_join(path, key))
+                kwargs[key] = value
+                continue
             conv = convs.get(key)
             if conv is not None:  # unknown keys, from a newer minor version, are ignored
                 kwargs[key] = conv(value, _join(path, key))
@@ -685,7 +697,7 @@ def sanitize(snapshot: Snapshot) -> tuple[Snapshot, dict[str, tuple[str, ...]]]:
                 if i not in indexes:
                     warn("python", "index URL", i)
             if len(packages) != len(py.packages) or indexes != py.indexes or any(
-                    a is not b for a, b in zip(packages, py.packages)):
+                    a is not b for a, b in zip(packages, py.packages, strict=True)):
                 changes["python"] = replace(py, packages=tuple(packages), indexes=indexes)
     conda = snapshot.conda
     if conda is not None:

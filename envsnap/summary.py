@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import probes
 from .snapshot import Snapshot
 
 
@@ -52,27 +54,38 @@ def summary_data(s: Snapshot) -> dict[str, Any]:
     }
 
 
-def summarize(s: Snapshot) -> str:
-    d = summary_data(s)
-    lines = [f"snapshot {d['digest'][:19]}  captured {d['captured_at'] or '?'}"
-             + (f" on {d['hostname']}" if d["hostname"] else "")]
+Lines = Callable[[Snapshot, Mapping[str, Any]], list[str]]
+
+
+def _python_lines(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
     py = d["python"]
-    if py:
-        extra = f", {len(py['editable'])} editable" if py["editable"] else ""
-        extra += f", {py['problems']} unreadable/duplicate dist(s)" if py["problems"] else ""
-        lines.append(
-            f"python    {py['implementation']} {py['version']} ({py['env_kind']}), "
-            f"{py['packages']} packages{extra}"
-        )
-    if d["conda_packages"] is not None:
-        lines.append(f"conda     {d['conda_packages']} packages")
-    if d["os"]:
-        lines.append(f"os        {d['os']}" + (f", glibc {d['glibc']}" if d["glibc"] else ""))
-    if s.cpu:
-        lines.append(
-            f"cpu       {s.cpu.model or '?'}, {s.cpu.usable_cores or '?'} usable cores, "
-            f"{_gib(s.cpu.memory_bytes)}"
-        )
+    if not py:
+        return []
+    extra = f", {len(py['editable'])} editable" if py["editable"] else ""
+    extra += f", {py['problems']} unreadable/duplicate dist(s)" if py["problems"] else ""
+    return [f"python    {py['implementation']} {py['version']} ({py['env_kind']}), "
+            f"{py['packages']} packages{extra}"]
+
+
+def _conda_lines(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
+    return [] if d["conda_packages"] is None else [f"conda     {d['conda_packages']} packages"]
+
+
+def _os_lines(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
+    if not d["os"]:
+        return []
+    return [f"os        {d['os']}" + (f", glibc {d['glibc']}" if d["glibc"] else "")]
+
+
+def _cpu_lines(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
+    if not s.cpu:
+        return []
+    return [f"cpu       {s.cpu.model or '?'}, {s.cpu.usable_cores or '?'} usable cores, "
+            f"{_gib(s.cpu.memory_bytes)}"]
+
+
+def _nvidia_lines(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
+    lines = []
     if d["driver"]:
         mism = "  (MISMATCH with kernel module)" if d["driver_mismatch"] else ""
         lines.append(f"driver    {d['driver']}, supports CUDA {d['cuda_driver'] or '?'}{mism}")
@@ -82,17 +95,62 @@ def summarize(s: Snapshot) -> str:
         )
     if s.nvidia is None and "nvidia" in s.probes and s.probes["nvidia"].status == "absent":
         lines.append("gpu       none")
-    if d["cuda_toolkit"]:
-        lines.append(f"cuda      toolkit {d['cuda_toolkit']}")
+    return lines
+
+
+def _cuda_lines(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
+    lines = [f"cuda      toolkit {d['cuda_toolkit']}"] if d["cuda_toolkit"] else []
     for lib in d["cuda_libraries"]:
         lines.append(f"  {lib['library']:<8}{lib['version'] or '?':<14}{lib['found_via']}")
+    return lines
+
+
+def _frameworks_lines(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
+    lines = []
     for fw in d["frameworks"]:
         cuda = f"CUDA {fw['cuda']}" if fw["cuda"] else "CPU build"
         archs = f", arch {' '.join(fw['arch_list'])}" if fw["arch_list"] else ""
         lines.append(f"framework {fw['name']} {fw['version']} ({cuda}{archs})")
-    if s.project and s.project.commit:
-        dirty = " (dirty)" if s.project.dirty else ""
-        lines.append(f"project   {s.project.commit[:12]}{dirty} {s.project.remote or ''}".rstrip())
+    return lines
+
+
+def _project_lines(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
+    if not (s.project and s.project.commit):
+        return []
+    dirty = " (dirty)" if s.project.dirty else ""
+    return [f"project   {s.project.commit[:12]}{dirty} {s.project.remote or ''}".rstrip()]
+
+
+# One-screen lines per probe section; env is left out (its values are in the file).
+_LINES: Mapping[str, Lines] = {
+    "python": _python_lines,
+    "conda": _conda_lines,
+    "os": _os_lines,
+    "cpu": _cpu_lines,
+    "nvidia": _nvidia_lines,
+    "cuda": _cuda_lines,
+    "frameworks": _frameworks_lines,
+    "env": lambda s, d: [],
+    "project": _project_lines,
+}
+
+
+def _plain_lines(s: Snapshot, name: str) -> list[str]:
+    """A probe without lines of its own: how it ended and how it found what it found."""
+    st = s.probes.get(name)
+    if st is None or st.status == "error":
+        return []  # not run, or listed with the failures below
+    return [f"{name:<9} {st.status}" + (f" ({st.found_via})" if st.found_via else "")]
+
+
+def summarize(s: Snapshot) -> str:
+    d = summary_data(s)
+    lines = [f"snapshot {d['digest'][:19]}  captured {d['captured_at'] or '?'}"
+             + (f" on {d['hostname']}" if d["hostname"] else "")]
+    for spec in probes.registry():
+        key = spec.field or spec.name
+        render = _LINES.get(key)
+        lines += render(s, d) if render is not None else _plain_lines(s, spec.name)
     for name, err in d["probe_errors"].items():
         lines.append(f"! probe {name} failed: {err}")
     return "\n".join(lines)

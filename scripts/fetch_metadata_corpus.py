@@ -1,15 +1,5 @@
-"""Fetch the METADATA of popular distributions' latest wheels into tests/data/metadata-corpus/.
-
+"""Fetch the METADATA of popular distributions' latest wheels into tests/data/metadata-corpus/:
     .venv/bin/python scripts/fetch_metadata_corpus.py [--jobs 8] [--timeout 30] [NAME ...]
-
-Each wheel's METADATA comes from its PEP 658 ``<wheel url>.metadata`` file where the index
-serves one, else from HTTP range reads of the wheel's zip central directory and METADATA
-member (as pip's lazy wheel does), never by downloading a whole wheel: a server that ignores
-Range requests gets that distribution skipped. The expected parse of every file is computed
-by the reference, ``importlib.metadata.PathDistribution`` over a temporary dist-info folder,
-and written to expected.json; tests/unit/probes/test_metadata_corpus.py checks envsnap's
-parse against it. Standard library only. Re-running replaces the corpus (new releases, new
-files); the summary says what was skipped and why.
 """
 
 from __future__ import annotations
@@ -32,6 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Each wheel's METADATA comes from its PEP 658 "<wheel url>.metadata" file where the index
+# serves one, else from HTTP range reads of the wheel's zip central directory and METADATA
+# member (as pip's lazy wheel does), never from a whole wheel: a server that ignores Range
+# gets that distribution skipped. The expected parse of every file is the reference's,
+# importlib.metadata.PathDistribution over a temporary dist-info folder, written to
+# expected.json for tests/unit/probes/test_metadata_corpus.py. Re-running replaces the corpus
+# (new releases, new files); the summary says what was skipped and why.
+
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "metadata-corpus"
 INDEX_URL = "https://pypi.org"
 USER_AGENT = "envsnap-metadata-corpus/1 (+scripts/fetch_metadata_corpus.py)"
@@ -41,9 +39,10 @@ ZIP_OVER = 8_000_000
 RETRIES = 3
 
 # Popular distributions (ML, data, notebooks, web, cloud, packaging tooling and their common
-# dependencies). Several have long License headers folded over many lines, some of them
-# whitespace-only (matplotlib, scipy, contourpy, mlflow, nbconvert, nbformat, jupyter-server,
-# jupyter-client): the case header_block must get right.
+# dependencies). Several fold long License texts over many lines, some of them only whitespace
+# (matplotlib, scipy, kiwisolver, scikit-image, mlflow, nbconvert, nbformat, jupyter-server,
+# jupyter-client ...): the case header_block must get right. A few end lines in CRLF (tabulate,
+# tifffile, msal, debugpy, sniffio, sentence-transformers).
 DISTRIBUTIONS = (
     "numpy", "pandas", "scipy", "matplotlib", "contourpy", "kiwisolver", "cycler", "fonttools",
     "pillow", "pyparsing", "python-dateutil", "pytz", "tzdata", "six",
@@ -298,7 +297,10 @@ def fetch_one(fetcher: Fetcher, index_url: str, name: str) -> Fetched:
     # PEP 658 / PEP 714: the index says so in core-metadata (or the older key); an index
     # that serves the file without saying so is tried too.
     advertised = wheel.get("core-metadata") or wheel.get("data-dist-info-metadata")
-    status, _, data = fetcher.get(url + ".metadata")
+    try:
+        status, _, data = fetcher.get(url + ".metadata")
+    except urllib.error.HTTPError as exc:  # any refusal: fall back to range reads
+        status, data = exc.code, b""
     requests += 1
     if status == 200:
         expected = advertised.get("sha256") if isinstance(advertised, dict) else None
@@ -346,9 +348,11 @@ def _sources_md(fetched: list[Fetched], skipped: dict[str, str], layout: str, st
         "HTTP range reads of the wheel's METADATA member; never a whole wheel). The bytes are kept as",
         "served: CRLF, tabs, long folded `License:` texts and all.",
         "",
-        f"Layout: {layout}. `expected.json` maps each file name to what the reference,",
-        "`importlib.metadata.PathDistribution` over a `<name>-<version>.dist-info/METADATA` folder,",
-        f"reports (Python {sys.version.split()[0]}): `Name`, `Version` and `requires`.",
+        f"Layout: {layout}.",
+        "",
+        "`expected.json` maps each file name to what the reference, `importlib.metadata.PathDistribution`",
+        f"over a `<name>-<version>.dist-info/METADATA` folder, reports (Python {sys.version.split()[0]}):",
+        "`Name`, `Version` and `requires`.",
         "`tests/unit/probes/test_metadata_corpus.py` checks envsnap's parse against it.",
         "",
         "Regenerate (replaces the corpus with the current latest releases):",
@@ -370,13 +374,14 @@ def corpus_name(f: Fetched) -> str:
     return f"{normalize(f.name)}-{f.version}.METADATA"
 
 
-def write_corpus(out: Path, fetched: list[Fetched], skipped: dict[str, str], stamp: str) -> str:
+def write_corpus(out: Path, fetched: list[Fetched], skipped: dict[str, str], stamp: str,
+                 zip_over: int = ZIP_OVER) -> str:
     """Replace the corpus in ``out``; returns the layout used."""
     out.mkdir(parents=True, exist_ok=True)
     for old in [*out.glob("*.METADATA"), out / "corpus.zip"]:
         old.unlink(missing_ok=True)
     total = sum(len(f.data) for f in fetched)
-    if total > ZIP_OVER:
+    if total > zip_over:
         layout = f"one deflated `corpus.zip` ({total:,} bytes of METADATA uncompressed)"
         with zipfile.ZipFile(out / "corpus.zip", "w", compression=zipfile.ZIP_DEFLATED,
                              compresslevel=9) as archive:
@@ -398,12 +403,14 @@ def write_corpus(out: Path, fetched: list[Fetched], skipped: dict[str, str], sta
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0].rstrip(":") if __doc__ else None)
     parser.add_argument("names", nargs="*", help="distributions to fetch (default: the built-in list)")
     parser.add_argument("--out", type=Path, default=CORPUS, help="corpus folder (default: %(default)s)")
     parser.add_argument("--index-url", default=INDEX_URL, help="index serving /pypi/<name>/json")
     parser.add_argument("--jobs", type=int, default=8, help="concurrent distributions (default: 8)")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP request (default: 30)")
+    parser.add_argument("--zip-over", type=int, default=ZIP_OVER,
+                        help="bytes in all above which one corpus.zip is written (default: %(default)s)")
     parser.add_argument("--date", default=time.strftime("%Y-%m-%d"), help="date recorded in SOURCES.md")
     args = parser.parse_args(argv)
     names = list(dict.fromkeys(args.names or DISTRIBUTIONS))
@@ -432,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     if not fetched:
         print("nothing fetched; corpus left as it was", file=sys.stderr)
         return 1
-    layout = write_corpus(args.out, fetched, skipped, args.date)
+    layout = write_corpus(args.out, fetched, skipped, args.date, args.zip_over)
     texts = [f.data.decode("utf-8", "replace") for f in fetched]
     pep658 = sum(f.how == "pep658" for f in fetched)
     largest = max(fetched, key=lambda f: len(f.data))

@@ -60,7 +60,7 @@ class Console:
         self.err.write(f"envsnap: {text}\n")
 
     def warn(self, text: str) -> None:
-        self.err.write(f"envsnap: warning: {text}\n")
+        self.err.write(f"envsnap: warning: {_one_line(text)}\n")
 
 
 EPILOG = """\
@@ -98,11 +98,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show tracebacks for unexpected errors"
     )
-    # prog given: argparse would otherwise render a usage line (and import shutil) to make it.
+    # prog given: the subcommands' usage lines read "envsnap COMMAND", not the script path.
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, prog="envsnap")
     wanted = _requested_command(argv) if argv is not None else None
     if wanted is not None:
-        # Only the command being run gets a parser: each costs a millisecond of start-up.
+        # Only the command being run gets a parser: the other commands' modules (lock, image,
+        # docker) are not imported to capture.
         importlib.import_module(f".{COMMANDS[wanted]}", __name__).register(sub)
         return parser
     if argv is not None and "--version" in argv and all(a.startswith("-") for a in argv):
@@ -130,7 +131,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         try:
             return int(args.handler(args, console))
         except EnvsnapError as exc:
-            console.err.write(f"envsnap: error: {exc}\n")
+            console.err.write(f"envsnap: error: {_one_line(str(exc))}\n")
             return exc.exit_code
         except KeyboardInterrupt:
             console.err.write("envsnap: interrupted\n")
@@ -144,11 +145,25 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
             if getattr(args, "verbose", False):
                 raise
             console.err.write(
-                f"envsnap: internal error: {type(exc).__name__}: {exc} "
+                f"envsnap: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
                 "(run with -v for the traceback, and please report it)\n"
             )
             return 3
 
 
+def _one_line(text: str) -> str:
+    """A message as the user reads it: credentials redacted, control characters (a newline,
+    a terminal escape held by a hostile value) shown escaped."""
+    from ..redact import redact_text
+    from ..text import printable
+
+    return printable(redact_text(text))
+
+
 def run() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+    except KeyboardInterrupt:  # Ctrl-C before main's own handler is in place
+        sys.stderr.write("envsnap: interrupted\n")
+        code = EXIT_INTERRUPTED
+    sys.exit(code)

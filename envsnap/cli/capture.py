@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from ..errors import BadInputError
 from ..probes import PROBE_NAMES
 from ._args import comma_list
 
@@ -109,23 +107,11 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
     return 0
 
 
-def _load_arg(path: str) -> Any:
-    from ..io import load
-
-    if path == "-":
-        from ..io import loads
-
-        text = sys.stdin.read()
-        if not text.strip():
-            raise BadInputError("stdin: empty, expected a snapshot")
-        return loads(text, source="stdin")
-    return load(path)
-
-
 def run_show(args: argparse.Namespace, console: Any) -> int:
+    from ..io import load
     from ..summary import summarize, summary_data
 
-    snapshot = _load_arg(args.snapshot)
+    snapshot = load(args.snapshot)
     if args.json:
         console.print(json.dumps(summary_data(snapshot), indent=2))
     else:

@@ -9,8 +9,8 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..image import choose_base, default_tag, render
+from ..io import load
 from ..lock import lock
-from .capture import _load_arg
 
 HELP = """\
 Build a Docker image that reproduces a snapshot's Python environment: the base image is
@@ -99,7 +99,7 @@ class _Progress:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
-    snapshot = _load_arg(args.snapshot)
+    snapshot = load(args.snapshot)
     if args.dockerfile_only and args.output is None:
         raise BadInputError("--dockerfile-only needs -o DIR for the build context")
     if args.network == "none" and args.wheelhouse is None:

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError
-from ..io import write_text_atomic
+from ..io import load, write_files_atomic
 from ..lock import FORMATS, lock, render, wheel_dir_for
 from ._args import comma_list
-from .capture import _load_arg
 
 LOCK_HELP = """\
 Write lockfiles that reinstall exactly the snapshot's packages. The versions come from the
@@ -79,9 +78,16 @@ def command_line(argv: Sequence[str]) -> str:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
-    snapshot = _load_arg(args.snapshot)
+    snapshot = load(args.snapshot)
     if snapshot.python is None and snapshot.conda is None:
         raise BadInputError(f"{args.snapshot}: no Python or conda environment to lock")
+    # Said before any network call: a format with nothing to lock in this snapshot.
+    has = {"requirements": snapshot.python is not None, "pylock": snapshot.python is not None,
+           "conda": snapshot.conda is not None and bool(snapshot.conda.packages)}
+    if not any(has[f] for f in args.format):
+        raise BadInputError(
+            f"{args.snapshot}: nothing to lock for --format {','.join(args.format)} "
+            f"(the snapshot has {'no conda records' if 'conda' in args.format else 'no Python environment'})")
     out = Path(args.output)
     argv = ["envsnap", "lock", args.snapshot, "-o", args.output]
     if args.format != FORMATS:
@@ -98,9 +104,8 @@ def run(args: argparse.Namespace, console: Any) -> int:
     if args.wheelhouse and wheel_dir is None and "pylock.toml" in files:
         console.warn("pylock.toml refers to wheels/FILE: keep the wheelhouse in a 'wheels' "
                      "folder beside it (or use --wheelhouse inside -o DIR)")
-    # Everything is rendered before anything is written; each file lands atomically.
-    for name, text in files.items():
-        write_text_atomic(out / name, text)
+    # Everything is rendered before anything is written, and the files land as a set.
+    write_files_atomic(out, files)
     for item in hashed.unlockable:
         console.warn(f"not locked: {item.name}=={item.version}: {item.reason}")
     console.info(f"locked {len(hashed.pins)} package(s) -> {', '.join(sorted(files))} in {out}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from ..errors import BadInputError
-from ..io import write_text_atomic
+from ..io import write_files_atomic
 from ..lock.hashing import sha256_file
 from .dockerfile import ImagePlan
 
@@ -70,9 +70,9 @@ def write_context(plan: ImagePlan, wheelhouse: Path | None, dest: Path) -> list[
     written: list[Path] = []
     for d in ("lock", "wheels/heavy", "wheels/light"):
         (dest / d).mkdir(parents=True, exist_ok=True)
-    for name, text in sorted({**plan.files, "Dockerfile": plan.dockerfile}.items()):
-        write_text_atomic(dest / name, text)
-        written.append(dest / name)
+    texts = {**plan.files, "Dockerfile": plan.dockerfile}
+    write_files_atomic(dest, texts)  # the Dockerfile and its lockfiles as one set
+    written.extend(dest / name for name in sorted(texts))
     for name, path in sorted(_wheel_paths(plan, wheelhouse).items()):
         target = dest / name
         # Same size is not same content (a rebuilt local wheel): compare bytes' hashes.

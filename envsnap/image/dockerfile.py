@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
+from .. import __version__, compat, rules
 from ..errors import BadInputError
-from dataclasses import dataclass
 from ..io import dumps_data
 from ..lock.hashing import HashedLock, scrub
 from ..lock.plan import TOOLS
 from ..lock.requirements import render_requirements
 from ..lock.safety import SAFE_URL, check_labels, check_snapshot, check_value
-from ..resources import compat_text, template_text
+from ..resources import template_text
 from ..snapshot import Snapshot, content_digest, to_dict
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # 3.10 only
 
 SNAPSHOT_PATH = "/opt/envsnap/snapshot.toml"
 LABEL_PREFIX = "io.envsnap"
@@ -82,22 +76,18 @@ class ImagePlan:
     notes: tuple[str, ...]
 
 
-def _data() -> dict[str, Any]:
-    data: dict[str, Any] = tomllib.loads(compat_text("images_base.toml"))
-    return data
-
-
 def cuda_of(snapshot: Snapshot) -> str | None:
-    """The CUDA version the snapshot's frameworks were built for ("12.1"), if any."""
+    """The CUDA version the snapshot's frameworks were built for ("12.1", or a bare major
+    "12" when only that is known), if any."""
     for fw in snapshot.frameworks:
-        if fw.cuda:
-            return ".".join(fw.cuda.split(".")[:2])
+        if fw.cuda and rules.cuda_version(fw.cuda):
+            return rules.major_minor(fw.cuda) or rules.cuda_major(fw.cuda)
     py = snapshot.python
     for pkg in py.packages if py else ():
-        label = pkg.version.partition("+")[2]
-        m = re.match(r"^cu(\d+)(\d)$", label)
-        if m and pkg.name in HEAVY_NAMES:
-            return f"{m.group(1)}.{m.group(2)}"  # cog: insert a dot before the last digit
+        if pkg.name in HEAVY_NAMES:
+            cuda = rules.cuda_of_version(pkg.version)
+            if cuda:
+                return cuda
     return None
 
 
@@ -116,11 +106,11 @@ def choose_base(snapshot: Snapshot, override: str | None = None,
     """Pick the base image from shipped data (envsnap/compat/images_base.toml)."""
     py = snapshot.python
     version = py.version if py else "3"
-    minor = ".".join(version.split(".")[:2])
+    minor = rules.major_minor(version) or version
     if override:
         return BaseImage(ref=override, python=python_cmd or "python3",
                          reason="chosen with --base-image", pinned="@sha256:" in override)
-    data = _data()
+    data = compat.data("images_base.toml")
     cuda = cuda_of(snapshot)
     if cuda is None:
         cpu = data["cpu"]
@@ -222,7 +212,7 @@ def render(snapshot: Snapshot, lock: HashedLock, *, base: BaseImage, offline: bo
     py = snapshot.python
     if py is None:
         raise BadInputError("the snapshot has no Python environment to build an image from")
-    minor = ".".join(py.version.split(".")[:2])
+    minor = rules.major_minor(py.version) or py.version
     if lock.unlockable:
         names = ", ".join(f"{u.name} ({u.reason})" for u in lock.unlockable)
         raise BadInputError(f"cannot build an image: not locked: {names}")

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..errors import EngineError
-from dataclasses import dataclass
 
 # Lines of the classic builder's stream (moby builder/dockerfile): the SDK's
 # APIClient.build() talks to /build, i.e. the classic builder (docker/docker-py#2230).

@@ -7,10 +7,10 @@ import json
 import re
 import warnings
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from .. import __version__
-from dataclasses import dataclass
 from ..redact import redact_url
 from ..snapshot import CondaPackage, Snapshot
 from .hashing import HashedLock

@@ -12,6 +12,7 @@ import tempfile
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
@@ -23,7 +24,6 @@ from packaging.utils import (
 )
 
 from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapError, HostError
-from dataclasses import dataclass, replace
 from ..host import LocalHost, RunResult
 from ..redact import redact_text, redact_url
 from .plan import LockPlan, Pin

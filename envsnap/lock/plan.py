@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import urllib.parse
+from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
 
-from dataclasses import dataclass
+from .. import rules
 from ..redact import REDACTED
 from ..snapshot import Package, Snapshot
 from .safety import check_snapshot
 
 PYPI_SIMPLE = "https://pypi.org/simple"
-
-# Local version labels that name a PyTorch wheel variant, and the index that serves them.
-# Source: PyTorch's install selector (https://pytorch.org/get-started/locally/) and cog's
-# derivation in pkg/config/compatibility.go ("cu118" -> https://download.pytorch.org/whl/cu118).
-_PYTORCH_LABEL = re.compile(r"^(cu\d{2,3}|cpu|rocm\d+(\.\d+)*|xpu)$")
-PYTORCH_INDEX = "https://download.pytorch.org/whl/{label}"
 
 # Installer tooling goes first: pip-tools learnt to include it (--allow-unsafe, PR #814) and a
 # venv's ensurepip copies differ from the snapshot's.
@@ -55,7 +49,7 @@ class LockPlan:
 
     @property
     def python_minor(self) -> str:
-        return ".".join(self.python_version.split(".")[:2])
+        return rules.major_minor(self.python_version) or ""
 
 
 def _usable_index(url: str) -> bool:
@@ -64,18 +58,15 @@ def _usable_index(url: str) -> bool:
     return parsed.scheme in ("http", "https") and REDACTED not in url
 
 
-def local_label(version: str) -> str | None:
-    return version.partition("+")[2] or None
-
-
 def label_index(version: str, configured: tuple[str, ...]) -> str | None:
     """The index a local-label version comes from: PyTorch's for cuXYZ/cpu/rocm, else a
     configured non-PyPI index (where such builds are published), else None."""
-    label = local_label(version)
+    label = rules.local_label(version)
     if label is None:
         return None
-    if _PYTORCH_LABEL.match(label):
-        return PYTORCH_INDEX.format(label=label)
+    index = rules.pytorch_index(label)
+    if index is not None:
+        return index
     for url in configured:
         if "pypi.org" not in url:
             return url
@@ -114,15 +105,13 @@ def _pin(pkg: Package, configured: tuple[str, ...]) -> Pin:
     return Pin(name=name, version=version, kind="build", build_from=path)
 
 
-_MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_(\w+)$")
-_LEGACY = {"manylinux1": 5, "manylinux2010": 12, "manylinux2014": 17}
-
-
 def _platforms(snapshot: Snapshot) -> tuple[str, ...]:
     """Wheel platform tags the snapshot's interpreter accepts.
 
     The installed wheels' own tags prove what this environment took; on Linux every older
     glibc level is accepted too (PEP 600), up to the newest seen or the captured glibc.
+    A manylinux tag or glibc outside the plausible range (rules.glibc_version) is no evidence
+    and is dropped: the range of tags written is bounded whatever the snapshot says.
     """
     py = snapshot.python
     assert py is not None
@@ -135,26 +124,26 @@ def _platforms(snapshot: Snapshot) -> tuple[str, ...]:
     if py.platform_tag and py.platform_tag != "any":
         found.add(py.platform_tag)
     archs: set[str] = set()
-    glibc_minor = 17  # manylinux2014: the floor every current Linux wheel targets
+    glibc = rules.MANYLINUX_FLOOR
+    kept: set[str] = set()
     for plat in found:
-        m = _MANYLINUX.match(plat)
-        if m:
-            archs.add(m.group(3))
-            glibc_minor = max(glibc_minor, int(m.group(2)))
+        linux = rules.parse_manylinux(plat)
+        if linux is not None:
+            archs.add(linux.arch)
+            if linux.glibc[0] == glibc[0]:  # PEP 600 levels exist for glibc 2.x only
+                glibc = max(glibc, linux.glibc)
+        elif plat.startswith("manylinux"):
+            continue  # an implausible manylinux tag: not passed on to pip either
         elif plat.startswith("linux_"):
             archs.add(plat[len("linux_"):])
-        else:
-            legacy, _, arch = plat.partition("_")
-            if legacy in _LEGACY:
-                archs.add(arch)
-    glibc = snapshot.os.glibc if snapshot.os is not None else None
-    if glibc and re.match(r"^2\.\d+$", glibc):
-        glibc_minor = max(glibc_minor, int(glibc.split(".")[1]))
+        kept.add(plat)
+    captured = rules.glibc_version(snapshot.os.glibc if snapshot.os is not None else None)
+    if captured is not None and captured[0] == glibc[0]:
+        glibc = max(glibc, captured)
     for arch in archs:
-        found.add(f"linux_{arch}")
-        found.update(f"manylinux_2_{m}_{arch}" for m in range(5, glibc_minor + 1))
-        found.update(f"{legacy}_{arch}" for legacy, m in _LEGACY.items() if m <= glibc_minor)
-    return tuple(sorted(found))
+        kept.add(f"linux_{arch}")
+        kept.update(rules.manylinux_platforms(arch, glibc))
+    return tuple(sorted(kept))
 
 
 def plan(snapshot: Snapshot) -> LockPlan:

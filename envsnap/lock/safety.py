@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .. import rules
 from ..errors import BadInputError
 from ..snapshot import Snapshot, validate
 
@@ -64,6 +65,11 @@ def check_snapshot(snapshot: Snapshot) -> None:
                 raise BadInputError(f"refusing URL {url!r} at '{where}' (spaces, quotes and "
                                     "shell characters are not allowed in a URL envsnap writes)")
         check_value(py.version, "python.version")
+        # Lock and image enumerate wheel tags per Python minor release (packaging's tag
+        # generators loop over every minor below the target): the version must be plausible.
+        if rules.python_version(py.version) is None:
+            raise BadInputError(f"refusing Python version {py.version!r} at 'python.version' "
+                                "(not a MAJOR.MINOR version envsnap can lock for)")
         for attr in ("abi_tag", "platform_tag", "implementation"):
             value = getattr(py, attr)
             if value is not None:

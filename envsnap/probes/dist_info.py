@@ -66,7 +66,7 @@ class HostDistribution(importlib.metadata.Distribution):
         except FileTooLarge:
             raise UnreadableMetadata("too-large", f"{filename or 'PKG-INFO'} over {limit} bytes") from None
 
-    def read_text(self, filename: str) -> str | None:  # type: ignore[override]  # PathLike not used
+    def read_text(self, filename: str) -> str | None:
         if filename not in self._texts:
             self._texts[filename] = self._read_text(filename)
         return self._texts[filename]
@@ -81,6 +81,8 @@ class HostDistribution(importlib.metadata.Distribution):
         except UnicodeDecodeError as exc:
             raise UnreadableMetadata(
                 "undecodable", f"{filename or 'PKG-INFO'} is not UTF-8 (byte {exc.start})") from None
+        # Universal newlines, as importlib.metadata's Path.read_text reads the file.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
         if filename in ("METADATA", "PKG-INFO", ""):
             # A file that starts with an empty line has no headers; "\n" parses to just that,
             # where "" would send importlib.metadata on to look for another file.
@@ -106,7 +108,9 @@ def read_metadata(dist: HostDistribution, metadata_file: str) -> Metadata:
     if dist.read_text(metadata_file) is None:
         raise UnreadableMetadata("no-metadata")
     meta = dist.metadata
-    return Metadata(name=meta["Name"], version=meta["Version"], requires=tuple(dist.requires or ()))
+    # .get: a missing header is None here, where meta["Name"] warns on 3.12+ and will raise.
+    return Metadata(name=meta.get("Name"), version=meta.get("Version"),
+                    requires=tuple(dist.requires or ()))
 
 
 def parse_metadata_text(text: str) -> Metadata:
@@ -168,7 +172,7 @@ def read_dist(host: Host, directory: str, entry: str) -> dict[str, Any]:
     else:
         # No WHEEL (conda builds, setup.py installs): fall back to the file list.
         record = dist._read("RECORD", RECORD_LIMIT)
-        info["native"] = bool(record) and _native_from_record(record)
+        info["native"] = record is not None and _native_from_record(record)
     return info
 
 

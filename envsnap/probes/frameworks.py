@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
-from dataclasses import dataclass, replace
 from ..host import Host, read_text
 from ..redact import redact_text
+from ..rules import cuda_from_label, cuda_of_dist, local_label
 from ..snapshot import Framework, Package, PythonEnv
 from . import Probed
 
@@ -139,31 +139,10 @@ def _parse_ort_build_info(text: str) -> _BuildFacts:
     )
 
 
-def _local_label(version: str) -> str | None:
-    """PEP 440 local label: ``2.5.1+cu121`` -> ``cu121``."""
-    return version.split("+", 1)[1] if "+" in version else None
-
-
-def _cuda_from_label(label: str | None) -> str | None:
-    """PyTorch index labels: ``cu121`` -> ``12.1``, ``cu118`` -> ``11.8``, ``cu130`` -> ``13.0``;
-    jaxlib's ``cuda12.cudnn89`` -> ``12``."""
-    if not label:
-        return None
-    m = re.fullmatch(r"cu(\d{2,3})(\d)", label)
-    if m:
-        return f"{int(m.group(1))}.{m.group(2)}"
-    m = re.match(r"cuda(\d+)(?:\.|$)", label)
-    return m.group(1) if m else None
-
-
-def _cupy_cuda(dist: str) -> str | None:
-    """CuPy's wheel names carry the CUDA it targets: ``cupy-cuda12x`` -> ``12``,
-    ``cupy-cuda118`` -> ``11.8``, ``cupy-cuda102`` -> ``10.2``."""
-    m = re.fullmatch(r"cupy-cuda(\d+)x", dist)
-    if m:
-        return m.group(1)
-    m = re.fullmatch(r"cupy-cuda(\d{2,3})(\d)", dist)
-    return f"{int(m.group(1))}.{m.group(2)}" if m else None
+# The label and wheel-name rules live in envsnap.rules. These two names remain only for
+# tests/unit/probes/test_frameworks.py until its cases move to tests/unit/test_rules.py.
+_cuda_from_label = cuda_from_label
+_cupy_cuda = cuda_of_dist
 
 
 def _cudnn_from_int(value: Any) -> str | None:
@@ -257,13 +236,13 @@ def _pinned(pyenv: PythonEnv, pkgs: list[Package], candidates: tuple[str, ...]) 
 
 
 def _torch(host: Host, pyenv: PythonEnv, pkg: Package) -> Framework:
-    label = _local_label(pkg.version)
+    label = local_label(pkg.version)
     text = _read_build_file(host, pyenv, pkg, TORCH_VERSION_FILE)
     if text is not None:
         facts = _parse_torch_version_py(text)
         cuda, via = facts.cuda, f"file:{TORCH_VERSION_FILE}"
     else:
-        cuda, via = _cuda_from_label(label), "metadata"
+        cuda, via = cuda_from_label(label), "metadata"
     return Framework(
         name="torch",
         version=pkg.version,
@@ -281,7 +260,7 @@ def _tensorflow(host: Host, pyenv: PythonEnv, pkg: Package) -> Framework:
     return Framework(
         name="tensorflow",
         version=pkg.version,
-        variant=_local_label(pkg.version),
+        variant=local_label(pkg.version),
         cuda=facts.cuda,
         # tensorflow[and-cuda] pins nvidia-cudnn-cu12; the installed wheel is more precise
         # than build_info's major-only "8".
@@ -298,7 +277,7 @@ def _onnxruntime(host: Host, pyenv: PythonEnv, pkg: Package) -> Framework:
     return Framework(
         name=pkg.name,  # onnxruntime and onnxruntime-gpu overwrite each other's files
         version=pkg.version,
-        variant=_local_label(pkg.version),
+        variant=local_label(pkg.version),
         cuda=facts.cuda,
         cudnn=facts.cudnn or _pinned(pyenv, [pkg], _CUDNN_DISTS),
         found_via=f"file:{ORT_BUILD_INFO_FILE}" if text is not None else "metadata",
@@ -310,12 +289,12 @@ def _jax(pyenv: PythonEnv, pkg: Package) -> Framework:
     # before 0.4.26 carried it in its local label instead (0.4.23+cuda12.cudnn89).
     plugin = next((p for p in map(pyenv.package, _JAX_PLUGINS) if p is not None), None)
     jaxlib = pyenv.package("jaxlib")
-    label = _local_label(jaxlib.version) if jaxlib is not None else None
+    label = local_label(jaxlib.version) if jaxlib is not None else None
     if plugin is not None:
         variant: str | None = plugin.name.removeprefix("jax-").removesuffix("-plugin")
-        cuda = variant.removeprefix("cuda") if variant else None
+        cuda = cuda_of_dist(plugin.name)
     else:
-        variant, cuda = label, _cuda_from_label(label)
+        variant, cuda = label, cuda_from_label(label)
     related = [p for p in (pkg, jaxlib, plugin) if p is not None]
     return Framework(
         name=pkg.name,
@@ -333,7 +312,7 @@ def _cupy(pyenv: PythonEnv, pkg: Package) -> Framework:
         name="cupy",
         version=pkg.version,
         variant=pkg.name.removeprefix("cupy-") if pkg.name != "cupy" else None,
-        cuda=_cupy_cuda(pkg.name),
+        cuda=cuda_of_dist(pkg.name),
         found_via="metadata",
     )
 

@@ -6,10 +6,10 @@ import io
 import posixpath
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..errors import CommandNotFound, CommandTimeout, HostError
-from dataclasses import replace
 from ..host import Host, read_text
 from ..snapshot import GPU, NvidiaInfo
 from . import Probed

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from packaging.utils import canonicalize_name
+
 from ..errors import BadInputError, HostError
 from ..host import Host, RunResult, read_text
 from . import Probed, _inspector, dist_info
-
-from packaging.utils import canonicalize_name
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -189,7 +188,7 @@ def _marker_environment(raw: Mapping[str, Any]) -> dict[str, str]:
     # Python version (what most markers test).
     from packaging.markers import default_environment
 
-    env = dict(default_environment())
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     version = str(raw.get("version", ""))
     if version:
         env["python_full_version"] = version
@@ -256,7 +255,7 @@ def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -
         if d.get("direct_url"):
             try:
                 source = parse_source(d["direct_url"])
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, RecursionError) as exc:
                 problems.append(
                     PackageProblem(kind="invalid-direct-url", path=where, name=name, detail=str(exc))
                 )

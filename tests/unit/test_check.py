@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from envsnap.gate import CheckResult, check, cuda_needs
-from dataclasses import replace
+from envsnap.gate import CheckResult, check
+from envsnap.rules import cuda_needs
 from envsnap.snapshot import (
     GPU,
     CPUInfo,
@@ -181,7 +183,35 @@ def test_cuda_needs_from_every_source() -> None:
     s = Snapshot(python=env(Package(name="nvidia-cublas-cu12", version="12.8.4.1"),
                             Package(name="jaxlib", version="0.4.30+cuda12.cudnn89")),
                  frameworks=(TORCH,))
-    assert [n.cuda for n in cuda_needs(s)] == ["12.8", "12"]
+    # jaxlib's label names CUDA 12 (rules.cuda_from_label; the old compat copy missed it).
+    assert [(n.cuda, n.origin) for n in cuda_needs(s)] == [
+        ("12.8", "torch 2.9.1+cu128 (CUDA 12.8)"), ("12", "nvidia-cublas-cu12"),
+        ("12", "jaxlib 0.4.30+cuda12.cudnn89")]
+
+
+def test_cu92_build_needs_cuda_9_2() -> None:
+    old = Framework(name="torch", version="1.4.0+cu92", variant="cu92")
+    s = replace(BASE, frameworks=(old,), nvidia=NvidiaInfo(driver_version="580.159.04"))
+    assert [n.cuda for n in cuda_needs(s)] == ["9.2"]
+    # No floor is shipped for CUDA 9: the driver verdict is unknown, never a failure.
+    assert [f for f in check(s, s, host_only=True).findings if f.rule == "driver"] == []
+
+
+def test_unreadable_driver_or_glibc_is_unknown_not_a_failure() -> None:
+    live = replace(BASE, nvidia=NvidiaInfo(driver_version="9" * 5000, gpus=(H100,)))
+    assert [f for f in check(BASE, live, host_only=True).findings if f.rule == "driver"] == []
+    exp = replace(BASE, python=env(Package(name="m", version="1",
+                                           tags=("py3-none-manylinux_2_28_x86_64",))))
+    live = replace(exp, os=OSInfo(system="Linux", arch="x86_64", glibc="2.999999999"))
+    assert [f for f in check(exp, live).findings if f.rule == "glibc"] == []
+
+
+def test_variant_fix_names_the_pytorch_index_for_rocm_too() -> None:
+    exp = replace(BASE, python=env(Package(name="torch", version="2.5.1+rocm6.2")))
+    live = replace(BASE, python=env(Package(name="torch", version="2.5.1+cpu")))
+    torch = next(f for f in check(exp, live).findings if f.subject == "torch")
+    assert torch.fix == ("pip install torch==2.5.1+rocm6.2 "
+                         "--index-url https://download.pytorch.org/whl/rocm6.2")
 
 
 def test_unknown_policy_is_refused() -> None:

@@ -1,0 +1,566 @@
+"""The domain rules diff, check, fleet, lock and image share: one copy each, pure, over compat's data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from . import compat
+from .snapshot import GPU, Framework, Package, PythonEnv, Snapshot
+
+# ---------------------------------------------------------------------------------------------
+# Bounds. Every number below comes from a file someone else wrote (a snapshot, a wheel tag, a
+# tool's output), so none is trusted to be small: a tag like manylinux_2_99999999_x86_64 once
+# made `lock` enumerate a hundred million platform tags. A value outside these limits is not a
+# version of that thing; the parsers return None and callers report "unknown".
+
+MAX_DIGITS = 9  # per dotted component: "580.159.04" needs 3; int() of 5,000 digits raises
+MAX_COMPONENTS = 8  # "12.8.90" or "2024.2.0.post1": nothing real has more
+CUDA_MAJOR_MAX = 99
+# The oldest CUDA a package label names: PyTorch's cu75 (https://download.pytorch.org/whl/cu75).
+# Below it "cu12" would read as CUDA 1.2, which no wheel was ever built for.
+LABEL_CUDA_MAJOR_MIN = 7
+GLIBC_MAJOR_MAX = 9  # glibc has been 2.x since 1997; PEP 600 leaves room for a 3.x
+GLIBC_MINOR_MAX = 200  # glibc 2.42 is 2025's; a minor release a year
+PYTHON_MAJOR_MAX = 9
+PYTHON_MINOR_MAX = 100  # CPython 3.14 is 2025's; a minor release a year
+DRIVER_MAJOR_MAX = 9999  # NVIDIA drivers are 3-digit majors (580.159.04)
+
+_LEADING_NUMBERS = re.compile(r"\d+(?:\.\d+)*")
+
+
+def numeric(version: str | None) -> tuple[int, ...]:
+    """The leading dotted integers of a version string: ``'580.159.04'`` -> ``(580, 159, 4)``,
+    ``'2.5.1+cu121'`` -> ``(2, 5, 1)``, ``'1.0rc1'`` -> ``(1, 0)``.
+
+    ``()`` when there are none, or when a component has more than MAX_DIGITS digits (then the
+    string is no version and must not compare as one); at most MAX_COMPONENTS components.
+    """
+    if not version:
+        return ()
+    m = _LEADING_NUMBERS.match(version)
+    if m is None:
+        return ()
+    parts = m.group(0).split(".", MAX_COMPONENTS)[:MAX_COMPONENTS]
+    if any(len(p) > MAX_DIGITS for p in parts):
+        return ()
+    return tuple(int(p) for p in parts)
+
+
+def major_minor(version: str | None) -> str | None:
+    """``'3.11.7'`` -> ``'3.11'``, ``'12.8.90'`` -> ``'12.8'``; None without a minor."""
+    nums = numeric(version)
+    return f"{nums[0]}.{nums[1]}" if len(nums) >= 2 else None
+
+
+def major(version: str | None) -> str | None:
+    """``'8.9.7'`` -> ``'8'``: the major of any dotted version (a library's soname major)."""
+    nums = numeric(version)
+    return str(nums[0]) if nums else None
+
+
+def _dotted(nums: Iterable[int]) -> str:
+    return ".".join(map(str, nums))
+
+
+def python_version(version: str | None) -> tuple[int, int] | None:
+    """(major, minor) of an interpreter version (``'3.11.7'`` -> ``(3, 11)``); None when absent
+    or implausible (``'3.999999999'``), which lock and image then refuse.
+
+    Bounded because packaging's tag generators (``cpython_tags``, ``compatible_tags``) loop
+    once per minor release below the one asked for.
+    """
+    nums = numeric(version)
+    if len(nums) < 2 or not 1 <= nums[0] <= PYTHON_MAJOR_MAX or nums[1] > PYTHON_MINOR_MAX:
+        return None
+    return nums[0], nums[1]
+
+
+def glibc_version(version: str | None) -> tuple[int, int] | None:
+    """(major, minor) of a glibc version as ``gnu_get_libc_version()`` prints it (``'2.39'``);
+    None when absent or implausible (``'2.999999999'``)."""
+    nums = numeric(version)
+    if len(nums) < 2 or not 1 <= nums[0] <= GLIBC_MAJOR_MAX or nums[1] > GLIBC_MINOR_MAX:
+        return None
+    return nums[0], nums[1]
+
+
+def glibc_at_least(have: str | None, need: str | None) -> bool | None:
+    """Whether glibc ``have`` satisfies ``need``; None when either is unknown or implausible."""
+    h, n = glibc_version(have), glibc_version(need)
+    return None if h is None or n is None else h >= n
+
+
+def driver_version(version: str | None) -> tuple[int, ...] | None:
+    """An NVIDIA driver version as NVML reports it (``'580.159.04'`` -> ``(580, 159, 4)``); None
+    when absent or implausible."""
+    nums = numeric(version)
+    return nums if nums and nums[0] <= DRIVER_MAJOR_MAX else None
+
+
+def driver_at_least(driver: str | None, minimum: str) -> bool | None:
+    """Whether ``driver`` is at or above ``minimum``; None when the driver cannot be read."""
+    have, need = driver_version(driver), driver_version(minimum)
+    return None if have is None or need is None else have >= need
+
+
+def cuda_version(version: str | None) -> tuple[int, ...] | None:
+    """A CUDA version (``'12.8'``, ``'12.8.90'`` or a bare major ``'12'``) as integers; None
+    when absent or its major is outside 1..CUDA_MAJOR_MAX."""
+    nums = numeric(version)
+    return nums if nums and 1 <= nums[0] <= CUDA_MAJOR_MAX else None
+
+
+def cuda_major(version: str | None) -> str | None:
+    """``'12.8.90'`` -> ``'12'``; None when not a plausible CUDA version."""
+    nums = cuda_version(version)
+    return str(nums[0]) if nums else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Local version labels and cuXYZ
+
+
+def local_label(version: str | None) -> str | None:
+    """The PEP 440 local label (https://peps.python.org/pep-0440/#local-version-identifiers):
+    ``'2.5.1+cu121'`` -> ``'cu121'``; None without one."""
+    if not version:
+        return None
+    return version.partition("+")[2] or None
+
+
+def _cuda_digits(major: str, minor: str | None) -> str | None:
+    m = int(major)
+    if not LABEL_CUDA_MAJOR_MIN <= m <= CUDA_MAJOR_MAX:
+        return None
+    return f"{m}.{minor}" if minor is not None else str(m)
+
+
+# PyTorch's index names put the last digit after the dot: cu92 -> 9.2, cu121 -> 12.1,
+# cu130 -> 13.0 (https://download.pytorch.org/whl/ lists cu75 ... cu130; cog derives it the
+# same way in pkg/config/compatibility.go).
+_CU_LABEL = re.compile(r"cu(\d{1,2})(\d)")
+# jaxlib's labels: 0.1.x wrote cuda92 / cuda101 / cuda111 (same digits rule), 0.4.x before
+# the plugin wheels wrote the major and the cuDNN (0.4.23+cuda12.cudnn89)
+# (https://storage.googleapis.com/jax-releases/jax_cuda_releases.html).
+_CUDA_LABEL_DIGITS = re.compile(r"cuda(\d{1,2})(\d)")
+_CUDA_LABEL_MAJOR = re.compile(r"cuda(\d{1,2})\.")
+
+
+def cuda_from_label(label: str | None) -> str | None:
+    """The CUDA a local label names: ``cu92`` -> ``9.2``, ``cu118`` -> ``11.8``, ``cu121`` ->
+    ``12.1``, ``cu128`` -> ``12.8``, ``cu130`` -> ``13.0``; jaxlib's ``cuda111`` -> ``11.1``
+    and ``cuda12.cudnn89`` -> ``12`` (major only). None for ``cpu``, ``rocm6.2``, other
+    labels, and majors outside LABEL_CUDA_MAJOR_MIN..CUDA_MAJOR_MAX (``cu12`` would be CUDA 1.2)."""
+    if not label or len(label) > 64:
+        return None
+    m = _CU_LABEL.fullmatch(label) or _CUDA_LABEL_DIGITS.fullmatch(label)
+    if m:
+        return _cuda_digits(m.group(1), m.group(2))
+    m = _CUDA_LABEL_MAJOR.match(label)
+    return _cuda_digits(m.group(1), None) if m else None
+
+
+def cuda_of_version(version: str | None) -> str | None:
+    """The CUDA a package version's local label names: ``'2.5.1+cu121'`` -> ``'12.1'``."""
+    return cuda_from_label(local_label(version))
+
+
+def cuda_label(cuda: str | None) -> str | None:
+    """The PyTorch index label of a CUDA version, the inverse of cuda_from_label:
+    ``'12.8'`` -> ``'cu128'``; None for a bare major or an implausible version."""
+    nums = cuda_version(cuda)
+    return f"cu{nums[0]}{nums[1]}" if nums and len(nums) >= 2 and nums[1] <= 9 else None
+
+
+PYTORCH_INDEX = "https://download.pytorch.org/whl/{label}"
+# The other labels PyTorch's install selector serves an index for
+# (https://pytorch.org/get-started/locally/): CPU, ROCm and Intel XPU builds.
+_PYTORCH_OTHER_LABEL = re.compile(r"cpu|xpu|rocm\d{1,2}(?:\.\d{1,3}){0,3}")
+
+
+def pytorch_index(label: str | None) -> str | None:
+    """The PyTorch index that serves builds with this local label (``cu128`` ->
+    https://download.pytorch.org/whl/cu128, also ``cpu``, ``rocm6.2``, ``xpu``); None for
+    labels PyTorch does not publish (jaxlib's ``cuda12.cudnn89``, a private ``+mycorp``)."""
+    if not label:
+        return None
+    is_cuda = _CU_LABEL.fullmatch(label) is not None and cuda_from_label(label) is not None
+    if is_cuda or _PYTORCH_OTHER_LABEL.fullmatch(label):
+        return PYTORCH_INDEX.format(label=label)
+    return None
+
+
+# Distribution names that carry the CUDA they were built for:
+# NVIDIA's runtime wheels (nvidia-cudnn-cu12, https://pypi.org/user/nvidia/),
+# CuPy's (cupy-cuda12x: any 12.x; cupy-cuda118: 11.8, https://docs.cupy.dev/en/stable/install.html)
+# and JAX's plugins (jax-cuda12-plugin, https://docs.jax.dev/en/latest/installation.html).
+_DIST_CUDA_MAJOR = re.compile(r"nvidia-[a-z0-9-]+-cu(\d{1,2})|cupy-cuda(\d{1,2})x|"
+                              r"jax-cuda(\d{1,2})-(?:plugin|pjrt)")
+_DIST_CUDA_DIGITS = re.compile(r"cupy-cuda(\d{1,2})(\d)")
+
+
+def cuda_of_dist(name: str) -> str | None:
+    """The CUDA a distribution's name says it was built for: ``nvidia-cudnn-cu12`` -> ``12``,
+    ``cupy-cuda12x`` -> ``12``, ``cupy-cuda118`` -> ``11.8``, ``cupy-cuda102`` -> ``10.2``,
+    ``jax-cuda12-plugin`` -> ``12``; None for other names."""
+    if len(name) > 128:
+        return None
+    m = _DIST_CUDA_MAJOR.fullmatch(name)
+    if m:
+        return _cuda_digits(next(g for g in m.groups() if g is not None), None)
+    m = _DIST_CUDA_DIGITS.fullmatch(name)
+    return _cuda_digits(m.group(1), m.group(2)) if m else None
+
+
+def framework_cuda(fw: Framework) -> str | None:
+    """The CUDA a framework build targets: what the build said, else what its label says."""
+    return fw.cuda or cuda_from_label(fw.variant)
+
+
+def lost_cuda(old_label: str | None, new_label: str | None) -> bool:
+    """A CUDA build replaced by one that is not (``+cu121`` -> ``+cpu`` or no label)."""
+    return cuda_from_label(old_label) is not None and cuda_from_label(new_label) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA needs and the driver (cuda.toml: NVIDIA's minor-version-compatibility floors and the
+# toolkit release notes' driver table)
+
+
+def mvc_floor(cuda: str | None) -> str | None:
+    """The minimum driver for any binary of this CUDA major (minor-version compatibility,
+    https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html)."""
+    major = cuda_major(cuda)
+    floors: Mapping[str, str] = compat.data("cuda.toml")["minor_version_compat"]["floor"]
+    return floors.get(major) if major else None
+
+
+def toolkit_driver(cuda: str | None) -> str | None:
+    """The driver this CUDA toolkit release ships with, full features without MVC
+    (https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html, Table 3)."""
+    mm = major_minor(cuda) if cuda_version(cuda) else None
+    table: Mapping[str, str] = compat.data("cuda.toml")["toolkit_driver"]["linux"]
+    return table.get(mm) if mm else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CudaNeed:
+    """A CUDA version some part of the snapshot was built for, and what says so."""
+
+    cuda: str  # "12.8" or a bare major "12" when only the major is known
+    origin: str  # "torch 2.9.1+cu128", "nvidia-cudnn-cu12", "libcudart 12.8.90"
+
+
+def cuda_needs(snapshot: Snapshot) -> list[CudaNeed]:
+    """Every CUDA version the snapshot's binaries were built for, most specific first: the
+    frameworks' builds, packages with a CUDA local label, NVIDIA's runtime wheels and the
+    environment's own cudart."""
+    needs: list[CudaNeed] = []
+    for fw in snapshot.frameworks:
+        cuda = framework_cuda(fw)
+        if cuda:
+            needs.append(CudaNeed(cuda=cuda, origin=f"{fw.name} {fw.version} (CUDA {cuda})"))
+    py = snapshot.python
+    if py is not None:
+        frameworks = {fw.name for fw in snapshot.frameworks}
+        for pkg in py.packages:
+            # Cheap string tests first: this runs over every package of large environments.
+            if "+cu" in pkg.version and pkg.name not in frameworks:
+                cuda = cuda_of_version(pkg.version)
+                if cuda:
+                    needs.append(CudaNeed(cuda=cuda, origin=f"{pkg.name} {pkg.version}"))
+            if pkg.name.startswith("nvidia-"):
+                major = cuda_of_dist(pkg.name)
+                if major:
+                    needs.append(CudaNeed(cuda=major, origin=pkg.name))
+    if snapshot.cuda is not None:
+        for lib in snapshot.cuda.libraries:
+            # Only the environment's own runtime (a wheel or conda package a framework pulled
+            # in) is a need; a toolkit on the system is merely available, and a machine with a
+            # CUDA toolkit but no GPU is a normal build host.
+            if (lib.library == "cudart" and cuda_version(lib.version)
+                    and lib.found_via.startswith(("pip:", "conda:"))):
+                needs.append(CudaNeed(cuda=str(lib.version), origin=f"libcudart {lib.version}"))
+    return needs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DriverVerdict:
+    status: str  # ok | below_toolkit | below_floor | unknown
+    need: CudaNeed
+    floor: str | None
+    toolkit: str | None
+
+
+DRIVER_ORDER = {"below_floor": 0, "below_toolkit": 1, "unknown": 2, "ok": 3}
+
+
+def driver_verdicts(driver: str | None, needs: Iterable[CudaNeed]) -> list[DriverVerdict]:
+    """Evaluate a driver against each CUDA need: below the minor-version-compatibility floor
+    of its major is fatal; below the toolkit's own driver runs with limited features; a
+    driver or need that cannot be read is ``unknown``, never a pass or a failure."""
+    out: list[DriverVerdict] = []
+    needs = list(needs)
+    specific = {cuda_major(n.cuda) for n in needs if major_minor(n.cuda)}
+    seen: set[str] = set()
+    for need in needs:
+        # A bare major ("12" from nvidia-*-cu12) adds nothing beside a known 12.x need.
+        if need.cuda in seen or (not major_minor(need.cuda)
+                                 and cuda_major(need.cuda) in specific):
+            continue
+        seen.add(need.cuda)
+        floor = mvc_floor(need.cuda)
+        toolkit = toolkit_driver(need.cuda)
+        above_floor = driver_at_least(driver, floor) if floor is not None else None
+        if above_floor is None:
+            status = "unknown"
+        elif not above_floor:
+            status = "below_floor"
+        elif toolkit is not None and driver_at_least(driver, toolkit) is False:
+            status = "below_toolkit"
+        else:
+            status = "ok"
+        out.append(DriverVerdict(status=status, need=need, floor=floor, toolkit=toolkit))
+    return out
+
+
+def worst_driver_verdict(driver: str | None, needs: Iterable[CudaNeed]) -> DriverVerdict | None:
+    """The most severe of driver_verdicts (below_floor, below_toolkit, unknown, ok)."""
+    verdicts = driver_verdicts(driver, needs)
+    return min(verdicts, key=lambda v: DRIVER_ORDER[v.status]) if verdicts else None
+
+
+# ---------------------------------------------------------------------------------------------
+# GPU architectures (cuda.toml [sass], [first_cuda_for_cc]; gpus.toml; pytorch.toml)
+
+_ARCH = re.compile(r"(sm|compute)_(\d{1,2})(\d)([af]?)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Arch:
+    kind: str  # sm (SASS, a cubin) | compute (PTX)
+    cc: tuple[int, int]
+    suffix: str  # "" | "a" (this exact CC only) | "f" (this family)
+
+
+def parse_arch(entry: str) -> Arch | None:
+    """An arch-list entry as nvcc's -gencode and torch._C._cuda_getArchFlags() write it:
+    ``'sm_90'`` -> Arch(sm, (9, 0)), ``'compute_120'`` -> Arch(compute, (12, 0)), ``'sm_90a'``."""
+    m = _ARCH.fullmatch(entry.strip())
+    if m is None:
+        return None
+    return Arch(kind=m.group(1), cc=(int(m.group(2)), int(m.group(3))), suffix=m.group(4))
+
+
+def parse_cc(cc: str | None) -> tuple[int, int] | None:
+    """A compute capability ``'9.0'`` -> ``(9, 0)``."""
+    nums = numeric(cc)
+    return (nums[0], nums[1]) if len(nums) >= 2 and nums[0] <= 99 and nums[1] <= 9 else None
+
+
+def _cc_str(cc: tuple[int, int]) -> str:
+    return f"{cc[0]}.{cc[1]}"
+
+
+def arch_runs_on(arch: Arch, device: tuple[int, int]) -> bool:
+    """Whether code built for ``arch`` runs on a device of compute capability ``device``
+    (PyTorch's torch/cuda/__init__.py capability table; PTX from the CUDA C Programming
+    Guide: binary compatible within a major, PTX forward compatible)."""
+    sass = compat.data("cuda.toml")["sass"]
+    if arch.kind == "compute":
+        # PTX is JIT-compiled by the driver for the same or any newer CC.
+        return device >= arch.cc
+    if arch.suffix == "a" or _cc_str(arch.cc) in sass["exact_only"]:
+        also: Iterable[str] = sass["also_runs_on"].get(_cc_str(arch.cc), ())
+        return device == arch.cc or _cc_str(device) in also
+    if _cc_str(device) in sass["exact_only"] and device != arch.cc:
+        return False
+    return device[0] == arch.cc[0] and device[1] >= arch.cc[1]
+
+
+def arch_covers(arch_list: Iterable[str], cc: str | None) -> bool | None:
+    """True when some entry of a framework's arch list runs on a GPU of compute capability
+    ``cc``; None when that cannot be told (empty list, unknown CC)."""
+    device = parse_cc(cc)
+    archs = [a for a in (parse_arch(e) for e in arch_list) if a is not None]
+    if device is None or not archs:
+        return None
+    return any(arch_runs_on(a, device) for a in archs)
+
+
+def first_cuda_for_cc(cc: str | None) -> str | None:
+    """The first CUDA toolkit that builds code for this compute capability (cuda.toml
+    [first_cuda_for_cc], NVIDIA's developer forum table and the PTX ISA notes)."""
+    table: Mapping[str, str] = compat.data("cuda.toml")["first_cuda_for_cc"]["cc"]
+    return table.get(cc) if cc else None
+
+
+def cc_for_gpu_name(name: str) -> str | None:
+    """Compute capability from a marketing name (gpus.toml, from NVIDIA's CUDA GPUs page);
+    a fallback only: NVML is the source of truth."""
+    table: Mapping[str, str] = compat.data("gpus.toml")["compute_capability"]
+    lowered = name.lower()
+    for key in sorted(table, key=len, reverse=True):
+        if key.lower() in lowered:
+            return table[key]
+    return None
+
+
+def gpu_cc(gpu: GPU) -> str | None:
+    """A GPU's compute capability: as captured, else from its name."""
+    return gpu.compute_capability or cc_for_gpu_name(gpu.name)
+
+
+def torch_arch_list(version: str, variant: str | None) -> tuple[str, ...]:
+    """The measured arch list of an official torch wheel (pytorch.toml [arch_lists]); the
+    fallback when it was not captured live."""
+    mm = major_minor(version)
+    if not mm or not variant:
+        return ()
+    lists: Mapping[str, list[str]] = compat.data("pytorch.toml")["arch_lists"]["lists"]
+    return tuple(lists.get(f"{mm}/{variant}", ()))
+
+
+def torch_cuda_variants(version: str) -> tuple[str, ...]:
+    """The CUDA versions PyTorch publishes builds of this release for (pytorch.toml [variants])."""
+    mm = major_minor(version)
+    table: Mapping[str, list[str]] = compat.data("pytorch.toml")["variants"]["cuda"]
+    return tuple(table.get(mm, ())) if mm else ()
+
+
+def arch_list_of(fw: Framework) -> tuple[str, ...]:
+    """The framework's captured arch list, else the shipped table's for an official wheel."""
+    if fw.arch_list:
+        return fw.arch_list
+    if fw.name == "torch":
+        return torch_arch_list(fw.version, fw.variant)
+    return ()
+
+
+def uncovered(gpus: Iterable[GPU], frameworks: Iterable[Framework]) -> list[tuple[GPU, Framework]]:
+    """(GPU, framework) pairs where the framework build has no kernels for the GPU."""
+    out: list[tuple[GPU, Framework]] = []
+    gpus = tuple(gpus)
+    for fw in frameworks:
+        if not framework_cuda(fw):
+            continue  # a CPU build has no arch list to miss
+        archs = arch_list_of(fw)
+        for gpu in gpus:
+            if arch_covers(archs, gpu_cc(gpu)) is False:
+                out.append((gpu, fw))
+    return out
+
+
+def describe_arch_list(archs: Iterable[str]) -> str:
+    return ", ".join(archs) or "(none)"
+
+
+def gpu_fix(gpu: GPU, fw: Framework) -> str:
+    """What to install so ``fw`` has kernels for ``gpu``."""
+    cc = gpu_cc(gpu) or "?"
+    first = first_cuda_for_cc(cc)
+    if first:
+        return (f"install a {fw.name} build for CUDA {first} or newer whose arch list includes "
+                f"sm_{cc.replace('.', '')}")
+    return f"install a {fw.name} build whose arch list includes sm_{cc.replace('.', '')}"
+
+
+# ---------------------------------------------------------------------------------------------
+# glibc and wheel platform tags (PEP 600, https://peps.python.org/pep-0600/; platform.toml)
+
+_MANYLINUX = re.compile(r"manylinux_(\d{1,9})_(\d{1,9})_([A-Za-z0-9_]{1,32})")
+_LEGACY_TAG = re.compile(r"(manylinux\d{1,4})_([A-Za-z0-9_]{1,32})")
+
+
+def _legacy_manylinux() -> Mapping[str, str]:
+    table: Mapping[str, str] = compat.data("platform.toml")["manylinux_legacy"]["glibc"]
+    return table
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinuxPlatform:
+    glibc: tuple[int, int]
+    arch: str
+
+
+def parse_manylinux(platform: str) -> LinuxPlatform | None:
+    """One platform tag: ``'manylinux_2_28_x86_64'`` -> glibc (2, 28) on x86_64; the legacy
+    aliases ``manylinux1/2010/2014`` through platform.toml; None for other tags and for glibc
+    numbers glibc_version would refuse (``manylinux_2_99999999_x86_64``)."""
+    m = _MANYLINUX.fullmatch(platform)
+    if m:
+        glibc = glibc_version(f"{m.group(1)}.{m.group(2)}")
+        return LinuxPlatform(glibc=glibc, arch=m.group(3)) if glibc else None
+    m = _LEGACY_TAG.fullmatch(platform)
+    if m:
+        legacy = _legacy_manylinux().get(m.group(1))
+        glibc = glibc_version(legacy)
+        return LinuxPlatform(glibc=glibc, arch=m.group(2)) if glibc else None
+    return None
+
+
+def manylinux_glibc(tag: str) -> str | None:
+    """The glibc a wheel tag promises to need: ``'cp311-cp311-manylinux_2_28_x86_64'`` ->
+    ``'2.28'``. A compressed tag set (``manylinux_2_17_x86_64.manylinux2014_x86_64``) installs
+    under any of its platforms, so it needs the lowest."""
+    platform = tag.rsplit("-", 1)[-1]
+    found = [p.glibc for p in map(parse_manylinux, platform.split(".")) if p is not None]
+    return _dotted(min(found)) if found else None
+
+
+def package_glibc(pkg: Package) -> str | None:
+    """The glibc an installed wheel needs: the lowest of its tags (the one pip chose is
+    unknown, and it installs under any of them)."""
+    needs = [g for g in (glibc_version(manylinux_glibc(t)) for t in pkg.tags) if g]
+    return _dotted(min(needs)) if needs else None
+
+
+def glibc_needs(py: PythonEnv | None) -> tuple[str | None, list[str]]:
+    """The newest glibc the installed wheels' manylinux tags need, and the packages needing it."""
+    if py is None:
+        return None, []
+    best: tuple[int, int] | None = None
+    names: list[str] = []
+    for pkg in py.packages:
+        need = glibc_version(package_glibc(pkg))
+        if need is None:
+            continue
+        if best is None or need > best:
+            best, names = need, [pkg.name]
+        elif need == best:
+            names.append(pkg.name)
+    return (_dotted(best) if best else None), sorted(names)
+
+
+# manylinux2014 (glibc 2.17) is the floor every current Linux wheel targets; manylinux1
+# (glibc 2.5) is the oldest tag PEP 600 defines.
+MANYLINUX_FLOOR = (2, 17)
+_MANYLINUX_OLDEST_MINOR = 5
+
+
+def manylinux_platforms(arch: str, glibc: tuple[int, int]) -> tuple[str, ...]:
+    """Every manylinux platform tag an interpreter on ``glibc`` accepts for ``arch`` (PEP 600:
+    each older glibc 2.x level, plus the legacy aliases at or below it). Bounded: ``glibc``
+    passed glibc_version, so there are at most GLIBC_MINOR_MAX tags."""
+    major, minor = glibc
+    if major != 2:
+        return ()
+    top = min(minor, GLIBC_MINOR_MAX)
+    out = [f"manylinux_2_{m}_{arch}" for m in range(_MANYLINUX_OLDEST_MINOR, top + 1)]
+    out += [f"{name}_{arch}" for name, version in _legacy_manylinux().items()
+            if (g := glibc_version(version)) is not None and g <= glibc]
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU
+
+
+def missing_isa(expected: Iterable[str], live: Iterable[str]) -> list[str]:
+    """ISA flags wheels can require (platform.toml [cpu_isa], the x86-64 psABI levels) that
+    ``expected`` has and ``live`` lacks."""
+    wanted = frozenset(compat.data("platform.toml")["cpu_isa"]["flags"])
+    have = set(live)
+    return sorted(f for f in set(expected) & wanted if f not in have)

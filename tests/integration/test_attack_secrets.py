@@ -1,0 +1,426 @@
+"""Attack suite: unique secrets planted in every source envsnap reads reach no output byte.
+
+One real environment holds them all: a virtual environment laid out as a conda prefix (the
+real conda-meta records of tests/data, edited to carry tokens), hand-written dist-infos with
+PEP 610 direct_url.json files, pip configuration files at every place pip reads one, pip and
+uv index variables, allowlisted and refused environment variables, CUDA image variables, and
+git checkouts whose origin remotes carry tokens. The real CLI then captures it (TOML, JSON,
+--anonymize), shows, diffs in every format, locks and writes a Dockerfile, and every byte
+written (files, stdout, stderr) is searched for every secret. Harmless look-alikes planted
+beside them must come out unchanged. docs/security.md describes the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import string
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+import support
+
+from envsnap import io
+from envsnap.lock.safety import SAFE_VALUE
+from envsnap.snapshot import Snapshot
+
+pytestmark = pytest.mark.slow
+
+ENVSNAP = str(Path(sys.executable).parent / "envsnap")
+CONDA_META = Path(__file__).resolve().parents[1] / "data" / "conda-meta"
+
+
+@dataclass
+class Plan:
+    """Every secret planted (its random core -> where), and every look-alike expected back."""
+
+    secrets: dict[str, str] = field(default_factory=dict)
+    lookalikes: list[str] = field(default_factory=list)
+
+    def secret(self, where: str, shape: str = "plain") -> str:
+        core = secrets.token_hex(10)
+        marker = {
+            "plain": f"Zq{core}",
+            "ghp": f"ghp_{core}{secrets.token_hex(8)}",
+            "ghs": f"ghs_{core}{secrets.token_hex(8)}",
+            "glpat": f"glpat-{core}",
+            "hf": f"hf_{core}{secrets.token_hex(7)}",
+            "sk": f"sk-proj-{core}{secrets.token_hex(10)}",
+            "xoxb": f"xoxb-{secrets.randbelow(10**12)}-{core}",
+            "akia": "AKIA" + "".join(secrets.choice(string.ascii_uppercase + string.digits)
+                                     for _ in range(16)),
+        }[shape]
+        if shape == "akia":
+            core = marker[4:]
+        assert core not in self.secrets
+        self.secrets[core] = where
+        return marker
+
+    def harmless(self, what: str) -> str:
+        self.lookalikes.append(what)
+        return what
+
+
+@dataclass
+class Attack:
+    plan: Plan
+    outputs: dict[str, bytes]
+    snapshots: dict[str, Snapshot]
+    root: Path
+    codes: dict[str, int]
+
+
+def _dist(site: Path, name: str, *, version: str = "1.0", direct_url: dict[str, object] | None = None,
+          requires: tuple[str, ...] = ()) -> None:
+    """A dist-info as pip writes one (METADATA, WHEEL, INSTALLER, RECORD, direct_url.json)."""
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+            *(f"Requires-Dist: {r}" for r in requires)]
+    (info / "METADATA").write_text("\n".join(meta) + "\n")
+    (info / "WHEEL").write_text("Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    (info / "INSTALLER").write_text("pip\n")
+    (info / "RECORD").write_text(f"{info.name}/METADATA,,\n")
+    if direct_url is not None:
+        (info / "direct_url.json").write_text(json.dumps(direct_url))
+
+
+def _plant_python(plan: Plan, site: Path) -> None:
+    p = plan.secret
+    vcs = {"vcs": "git", "commit_id": "a" * 40}
+    archive = {"hashes": {"sha256": "b" * 64}}
+    placements: list[tuple[str, dict[str, object]]] = [
+        (f"git+https://{p('direct_url: userinfo user only')}@github.com/acme/private.git", {"vcs_info": vcs}),
+        (f"git+https://{p('direct_url: TOKEN:x-oauth-basic')}:x-oauth-basic@github.com/acme/p.git",
+         {"vcs_info": vcs}),
+        (f"git+https://{p('direct_url: TOKEN: (empty password)')}:@github.com/acme/p.git", {"vcs_info": vcs}),
+        (f"https://deploy:{p('direct_url: user:pass')}@files.corp.example/a-1.0.tar.gz",
+         {"archive_info": archive}),
+        (f"https://deploy:{p('direct_url: password with @ (head)')}@{p('direct_url: password with @ (tail)')}"
+         "@files.corp.example/a-1.0.tar.gz", {"archive_info": archive}),
+        (f"https://files.corp.example/a-1.0.tar.gz?token={p('direct_url: ?token=')}", {"archive_info": archive}),
+        ("https://acct.blob.core.windows.net/wheels/a-1.0-py3-none-any.whl?sv=2022-11-02&ss=b&sp=r"
+         f"&se=2030-01-01T00%3A00%3A00Z&sig={p('direct_url: Azure SAS sig=')}", {"archive_info": archive}),
+        ("https://bucket.s3.amazonaws.com/a-1.0.tar.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
+         f"{p('direct_url: X-Amz-Credential key id', 'akia')}%2F20250101%2Fus-east-1%2Fs3%2Faws4_request"
+         f"&X-Amz-Date=20250101T000000Z&X-Amz-Expires=3600&X-Amz-Signature={p('direct_url: X-Amz-Signature')}",
+         {"archive_info": archive}),
+        (f"https://files.corp.example/a-1.0.tar.gz#access_token={p('direct_url: #access_token=')}&sha256={'c' * 64}",
+         {"archive_info": archive}),
+        (f"git+https://oauth2:{p('direct_url: GitLab token', 'glpat')}@gitlab.com/acme/x.git", {"vcs_info": vcs}),
+        (f"https://files.corp.example/{p('direct_url: token shape in path', 'ghp')}/a-1.0.tar.gz",
+         {"archive_info": archive}),
+        (f"git+https://u:{p('direct_url: VCS URL with rev and fragment')}@github.com/acme/x.git@v1.0"
+         "#egg=x&subdirectory=pkg", {"vcs_info": vcs}),
+    ]
+    for i, (url, extra) in enumerate(placements):
+        _dist(site, f"attack-direct-{i}", direct_url={"url": url, **extra})
+    _dist(site, "attack-requires",
+          requires=(f"dep @ https://{p('METADATA Requires-Dist direct reference')}@files.corp.example/dep.whl",))
+    # look-alikes: these URLs come back as they went in
+    harmless = [
+        ("git+https://github.com/acme/sk-image-segmentation-pipeline.git", {"vcs_info": vcs}),
+        ("git+ssh://git@github.com/org/repo.git", {"vcs_info": vcs}),
+        ("git+ssh://builder@git.corp.example/ml/train.git", {"vcs_info": vcs}),
+        ("https://files.example/pkgs/x-1.0.tar.gz?subdirectory=pkg&ref=main", {"archive_info": archive}),
+        (f"https://files.example/pkgs/z-1.0.tar.gz#sha256={'d' * 64}", {"archive_info": archive}),
+        ("https://${PIP_USER}:${PIP_TOKEN}@files.corp.example/y-1.0.tar.gz", {"archive_info": archive}),
+    ]
+    for i, (url, extra) in enumerate(harmless):
+        _dist(site, f"lookalike-direct-{i}", direct_url={"url": plan.harmless(url), **extra})
+
+
+def _plant_pip_config(plan: Plan, root: Path, prefix: Path) -> dict[str, str]:
+    p = plan.secret
+    conf = root / "pip-config-file.conf"
+    conf.write_text(
+        "[global]\n"
+        f"index-url = https://{p('PIP_CONFIG_FILE index-url user only')}@pypi.corp.example/simple\n"
+        "extra-index-url =\n"
+        f"    https://ci:{p('PIP_CONFIG_FILE extra-index-url user:pass')}@extra.corp.example/simple\n"
+        f"    {plan.harmless('https://download.pytorch.org/whl/cu121')}\n"
+        "[install]\n"
+        f"extra-index-url = https://u:{p('PIP_CONFIG_FILE password with @ (head)')}@"
+        f"{p('PIP_CONFIG_FILE password with @ (tail)')}@third.corp.example/simple "
+        f"https://h.corp.example/simple?token={p('PIP_CONFIG_FILE ?token=')}\n")
+    home = root / "ho"
+    (home / ".config" / "pip").mkdir(parents=True)
+    (home / ".config" / "pip" / "pip.conf").write_text(
+        f"[global]\nextra-index-url = https://{p('~/.config/pip/pip.conf TOKEN:x-oauth-basic')}"
+        ":x-oauth-basic@home.corp.example/simple\n")
+    (home / ".pip").mkdir()
+    (home / ".pip" / "pip.conf").write_text(
+        f"[install]\nextra-index-url = https://legacy.corp.example/simple?sig={p('~/.pip/pip.conf ?sig=')}\n")
+    xdg = root / "xdg"
+    (xdg / "pip").mkdir(parents=True)
+    (xdg / "pip" / "pip.conf").write_text(
+        f"[global]\nextra-index-url = https://{p('$XDG_CONFIG_DIRS/pip/pip.conf sk- key', 'sk')}"
+        "@xdg.corp.example/simple\n")
+    (prefix / "pip.conf").write_text(
+        f"[global]\nextra-index-url = https://admin:{p('$PREFIX/pip.conf user:pass')}@prefix.corp.example/simple\n")
+    return {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_CONFIG_DIRS": str(xdg),
+        "PIP_CONFIG_FILE": str(conf),
+        "PIP_INDEX_URL": f"https://{p('PIP_INDEX_URL TOKEN:')}:@pypi.env.example/simple",
+        "PIP_EXTRA_INDEX_URL": f"https://a.example/simple https://u:{p('PIP_EXTRA_INDEX_URL user:pass')}"
+                               "@b.example/simple",
+        "UV_INDEX": f"corp=https://ci:{p('UV_INDEX name=URL')}@uv.corp.example/simple "
+                    f"pytorch={plan.harmless('https://download.pytorch.org/whl/cu128')}",
+        "UV_INDEX_URL": f"https://{p('UV_INDEX_URL user only')}@uvidx.example/simple",
+        "UV_DEFAULT_INDEX": f"https://uvdef.example/simple?token={p('UV_DEFAULT_INDEX ?token=')}",
+        "UV_EXTRA_INDEX_URL": f"https://u:{p('UV_EXTRA_INDEX_URL user:pass')}@uvextra.example/simple",
+    }
+
+
+def _plant_conda(plan: Plan, prefix: Path) -> None:
+    """The real records of tests/data/conda-meta, edited the way private channels fill them."""
+    p = plan.secret
+    meta = prefix / "conda-meta"
+    shutil.copytree(CONDA_META, meta, ignore=shutil.ignore_patterns("SOURCE.md"))
+
+    def edit(name: str, **fields: str) -> None:
+        path = meta / name
+        record = json.loads(path.read_text())
+        record.update(fields)
+        path.write_text(json.dumps(record))
+
+    corp = "https://conda.corp.example"
+    edit("numpy-1.15.1-py36had7ef94_0.json",
+         channel=f"{corp}/t/{p('conda numpy channel /t/<token>/ self-hosted')}/internal/osx-64",
+         url=f"{corp}/t/{p('conda numpy url /t/<token>/')}/internal/osx-64/numpy-1.15.1-py36had7ef94_0.tar.bz2",
+         requested_spec=f"{corp}/t/{p('conda numpy requested_spec /t/<token>/')}/internal::numpy=1.15")
+    edit("openssl-3.4.1-h81ee809_0.json",
+         channel=f"https://{p('conda openssl channel userinfo')}@conda.private.example/main/osx-arm64",
+         url=f"https://ci:{p('conda openssl url user:pass')}@conda.private.example/main/osx-arm64/"
+             "openssl-3.4.1-h81ee809_0.conda")
+    edit("six-1.11.0-py36_1.json",
+         url=f"https://conda.private.example/main/osx-64/six-1.11.0-py36_1.tar.bz2?token={p('conda six url ?token=')}",
+         requested_spec=f"six[channel='https://u:{p('conda six requested_spec password with @ (head)')}@"
+                        f"{p('conda six requested_spec password with @ (tail)')}@conda.private.example/main']")
+    edit("pip-25.0.1-pyh145f28c_0.json",
+         channel=f"https://conda.anaconda.org/t/{p('conda pip channel anaconda.org /t/')}/conda-forge/noarch",
+         url=f"https://conda.anaconda.org/t/{p('conda pip url anaconda.org /t/')}/conda-forge/noarch/"
+             "pip-25.0.1-pyh145f28c_0.conda")
+    with (meta / "history").open("a") as f:
+        f.write(
+            "==> 2025-03-15 09:00:00 <==\n"
+            f"# cmd: conda install -c {corp}/t/{p('conda history # cmd: line')}/internal scipy torch\n"
+            f"+{corp}/t/{p('conda history + line')}/internal/osx-arm64::scipy-1.15.2-py313_0\n"
+            f"# update specs: ['{corp}/t/{p('conda history update specs /t/')}/internal::scipy', "
+            f"\"torch[channel='https://ci:{p('conda history update specs channel= user:pass')}"
+            "@conda.private.example/pytorch']\", "
+            f"'{plan.harmless('conda-forge::numpy>=1.15')}']\n"
+            f"# update specs: ['https://{p('conda history update specs userinfo')}"
+            "@conda.private.example/main::requests']\n")
+    plan.harmless("python=3.13")  # the original history's spec and record, untouched
+    plan.harmless("python_abi[build=*_cp313t]")
+
+
+def _env(plan: Plan, root: Path) -> dict[str, str]:
+    p = plan.secret
+    tokens = " ".join(p(f"TORCH_EXTRA_ARGS token shape {s}", s) for s in ("ghp", "hf", "akia", "sk", "glpat", "xoxb"))
+    refused = {  # names that say "secret": never read, whatever the prefix
+        name: p(f"refused name {name}")
+        for name in ("TORCH_HUB_PAT", "TF_VAR_db_pass", "TF_TOKEN_app_terraform_io", "NVIDIA_API_KEY",
+                     "NVIDIA_LICENSE", "NCCL_PWD", "TRITON_PASS", "CUDA_SIGNING_KEY", "HF_TOKEN",
+                     "AWS_SECRET_ACCESS_KEY", "JAX_AUTH_COOKIE")
+    }
+    return {
+        **refused,
+        "DATABASE_URL": f"postgres://a:{p('refused name DATABASE_URL')}@db/x",
+        "TF_CLI_ARGS": f"-var=db_password={p('refused name TF_CLI_ARGS (Terraform)')}",
+        # allowlisted names, secret values
+        "XLA_FLAGS": f"--xla_gpu_autotune_level=4 --auth_token={p('XLA_FLAGS --auth_token=')} "
+                     f"--password {p('XLA_FLAGS --password VALUE')}",
+        "TF_XLA_FLAGS": f"--tf_xla_auto_jit=2 --api-key={p('TF_XLA_FLAGS --api-key=')}",
+        "JAX_COMPILATION_CACHE_DIR": f"gs://bucket/cache?sig={p('JAX_COMPILATION_CACHE_DIR ?sig=')}",
+        "TRITON_CACHE_URL": f"https://{p('TRITON_CACHE_URL userinfo')}@cache.internal/triton",
+        "TORCHINDUCTOR_REDIS_URL": f"redis://:{p('TORCHINDUCTOR_REDIS_URL :password')}@redis.internal:6379/0",
+        "PYTORCH_RESULTS_DB": f"postgres://app:{p('PYTORCH_RESULTS_DB password with @ (head)')}@"
+                              f"{p('PYTORCH_RESULTS_DB password with @ (tail)')}@db.internal:5432/prod",
+        "NCCL_PROXY": f"admin:{p('NCCL_PROXY user:pass@ without scheme')}@proxy.internal:3128",
+        "OMP_TOOL_LIBRARIES": f"https://h.example/lib.so?X-Amz-Signature={p('OMP_TOOL_LIBRARIES X-Amz-Signature')}",
+        "TORCH_EXTRA_ARGS": tokens,
+        # CUDA image variables: [cuda.declared] and [env] both
+        "NVIDIA_REQUIRE_CUDA": f"{plan.harmless('cuda>=12.1 brand=tesla,driver>=470,driver<471')} "
+                               f"--auth_token={p('NVIDIA_REQUIRE_CUDA --auth_token=')}",
+        "NV_CUDNN_VERSION": f"9.1.0.70-1 password={p('NV_CUDNN_VERSION password=')}",
+        "NV_LIBNCCL_PACKAGE_VERSION": f"2.21.5-1+cuda12.4?token={p('NV_LIBNCCL_PACKAGE_VERSION ?token=')}",
+        "NV_CUDA_CUDART_VERSION": f"12.4.127-1 {p('NV_CUDA_CUDART_VERSION AKIA key id', 'akia')}",
+        "CUDA_VERSION": "12.4.1",
+        # look-alikes: kept exactly
+        "TF_CPP_MIN_LOG_LEVEL": plan.harmless("2"),
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+        "TF_GPU_ALLOCATOR": plan.harmless("cuda_malloc_async"),
+        "CUDA_VISIBLE_DEVICES": plan.harmless("0,1"),
+        "PYTORCH_CUDA_ALLOC_CONF": plan.harmless("max_split_size_mb:128,expandable_segments:True"),
+        "CUBLAS_WORKSPACE_CONFIG": plan.harmless(":4096:8"),
+        "NCCL_SOCKET_IFNAME": plan.harmless("eth0,ib0"),
+        "NCCL_IB_PKEY": plan.harmless("0x8001"),
+        "KMP_AFFINITY": plan.harmless("granularity=fine,compact,1,0"),
+        "TOKENIZERS_PARALLELISM": plan.harmless("false"),
+        "TORCH_MODEL_REPO": plan.harmless("https://github.com/acme/sk-image-segmentation-pipeline"),
+        "TRITON_REMOTE": plan.harmless("git@github.com:org/repo.git"),
+        "TORCH_DUMP_ARGS": plan.harmless("--xla_dump_hlo_pass_re=.* --xla_dump_to=/tmp/xla"),
+        "TRITON_INDEX": plan.harmless("https://pypi.corp.example/simple/?subdirectory=pkg&egg=x"),
+        "LD_LIBRARY_PATH": f"{root}/home2/cache/lib:{root}/ho/lib:/usr/local/cuda/lib64",
+    }
+
+
+def _project(plan: Plan, root: Path, name: str, remote: str) -> Path:
+    repo = root / name
+    repo.mkdir()
+    (repo / "train.py").write_text("print('hi')\n")
+    support.git_commit_all(repo)
+    support.git(repo, "remote", "add", "origin", remote)
+    return repo
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([ENVSNAP, *args], capture_output=True, env=env, cwd=cwd, timeout=180, check=False)
+
+
+@pytest.fixture(scope="module")
+def attack(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> Attack:
+    wheelhouse = support.download_wheels(pypi_wheelhouse, ("six==1.16.0",))
+    root = tmp_path_factory.mktemp("attack")
+    plan = Plan()
+    prefix = root / "env"
+    py = support.make_venv(prefix, with_pip=False)
+    site = support.site_packages(py)
+    _plant_python(plan, site)
+    _dist(site, "six", version="1.16.0")  # installed from the index: the one lockable package
+    _plant_conda(plan, prefix)
+    env = support.clean_env({**_plant_pip_config(plan, root, prefix), **_env(plan, root)})
+    p = plan.secret
+    projects = {
+        "a": _project(plan, root, "proj-a", f"https://{p('git remote user only')}@git.corp.example/ml/x.git"),
+        "b": _project(plan, root, "proj-b", f"https://oauth2:{p('git remote password with @ (head)')}@"
+                                            f"{p('git remote password with @ (tail)')}@gitlab.com/ml/x.git"),
+        "c": _project(plan, root, "proj-c", plan.harmless("ssh://builder@git.corp.example/ml/train.git")),
+        "d": _project(plan, root, "proj-d", plan.harmless("git@github.com:org/repo.git")),
+        "e": _project(plan, root, "proj-e", f"https://x-access-token:{p('git remote ghs_ token', 'ghs')}"
+                                            "@github.com/o/r.git"),
+        "f": _project(plan, root, "proj-f", "https://git.corp.example/ml/x.git?private_token="
+                                            f"{p('git remote ?private_token=')}"),
+    }
+    out = root / "out"
+    out.mkdir()
+    outputs: dict[str, bytes] = {}
+    codes: dict[str, int] = {}
+
+    def run(label: str, args: list[str], cwd: Path) -> None:
+        proc = _run(args, env, cwd)
+        outputs[f"{label}: stdout"], outputs[f"{label}: stderr"] = proc.stdout, proc.stderr
+        codes[label] = proc.returncode
+
+    python = ["--python", str(py)]
+    run("capture a (TOML)", ["capture", *python, "-o", str(out / "a.toml")], projects["a"])
+    run("capture b (--json)", ["capture", *python, "--json", "-o", "-"], projects["b"])
+    (out / "b.json").write_bytes(outputs["capture b (--json): stdout"])
+    run("capture c (TOML)", ["capture", *python, "-o", str(out / "c.toml")], projects["c"])
+    run("capture d (--anonymize)", ["capture", *python, "--anonymize", "-o", str(out / "d.toml")], projects["d"])
+    run("capture e (project,env)", ["capture", "--only", "project,env", "-o", str(out / "e.toml")], projects["e"])
+    run("capture f (project,cuda)", ["capture", "--only", "project,cuda", "-o", str(out / "f.toml")], projects["f"])
+    for name in ("a.toml", "b.json", "d.toml", "e.toml", "f.toml"):
+        run(f"show {name}", ["show", str(out / name)], out)
+        run(f"show --json {name}", ["show", "--json", str(out / name)], out)
+    for fmt in ("text", "json", "markdown"):
+        for a, b in (("a.toml", "b.json"), ("a.toml", "c.toml"), ("b.json", "d.toml"), ("e.toml", "f.toml")):
+            run(f"diff {a} {b} --format {fmt}", ["diff", str(out / a), str(out / b), "--format", fmt], out)
+    # Lockfiles and a Dockerfile, offline. The renderers refuse by design what they cannot write
+    # safely (URLs with "?" or "&", values holding "*"), so they get the capture minus those:
+    # the look-alike packages for the lock; for the image, the one lockable package (six, from
+    # the wheelhouse) and the env values a Dockerfile may hold. What is left still carries every
+    # redacted conda record, index, remote and env value into lockfiles and the image context.
+    wheels = root / "wheels"
+    wheels.mkdir()
+    shutil.copy(next(wheelhouse.glob("six-1.16.0-*.whl")), wheels)
+    a = io.load(out / "a.toml")
+    assert a.python is not None
+    io.dump(replace(a, python=replace(a.python, packages=tuple(
+        p for p in a.python.packages if not p.name.startswith("lookalike-")))), out / "lockable.toml")
+    io.dump(replace(a, python=replace(a.python, packages=tuple(p for p in a.python.packages if p.name == "six")),
+                    env={k: v for k, v in a.env.items() if SAFE_VALUE.match(v)}), out / "image.toml")
+    run("lock", ["lock", str(out / "lockable.toml"), "-o", str(out / "lock"), "--format", "requirements,conda",
+                 "--wheelhouse", str(wheels), "--offline"], out)
+    run("build-image --dockerfile-only", ["build-image", str(out / "image.toml"), "--dockerfile-only",
+                                          "-o", str(out / "image"), "--wheelhouse", str(wheels), "--offline"], out)
+    for path in sorted(out.rglob("*")):
+        if path.is_file():
+            outputs[f"file {path.relative_to(out)}"] = path.read_bytes()
+    for label in ("capture a (TOML)", "capture b (--json)", "capture c (TOML)", "capture d (--anonymize)",
+                  "capture e (project,env)", "capture f (project,cuda)"):
+        assert codes[label] == 0, outputs[f"{label}: stderr"].decode()
+    snapshots = {n: io.load(out / n) for n in ("a.toml", "b.json", "c.toml", "d.toml", "e.toml", "f.toml")}
+    return Attack(plan=plan, outputs=outputs, snapshots=snapshots, root=root, codes=codes)
+
+
+def _leaks(attack: Attack) -> Iterator[str]:
+    for label, blob in attack.outputs.items():
+        for core, where in attack.plan.secrets.items():
+            if core.encode() in blob:
+                yield f"{where} -> {label}"
+
+
+def test_no_secret_reaches_any_output_byte(attack: Attack) -> None:
+    leaks = list(_leaks(attack))
+    placements, outputs = len(attack.plan.secrets), len(attack.outputs)
+    print(f"\nattack suite: {placements} placements, {len(attack.plan.lookalikes)} look-alikes, "
+          f"{outputs} outputs checked, {len(leaks)} leaks")
+    assert placements >= 60 and outputs >= 60
+    assert leaks == [], "\n".join(leaks)
+
+
+def test_every_source_was_read_and_redacted_not_dropped(attack: Attack) -> None:
+    # Without this, a clean result could mean the sources were never reached.
+    a = attack.snapshots["a.toml"]
+    assert a.python is not None and a.conda is not None and a.cuda is not None and a.project is not None
+    sources = {p.name: p.source for p in a.python.packages if p.source is not None}
+    assert sum(name.startswith("attack-direct-") for name in sources) == 12
+    for name, source in sources.items():
+        if name.startswith("attack-direct-"):
+            assert source.url is not None and "****" in source.url, (name, source.url)
+    assert sum("****" in url for url in a.python.indexes) >= 14, a.python.indexes
+    conda = {pkg.name: pkg for pkg in a.conda.packages}
+    assert conda["numpy"].channel == "https://conda.corp.example/t/****/internal"
+    assert conda["numpy"].requested_spec == "https://conda.corp.example/t/****/internal::numpy=1.15"
+    assert conda["pip"].channel == "conda-forge"
+    assert "https://****@conda.private.example/main::requests" in a.conda.requested_specs
+    assert a.project.remote == "https://****@git.corp.example/ml/x.git"
+    assert a.env["XLA_FLAGS"] == "--xla_gpu_autotune_level=4 --auth_token=**** --password ****"
+    assert a.env["TORCH_EXTRA_ARGS"] == " ".join(["****"] * 6)
+    assert a.cuda.declared["NVIDIA_REQUIRE_CUDA"] == "cuda>=12.1 brand=tesla,driver>=470,driver<471 --auth_token=****"
+    for refused in ("TORCH_HUB_PAT", "TF_VAR_db_pass", "NVIDIA_API_KEY", "HF_TOKEN", "TF_CLI_ARGS"):
+        assert refused not in a.env
+    assert "TORCH_HUB_PAT" not in attack.outputs["file a.toml"].decode()
+    # The renderers ran and wrote their files (lock exits 1: the attack packages cannot be locked).
+    assert attack.codes["build-image --dockerfile-only"] == 0
+    for name in ("lock/requirements.txt", "lock/conda-lock.yml", "image/Dockerfile", "image/snapshot.toml"):
+        assert f"file {name}" in attack.outputs, name
+    assert attack.snapshots["e.toml"].project is not None
+    assert attack.snapshots["f.toml"].project is not None and attack.snapshots["f.toml"].cuda is not None
+
+
+def test_lookalikes_come_out_unchanged(attack: Attack) -> None:
+    a, c, d = (attack.snapshots[n] for n in ("a.toml", "c.toml", "d.toml"))
+    assert a.python is not None and a.conda is not None and a.cuda is not None
+    kept: list[str] = [p.source.url for p in a.python.packages if p.source is not None and p.source.url]
+    kept += list(a.python.indexes) + list(a.conda.requested_specs)
+    kept += [pkg.requested_spec or "" for pkg in a.conda.packages] + list(a.env.values())
+    kept += [a.cuda.declared.get("NVIDIA_REQUIRE_CUDA", "")]
+    kept += [s.project.remote for s in (c, attack.snapshots["b.json"], d) if s.project and s.project.remote]
+    for what in attack.plan.lookalikes:
+        assert any(what == value or (" " in what and what in value) for value in kept), what
+    assert len(attack.plan.lookalikes) >= 20
+    # --anonymize replaces whole path components: HOME is <root>/ho, <root>/home2 is not under it.
+    root = attack.root
+    assert d.env["LD_LIBRARY_PATH"] == f"{root}/home2/cache/lib:~/lib:/usr/local/cuda/lib64"
+    assert d.project is not None and d.project.remote == "git@github.com:org/repo.git"

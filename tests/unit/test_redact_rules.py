@@ -1,0 +1,304 @@
+"""Each redaction rule as a table: what it removes, and the look-alikes it must leave alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from envsnap.privacy import anonymize
+from envsnap.probes import conda, cuda, env_vars
+from envsnap.redact import REDACTED, is_secret_name, redact_text, redact_url
+from envsnap.snapshot import CudaInfo, Meta, Package, PythonEnv, Snapshot, Source
+from envsnap.testing import FakeHost
+
+# --- rule 1: URL userinfo goes whole, but for PEP 610 placeholders and ssh user names --------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://TOKEN@host/x", "https://****@host/x"),
+        ("https://TOKEN:@host/x", "https://****@host/x"),
+        ("https://TOKEN:x-oauth-basic@github.com/o/r.git", "https://****@github.com/o/r.git"),
+        ("https://user:pass@host/simple", "https://****@host/simple"),
+        ("git+https://git@github.com/o/r.git", "git+https://****@github.com/o/r.git"),
+        ("ssh://builder:pw@host/r.git", "ssh://****@host/r.git"),  # a password: all of it goes
+        # kept
+        ("ssh://builder@host/r.git", "ssh://builder@host/r.git"),
+        ("git+ssh://git@github.com/o/r.git", "git+ssh://git@github.com/o/r.git"),
+        ("svn+ssh://deploy@svn.example/trunk", "svn+ssh://deploy@svn.example/trunk"),
+        ("git@github.com:org/repo.git", "git@github.com:org/repo.git"),
+        ("https://${PIP_USER}:${PIP_TOKEN}@host/x", "https://${PIP_USER}:${PIP_TOKEN}@host/x"),
+        ("https://${TOKEN}@host/x", "https://${TOKEN}@host/x"),
+        ("https://host:8443/simple", "https://host:8443/simple"),
+        ("http://[::1]:8080/simple", "http://[::1]:8080/simple"),
+        ("git+https://github.com/o/r.git@v1.0", "git+https://github.com/o/r.git@v1.0"),
+        ("https://registry.example/@scope/pkg", "https://registry.example/@scope/pkg"),
+    ],
+)
+def test_userinfo(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+# --- rule 2: a password holding "@" (or "/", "?", "#") goes whole ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://user:p@ss@host/simple", "https://****@host/simple"),
+        ("https://user:p@ss:w@rd@host/simple", "https://****@host/simple"),
+        ("https://user:pa/ss@host/simple", "https://****@host/simple"),
+        ("https://user:pa?ss#x@host/simple", "https://****@host/simple"),
+        ("postgres://app:p@ss@db:5432/prod", "postgres://****@db:5432/prod"),
+        ("admin:p@ss@db.internal:5432", "****@db.internal:5432"),  # DSN without a scheme
+        ("dsn=admin:hunter2@db:5432", "dsn=****@db:5432"),
+    ],
+)
+def test_password_with_separators(url: str, expected: str) -> None:
+    assert redact_text(url) == expected
+
+
+# --- rule 3: query and fragment values are masked unless the name is harmless ----------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://h/x.whl?token=abc", "https://h/x.whl?token=****"),
+        ("https://acct.blob.core.windows.net/c/x.whl?sv=2022-11-02&se=2030&sig=AbC%2F%3D",
+         "https://acct.blob.core.windows.net/c/x.whl?sv=****&se=****&sig=****"),
+        ("https://b.s3.amazonaws.com/x.whl?X-Amz-Credential=AKIA%2F&X-Amz-Signature=ab12",
+         "https://b.s3.amazonaws.com/x.whl?X-Amz-Credential=****&X-Amz-Signature=****"),
+        ("https://h/x?RAWTOKEN", "https://h/x?****"),  # a bare value
+        ("https://h/x?a=1;key=2", "https://h/x?a=****;key=****"),
+        ("https://h/x#access_token=abc&egg=x", "https://h/x#access_token=****&egg=x"),
+        # kept
+        ("https://h/x.tar.gz#sha256=0123abcd&subdirectory=pkg", "https://h/x.tar.gz#sha256=0123abcd&subdirectory=pkg"),
+        ("git+https://h/o/r.git#egg=r&subdirectory=src/r", "git+https://h/o/r.git#egg=r&subdirectory=src/r"),
+        ("https://h/archive?ref=main&branch=dev&tag=v1&format=zip",
+         "https://h/archive?ref=main&branch=dev&tag=v1&format=zip"),
+        ("https://h/x.whl?token=${HF_TOKEN}", "https://h/x.whl?token=${HF_TOKEN}"),
+        ("https://h/x.whl?empty=", "https://h/x.whl?empty="),
+        ("https://h/readme#install", "https://h/readme#install"),
+    ],
+)
+def test_query_and_fragment(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+# --- rule 4: conda's /t/<token>/ path segment, on every host ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://conda.anaconda.org/t/tk-1/conda-forge/linux-64", "https://conda.anaconda.org/t/****/conda-forge/linux-64"),
+        ("https://conda.corp.example/t/abc123/internal/noarch/x.conda",
+         "https://conda.corp.example/t/****/internal/noarch/x.conda"),
+        ("http://10.0.0.5:8000/t/abc/chan", "http://10.0.0.5:8000/t/****/chan"),
+        ("https://quetz.example/t/TOKEN", "https://quetz.example/t/****"),
+        ("file:///data/t/cache/x.whl", "file:///data/t/cache/x.whl"),  # a local directory
+        ("https://h/pkgs/t-shirts/x", "https://h/pkgs/t-shirts/x"),
+    ],
+)
+def test_conda_token_segment(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+
+
+# --- rule 5: name=value and --flag values whose name says "secret" ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("--xla_gpu_autotune_level=4 --auth_token=abc", "--xla_gpu_autotune_level=4 --auth_token=****"),
+        ("--password hunter2 --verbose", "--password **** --verbose"),
+        ("--api-key=xyz", "--api-key=****"),
+        ("-passphrase s3cret", "-passphrase ****"),
+        ("TF_VAR_db_pass=hunter2", "TF_VAR_db_pass=****"),
+        ("a=1,token=xyz", "a=1,token=****"),
+        ("sig=abc&sv=2022", "sig=****"),  # to the next space: a secret's tail is never kept
+        # kept
+        ("--xla_dump_hlo_pass_re=.* --xla_dump_to=/tmp/x", "--xla_dump_hlo_pass_re=.* --xla_dump_to=/tmp/x"),
+        ("--key_value_store=etcd", "--key_value_store=etcd"),
+        ("--password --next", "--password --next"),
+        ("--token=${CI_TOKEN}", "--token=${CI_TOKEN}"),
+        ("max_split_size_mb:128,expandable_segments:True", "max_split_size_mb:128,expandable_segments:True"),
+        ("cuda>=12.1 brand=tesla,driver>=470,driver<471", "cuda>=12.1 brand=tesla,driver>=470,driver<471"),
+    ],
+)
+def test_named_values(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("TORCH_HUB_PAT", True), ("TF_VAR_db_pass", True), ("SMB_PWD", True), ("NVIDIA_API_KEY", True),
+        ("HF_TOKEN", True), ("MY_APIKEY", True), ("NVIDIA_LICENSE_SERVER", True), ("OAUTH_CLIENT", True),
+        ("--auth_token", True), ("sig", True), ("X-Amz-Signature", True), ("DB_PASSWORD", True),
+        ("PATH", False), ("LD_LIBRARY_PATH", False), ("CUDA_VISIBLE_DEVICES", False),
+        ("xla_dump_hlo_pass_re", False), ("key_value_store", False), ("NCCL_IB_PKEY", False),
+        ("COMPASS", False), ("TF_CPP_MIN_LOG_LEVEL", False), ("", False),
+    ],
+)
+def test_secret_names(name: str, secret: bool) -> None:
+    assert is_secret_name(name) is secret
+
+
+# --- rule 6: token shapes, whole tokens only ---------------------------------------------------
+
+_KEY = "k3Y9" * 10
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"ghp_{_KEY}", REDACTED), (f"github_pat_{_KEY}", REDACTED), (f"glpat-{_KEY}", REDACTED),
+        (f"hf_{_KEY}", REDACTED), ("xoxb-1234567890-abcdef", REDACTED), ("AKIAABCDEFGHIJKLMNOP", REDACTED),
+        (f"pypi-AgEIcHlwaS5vcmc{_KEY}", REDACTED), (f"sk-{_KEY}", REDACTED),
+        (f"sk-proj-{_KEY}", REDACTED), (f"sk-ant-api03-{_KEY}-AA", REDACTED),
+        (f"see https://h/{'hf_' + _KEY}/x", "see https://h/****/x"),
+        # kept: look-alikes
+        ("sk-image-segmentation-pipeline", "sk-image-segmentation-pipeline"),
+        ("https://github.com/acme/sk-learn-v2-experiments-2024", "https://github.com/acme/sk-learn-v2-experiments-2024"),
+        ("hf_transfer", "hf_transfer"),
+        ("risk-assessment-dashboard-tools", "risk-assessment-dashboard-tools"),
+        (f"my_ghp_{_KEY}", f"my_ghp_{_KEY}"),  # not a whole token
+        ("0123456789abcdef" * 4, "0123456789abcdef" * 4),  # a sha256 is not a key
+    ],
+)
+def test_token_shapes(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+# --- the rule set as a whole -------------------------------------------------------------------
+
+_SECRET = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=12,
+                  max_size=24).map(lambda s: "Zq" + s)
+_PLACEMENTS = (
+    "https://{s}@h/x", "https://{s}:@h/x", "https://u:{s}@h/x", "https://u:p@{s}@h/x",
+    "https://h/x?token={s}", "https://h/x?sig={s}&egg=y", "git+https://{s}:x-oauth-basic@h/o.git@v1",
+    "https://h/t/{s}/chan/linux-64", "corp=https://u:{s}@h/simple", "--auth_token={s}",
+    "--password {s}", "postgres://a:{s}@db/x", "a:{s}@db:5432", "x=1 api_key={s} y=2",
+    "https://h/simple?{s}",
+)
+
+
+@given(secret=_SECRET, template=st.sampled_from(_PLACEMENTS))
+def test_no_placement_keeps_the_secret_and_redaction_is_idempotent(secret: str, template: str) -> None:
+    out = redact_text(template.format(s=secret))
+    assert secret not in out
+    assert redact_text(out) == out
+
+
+@given(st.text(max_size=60))
+def test_redact_text_is_idempotent(text: str) -> None:
+    once = redact_text(text)
+    assert redact_text(once) == once
+
+
+# --- the probes apply the rules ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "captured"),
+    [
+        ("TF_CPP_MIN_LOG_LEVEL", True), ("TF_ENABLE_ONEDNN_OPTS", True), ("TF_FORCE_GPU_ALLOW_GROWTH", True),
+        ("TF_GPU_ALLOCATOR", True), ("TF_XLA_FLAGS", True), ("TF_DETERMINISTIC_OPS", True),
+        ("TF_NUM_INTRAOP_THREADS", True), ("TF_CUDNN_USE_AUTOTUNE", True), ("TF_USE_LEGACY_KERAS", True),
+        ("CUDA_VISIBLE_DEVICES", True), ("TOKENIZERS_PARALLELISM", True), ("XLA_FLAGS", True),
+        ("TF_VAR_db_pass", False), ("TF_TOKEN_app_terraform_io", False), ("TF_LOG", False),
+        ("TF_CLI_ARGS", False), ("TORCH_HUB_PAT", False), ("NVIDIA_LICENSE_KEY", False),
+        ("TRITON_PASSWD", False), ("NCCL_PWD", False), ("HOME", False), ("PATH", False),
+    ],
+)
+def test_env_allowlist(name: str, captured: bool) -> None:
+    assert env_vars.is_captured(name) is captured
+
+
+def test_env_values_are_checked_for_credential_shapes() -> None:
+    got = env_vars.select({
+        "XLA_FLAGS": "--xla_gpu_autotune_level=4 --auth_token=Zsecret1",
+        "TRITON_CACHE_URL": "https://me:p@ss@cache/x?sig=Zsecret2",
+        "CUDA_VISIBLE_DEVICES": "0,1", "TF_CPP_MIN_LOG_LEVEL": "2",
+    })
+    assert got == {"CUDA_VISIBLE_DEVICES": "0,1", "TF_CPP_MIN_LOG_LEVEL": "2",
+                   "TRITON_CACHE_URL": "https://****@cache/x?sig=****",
+                   "XLA_FLAGS": "--xla_gpu_autotune_level=4 --auth_token=****"}
+
+
+def test_cuda_declared_values_get_the_value_rules() -> None:
+    env = {"NVIDIA_REQUIRE_CUDA": "cuda>=12.1 brand=tesla,driver>=470 --auth_token=Zsecret",
+           "CUDA_VERSION": "https://u:Zsecret@h/12.4", "NV_CUDNN_VERSION": "9.1.0.70-1"}
+    result = cuda.probe(FakeHost(environ=env), None)
+    assert result.value is not None
+    assert dict(result.value.declared) == {
+        "NVIDIA_REQUIRE_CUDA": "cuda>=12.1 brand=tesla,driver>=470 --auth_token=****",
+        "CUDA_VERSION": "https://****@h/12.4", "NV_CUDNN_VERSION": "9.1.0.70-1"}
+
+
+def test_conda_record_fields_and_history_specs() -> None:
+    record = {"name": "numpy", "version": "2.1.0", "build": "py311_0", "subdir": "linux-64",
+              "channel": "https://conda.corp/t/Zsecret1/internal/linux-64",
+              "url": "https://u:Zsecret2@conda.corp/internal/linux-64/numpy-2.1.0-py311_0.conda",
+              "requested_spec": "https://conda.corp/t/Zsecret3/internal::numpy"}
+    pkg = conda.parse_record(record)
+    assert "Zsecret" not in json.dumps([pkg.channel, pkg.url, pkg.requested_spec])
+    assert pkg.channel == "https://conda.corp/t/****/internal"
+    assert pkg.requested_spec == "https://conda.corp/t/****/internal::numpy"
+    history = ("# update specs: ['https://tok:Zsecret4@conda.corp/internal::scipy', "
+               "\"numpy[channel='https://conda.corp/t/Zsecret5/internal']\", 'conda-forge::pip']\n")
+    specs = conda.parse_history(history)
+    assert specs == ("numpy[channel='https://conda.corp/t/****/internal']", "conda-forge::pip",
+                     "https://****@conda.corp/internal::scipy")  # sorted by package name
+
+
+# --- path anonymisation: whole components only --------------------------------------------------
+
+
+def _snap(prefix: str, env: dict[str, str]) -> Snapshot:
+    return Snapshot(
+        meta=Meta(envsnap_version="0", captured_at="2026-01-01T00:00:00Z"),
+        python=PythonEnv(version="3.11.7", implementation="cpython", prefix=prefix,
+                         executable=f"{prefix.rstrip('/')}/bin/python",
+                         packages=(Package(name="p", version="1", source=Source(
+                             kind="dir", url=f"file://{prefix.rstrip('/')}/src/p")),)),
+        cuda=CudaInfo(declared={"CUDA_VERSION": "12.4.1"}),
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    ("home", "value", "expected"),
+    [
+        ("/x/ho", "/x/home2/cache", "/x/home2/cache"),
+        ("/x/ho", "/x/ho/cache", "~/cache"),
+        ("/x/ho", "/x/ho", "~"),
+        ("/x/ho/", "/opt/lib:/x/ho/lib:/y/x/ho/lib", "/opt/lib:~/lib:/y/x/ho/lib"),
+        ("/", "/usr/lib", "/usr/lib"),
+        ("", "/usr/lib", "/usr/lib"),
+    ],
+)
+def test_anonymize_replaces_whole_components(home: str, value: str, expected: str) -> None:
+    snap = anonymize(_snap("/venv", {"LD_LIBRARY_PATH": value}), home=home)
+    assert snap.env["LD_LIBRARY_PATH"] == expected
+
+
+def test_anonymize_ignores_a_prefix_of_root() -> None:
+    snap = anonymize(_snap("/", {"LD_LIBRARY_PATH": "/usr/lib:/opt/x"}), home="/root")
+    assert snap.env["LD_LIBRARY_PATH"] == "/usr/lib:/opt/x"
+    assert snap.python is not None and snap.python.executable == "/bin/python"
+
+
+def test_anonymize_relabels_prefix_paths() -> None:
+    snap = anonymize(_snap("/home/me/venv", {"VIRTUAL_ENV": "/home/me/venv", "X": "/home/me/venv2"}),
+                     home="/home/me")
+    assert snap.env == {"VIRTUAL_ENV": "$PREFIX", "X": "~/venv2"}
+    py = snap.python
+    assert py is not None and (py.prefix, py.executable) == ("$PREFIX", "$PREFIX/bin/python")
+    assert py.packages[0].source is not None and py.packages[0].source.url == "$PREFIX/src/p"
