@@ -577,8 +577,10 @@ def _diff_nvidia(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
 def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: list[Change],
                    *, unchanged: bool = False) -> None:
     new = nb.driver_version
-    lower = old is not None and rules.numeric(new) < rules.numeric(old)
-    kind = "changed" if unchanged or old is None else ("downgraded" if lower else "upgraded")
+    vo, vn = rules.driver_version(old), rules.driver_version(new)
+    kind = "changed"
+    if not unchanged and vo is not None and vn is not None:
+        kind = "downgraded" if vn < vo else "upgraded"
     verdict = worst_driver_verdict(new, needs)
     if verdict is not None and verdict.status == "below_floor":
         severity = compat.rule("driver_below_floor")
@@ -595,6 +597,11 @@ def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: 
                 f"compatibility (limited features; below {verdict.toolkit}, the CUDA "
                 f"{verdict.need.cuda} driver). Driver {verdict.toolkit} or newer for all "
                 "features.")
+    elif verdict is not None and verdict.status == "unknown":
+        severity = compat.rule("driver_changed")
+        expl = (f"Whether driver {new} runs CUDA {verdict.need.cuda} ({verdict.need.origin}) "
+                "cannot be told: " + ("it is not a driver version envsnap can compare."
+                                      if vn is None else "no driver floor is known for it."))
     else:
         severity = compat.rule("driver_changed")
         expl = (f"Driver {new} supports every CUDA version the snapshot's builds need."

@@ -68,13 +68,21 @@ def check(
         else:
             checked.append("python")
             findings += _check_python(expected.python, live.python, policy)
-        checked.append("glibc")
-        findings += _check_glibc(expected, live)
+        glibc = live.os.glibc if live.os else None
+        if glibc is not None and rules.glibc_version(glibc) is None:
+            skipped["glibc"] = f"this machine's glibc {glibc[:40]!r} is not a version to compare"
+        else:
+            checked.append("glibc")
+            findings += _check_glibc(expected, live)
         checked.append("cpu")
         findings += _check_cpu(expected, live)
     findings += _probe_failures(live, host_only)
-    checked.append("driver")
-    findings += _check_driver(expected, live.nvidia)
+    driver = live.nvidia.driver_version if live.nvidia else None
+    if driver is not None and rules.driver_version(driver) is None:
+        skipped["driver"] = f"driver {driver[:40]!r} is not a version to compare"
+    else:
+        checked.append("driver")
+        findings += _check_driver(expected, live.nvidia)
     checked.append("gpu")
     findings += _check_gpus(expected, live)
     order = {s: i for i, s in enumerate(compat.SEVERITIES)}

@@ -89,7 +89,7 @@ def broken_requirements(py: PythonEnv | None) -> tuple[BrokenRequirement, ...]:
 
 
 def requirement_names(requires: Iterable[str]) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for text in requires:
         req = parse_requirement(text)
         if req is not None:

@@ -58,22 +58,39 @@ def channel_name(channel: str | None, subdir: str | None) -> str | None:
     return url
 
 
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    # A record is conda's JSON, not ours: a field of another type is treated as absent.
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _build_number(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else 0
+
+
 def parse_record(data: Mapping[str, Any]) -> CondaPackage:
-    """One ``conda-meta/<name>-<version>-<build>.json`` record; paths and files dropped."""
-    requested = data.get("requested_spec")
+    """One ``conda-meta/<name>-<version>-<build>.json`` record; paths and files dropped.
+
+    Every URL-bearing field (``channel``, ``url``, ``requested_spec``: a spec can name a
+    channel URL, https://host/t/<TOKEN>/chan::pkg) gets the credential rules.
+    """
+    subdir = _text(data, "subdir")
+    url = _text(data, "url")
+    requested = _text(data, "requested_spec")
     return CondaPackage(
         name=str(data["name"]),
         version=str(data["version"]),
-        build=str(data.get("build") or data.get("build_string") or "0"),
-        build_number=int(data.get("build_number") or 0),
-        channel=channel_name(data.get("channel"), data.get("subdir")),
-        subdir=data.get("subdir"),
-        url=redact_url(data["url"]) if data.get("url") else None,
-        md5=data.get("md5"),
-        sha256=data.get("sha256"),
-        # A spec can name a channel URL with its token (https://host/t/<TOKEN>/chan::pkg).
-        requested_spec=None if requested in (None, "None", "") else redact_text(str(requested)),
-        noarch=data.get("noarch") if isinstance(data.get("noarch"), str) else None,
+        build=_text(data, "build") or _text(data, "build_string") or "0",
+        build_number=_build_number(data.get("build_number")),
+        channel=channel_name(_text(data, "channel"), subdir),
+        subdir=subdir,
+        url=redact_url(url) if url else None,
+        md5=_text(data, "md5"),
+        sha256=_text(data, "sha256"),
+        requested_spec=None if requested in (None, "None") else redact_text(requested),
+        noarch=_text(data, "noarch"),
     )
 
 

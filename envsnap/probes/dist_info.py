@@ -108,8 +108,9 @@ def read_metadata(dist: HostDistribution, metadata_file: str) -> Metadata:
     if dist.read_text(metadata_file) is None:
         raise UnreadableMetadata("no-metadata")
     meta = dist.metadata
-    # .get: a missing header is None here, where meta["Name"] warns on 3.12+ and will raise.
-    return Metadata(name=meta.get("Name"), version=meta.get("Version"),
+    # Tested first: meta["Name"] of a missing header warns on 3.12+ and is to raise later.
+    return Metadata(name=meta["Name"] if "Name" in meta else None,
+                    version=meta["Version"] if "Version" in meta else None,
                     requires=tuple(dist.requires or ()))
 
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from ..host import Host
 from ..redact import is_secret_name, redact_text
 from . import Probed
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # An allowlist, never a denylist: a denylist records DATABASE_URL and every variable nobody
 # thought of (the pycheckem failure mode; see docs/security.md#environment-variables).
@@ -46,14 +43,10 @@ def is_captured(name: str) -> bool:
 
 
 def select(environ: Mapping[str, str]) -> dict[str, str]:
-    # Values with control characters are dropped: a snapshot must never carry a newline
-    # into an ENV line of a generated Dockerfile. Every kept value still gets the credential
-    # rules: an allowlisted name can hold a URL with a token (TRITON_CACHE_URL).
-    return {
-        k: redact_text(v)
-        for k, v in sorted(environ.items())
-        if is_captured(k) and not _CONTROL.search(v)
-    }
+    # Every kept value gets the credential rules: an allowlisted name can hold a URL with a
+    # token (TRITON_CACHE_URL). Values the model refuses (control characters: a newline in a
+    # Dockerfile ENV line) are dropped by capture's sanitize step, which names them in a warning.
+    return {k: redact_text(v) for k, v in sorted(environ.items()) if is_captured(k)}
 
 
 def probe(host: Host) -> Probed[dict[str, str]]:

@@ -335,6 +335,9 @@ def attack(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> A
     for fmt in ("text", "json", "markdown"):
         for a, b in (("a.toml", "b.json"), ("a.toml", "c.toml"), ("b.json", "d.toml"), ("e.toml", "f.toml")):
             run(f"diff {a} {b} --format {fmt}", ["diff", str(out / a), str(out / b), "--format", fmt], out)
+    for fmt in ("text", "json", "markdown"):  # check captures this machine again
+        run(f"check c.toml --format {fmt}", ["check", str(out / "c.toml"), *python, "--format", fmt],
+            projects["c"])
     # Lockfiles and a Dockerfile, offline. The renderers refuse by design what they cannot write
     # safely (URLs with "?" or "&", values holding "*"), so they get the capture minus those:
     # the look-alike packages for the lock; for the image, the one lockable package (six, from
@@ -401,6 +404,8 @@ def test_every_source_was_read_and_redacted_not_dropped(attack: Attack) -> None:
     for refused in ("TORCH_HUB_PAT", "TF_VAR_db_pass", "NVIDIA_API_KEY", "HF_TOKEN", "TF_CLI_ARGS"):
         assert refused not in a.env
     assert "TORCH_HUB_PAT" not in attack.outputs["file a.toml"].decode()
+    for label, code in attack.codes.items():  # every command ran to a verdict, none refused its input
+        assert code in ((0, 1) if label.startswith(("diff", "check", "lock")) else (0,)), (label, code)
     # The renderers ran and wrote their files (lock exits 1: the attack packages cannot be locked).
     assert attack.codes["build-image --dockerfile-only"] == 0
     for name in ("lock/requirements.txt", "lock/conda-lock.yml", "image/Dockerfile", "image/snapshot.toml"):

@@ -7,7 +7,6 @@ direct URL, a local wheel, a local-label version, and dist-infos that are broken
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import shutil
@@ -199,7 +198,7 @@ def test_json_output_and_show(awkward_venv: dict[str, object], tmp_path: Path) -
     out = tmp_path / "s.json"
     envsnap("capture", "--python", str(awkward_venv["python"]), "--json", "-o", str(out))
     data = json.loads(out.read_text())
-    assert data["schema"] == 1 and data["python"]["packages"]["labelpkg"]["version"] == "1.0+cu121"
+    assert data["schema"] == 2 and data["python"]["packages"]["labelpkg"]["version"] == "1.0+cu121"
     shown = envsnap("show", str(out), "--json")
     summary = json.loads(shown.stdout)
     assert summary["python"]["packages"] == len(data["python"]["packages"])
@@ -224,11 +223,11 @@ def test_anonymize(awkward_venv: dict[str, object], tmp_path: Path) -> None:
     assert os.uname().nodename not in proc.stdout.replace("nodename", "")
 
 
-def test_in_process_scan_equals_the_child_interpreter_scan(
+def test_capture_from_inside_equals_capture_with_python(
         awkward_venv: dict[str, object], tmp_path: Path) -> None:
     # envsnap importable inside the awkward venv (its source and dependencies via a .pth), so
-    # that `venv/bin/python -m envsnap capture` scans in-process, while the test runner's
-    # envsnap with --python scans through a child interpreter. Same environment, same result.
+    # that `venv/bin/python -m envsnap capture` captures the environment it runs in, while the
+    # test runner's envsnap captures it from outside with --python. Same environment, same result.
     site = Path(str(awkward_venv["site"]))
     runner_site = support.site_packages(Path(sys.executable))
     pth = site / "zzz-envsnap-under-test.pth"
@@ -242,28 +241,7 @@ def test_in_process_scan_equals_the_child_interpreter_scan(
     finally:
         pth.unlink()
     a, b = io.loads(inproc.stdout), io.loads(child.stdout)
-    assert "in-process" in (a.probes["python"].found_via or "")
-    assert "in-process" not in (b.probes["python"].found_via or "")
     assert a.python == b.python
     assert a.python is not None and a.python.package("labelpkg") is not None
 
 
-def test_facts_from_the_target_and_scan_here_equal_the_full_inspection(
-        awkward_venv: dict[str, object], tmp_path: Path) -> None:
-    # For another interpreter, envsnap asks it for its facts only (--facts) and scans the
-    # dist-info files on its sys.path itself. The inspector's full mode, run inside the target,
-    # is the reference: same facts, same dists in the same order.
-    from envsnap.host import LocalHost
-    from envsnap.probes import _inspector
-
-    py = str(awkward_venv["python"])
-    full = ast.literal_eval(subprocess.run([py, _inspector.__file__], capture_output=True,
-                                           text=True, cwd=tmp_path, timeout=120, check=True).stdout)
-    cwd = os.getcwd()
-    os.chdir(tmp_path)  # the target ran there; '' on a sys.path means the current directory
-    try:
-        split = LocalHost().inspect_python(py, timeout=120)
-    finally:
-        os.chdir(cwd)
-    assert split == full
-    assert len(full["dists"]) >= 9 and any(d.get("error") for d in full["dists"])

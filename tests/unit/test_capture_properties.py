@@ -48,6 +48,8 @@ def _no_slash(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Hostile pieces of a machine
 
+# Strategies are built once: one built inside a draw costs its set-up on every example.
+TEXT = hostile_text()
 _NAME_TAILS = st.text(st.sampled_from("._-=\n\t é\x00\x7f\u2028AZaz09"), max_size=6)
 env_names = st.one_of(
     st.tuples(st.sampled_from(("CUDA_", "NCCL_", "TORCH_", "OMP_", "NV_", "TF_")), _NAME_TAILS)
@@ -55,88 +57,102 @@ env_names = st.one_of(
     st.sampled_from(("LD_LIBRARY_PATH", "PYTHONPATH", "LANG", "CUDA_API_KEY", "HOME",
                      "VIRTUAL_ENV", *DECLARED_ENV)),
 )
-environs = st.dictionaries(env_names, hostile_text(), max_size=6)
-declared_environs = st.dictionaries(st.sampled_from(DECLARED_ENV), hostile_text(), max_size=4)
+environs = st.dictionaries(env_names, TEXT, max_size=6)
+declared_environs = st.dictionaries(st.sampled_from(DECLARED_ENV), TEXT, max_size=4)
 
 hostile_urls = st.one_of(
-    hostile_text(),
+    TEXT,
     st.tuples(st.sampled_from(("https://", "git+https://", "file:///src/", "https://u:p@")),
-              hostile_text(), st.sampled_from(("", "@host/x", "/simple", "\n", "\x00"))).map("".join),
+              TEXT, st.sampled_from(("", "@host/x", "/simple", "\n", "\x00"))).map("".join),
 )
 # Real-looking requirements (markers, extras, URLs) and hostile ones.
 requirement_lines = st.one_of(
     requirements,
     st.sampled_from(("numpy>=1.26; python_version >= '3.8'", "torch; extra == 'gpu'",
                      "pkg @ https://u:p@host/pkg.whl", "x===a\"b", "y (>=1.0)", "z; os_name == 'nt'")),
-    hostile_text(),
+    TEXT,
 )
+_SHAPES = st.sampled_from(("none", "dir", "vcs", "archive", "url", "raw"))
 
 
 @st.composite
 def direct_urls(draw: st.DrawFn) -> str | None:
     url = draw(hostile_urls)
-    shape = draw(st.sampled_from(("none", "dir", "vcs", "archive", "url", "raw")))
+    shape = draw(_SHAPES)
     if shape == "none":
         return None
     if shape == "raw":
-        return draw(hostile_text())  # not JSON at all
+        return draw(TEXT)  # not JSON at all
     doc: dict[str, Any] = {"url": url}
     if shape == "dir":
         doc["dir_info"] = {"editable": draw(st.booleans())}
     elif shape == "vcs":
-        doc["vcs_info"] = {"vcs": draw(hostile_text()), "commit_id": draw(hostile_text()),
-                           "requested_revision": draw(hostile_text())}
+        doc["vcs_info"] = {"vcs": draw(TEXT), "commit_id": draw(TEXT),
+                           "requested_revision": draw(TEXT)}
     elif shape == "archive":
-        doc["archive_info"] = {"hashes": {"sha256": draw(hostile_text())}}
+        doc["archive_info"] = {"hashes": {"sha256": draw(TEXT)}}
     if draw(st.booleans()):
-        doc["subdirectory"] = draw(hostile_text())
+        doc["subdirectory"] = draw(TEXT)
     return json.dumps(doc)  # escapes control characters: the parsed URL holds them
+
+
+_DIST_NAMES = st.one_of(names, st.sampled_from(("my pkg", "a\nb", "x;rm -rf /", "")), TEXT)
+_DIST_VERSIONS = st.one_of(versions, st.sampled_from(("1.0\n", "1 0", "2.0$(x)")), TEXT)
+_REQUIREMENT_LISTS = st.lists(requirement_lines, max_size=3)
+_MAYBE_TEXT = st.none() | TEXT
+_WHEELS = st.none() | TEXT.map("Wheel-Version: 1.0\nTag: {}\n".format)
+_DIRECT_URLS = direct_urls()
 
 
 @st.composite
 def dist_infos(draw: st.DrawFn) -> DistInfo:
-    name = draw(st.one_of(names, st.sampled_from(("my pkg", "a\nb", "x;rm -rf /", "")), hostile_text()))
-    version = draw(st.one_of(versions, st.sampled_from(("1.0\n", "1 0", "2.0$(x)")), hostile_text()))
-    entry = draw(st.one_of(st.just(f"{name}-{version}"), hostile_text()))
-    metadata = draw(st.one_of(
-        st.lists(requirement_lines, max_size=3).map(lambda reqs: metadata_text(name, version, reqs)),
-        st.none(),
-        hostile_text(),
-    ))
+    name, version = draw(_DIST_NAMES), draw(_DIST_VERSIONS)
+    entry = f"{name}-{version}" if draw(st.booleans()) else draw(TEXT)
+    shape = draw(st.integers(0, 3))  # METADATA: real headers mostly; absent; or any text
+    metadata = (draw(TEXT) if shape == 0 else None if shape == 1
+                else metadata_text(name, version, draw(_REQUIREMENT_LISTS)))
     return DistInfo(
         entry=_no_slash(entry) + ".dist-info",
         metadata=metadata,
-        installer=draw(st.none() | hostile_text()),
-        direct_url=draw(direct_urls()),
-        wheel=draw(st.none() | hostile_text().map("Wheel-Version: 1.0\nTag: {}\n".format)),
+        installer=draw(_MAYBE_TEXT),
+        direct_url=draw(_DIRECT_URLS),
+        wheel=draw(_WHEELS),
         requested=draw(st.booleans()),
     )
 
 
+_RECORD_NAMES = st.one_of(names, st.sampled_from(("my pkg", "a\nb")), TEXT)
+_CONDA_FIELDS = st.one_of(conda_fields, TEXT)
+_RECORD_TEXT = st.one_of(st.none(), TEXT, hostile_urls)
+_FILE_LISTS = st.lists(TEXT, max_size=2)
+_BUILD_NUMBERS = st.integers(0, 2**63 - 1)
+
+
 @st.composite
 def conda_records(draw: st.DrawFn) -> dict[str, Any]:
-    text = hostile_text()
     record: dict[str, Any] = {
-        "name": draw(st.one_of(names, st.sampled_from(("my pkg", "a\nb")), text)),
-        "version": draw(st.one_of(conda_fields, text)),
-        "build": draw(st.one_of(conda_fields, text)),
-        "build_number": draw(st.integers(0, 2**63 - 1)),
+        "name": draw(_RECORD_NAMES),
+        "version": draw(_CONDA_FIELDS),
+        "build": draw(_CONDA_FIELDS),
+        "build_number": draw(_BUILD_NUMBERS),
     }
     for key in ("channel", "subdir", "url", "md5", "sha256", "requested_spec", "noarch"):
-        value = draw(st.one_of(st.none(), text, hostile_urls))
+        value = draw(_RECORD_TEXT)
         if value is not None:
             record[key] = value
-    record["files"] = draw(st.lists(text, max_size=2))
+    record["files"] = draw(_FILE_LISTS)
     return record
 
 
+_FILE_NAMES = TEXT.map(_no_slash).filter(lambda s: s not in ("", ".", ".."))
+
+
 def _unique_files(records: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.dictionaries(hostile_text().map(_no_slash).filter(lambda s: s not in ("", ".", "..")),
-                           records, max_size=4)
+    return st.dictionaries(_FILE_NAMES, records, max_size=4)
 
 
 # Specs with distinct names ("p0=...", "p1=..."): conda's history keeps one spec per name.
-history_specs = st.lists(hostile_text(), max_size=4).map(
+history_specs = st.lists(TEXT, max_size=4).map(
     lambda tails: [f"p{i}={tail}" for i, tail in enumerate(tails)])
 
 
@@ -159,25 +175,31 @@ def _nvml(driver: str, gpu_name: str, uuid: str) -> dict[str, Any]:
     return values
 
 
+_PYTHON_VERSIONS = st.one_of(st.just("3.11.7"), versions, TEXT)
+_MARKERS = st.dictionaries(TEXT, TEXT, max_size=3)
+_DIST_LISTS = st.lists(dist_infos(), max_size=4, unique_by=lambda d: d.entry)
+_CONDA_DIRS = _unique_files(conda_records())
+
+
 @st.composite
 def hostile_machines(draw: st.DrawFn) -> FakeHost:
     """A machine with hostile text in every place capture reads: environment, the inspector's
     report, dist-info folders, conda-meta records and history, git, NVML, os-release."""
-    text = hostile_text()
+    text = TEXT
     facts = inspector_facts(
-        version=draw(st.one_of(st.just("3.11.7"), versions, text)),
+        version=draw(_PYTHON_VERSIONS),
         executable=draw(text),
         base_prefix=draw(text),
-        abi_tag=draw(st.none() | text),
-        markers=draw(st.dictionaries(text, text, max_size=3)),
+        abi_tag=draw(_MAYBE_TEXT),
+        markers=draw(_MARKERS),
     )
     environ = {**draw(environs), **draw(declared_environs)}
     if draw(st.booleans()):
         environ["PIP_INDEX_URL"] = draw(hostile_urls)
     return python_host(
         facts=facts,
-        dists=draw(st.lists(dist_infos(), max_size=4, unique_by=lambda d: d.entry)),
-        conda_records=draw(_unique_files(conda_records())),
+        dists=draw(_DIST_LISTS),
+        conda_records=draw(_CONDA_DIRS),
         history=history_text(draw(history_specs)),
         environ=environ,
         files={"/etc/os-release": f'ID=ubuntu\nPRETTY_NAME="{draw(text)}"\nVERSION_ID={draw(text)}\n'},
@@ -250,8 +272,8 @@ def test_a_dropped_cuda_declaration_is_named_in_a_warning(environ: dict[str, str
                 f"{name}={value!r} was dropped without a warning")
 
 
-@PROPERTY
-@given(_unique_files(conda_records()))
+@SMALLER
+@given(_CONDA_DIRS)
 def test_a_dropped_conda_record_is_named_in_a_warning(records: dict[str, Any]) -> None:
     snapshot = capture(host=python_host(conda_records=records), python=PYTHON, only=["conda"])
     _assert_loads_back(snapshot)
@@ -275,8 +297,8 @@ def test_a_dropped_conda_history_spec_is_named_in_a_warning(specs: list[str]) ->
             f"requested spec {spec!r} was dropped without a warning")
 
 
-@PROPERTY
-@given(st.lists(dist_infos(), max_size=4, unique_by=lambda d: d.entry))
+@SMALLER
+@given(_DIST_LISTS)
 def test_every_dist_info_is_a_package_a_problem_or_a_warning(dists: list[DistInfo]) -> None:
     snapshot = capture(host=python_host(dists=dists), python=PYTHON, only=["python"])
     _assert_loads_back(snapshot)
@@ -299,9 +321,8 @@ def test_every_dist_info_is_a_package_a_problem_or_a_warning(dists: list[DistInf
 
 
 # JSON values of every type, where capture expects strings.
-json_values = st.one_of(st.none(), st.booleans(), INT64, hostile_text(),
-                        st.lists(hostile_text(), max_size=2),
-                        st.dictionaries(hostile_text(), hostile_text(), max_size=2))
+json_values = st.one_of(st.none(), st.booleans(), INT64, TEXT, st.lists(TEXT, max_size=2),
+                        st.dictionaries(TEXT, TEXT, max_size=2))
 
 
 @st.composite
@@ -314,7 +335,7 @@ def mistyped_conda_records(draw: st.DrawFn) -> dict[str, Any]:
     return record
 
 
-@PROPERTY
+@SMALLER
 @given(_unique_files(mistyped_conda_records()))
 def test_conda_records_with_values_of_the_wrong_type_never_make_an_unloadable_file(
     records: dict[str, Any],

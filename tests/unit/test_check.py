@@ -197,13 +197,17 @@ def test_cu92_build_needs_cuda_9_2() -> None:
     assert [f for f in check(s, s, host_only=True).findings if f.rule == "driver"] == []
 
 
-def test_unreadable_driver_or_glibc_is_unknown_not_a_failure() -> None:
+def test_unreadable_driver_or_glibc_is_skipped_with_a_reason_not_passed() -> None:
     live = replace(BASE, nvidia=NvidiaInfo(driver_version="9" * 5000, gpus=(H100,)))
-    assert [f for f in check(BASE, live, host_only=True).findings if f.rule == "driver"] == []
+    r = check(BASE, live, host_only=True)
+    assert [f for f in r.findings if f.rule == "driver"] == []
+    assert "driver" not in r.checked and "not a version" in r.skipped["driver"]
     exp = replace(BASE, python=env(Package(name="m", version="1",
                                            tags=("py3-none-manylinux_2_28_x86_64",))))
     live = replace(exp, os=OSInfo(system="Linux", arch="x86_64", glibc="2.999999999"))
-    assert [f for f in check(exp, live).findings if f.rule == "glibc"] == []
+    r = check(exp, live)
+    assert [f for f in r.findings if f.rule == "glibc"] == []
+    assert "glibc" not in r.checked and "'2.999999999'" in r.skipped["glibc"]
 
 
 def test_variant_fix_names_the_pytorch_index_for_rocm_too() -> None:

@@ -5,9 +5,6 @@ The rules over these tables are tested in test_rules.py."""
 from __future__ import annotations
 
 import datetime as dt
-import re
-
-import pytest
 
 from envsnap import compat, rules
 

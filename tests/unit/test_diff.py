@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from envsnap.drift import Change, SnapshotDiff, classify_version, diff
-from dataclasses import replace
 from envsnap.snapshot import (
     GPU,
     CondaEnv,
@@ -151,6 +152,27 @@ def test_framework_build_that_lost_cuda_is_critical() -> None:
     assert lost and lost[0].severity == "critical" and "whl/cu128" in lost[0].explanation
 
 
+@pytest.mark.parametrize(("old", "new", "index"), [
+    ("1.4.0+cu92", "1.4.0+cpu", "https://download.pytorch.org/whl/cu92"),  # cu92 is CUDA 9.2
+    ("0.4.23+cuda12.cudnn89", "0.4.23", None),  # jaxlib's label: CUDA, but not PyTorch's index
+])
+def test_every_cuda_label_losing_cuda_is_critical(old: str, new: str, index: str | None) -> None:
+    c = only(diff(snap(pkg("torch", old)), snap(pkg("torch", new))))
+    assert (c.kind, c.severity) == ("variant", "critical")
+    if index is not None:
+        assert f"Install from {index}" in c.explanation
+    else:
+        assert "download.pytorch.org" not in c.explanation
+
+
+def test_a_jax_build_losing_cuda_names_no_pytorch_index() -> None:
+    jax = Framework(name="jax", version="0.4.30", variant="cuda12", cuda="12")
+    cpu = replace(jax, variant=None, cuda=None)
+    lost = only(diff(Snapshot(frameworks=(jax,)), Snapshot(frameworks=(cpu,))))
+    assert (lost.name, lost.severity) == ("jax.cuda", "critical")
+    assert "download.pytorch.org" not in lost.explanation
+
+
 def test_unparseable_versions_are_kept_raw() -> None:
     c = only(diff(snap(pkg("legacy", "1.0-foo")), snap(pkg("legacy", "1.0-bar"))))
     assert (c.old, c.new) == ("1.0-foo", "1.0-bar")
@@ -195,6 +217,19 @@ def test_driver_change_without_cuda_needs_is_minor() -> None:
     assert c.severity == "minor"
 
 
+@pytest.mark.parametrize(("driver", "why"), [
+    ("9" * 5000, "not a driver version"),  # once a ValueError from int()
+    ("525.60.13", "no driver floor"),  # CUDA 9.2 has no shipped floor
+])
+def test_driver_verdict_that_cannot_be_told_says_so(driver: str, why: str) -> None:
+    cu92 = Framework(name="torch", version="1.4.0+cu92", variant="cu92")
+    a = Snapshot(nvidia=nv("580.159.04"), frameworks=(cu92,))
+    c = only(diff(a, replace(a, nvidia=nv(driver))))
+    assert (c.name, c.severity) == ("driver", "minor")
+    assert "CUDA 9.2" in c.explanation and why in c.explanation
+    assert "supports every CUDA" not in c.explanation
+
+
 def test_new_cuda_need_on_same_driver_is_flagged() -> None:
     old = replace(TORCH_CU128, version="2.5.1+cu121", variant="cu121", cuda="12.1")
     a = Snapshot(nvidia=nv("530.30.02"), frameworks=(old,))
@@ -233,6 +268,15 @@ def test_glibc_lower_but_sufficient_is_major() -> None:
     a = snap(wheel, os=OSInfo(system="Linux", arch="x86_64", glibc="2.39"))
     b = replace(a, os=OSInfo(system="Linux", arch="x86_64", glibc="2.28"))
     assert only(diff(a, b)).severity == "major"
+
+
+def test_glibc_that_is_no_version_is_reported_not_compared() -> None:
+    wheel = pkg("m", "1", tags=("cp311-cp311-manylinux_2_28_x86_64",))
+    a = snap(wheel, os=OSInfo(system="Linux", arch="x86_64", glibc="2.39"))
+    b = replace(a, os=OSInfo(system="Linux", arch="x86_64", glibc="2." + "9" * 5000))
+    c = only(diff(a, b))
+    assert (c.name, c.kind, c.severity) == ("glibc", "changed", "major")
+    assert "not a glibc version" in c.explanation
 
 
 def test_new_wheel_needing_newer_glibc_than_b_is_critical() -> None:

@@ -18,16 +18,16 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import support
 
 from envsnap import capture
-from envsnap.gate import check
 from envsnap.drift import Change, SnapshotDiff, diff
 from envsnap.fleet import fleet_diff
-from dataclasses import replace
+from envsnap.gate import check
 from envsnap.report import (
     CHECK_SCHEMA,
     DIFF_SCHEMA,

@@ -146,9 +146,12 @@ LINES = (
     "[python.packages.six]", "six = {version = \"1.16.0\"}", "a.b.c = 1", "schema: 2", '"" = ""',
     "x = NaN", "x = 1979-05-27", "[[python.packages]]", "[conda]", "frameworks = [{}]",
 )
-_ATOM = re.compile(r'"(?:[^"\\\n]|\\.)*"|-?\d[\w.:+-]*|\btrue\b|\bfalse\b|\bnull\b|\{[^{}\n]*\}|\[[^\[\]\n]*\]')
+# A scalar, or an inline table or array without nesting: a value a mutation can swap.
+_ATOM = re.compile(r'"(?:[^"\\\n]|\\.)*"|-?\d[\w.:+-]*|\btrue\b|\bfalse\b|\bnull\b'
+                   r'|\{[^{}\n]*\}|\[[^\[\]\n]*\]')
 
 Mutation = Callable[[st.DrawFn, str], str]
+_TEXT = hostile_text()
 
 
 def _deep(draw: st.DrawFn, json_text: bool) -> str:
@@ -210,7 +213,7 @@ def _repeat_header(draw: st.DrawFn, text: str) -> str:
 
 def _insert_text(draw: st.DrawFn, text: str) -> str:
     at = draw(st.integers(0, len(text)))
-    return text[:at] + draw(hostile_text()) + text[at:]
+    return text[:at] + draw(_TEXT) + text[at:]
 
 
 def _truncate(draw: st.DrawFn, text: str) -> str:
