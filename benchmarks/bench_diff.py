@@ -12,12 +12,12 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
 from envsnap.drift import diff
 from envsnap.fleet import FleetDiff, fleet_diff
-from dataclasses import replace
 from envsnap.io import dumps, load
 from envsnap.snapshot import (
     GPU,

@@ -32,7 +32,8 @@ class BrokenRequirement:
     def sentence(self) -> str:
         """pip check's wording, so the two can be read side by side."""
         if self.installed is None:
-            return f"{self.dependent} {self.dependent_version} requires {self.required}, which is not installed."
+            return (f"{self.dependent} {self.dependent_version} requires {self.required}, "
+                    "which is not installed.")
         return (f"{self.dependent} {self.dependent_version} has requirement {self.requirement}, "
                 f"but you have {self.required} {self.installed}.")
 

@@ -34,11 +34,12 @@ _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f
             "\r": "\\r"}
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
 
-# Top-level tables in the order a reader wants them: identity first, big lists last.
-_SECTION_ORDER = (
-    "meta", "probes", "os", "cpu", "nvidia", "cuda", "frameworks", "project", "env",
-    "conda", "python",
-)
+# Top-level tables in the order a reader wants them: identity first, then what each probe
+# fills (the registry's order, long lists last).
+def _section_order() -> tuple[str, ...]:
+    from . import probes
+
+    return ("meta", "probes", *probes.file_sections())
 
 
 def _key(k: str) -> str:
@@ -104,7 +105,7 @@ def dumps_data(data: Mapping[str, Any]) -> str:
         f"schema = {_scalar(data['schema'])}",
         f"digest = {_scalar(data['digest'])}",
     ]
-    order = {name: i for i, name in enumerate(_SECTION_ORDER)}
+    order = {name: i for i, name in enumerate(_section_order())}
     rest = sorted((k for k in data if k not in ("schema", "digest")), key=lambda k: order.get(k, 99))
     for k in rest:
         v = data[k]

@@ -35,7 +35,8 @@ _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONDA_FIELD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+*-]{0,127}")
 # A requirement as capture writes it: name, extras, specifiers; no spaces, quotes or markers.
-_REQUIREMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]*\])?[A-Za-z0-9.*+!<>=~,_-]{0,256}")
+_REQUIREMENT_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]*\])?[A-Za-z0-9.*+!<>=~,_-]{0,256}")
 
 
 def _freeze_mappings(obj: Any, *names: str) -> None:

@@ -58,6 +58,7 @@ class HostDistribution(importlib.metadata.Distribution):
         self._host = host
         self._path = path
         self._texts: dict[str, str | None] = {}
+        self._message: Any = None
 
     def _read(self, filename: str, limit: int) -> bytes | None:
         path = posixpath.join(self._path, filename) if filename else self._path
@@ -89,6 +90,13 @@ class HostDistribution(importlib.metadata.Distribution):
             return header_block(text) or "\n"
         return text
 
+    @property
+    def metadata(self) -> Any:
+        # Parsed once per distribution: importlib.metadata's `requires` reads it again.
+        if self._message is None:
+            self._message = super().metadata
+        return self._message
+
     def locate_file(self, path: Any) -> Any:
         return posixpath.join(posixpath.dirname(self._path), str(path))
 
@@ -109,8 +117,9 @@ def read_metadata(dist: HostDistribution, metadata_file: str) -> Metadata:
         raise UnreadableMetadata("no-metadata")
     meta = dist.metadata
     # Tested first: meta["Name"] of a missing header warns on 3.12+ and is to raise later.
-    return Metadata(name=meta["Name"] if "Name" in meta else None,
-                    version=meta["Version"] if "Version" in meta else None,
+    # (the PackageMetadata protocol has no .get)
+    return Metadata(name=meta["Name"] if "Name" in meta else None,  # noqa: SIM401
+                    version=meta["Version"] if "Version" in meta else None,  # noqa: SIM401
                     requires=tuple(dist.requires or ()))
 
 
@@ -142,9 +151,9 @@ def read_dist(host: Host, directory: str, entry: str) -> dict[str, Any]:
     info: dict[str, Any] = {"dir": directory, "entry": entry}
     info["format"] = "dist-info" if entry.endswith(".dist-info") else "egg-info"
     dist = HostDistribution(host, path)
-    if info["format"] == "dist-info":
-        metadata_file = "METADATA"
-    else:
+    # METADATA in a dist-info; PKG-INFO in an egg-info folder; a single-file egg-info is it.
+    metadata_file = "METADATA"
+    if info["format"] != "dist-info":
         metadata_file = "PKG-INFO" if host.is_dir(path) else ""
     try:
         meta = read_metadata(dist, metadata_file)
@@ -177,7 +186,8 @@ def read_dist(host: Host, directory: str, entry: str) -> dict[str, Any]:
     return info
 
 
-def scan(host: Host, path: Sequence[str], *, deadline_s: float = 120.0) -> tuple[list[dict[str, Any]], str | None]:
+def scan(host: Host, path: Sequence[str], *,
+         deadline_s: float = 120.0) -> tuple[list[dict[str, Any]], str | None]:
     """Every dist-info / egg-info on ``path`` (a sys.path), in path order, and a note when the
     scan stopped at its deadline (a path on a hung network mount) instead of finishing."""
     dists: list[dict[str, Any]] = []

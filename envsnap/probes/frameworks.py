@@ -139,12 +139,6 @@ def _parse_ort_build_info(text: str) -> _BuildFacts:
     )
 
 
-# The label and wheel-name rules live in envsnap.rules. These two names remain only for
-# tests/unit/probes/test_frameworks.py until its cases move to tests/unit/test_rules.py.
-_cuda_from_label = cuda_from_label
-_cupy_cuda = cuda_of_dist
-
-
 def _cudnn_from_int(value: Any) -> str | None:
     """``torch.backends.cudnn.version()``: 90100 -> ``9.1.0`` (cuDNN 9: x10000), 8907 ->
     ``8.9.7`` (cuDNN <= 8: x1000) (capture-anchors.md 2.4)."""

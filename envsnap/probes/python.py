@@ -141,14 +141,13 @@ def applicable_requirements(values: list[str], markers: Mapping[str, str]) -> tu
     dependency check reads them: a requirement whose marker mentions ``extra`` applies only
     when it holds with no extra requested. Invalid requirement strings are skipped, as
     ``pip check`` skips them."""
-    from packaging.requirements import InvalidRequirement, Requirement
+    from ..graph import parse_requirement
 
     env = {**markers, "extra": ""}
     out: set[str] = set()
     for value in values:
-        try:
-            req = Requirement(value)
-        except InvalidRequirement:
+        req = parse_requirement(value)
+        if req is None:
             continue
         if req.marker is not None:
             try:

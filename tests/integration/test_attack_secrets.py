@@ -103,16 +103,20 @@ def _plant_python(plan: Plan, site: Path) -> None:
          {"archive_info": archive}),
         (f"https://deploy:{p('direct_url: password with @ (head)')}@{p('direct_url: password with @ (tail)')}"
          "@files.corp.example/a-1.0.tar.gz", {"archive_info": archive}),
-        (f"https://files.corp.example/a-1.0.tar.gz?token={p('direct_url: ?token=')}", {"archive_info": archive}),
+        (f"https://files.corp.example/a-1.0.tar.gz?token={p('direct_url: ?token=')}",
+         {"archive_info": archive}),
         ("https://acct.blob.core.windows.net/wheels/a-1.0-py3-none-any.whl?sv=2022-11-02&ss=b&sp=r"
          f"&se=2030-01-01T00%3A00%3A00Z&sig={p('direct_url: Azure SAS sig=')}", {"archive_info": archive}),
         ("https://bucket.s3.amazonaws.com/a-1.0.tar.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential="
          f"{p('direct_url: X-Amz-Credential key id', 'akia')}%2F20250101%2Fus-east-1%2Fs3%2Faws4_request"
-         f"&X-Amz-Date=20250101T000000Z&X-Amz-Expires=3600&X-Amz-Signature={p('direct_url: X-Amz-Signature')}",
+         "&X-Amz-Date=20250101T000000Z&X-Amz-Expires=3600"
+         f"&X-Amz-Signature={p('direct_url: X-Amz-Signature')}",
          {"archive_info": archive}),
-        (f"https://files.corp.example/a-1.0.tar.gz#access_token={p('direct_url: #access_token=')}&sha256={'c' * 64}",
+        (f"https://files.corp.example/a-1.0.tar.gz#access_token={p('direct_url: #access_token=')}"
+         f"&sha256={'c' * 64}",
          {"archive_info": archive}),
-        (f"git+https://oauth2:{p('direct_url: GitLab token', 'glpat')}@gitlab.com/acme/x.git", {"vcs_info": vcs}),
+        (f"git+https://oauth2:{p('direct_url: GitLab token', 'glpat')}@gitlab.com/acme/x.git",
+         {"vcs_info": vcs}),
         (f"https://files.corp.example/{p('direct_url: token shape in path', 'ghp')}/a-1.0.tar.gz",
          {"archive_info": archive}),
         (f"git+https://u:{p('direct_url: VCS URL with rev and fragment')}@github.com/acme/x.git@v1.0"
@@ -121,9 +125,10 @@ def _plant_python(plan: Plan, site: Path) -> None:
     for i, (url, extra) in enumerate(placements):
         _dist(site, f"attack-direct-{i}", direct_url={"url": url, **extra})
     _dist(site, "attack-requires",
-          requires=(f"dep @ https://{p('METADATA Requires-Dist direct reference')}@files.corp.example/dep.whl",))
+          requires=(f"dep @ https://{p('METADATA Requires-Dist direct reference')}"
+                    "@files.corp.example/dep.whl",))
     # look-alikes: these URLs come back as they went in
-    harmless = [
+    harmless: list[tuple[str, dict[str, object]]] = [
         ("git+https://github.com/acme/sk-image-segmentation-pipeline.git", {"vcs_info": vcs}),
         ("git+ssh://git@github.com/org/repo.git", {"vcs_info": vcs}),
         ("git+ssh://builder@git.corp.example/ml/train.git", {"vcs_info": vcs}),
@@ -162,7 +167,8 @@ def _plant_pip_config(plan: Plan, root: Path, prefix: Path) -> dict[str, str]:
         f"[global]\nextra-index-url = https://{p('$XDG_CONFIG_DIRS/pip/pip.conf sk- key', 'sk')}"
         "@xdg.corp.example/simple\n")
     (prefix / "pip.conf").write_text(
-        f"[global]\nextra-index-url = https://admin:{p('$PREFIX/pip.conf user:pass')}@prefix.corp.example/simple\n")
+        f"[global]\nextra-index-url = https://admin:{p('$PREFIX/pip.conf user:pass')}"
+        "@prefix.corp.example/simple\n")
     return {
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
@@ -194,16 +200,19 @@ def _plant_conda(plan: Plan, prefix: Path) -> None:
     corp = "https://conda.corp.example"
     edit("numpy-1.15.1-py36had7ef94_0.json",
          channel=f"{corp}/t/{p('conda numpy channel /t/<token>/ self-hosted')}/internal/osx-64",
-         url=f"{corp}/t/{p('conda numpy url /t/<token>/')}/internal/osx-64/numpy-1.15.1-py36had7ef94_0.tar.bz2",
+         url=f"{corp}/t/{p('conda numpy url /t/<token>/')}/internal/osx-64/"
+             "numpy-1.15.1-py36had7ef94_0.tar.bz2",
          requested_spec=f"{corp}/t/{p('conda numpy requested_spec /t/<token>/')}/internal::numpy=1.15")
     edit("openssl-3.4.1-h81ee809_0.json",
          channel=f"https://{p('conda openssl channel userinfo')}@conda.private.example/main/osx-arm64",
          url=f"https://ci:{p('conda openssl url user:pass')}@conda.private.example/main/osx-arm64/"
              "openssl-3.4.1-h81ee809_0.conda")
     edit("six-1.11.0-py36_1.json",
-         url=f"https://conda.private.example/main/osx-64/six-1.11.0-py36_1.tar.bz2?token={p('conda six url ?token=')}",
-         requested_spec=f"six[channel='https://u:{p('conda six requested_spec password with @ (head)')}@"
-                        f"{p('conda six requested_spec password with @ (tail)')}@conda.private.example/main']")
+         url="https://conda.private.example/main/osx-64/six-1.11.0-py36_1.tar.bz2"
+             f"?token={p('conda six url ?token=')}",
+         requested_spec=f"six[channel='https://u:{p('conda six requested_spec password with @ (head)')}"
+                        f"@{p('conda six requested_spec password with @ (tail)')}"
+                        "@conda.private.example/main']")
     edit("pip-25.0.1-pyh145f28c_0.json",
          channel=f"https://conda.anaconda.org/t/{p('conda pip channel anaconda.org /t/')}/conda-forge/noarch",
          url=f"https://conda.anaconda.org/t/{p('conda pip url anaconda.org /t/')}/conda-forge/noarch/"
@@ -225,7 +234,8 @@ def _plant_conda(plan: Plan, prefix: Path) -> None:
 
 def _env(plan: Plan, root: Path) -> dict[str, str]:
     p = plan.secret
-    tokens = " ".join(p(f"TORCH_EXTRA_ARGS token shape {s}", s) for s in ("ghp", "hf", "akia", "sk", "glpat", "xoxb"))
+    tokens = " ".join(p(f"TORCH_EXTRA_ARGS token shape {shape}", shape)
+                      for shape in ("ghp", "hf", "akia", "sk", "glpat", "xoxb"))
     refused = {  # names that say "secret": never read, whatever the prefix
         name: p(f"refused name {name}")
         for name in ("TORCH_HUB_PAT", "TF_VAR_db_pass", "TF_TOKEN_app_terraform_io", "NVIDIA_API_KEY",
@@ -246,7 +256,8 @@ def _env(plan: Plan, root: Path) -> dict[str, str]:
         "PYTORCH_RESULTS_DB": f"postgres://app:{p('PYTORCH_RESULTS_DB password with @ (head)')}@"
                               f"{p('PYTORCH_RESULTS_DB password with @ (tail)')}@db.internal:5432/prod",
         "NCCL_PROXY": f"admin:{p('NCCL_PROXY user:pass@ without scheme')}@proxy.internal:3128",
-        "OMP_TOOL_LIBRARIES": f"https://h.example/lib.so?X-Amz-Signature={p('OMP_TOOL_LIBRARIES X-Amz-Signature')}",
+        "OMP_TOOL_LIBRARIES": "https://h.example/lib.so"
+                              f"?X-Amz-Signature={p('OMP_TOOL_LIBRARIES X-Amz-Signature')}",
         "TORCH_EXTRA_ARGS": tokens,
         # CUDA image variables: [cuda.declared] and [env] both
         "NVIDIA_REQUIRE_CUDA": f"{plan.harmless('cuda>=12.1 brand=tesla,driver>=470,driver<471')} "
@@ -326,9 +337,12 @@ def attack(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> A
     run("capture b (--json)", ["capture", *python, "--json", "-o", "-"], projects["b"])
     (out / "b.json").write_bytes(outputs["capture b (--json): stdout"])
     run("capture c (TOML)", ["capture", *python, "-o", str(out / "c.toml")], projects["c"])
-    run("capture d (--anonymize)", ["capture", *python, "--anonymize", "-o", str(out / "d.toml")], projects["d"])
-    run("capture e (project,env)", ["capture", "--only", "project,env", "-o", str(out / "e.toml")], projects["e"])
-    run("capture f (project,cuda)", ["capture", "--only", "project,cuda", "-o", str(out / "f.toml")], projects["f"])
+    run("capture d (--anonymize)", ["capture", *python, "--anonymize", "-o", str(out / "d.toml")],
+        projects["d"])
+    run("capture e (project,env)", ["capture", "--only", "project,env", "-o", str(out / "e.toml")],
+        projects["e"])
+    run("capture f (project,cuda)", ["capture", "--only", "project,cuda", "-o", str(out / "f.toml")],
+        projects["f"])
     for name in ("a.toml", "b.json", "d.toml", "e.toml", "f.toml"):
         run(f"show {name}", ["show", str(out / name)], out)
         run(f"show --json {name}", ["show", "--json", str(out / name)], out)
@@ -346,16 +360,19 @@ def attack(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> A
     wheels = root / "wheels"
     wheels.mkdir()
     shutil.copy(next(wheelhouse.glob("six-1.16.0-*.whl")), wheels)
-    a = io.load(out / "a.toml")
-    assert a.python is not None
-    io.dump(replace(a, python=replace(a.python, packages=tuple(
-        p for p in a.python.packages if not p.name.startswith("lookalike-")))), out / "lockable.toml")
-    io.dump(replace(a, python=replace(a.python, packages=tuple(p for p in a.python.packages if p.name == "six")),
-                    env={k: v for k, v in a.env.items() if SAFE_VALUE.match(v)}), out / "image.toml")
-    run("lock", ["lock", str(out / "lockable.toml"), "-o", str(out / "lock"), "--format", "requirements,conda",
-                 "--wheelhouse", str(wheels), "--offline"], out)
+    captured = io.load(out / "a.toml")
+    pyenv = captured.python
+    assert pyenv is not None
+    lockable = tuple(pkg for pkg in pyenv.packages if not pkg.name.startswith("lookalike-"))
+    io.dump(replace(captured, python=replace(pyenv, packages=lockable)), out / "lockable.toml")
+    six = tuple(pkg for pkg in pyenv.packages if pkg.name == "six")
+    safe_env = {k: v for k, v in captured.env.items() if SAFE_VALUE.match(v)}
+    io.dump(replace(captured, python=replace(pyenv, packages=six), env=safe_env), out / "image.toml")
+    offline = ["--wheelhouse", str(wheels), "--offline"]
+    run("lock", ["lock", str(out / "lockable.toml"), "-o", str(out / "lock"),
+                 "--format", "requirements,conda", *offline], out)
     run("build-image --dockerfile-only", ["build-image", str(out / "image.toml"), "--dockerfile-only",
-                                          "-o", str(out / "image"), "--wheelhouse", str(wheels), "--offline"], out)
+                                          "-o", str(out / "image"), *offline], out)
     for path in sorted(out.rglob("*")):
         if path.is_file():
             outputs[f"file {path.relative_to(out)}"] = path.read_bytes()
@@ -400,7 +417,8 @@ def test_every_source_was_read_and_redacted_not_dropped(attack: Attack) -> None:
     assert a.project.remote == "https://****@git.corp.example/ml/x.git"
     assert a.env["XLA_FLAGS"] == "--xla_gpu_autotune_level=4 --auth_token=**** --password ****"
     assert a.env["TORCH_EXTRA_ARGS"] == " ".join(["****"] * 6)
-    assert a.cuda.declared["NVIDIA_REQUIRE_CUDA"] == "cuda>=12.1 brand=tesla,driver>=470,driver<471 --auth_token=****"
+    assert a.cuda.declared["NVIDIA_REQUIRE_CUDA"] == (
+        "cuda>=12.1 brand=tesla,driver>=470,driver<471 --auth_token=****")
     for refused in ("TORCH_HUB_PAT", "TF_VAR_db_pass", "NVIDIA_API_KEY", "HF_TOKEN", "TF_CLI_ARGS"):
         assert refused not in a.env
     assert "TORCH_HUB_PAT" not in attack.outputs["file a.toml"].decode()

@@ -14,7 +14,6 @@ from envsnap.host import LocalHost
 from envsnap.probes import frameworks
 from envsnap.snapshot import Framework, Package, PythonEnv
 
-
 # ---------------------------------------------------------------------------------------------
 # A real torch install (CPU wheel shipped on this machine)
 

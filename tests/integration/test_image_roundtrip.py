@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,6 @@ import support
 from envsnap import io as snapio
 from envsnap.capturing import capture
 from envsnap.cli import Console, main
-from dataclasses import replace
 from envsnap.image.engine import Engine
 from envsnap.snapshot import Package, Snapshot
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from envsnap import io
 from envsnap.errors import BadInputError, SnapshotFormatError, UnsupportedSchemaError
-from dataclasses import replace
 from envsnap.snapshot import (
     GPU,
     CondaEnv,
@@ -319,14 +319,15 @@ def test_what_toml_forbids_is_refused_with_the_line(edit, line_hint: str) -> Non
 
 def test_lowercase_nan_is_a_float_where_a_string_belongs() -> None:
     text = io.dumps(sample()).replace('hostname = "gpu-7"', "hostname = nan", 1)
-    with pytest.raises(SnapshotFormatError, match="expected a string, got a number at 'meta.hostname'"):
+    with pytest.raises(SnapshotFormatError, match=r"expected a string, got a number at 'meta\.hostname'"):
         io.loads(text)
 
 
 def test_toml_dates_where_strings_belong_are_refused() -> None:
     text = io.dumps(sample()).replace('captured_at = "2026-11-26T10:00:00Z"',
                                       "captured_at = 2026-11-26T10:00:00Z", 1)
-    with pytest.raises(SnapshotFormatError, match="expected a string, got a datetime at 'meta.captured_at'"):
+    with pytest.raises(SnapshotFormatError,
+                       match=r"expected a string, got a datetime at 'meta\.captured_at'"):
         io.loads(text)
 
 

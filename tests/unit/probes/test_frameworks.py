@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import support
 
 from envsnap.errors import CommandTimeout
 from envsnap.host import LocalHost, RunResult
@@ -55,22 +54,10 @@ def test_parsers_never_execute_the_file(tmp_path: Path) -> None:
     assert frameworks._parse_torch_version_py("def (:\n").cuda is None  # not Python at all
 
 
-@pytest.mark.parametrize(
-    ("label", "cuda"),
-    [("cu121", "12.1"), ("cu118", "11.8"), ("cu128", "12.8"), ("cu130", "13.0"), ("cpu", None),
-     ("rocm6.2", None), ("cuda12.cudnn89", "12"), (None, None)],
-)
-def test_cuda_from_label(label: str | None, cuda: str | None) -> None:
-    assert frameworks._cuda_from_label(label) == cuda
 
 
-@pytest.mark.parametrize(
-    ("dist", "cuda"),
-    [("cupy-cuda12x", "12"), ("cupy-cuda11x", "11"), ("cupy-cuda118", "11.8"),
-     ("cupy-cuda102", "10.2"), ("cupy", None)],
-)
-def test_cupy_cuda(dist: str, cuda: str | None) -> None:
-    assert frameworks._cupy_cuda(dist) == cuda
+
+
 
 
 @pytest.mark.parametrize(

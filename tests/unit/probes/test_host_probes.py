@@ -154,16 +154,6 @@ def test_channel_names(channel: str, subdir: str, expected: str) -> None:
     assert conda.channel_name(channel, subdir) == expected
 
 
-@pytest.mark.parametrize(
-    "name", ["Django", "zope.interface", "typing_extensions", "A-_.-b", "x__y", "PyYAML"])
-def test_canonical_names_match_packaging(name: str) -> None:
-    from packaging.utils import canonicalize_name as reference
-
-    from envsnap.probes.python import canonicalize_name
-
-    assert canonicalize_name(name) == reference(name)
-
-
 def test_conda_channel_with_a_token_keeps_its_name_not_its_token() -> None:
     record = _record("python-3.13.2-hfd29fff_1_cp313t.json")
     token = "tk-0123456789abcdef"

@@ -100,11 +100,11 @@ def test_requirements_are_evaluated_for_the_target_interpreter() -> None:
         "Requests[SOCKS,Security]<3,>=2", "pkg @ https://user:tok@host/p.whl", "not a requirement!",
         "importlib-metadata; python_version < '3.8' or extra == 'docs'",
     ]
-    py311 = {**default_environment(), "python_version": "3.11", "python_full_version": "3.11.7",
+    py311: dict[str, str] = {**default_environment(), "python_version": "3.11", "python_full_version": "3.11.7",
              "platform_system": "Linux", "sys_platform": "linux"}
     assert applicable_requirements(values, py311) == (
         "numpy>=1.26", "pkg", "requests[security,socks]<3,>=2")
-    py310_win = {**py311, "python_version": "3.10", "platform_system": "Windows", "sys_platform": "win32"}
+    py310_win: dict[str, str] = {**py311, "python_version": "3.10", "platform_system": "Windows", "sys_platform": "win32"}
     assert applicable_requirements(values, py310_win) == (
         "colorama", "numpy>=1.26", "pkg", "requests[security,socks]<3,>=2", "tomli")
 
@@ -137,5 +137,5 @@ def test_inspector_output_evaluates_literals_only(tmp_path: Path) -> None:
     report = "{'version': '3.11.7', 'sys_path': ['/x\\udcff'], 'conda': False}"
     assert inspector_output("/opt/py", RunResult(returncode=0, stdout=report)) == {
         "version": "3.11.7", "sys_path": ["/x\udcff"], "conda": False}
-    with pytest.raises(HostError, match="no readable sys.path"):
+    with pytest.raises(HostError, match=r"no readable sys\.path"):
         inspector_output("/opt/py", RunResult(returncode=0, stdout="{'sys_path': 3}"))
