@@ -100,11 +100,12 @@ def test_requirements_are_evaluated_for_the_target_interpreter() -> None:
         "Requests[SOCKS,Security]<3,>=2", "pkg @ https://user:tok@host/p.whl", "not a requirement!",
         "importlib-metadata; python_version < '3.8' or extra == 'docs'",
     ]
-    py311: dict[str, str] = {**default_environment(), "python_version": "3.11", "python_full_version": "3.11.7",
+    here = {k: str(v) for k, v in default_environment().items()}
+    py311 = {**here, "python_version": "3.11", "python_full_version": "3.11.7",
              "platform_system": "Linux", "sys_platform": "linux"}
     assert applicable_requirements(values, py311) == (
         "numpy>=1.26", "pkg", "requests[security,socks]<3,>=2")
-    py310_win: dict[str, str] = {**py311, "python_version": "3.10", "platform_system": "Windows", "sys_platform": "win32"}
+    py310_win = {**py311, "python_version": "3.10", "platform_system": "Windows", "sys_platform": "win32"}
     assert applicable_requirements(values, py310_win) == (
         "colorama", "numpy>=1.26", "pkg", "requests[security,socks]<3,>=2", "tomli")
 
