@@ -172,15 +172,48 @@ def parse_json(text: str) -> Any:
     return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
+# A snapshot nests 4 levels deep; readers differ in how deep they can go (the compiled tomli
+# deeper than the pure-Python tomllib), so anything far beyond is refused by this one rule.
+MAX_DEPTH = 32
+
+
+def _depth_ok(data: Any) -> bool:
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return True
+
+
+def _no_lone_surrogates(data: Any) -> None:
+    # JSON's "\ud800" escapes decode to strings no UTF-8 file can hold.
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone UTF-16 surrogate") from None
+
+
 def loads(text: str, *, source: str | None = None) -> Snapshot:
     """Parse snapshot text (TOML, or JSON as written by ``--json``)."""
     try:
-        data: Any = parse_json(text) if text.lstrip().startswith("{") else parse_toml(text)
+        if text.lstrip().startswith("{"):
+            data: Any = parse_json(text)
+            _no_lone_surrogates(data)
+        else:
+            data = parse_toml(text)
     except RecursionError:
-        raise SnapshotFormatError("not a valid snapshot file (nested too deeply)",
-                                  file=source) from None
+        raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
+                                  "levels deep)", file=source) from None
     except ValueError as exc:  # TOMLDecodeError and JSONDecodeError both are
         raise SnapshotFormatError(f"not a valid snapshot file ({exc})", file=source) from None
+    if not _depth_ok(data):
+        raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
+                                  "levels deep)", file=source)
     try:
         with _no_gc():
             snapshot = from_dict(data)

@@ -53,7 +53,7 @@ def anonymize(snapshot: Snapshot, *, home: str | None) -> Snapshot:
         changes["python"] = replace(
             py,
             executable=rel(py.executable),
-            prefix=rel(py.prefix),
+            prefix="$PREFIX" if prefix_root else py.prefix,
             base_prefix=rel(py.base_prefix),
             site_packages=tuple(rel(p) or p for p in py.site_packages),
             packages=tuple(

@@ -326,10 +326,19 @@ class Snapshot:
 _VOLATILE_KEYS = frozenset({"meta", "digest"})
 
 
+def _as_json(value: Any) -> str:
+    # TOML dates and times a newer schema may hold under keys this version ignores.
+    isoformat = getattr(value, "isoformat", None)
+    if isoformat is None:
+        raise TypeError(f"cannot digest {type(value).__name__}")
+    return str(isoformat())
+
+
 def content_digest(data: Mapping[str, Any]) -> str:
     """sha256 of the canonical JSON of everything but capture-time facts."""
     content = {k: v for k, v in data.items() if k not in _VOLATILE_KEYS}
-    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_as_json)
     return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
@@ -710,6 +719,9 @@ def sanitize(snapshot: Snapshot) -> tuple[Snapshot, dict[str, tuple[str, ...]]]:
             else:
                 kept_conda.append(cpkg)
         specs = tuple(s for s in conda.requested_specs if is_safe_text(s))
+        for spec in conda.requested_specs:
+            if not is_safe_text(spec):
+                warn("conda", "requested spec", spec)
         if len(kept_conda) != len(conda.packages) or specs != conda.requested_specs:
             changes["conda"] = replace(conda, packages=tuple(kept_conda), requested_specs=specs)
     env = {}

@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 
 # C0 controls, DEL and C1 controls (\x9b is a one-byte CSI on some terminals): a GPU name or
-# host name holding them could move the cursor, retitle or clear the user's terminal.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# host name holding them could move the cursor, retitle or clear the user's terminal. U+2028
+# and U+2029 too: str.splitlines() (pip's requirements reader among others) breaks lines there.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _escape(m: re.Match[str]) -> str:
-    return repr(m.group())[1:-1] if m.group() in "\n\r\t" else f"\\x{ord(m.group()):02x}"
+    c = m.group()
+    if c in "\n\r\t":
+        return repr(c)[1:-1]
+    return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 
 def printable(text: str) -> str:

@@ -15,6 +15,7 @@ from ..lock.hashing import HashedLock, scrub
 from ..lock.plan import TOOLS
 from ..lock.requirements import render_requirements
 from ..lock.safety import SAFE_URL, check_labels, check_snapshot, check_value
+from ..redact import REDACTED
 from ..resources import template_text
 from ..snapshot import Snapshot, content_digest, to_dict
 
@@ -190,7 +191,7 @@ def _source_args(offline: bool, lock: HashedLock) -> str:
         return "--no-index --find-links /tmp/envsnap/wheels"
     urls = [lock.plan.index_url, *lock.plan.extra_index_urls]
     for url in urls:
-        if not SAFE_URL.match(url):
+        if not SAFE_URL.fullmatch(url):
             raise BadInputError(f"refusing index URL {url!r} in a Dockerfile")
     return " ".join([f"--index-url {urls[0]}", *(f"--extra-index-url {u}" for u in urls[1:])])
 
@@ -205,9 +206,9 @@ def render(snapshot: Snapshot, lock: HashedLock, *, base: BaseImage, offline: bo
     check_snapshot(snapshot)
     user_labels = dict(labels or {})
     check_labels(user_labels)
-    if not _IMAGE_REF.match(base.ref):
+    if not _IMAGE_REF.fullmatch(base.ref):
         raise BadInputError(f"refusing base image reference {base.ref!r}")
-    if not _PYTHON_CMD.match(base.python):
+    if not _PYTHON_CMD.fullmatch(base.python):
         raise BadInputError(f"refusing Python command {base.python!r}")
     py = snapshot.python
     if py is None:
@@ -269,6 +270,9 @@ def render(snapshot: Snapshot, lock: HashedLock, *, base: BaseImage, offline: bo
     for name in REPRO_ENV:
         if name in snapshot.env:
             value = snapshot.env[name]
+            if REDACTED in value:  # the capture masked a credential: there is no value to set
+                notes.append(f"{name} left out: it held a credential")
+                continue
             check_value(value, f"env.{name}")
             env_lines.append(f"ENV {name}={_q(value)}")
     all_labels = {

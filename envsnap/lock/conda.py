@@ -54,7 +54,7 @@ def _lockable(pkg: CondaPackage) -> str | None:
     """Why a record cannot be locked, or None."""
     if not pkg.url or not pkg.url.startswith(("http://", "https://")):
         return "no download URL recorded"
-    if not ((pkg.md5 and _MD5.match(pkg.md5)) or (pkg.sha256 and _SHA256.match(pkg.sha256))):
+    if not ((pkg.md5 and _MD5.fullmatch(pkg.md5)) or (pkg.sha256 and _SHA256.fullmatch(pkg.sha256))):
         return "no md5/sha256 recorded"
     return None
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .. import __version__
 from ..resources import template_text
+from ..text import printable
 from .hashing import HashedLock
+from .safety import check_lock
 
 POLICY_TEXT = {
     "wheelhouse": "every wheel for the target found in the wheelhouse (air-gapped: "
@@ -18,8 +20,8 @@ def header(lock: HashedLock, *, command: str, digest: str, filename: str) -> str
     return template_text("requirements-header.txt").format(
         version=__version__,
         python=lock.plan.python_minor or "?",
-        command=command,
-        digest=digest,
+        command=printable(command),  # a comment line: it stays one
+        digest=printable(digest),
         policy=POLICY_TEXT[lock.policy],
         filename=filename,
     )
@@ -31,7 +33,7 @@ def not_locked_note(lock: HashedLock) -> list[str]:
     if not lock.unlockable:
         return []
     return ["", "# NOT LOCKED (envsnap could not hash these; install them separately):"] + [
-        f"#   {u.name}=={u.version}: {u.reason}"
+        printable(f"#   {u.name}=={u.version}: {u.reason}")
         for u in sorted(lock.unlockable, key=lambda u: u.name)
     ]
 
@@ -41,6 +43,7 @@ def render_requirements(lock: HashedLock, *, command: str, digest: str,
     """``name==version \\`` plus ``--hash=sha256:`` lines, the layout pip-compile writes
     (https://pip-tools.readthedocs.io/en/stable/#using-hashes), installable with
     ``pip install --require-hashes --no-deps``."""
+    check_lock(lock)
     lines = [header(lock, command=command, digest=digest, filename=filename).rstrip("\n")]
     plan = lock.plan
     lines.append(f"--index-url {plan.index_url}")

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .. import rules
 from ..errors import BadInputError
-from ..snapshot import Snapshot, validate
+from ..snapshot import Snapshot, is_safe_name, is_safe_version, validate
+
+if TYPE_CHECKING:
+    from .hashing import HashedLock
 
 # Environment values and labels end up inside Dockerfile ENV/LABEL instructions. The model
 # already refuses control characters; here we also refuse every character a shell or the
@@ -23,7 +27,7 @@ MAX_VALUE = 1024
 
 
 def check_value(value: str, where: str) -> None:
-    if len(value) > MAX_VALUE or not SAFE_VALUE.match(value):
+    if len(value) > MAX_VALUE or not SAFE_VALUE.fullmatch(value):
         raise BadInputError(
             f"refusing unsafe value {value!r} at '{where}' (only letters, digits, spaces and "
             "_ . , : / = + @ % ~ ^ [ ] { } - are allowed)"
@@ -32,7 +36,7 @@ def check_value(value: str, where: str) -> None:
 
 def check_labels(labels: Mapping[str, str]) -> None:
     for key, value in labels.items():
-        if not _LABEL_KEY.match(key):
+        if not _LABEL_KEY.fullmatch(key):
             raise BadInputError(
                 f"refusing label key {key!r} (lower-case letters, digits, '.', '_' and '-')"
             )
@@ -61,7 +65,7 @@ def check_snapshot(snapshot: Snapshot) -> None:
         for url, where in urls:
             # Only http(s) URLs are ever written, and never redacted ones (plan.py drops both).
             if url.startswith(("http://", "https://")) and "****" not in url \
-                    and not SAFE_URL.match(url):
+                    and not SAFE_URL.fullmatch(url):
                 raise BadInputError(f"refusing URL {url!r} at '{where}' (spaces, quotes and "
                                     "shell characters are not allowed in a URL envsnap writes)")
         check_value(py.version, "python.version")
@@ -79,3 +83,28 @@ def check_snapshot(snapshot: Snapshot) -> None:
             check_value(fw.variant, f"frameworks.{fw.name}.variant")
         if fw.cuda is not None:
             check_value(fw.cuda, f"frameworks.{fw.name}.cuda")
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# Wheel and sdist file names (PEP 427, PEP 625): no path separators, spaces or quotes.
+_FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}")
+
+
+def check_lock(lock: HashedLock) -> None:
+    """The hashed lock a renderer writes from: pins, hashes, file names and URLs come from a
+    wheelhouse, pip or an index server, none of which is trusted to be well-formed."""
+    plan = lock.plan
+    for url in (plan.index_url, *plan.extra_index_urls):
+        if not SAFE_URL.fullmatch(url):
+            raise BadInputError(f"refusing index URL {url!r} in a lockfile")
+    for pin in lock.pins:
+        if not is_safe_name(pin.name) or not is_safe_version(pin.version):
+            raise BadInputError(f"refusing pin {pin.name!r}=={pin.version!r} in a lockfile")
+        for where in (pin.url, pin.index, *(f.url for f in pin.files)):
+            if where is not None and not SAFE_URL.fullmatch(where):
+                raise BadInputError(f"refusing URL {where!r} for {pin.name} in a lockfile")
+        for f in pin.files:
+            if not _SHA256.fullmatch(f.sha256):
+                raise BadInputError(f"refusing hash {f.sha256!r} for {pin.name}: not a SHA-256")
+            if not _FILENAME.fullmatch(f.filename):
+                raise BadInputError(f"refusing file name {f.filename!r} for {pin.name}")

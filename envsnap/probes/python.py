@@ -195,10 +195,35 @@ def _marker_environment(raw: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
+_TEXT_FACTS = ("version", "implementation", "abi_tag", "platform_tag", "executable", "prefix",
+               "base_prefix")
+
+
+def _facts_of_known_types(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The inspector's facts with each of the type the model needs; a value of another type
+    (an odd interpreter, a tampered report) is left out rather than trusted."""
+    facts = dict(raw)
+    for key in _TEXT_FACTS:
+        if key in facts and not isinstance(facts[key], str):
+            del facts[key]
+    for key in ("site_packages", "sys_path"):
+        value = facts.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            facts[key] = []
+    if not isinstance(facts.get("markers"), Mapping):
+        facts.pop("markers", None)
+    if not isinstance(facts.get("dists"), list):
+        facts["dists"] = []
+    if "version" not in facts or "implementation" not in facts:
+        raise HostError("the interpreter reported no readable version")
+    return facts
+
+
 def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -> PythonEnv:
     """Turn the inspector's raw report into a PythonEnv; broken dists become problems."""
     from ..snapshot import Package, PackageProblem, PythonEnv, is_safe_name, is_safe_version
 
+    raw = _facts_of_known_types(raw)
     prefix = raw.get("prefix")
     markers = _marker_environment(raw)
     # Most dists live in the main site dir; saying so on every line would only add noise.

@@ -87,7 +87,7 @@ def test_env_allowlist(name: str, captured: bool) -> None:
 
 def test_env_values_are_scrubbed() -> None:
     got = env_vars.select({"TRITON_CACHE_URL": "https://me:hunter2@cache/x", "HOME": "/root"})
-    assert got == {"TRITON_CACHE_URL": "https://me:****@cache/x"}
+    assert got == {"TRITON_CACHE_URL": "https://****@cache/x"}
 
 
 # conda: the real records copied from conda/conda's test data (tests/data/conda-meta/SOURCE.md)
@@ -147,7 +147,7 @@ def test_scan_reads_every_record_and_the_ownership_anchors() -> None:
         ("https://conda.anaconda.org/conda-forge/linux-64", "linux-64", "conda-forge"),
         ("https://repo.anaconda.com/pkgs/main/osx-64", "osx-64", "pkgs/main"),
         ("https://user:pw@conda.example.com/private/linux-64", "linux-64",
-         "https://user:****@conda.example.com/private"),
+         "https://****@conda.example.com/private"),
     ],
 )
 def test_channel_names(channel: str, subdir: str, expected: str) -> None:
@@ -169,7 +169,7 @@ def test_uv_index_names_are_stripped_and_credentials_redacted() -> None:
 
     host = FakeHost(environ={"PIP_CONFIG_FILE": "/dev/null",
                              "UV_INDEX": "corp=https://alice:s3cr3t@pypi.corp/simple"})
-    assert configured_indexes(host, None) == ("https://alice:****@pypi.corp/simple",)
+    assert configured_indexes(host, None) == ("https://****@pypi.corp/simple",)
 
 
 def test_local_which_agrees_with_shutil(tmp_path: Path) -> None:
