@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -29,6 +31,11 @@ class BrokenRequirement:
     def missing(self) -> bool:
         return self.installed is None
 
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What identifies it across two snapshots: who requires what, in which words."""
+        return (self.dependent, self.required, self.requirement)
+
     def sentence(self) -> str:
         """pip check's wording, so the two can be read side by side."""
         if self.installed is None:
@@ -40,12 +47,56 @@ class BrokenRequirement:
 
 @lru_cache(maxsize=65536)
 def parse_requirement(text: str) -> Requirement | None:
-    """A recorded requirement string, parsed once (the same strings repeat across snapshots
+    """A requirement string, parsed once by packaging (the same strings repeat across snapshots
     and across the nodes of a fleet). None for one packaging cannot read."""
     try:
         return Requirement(text)
     except InvalidRequirement:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Req:
+    """A recorded requirement split into what the graph needs: the canonical name it names and
+    its specifier (None when it accepts any version)."""
+
+    text: str
+    name: str
+    specifier: SpecifierSet | None
+
+
+# The form capture records (probes/python.py requirement_string): a name, then the specifier
+# exactly as str(SpecifierSet) writes it; no extras, spaces, markers or URLs. Those strings are
+# split here without packaging's full PEP 508 parser, which costs ~40 us a string (a
+# 10,000-package environment holds ~40,000 of them). Anything else (extras, spaces, a marker
+# in a Snapshot built in code) goes through packaging. tests/unit/test_graph.py proves the two
+# agree over the METADATA corpus and generated strings.
+# One character class after the name (no nested repetition): linear on any input.
+_PLAIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)([<>=!~][<>=!~A-Za-z0-9.*+,_-]*)?")
+
+
+@lru_cache(maxsize=4096)
+def _specifier(text: str) -> SpecifierSet | None:
+    return SpecifierSet(text) if text else None
+
+
+@lru_cache(maxsize=65536)
+def requirement(text: str) -> Req | None:
+    """A recorded requirement string as (name, specifier); None for one that packaging
+    cannot read (pip check skips those too)."""
+    m = _PLAIN.fullmatch(text)
+    spec = m.group(2) or "" if m is not None else ""
+    # SpecifierSet skips empty parts ("a>=1,", "a>=1,,<2"); PEP 508, and so packaging's
+    # Requirement, refuses them: those go to packaging.
+    if m is not None and not spec.endswith(",") and ",," not in spec:
+        try:
+            return Req(text, canonicalize_name(m.group(1)), _specifier(spec))
+        except InvalidSpecifier:
+            pass  # packaging decides: it refuses the same strings
+    req = parse_requirement(text)
+    if req is None:
+        return None
+    return Req(text, canonicalize_name(req.name), req.specifier or None)
 
 
 @lru_cache(maxsize=65536)
@@ -54,6 +105,181 @@ def _version(text: str) -> Version | None:
         return Version(text)
     except InvalidVersion:
         return None
+
+
+@lru_cache(maxsize=65536)
+def _requirements(texts: tuple[str, ...]) -> tuple[Req, ...]:
+    # Keyed by the whole tuple: most packages' requires are identical in A and B, in every node
+    # of a fleet, and between the two sides of a check.
+    return tuple(r for r in map(requirement, texts) if r is not None)
+
+
+def satisfied(req: Req, installed: str | None) -> bool:
+    """Whether ``installed`` (a version string, or None for not installed) meets ``req`` as
+    pip check judges it: pre-releases allowed, an unparseable version not judged."""
+    if installed is None:
+        return False
+    if req.specifier is None:
+        return True
+    version = _version(installed)
+    return version is None or req.specifier.contains(version, prereleases=True)
+
+
+class Graph:
+    """One environment's dependency graph, built once and shared by every question asked of it.
+
+    Edges run between installed distributions by canonical name; a requirement on something not
+    installed has no edge (it is a broken requirement instead), and nor does a self-requirement.
+    """
+
+    __slots__ = ("_dependencies", "_requirers", "packages", "requires", "versions")
+
+    def __init__(self, py: PythonEnv | None) -> None:
+        packages = py.packages if py is not None else ()
+        self.versions: dict[str, str] = {p.name: p.version for p in packages}
+        self.requires: dict[str, tuple[Req, ...]] = {p.name: _requirements(p.requires)
+                                                     for p in packages}
+        self.packages = {p.name: p for p in packages}
+        self._requirers: dict[str, set[str]] | None = None
+        self._dependencies: dict[str, frozenset[str]] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.versions
+
+    # -- edges ---------------------------------------------------------------------------------
+
+    def dependencies(self, name: str) -> frozenset[str]:
+        """The installed packages ``name`` requires directly."""
+        if self._dependencies is None:
+            versions = self.versions
+            self._dependencies = {
+                n: frozenset(r.name for r in reqs if r.name in versions and r.name != n)
+                for n, reqs in self.requires.items()}
+        return self._dependencies.get(name, frozenset())
+
+    def requirers(self) -> dict[str, set[str]]:
+        """Name -> the installed packages with a requirement on that name, whether or not
+        anything of that name is installed (self-requirements left out). Built once."""
+        if self._requirers is None:
+            out: dict[str, set[str]] = {}
+            for n, reqs in self.requires.items():
+                for r in reqs:
+                    if r.name != n:
+                        out.setdefault(r.name, set()).add(n)
+            self._requirers = out
+        return self._requirers
+
+    def dependents(self, name: str) -> frozenset[str]:
+        """The installed packages that require ``name`` directly (empty when ``name`` is not
+        installed: then nothing depends on it, it is a broken requirement)."""
+        if name not in self.versions:
+            return frozenset()
+        return frozenset(self.requirers().get(name, ()))
+
+    def dependents_map(self) -> dict[str, frozenset[str]]:
+        return {k: frozenset(v) for k, v in self.requirers().items() if k in self.versions}
+
+    def reach(self, names: Iterable[str]) -> dict[str, int]:
+        """For each of ``names``: how many installed packages depend on it, directly or through
+        others (itself excluded).
+
+        One pass over the part of the graph above ``names``, however many names are asked for:
+        Tarjan's strongly connected components (a dependency cycle counts each member once),
+        then each component's set of dependents as a bitset, built from the components above it.
+        """
+        names = list(names)
+        edges = self.requirers()
+        index: dict[str, int] = {}  # DFS order; also the node's bit
+        low: dict[str, int] = {}
+        on_stack: set[str] = set()
+        stack: list[str] = []
+        component: dict[str, int] = {}  # node -> its component's number
+        above: list[int] = []  # component -> bitset of every node depending on it
+        members_bits: list[int] = []
+        counts: dict[str, int] = {}
+        for root in names:
+            if root in index or root not in self.versions:
+                continue
+            work: list[tuple[str, Iterable[str]]] = [(root, iter(edges.get(root, ())))]
+            index[root] = low[root] = len(index)
+            stack.append(root)
+            on_stack.add(root)
+            while work:
+                node, children = work[-1]
+                advanced = False
+                for child in children:
+                    if child not in index:
+                        index[child] = low[child] = len(index)
+                        stack.append(child)
+                        on_stack.add(child)
+                        work.append((child, iter(edges.get(child, ()))))
+                        advanced = True
+                        break
+                    if child in on_stack:
+                        low[node] = min(low[node], index[child])
+                if advanced:
+                    continue
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] != index[node]:
+                    continue
+                # node roots a component: every component it reaches is already complete.
+                members: list[str] = []
+                while True:
+                    m = stack.pop()
+                    on_stack.discard(m)
+                    members.append(m)
+                    if m == node:
+                        break
+                number = len(above)
+                bits = 0
+                for m in members:
+                    component[m] = number
+                    bits |= 1 << index[m]
+                reach = bits if len(members) > 1 else 0
+                for m in members:
+                    for d in edges.get(m, ()):
+                        c = component[d]
+                        if c != number:
+                            reach |= members_bits[c] | above[c]
+                above.append(reach)
+                members_bits.append(bits)
+        for name in names:
+            c = component.get(name)
+            if c is not None:
+                counts[name] = above[c].bit_count() - (1 if above[c] >> index[name] & 1 else 0)
+        return counts
+
+    def transitive_dependents(self, name: str) -> frozenset[str]:
+        """Every installed package that depends on ``name``, directly or not (not ``name``)."""
+        return transitive(name, self.dependents_map())
+
+    # -- requirements --------------------------------------------------------------------------
+
+    def evaluate(self, dependent: str, req: Req) -> BrokenRequirement | None:
+        have = self.versions.get(req.name)
+        if satisfied(req, have):
+            return None
+        return BrokenRequirement(dependent=dependent, dependent_version=self.versions[dependent],
+                                 requirement=req.text, required=req.name, installed=have)
+
+    def broken(self) -> tuple[BrokenRequirement, ...]:
+        """Every broken requirement of the environment (what ``pip check`` reports)."""
+        return self.broken_among(self.requires)
+
+    def broken_among(self, dependents: Iterable[str], required: Iterable[str] = ()
+                     ) -> tuple[BrokenRequirement, ...]:
+        """The broken requirements held by ``dependents`` or naming one of ``required``: what a
+        change to those packages can have broken or fixed, without judging the rest."""
+        who = set(dependents)
+        requirers = self.requirers()
+        for name in required:
+            who.update(requirers.get(name, ()))
+        out = [b for name in who for req in self.requires.get(name, ())
+               if (b := self.evaluate(name, req)) is not None]
+        return tuple(sorted(out, key=lambda b: b.key))
 
 
 def broken_requirements(py: PythonEnv | None) -> tuple[BrokenRequirement, ...]:
@@ -65,50 +291,16 @@ def broken_requirements(py: PythonEnv | None) -> tuple[BrokenRequirement, ...]:
     installed version is outside its specifier, pre-releases allowed. A version packaging
     cannot parse is not judged, as pip does not judge it.
     """
-    if py is None:
-        return ()
-    installed = {p.name: p.version for p in py.packages}
-    out: list[BrokenRequirement] = []
-    for pkg in py.packages:
-        for text in pkg.requires:
-            req = parse_requirement(text)
-            if req is None:
-                continue
-            name = canonicalize_name(req.name)
-            have = installed.get(name)
-            if have is None:
-                out.append(BrokenRequirement(dependent=pkg.name, dependent_version=pkg.version,
-                                             requirement=text, required=name, installed=None))
-                continue
-            if not req.specifier:
-                continue
-            version = _version(have)
-            if version is not None and not req.specifier.contains(version, prereleases=True):
-                out.append(BrokenRequirement(dependent=pkg.name, dependent_version=pkg.version,
-                                             requirement=text, required=name, installed=have))
-    return tuple(sorted(out, key=lambda b: (b.dependent, b.required, b.requirement)))
+    return Graph(py).broken()
 
 
 def requirement_names(requires: Iterable[str]) -> set[str]:
-    names: set[str] = set()
-    for text in requires:
-        req = parse_requirement(text)
-        if req is not None:
-            names.add(canonicalize_name(req.name))
-    return names
+    return {r.name for r in map(requirement, requires) if r is not None}
 
 
 def dependents(py: PythonEnv | None) -> dict[str, frozenset[str]]:
     """Installed package -> the installed packages that require it directly."""
-    if py is None:
-        return {}
-    installed = {p.name for p in py.packages}
-    out: dict[str, set[str]] = {}
-    for pkg in py.packages:
-        for name in requirement_names(pkg.requires):
-            if name in installed and name != pkg.name:
-                out.setdefault(name, set()).add(pkg.name)
-    return {k: frozenset(v) for k, v in out.items()}
+    return Graph(py).dependents_map()
 
 
 def transitive(start: str, edges: Mapping[str, frozenset[str]]) -> frozenset[str]:
@@ -126,8 +318,5 @@ def transitive(start: str, edges: Mapping[str, frozenset[str]]) -> frozenset[str
 
 def dependencies(py: PythonEnv | None) -> dict[str, frozenset[str]]:
     """Installed package -> the installed packages it requires directly."""
-    if py is None:
-        return {}
-    installed = {p.name for p in py.packages}
-    return {p.name: frozenset(n for n in requirement_names(p.requires) if n in installed and n != p.name)
-            for p in py.packages}
+    graph = Graph(py)
+    return {name: graph.dependencies(name) for name in graph.versions}

@@ -100,6 +100,9 @@ class FakeHost:
         return posixpath.normpath(path) in self.files
 
     def which(self, name: str) -> str | None:
+        if "/" in name:  # a path: found when it names a file or a command this host runs
+            known = posixpath.normpath(name) in self.files or posixpath.basename(name) in self.commands
+            return name if known else None
         return f"/usr/bin/{name}" if name in self.commands else None
 
     def system_info(self) -> SystemInfo:

@@ -89,6 +89,12 @@ def run(args: argparse.Namespace, console: Any) -> int:
             f"{args.snapshot}: nothing to lock for --format {','.join(args.format)} "
             f"(the snapshot has {'no conda records' if 'conda' in args.format else 'no Python environment'})")
     out = Path(args.output)
+    if out.exists() and not out.is_dir():  # said before any work: -o names a folder
+        raise BadInputError(f"-o {args.output}: exists and is not a directory")
+    if args.wheelhouse is not None and args.wheelhouse.exists() and not args.wheelhouse.is_dir():
+        raise BadInputError(f"--wheelhouse {args.wheelhouse}: not a directory")
+    if args.offline and args.wheelhouse is not None and not args.wheelhouse.is_dir():
+        raise BadInputError(f"--offline --wheelhouse {args.wheelhouse}: no such directory")
     argv = ["envsnap", "lock", args.snapshot, "-o", args.output]
     if args.format != FORMATS:
         argv += ["--format", ",".join(args.format)]

@@ -59,6 +59,8 @@ def render_pylock(lock: HashedLock, *, digest: str, command: str,
     ]
     if plan.python_minor:
         lines.append(f"requires-python = {_s('==' + plan.python_minor + '.*')}")
+    if not lock.pins:
+        lines.append("packages = []  # nothing could be locked: see the note below")
     for pin in sorted(lock.pins, key=lambda p: p.name):
         lines += ["", "[[packages]]", f"name = {_s(pin.name)}"]
         if pin.url:

@@ -36,6 +36,8 @@ def resolve_interpreter(host: Host, python: str | None) -> str:
         resolved = python if "/" in python else host.which(python)
         if not resolved or not host.is_file(resolved):
             raise BadInputError(f"--python {python}: no such interpreter")
+        if host.which(resolved) is None:
+            raise BadInputError(f"--python {python}: not executable")
         return resolved
     env = host.environ
     for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
