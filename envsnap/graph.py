@@ -85,7 +85,7 @@ def requirement(text: str) -> Req | None:
     """A recorded requirement string as (name, specifier); None for one that packaging
     cannot read (pip check skips those too)."""
     m = _PLAIN.fullmatch(text)
-    spec = m.group(2) or "" if m is not None else ""
+    spec = (m.group(2) or "") if m is not None else ""
     # SpecifierSet skips empty parts ("a>=1,", "a>=1,,<2"); PEP 508, and so packaging's
     # Requirement, refuses them: those go to packaging.
     if m is not None and not spec.endswith(",") and ",," not in spec:
@@ -159,13 +159,12 @@ class Graph:
 
     def requirers(self) -> dict[str, set[str]]:
         """Name -> the installed packages with a requirement on that name, whether or not
-        anything of that name is installed (self-requirements left out). Built once."""
+        anything of that name is installed (a package requiring itself included). Built once."""
         if self._requirers is None:
             out: dict[str, set[str]] = {}
             for n, reqs in self.requires.items():
                 for r in reqs:
-                    if r.name != n:
-                        out.setdefault(r.name, set()).add(n)
+                    out.setdefault(r.name, set()).add(n)
             self._requirers = out
         return self._requirers
 
@@ -174,17 +173,19 @@ class Graph:
         installed: then nothing depends on it, it is a broken requirement)."""
         if name not in self.versions:
             return frozenset()
-        return frozenset(self.requirers().get(name, ()))
+        return frozenset(self.requirers().get(name, ())) - {name}
 
     def dependents_map(self) -> dict[str, frozenset[str]]:
-        return {k: frozenset(v) for k, v in self.requirers().items() if k in self.versions}
+        return {k: frozenset(v) - {k} for k, v in self.requirers().items()
+                if k in self.versions and v - {k}}
 
     def reach(self, names: Iterable[str]) -> dict[str, int]:
         """For each of ``names``: how many installed packages depend on it, directly or through
         others (itself excluded).
 
         One pass over the part of the graph above ``names``, however many names are asked for:
-        Tarjan's strongly connected components (a dependency cycle counts each member once),
+        Tarjan's strongly connected components (a dependency cycle counts each member once; a
+        package requiring itself is not its own dependent),
         then each component's set of dependents as a bitset, built from the components above it.
         """
         names = list(names)
@@ -215,7 +216,7 @@ class Graph:
                         work.append((child, iter(edges.get(child, ()))))
                         advanced = True
                         break
-                    if child in on_stack:
+                    if child in on_stack:  # includes node itself: a self-requirement
                         low[node] = min(low[node], index[child])
                 if advanced:
                     continue
@@ -271,14 +272,18 @@ class Graph:
 
     def broken_among(self, dependents: Iterable[str], required: Iterable[str] = ()
                      ) -> tuple[BrokenRequirement, ...]:
-        """The broken requirements held by ``dependents`` or naming one of ``required``: what a
-        change to those packages can have broken or fixed, without judging the rest."""
+        """The broken requirements held by one of ``dependents`` or naming one of ``required``:
+        what a change to those packages can have broken or fixed, without judging the rest."""
         who = set(dependents)
-        requirers = self.requirers()
-        for name in required:
-            who.update(requirers.get(name, ()))
         out = [b for name in who for req in self.requires.get(name, ())
                if (b := self.evaluate(name, req)) is not None]
+        requirers = self.requirers()
+        for target in set(required):
+            for name in requirers.get(target, ()):
+                if name in who:
+                    continue  # judged above
+                out += [b for req in self.requires[name]
+                        if req.name == target and (b := self.evaluate(name, req)) is not None]
         return tuple(sorted(out, key=lambda b: b.key))
 
 

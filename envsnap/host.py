@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -9,6 +10,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -124,6 +126,23 @@ def read_text(host: Host, path: str) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
 
+# Children running now, each the leader of its own process group: killed whole when the user
+# interrupts (the probe threads waiting on them are not the ones that see the Ctrl-C).
+_RUNNING: set[subprocess.Popen[Any]] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def kill_running_children() -> None:
+    """Kill every child process group envsnap started and has not reaped yet."""
+    with _RUNNING_LOCK:
+        procs = list(_RUNNING)
+    for proc in procs:
+        _signal_group(proc.pid)
+
+
+atexit.register(kill_running_children)
+
+
 def _signal_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
         os.killpg(pgid, signal.SIGKILL)
@@ -175,6 +194,8 @@ class LocalHost:
             raise CommandNotFound(f"{argv[0]}: not executable") from None
         except OSError as exc:
             raise HostError(f"{argv[0]}: {exc.strerror}") from None
+        with _RUNNING_LOCK:
+            _RUNNING.add(proc)
         try:
             stdout, stderr = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -186,6 +207,8 @@ class LocalHost:
         finally:
             # The group may outlive its leader (a daemonised grandchild): ended either way.
             _signal_group(proc.pid)
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
         return RunResult(returncode=proc.returncode, stdout=stdout, stderr=stderr)
 
     def read_bytes(self, path: str, *, limit: int = READ_LIMIT) -> bytes | None:

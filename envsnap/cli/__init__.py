@@ -134,6 +134,9 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
             console.err.write(f"envsnap: error: {_one_line(str(exc))}\n")
             return exc.exit_code
         except KeyboardInterrupt:
+            from ..host import kill_running_children
+
+            kill_running_children()  # probes' children: their threads never see the Ctrl-C
             console.err.write("envsnap: interrupted\n")
             return EXIT_INTERRUPTED
         except BrokenPipeError:
