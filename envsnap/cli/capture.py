@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import socket
+import string
+import time
+from collections.abc import Mapping
 from typing import Any
 
+from ..errors import BadInputError
 from ..probes import PROBE_NAMES
 from ._args import comma_list
 
@@ -27,6 +34,13 @@ examples:
   envsnap capture --anonymize            no hostname, hashed GPU UUIDs, paths relative to
                                          the environment prefix or ~
   envsnap capture --only python,nvidia   just these probes
+  envsnap capture --if-changed           rewrite envsnap.toml only when the content changed
+                                         (a pre-commit hook: no churn of captured_at)
+  srun --ntasks-per-node=1 envsnap capture -o snaps/{{hostname}}.toml
+                                         one snapshot per node (docs/fleet.md)
+
+-o placeholders: {{hostname}} (this machine's host name), {{rank}} (SLURM_PROCID, RANK or
+JOB_COMPLETION_INDEX, the first one set), {{date}} (UTC, YYYY-MM-DD); {{{{ and }}}} for braces.
 """
 
 SHOW_HELP = """\
@@ -62,6 +76,9 @@ def register(sub: Any) -> None:
         help="comma-separated probes to leave out",
     )
     p.add_argument("--json", action="store_true", help="write JSON instead of TOML")
+    p.add_argument("--if-changed", action="store_true",
+                   help="leave -o FILE untouched (bytes and mtime) when its content digest is "
+                        "the same as this capture's")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     p.set_defaults(handler=run_capture)
 
@@ -86,25 +103,93 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
         only=args.only,
         skip=args.skip,
     )
-    # Imported only now: the probes are already running by the time the model is imported.
     from ..io import dumps, dumps_json, write_text_atomic
 
+    output = args.output if args.output == "-" else output_path(args.output)
     text = dumps_json(snapshot) if args.json else dumps(snapshot)
-    if args.output == "-":
+    if output == "-":
         console.out.write(text)
+    elif args.if_changed and _same_content(output, snapshot.digest):
+        if not args.quiet:
+            console.info(f"{output}: unchanged (digest {snapshot.digest[:19]}), left as it was")
+        return 0
     else:
-        write_text_atomic(args.output, text)
+        write_text_atomic(output, text)
     if not args.quiet:
         py = snapshot.python
         failed = [n for n, st in snapshot.probes.items() if st.status == "error"]
         parts = [f"{len(py.packages)} Python packages" if py else "no Python environment"]
         if snapshot.nvidia and snapshot.nvidia.gpus:
             parts.append(f"{len(snapshot.nvidia.gpus)} GPU(s)")
-        where = "stdout" if args.output == "-" else args.output
+        where = "stdout" if output == "-" else output
         console.info(f"captured {', '.join(parts)} -> {where}")
         for name in failed:
             console.warn(f"probe {name} failed: {snapshot.probes[name].error}")
+        for name, status in snapshot.probes.items():
+            for warning in status.warnings:
+                console.warn(f"probe {name}: {warning}")
     return 0
+
+
+def _same_content(path: str, digest: str) -> bool:
+    """True when ``path`` holds a snapshot with this content digest (capture-time fields
+    aside); anything unreadable counts as changed."""
+    import warnings
+
+    from ..errors import EnvsnapError
+    from ..io import load
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return load(path).digest == digest
+    except EnvsnapError:
+        return False
+
+
+_RANK_VARIABLES = ("SLURM_PROCID", "RANK", "JOB_COMPLETION_INDEX")
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+_PLACEHOLDERS = ("hostname", "rank", "date")
+
+
+def _fields(template: str) -> set[str]:
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise BadInputError(f"-o {template}: {exc} (write {{{{ and }}}} for literal braces)") from None
+    found = set()
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if name not in _PLACEHOLDERS or spec or conversion:
+            raise BadInputError(f"-o: unknown placeholder {{{name}}}; use {{hostname}}, {{rank}} "
+                                "or {date}")
+        found.add(name)
+    return found
+
+
+def output_path(template: str, environ: Mapping[str, str] | None = None,
+                hostname: str | None = None, today: str | None = None) -> str:
+    """``-o`` with its placeholders filled, so one command line names a file per node:
+    ``snaps/{hostname}.toml`` on Slurm (srun), a Kubernetes Indexed Job or a DaemonSet."""
+    if "{" not in template and "}" not in template:
+        return template
+    wanted = _fields(template)
+    env = os.environ if environ is None else environ
+    host = hostname if hostname is not None else socket.gethostname()
+    # The short name (gpu-07 of gpu-07.cluster.local), in a file-name-safe alphabet.
+    short = _UNSAFE_IN_NAME.sub("_", host.split(".")[0] or host).lstrip(".")
+    values = {"hostname": short or "unknown-host",
+              "date": today or time.strftime("%Y-%m-%d", time.gmtime())}
+    if "rank" in wanted:
+        rank = next((env[v] for v in _RANK_VARIABLES if env.get(v, "").strip()), None)
+        if rank is None or not rank.strip().isdigit():
+            raise BadInputError("-o: {rank} needs SLURM_PROCID, RANK or JOB_COMPLETION_INDEX set "
+                                "to a number (srun, torchrun and Kubernetes Indexed Jobs set one)")
+        values["rank"] = str(int(rank))
+    return template.format_map(values)
 
 
 def run_show(args: argparse.Namespace, console: Any) -> int:
