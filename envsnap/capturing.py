@@ -195,7 +195,7 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
     registry = probes.registry()
     wanted = _selected(options, registry)
     order = _run_order(registry, wanted)
-    for spec in registry:
+    for spec in order:  # only what runs: `--only os` does not resolve an interpreter
         if spec.setup is not None:
             options = spec.setup(host, options)
     ledger = _run_all(host, options, order)

@@ -6,11 +6,14 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
 from . import compat, probes, rules
+from .config import Ignore
+from .graph import BrokenRequirement, Graph, requirement, satisfied
 from .rules import (
     CudaNeed,
     arch_list_of,
@@ -61,6 +64,14 @@ class Change:
     old: str | None
     new: str | None
     explanation: str
+    # The installed packages that require it directly (in B; in A for a removal), and how many
+    # depend on it directly or through others. python.packages and python.requirements only.
+    dependents: tuple[str, ...] = ()
+    dependents_total: int = 0
+    # The name of the change in the same section this one follows from: a dependency removed
+    # along with the only package that needed it, one an upgrade pulled in.
+    caused_by: str | None = None
+    requirement: str | None = None  # python.requirements: the requirement as recorded
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,25 +91,57 @@ class SnapshotDiff:
         return len(self.changes)
 
 
-def sort_key(c: Change) -> tuple[int, int, str, str]:
-    return (compat.rank(c.severity), section_rank(c.section), c.name, c.kind)
+def sort_key(c: Change) -> tuple[int, int, int, str, str]:
+    """Most severe first; inside a severity, by section, a broken requirement before the
+    package changes of its section."""
+    return (compat.rank(c.severity), section_rank(c.section),
+            0 if c.section == "python.requirements" else 1, c.name, c.kind)
 
 
 Differ = Callable[[Snapshot, Snapshot, list[Change]], None]
 
 
-def diff(a: Snapshot, b: Snapshot) -> SnapshotDiff:
-    """Every difference from ``a`` (where it worked) to ``b``, most dangerous first."""
+def diff(a: Snapshot, b: Snapshot, *, ignore: Ignore | None = None,
+         graph_a: Graph | None = None) -> SnapshotDiff:
+    """Every difference from ``a`` (where it worked) to ``b``, most dangerous first.
+
+    ``ignore`` leaves out packages and environment variables by name (config.Ignore);
+    ``graph_a`` is ``a``'s dependency graph when the caller already has it (fleet)."""
     out: list[Change] = []
+    differs = {**_DIFFERS}
+    if graph_a is not None and "python" in differs:
+        differs["python"] = partial(_diff_python, graph_a=graph_a)
     for field in probes.fields():
-        differ = _DIFFERS.get(field)
+        differ = differs.get(field)
         if differ is not None:
             differ(a, b, out)
         else:
             _diff_plain(field, a, b, out)
     _diff_probes(a, b, out)
+    if ignore:
+        out = _without_ignored(out, ignore)
     out.sort(key=sort_key)
     return SnapshotDiff(changes=tuple(out))
+
+
+_PACKAGE_SECTIONS = ("python.packages", "conda.packages")
+
+
+def _without_ignored(changes: list[Change], ignore: Ignore) -> list[Change]:
+    def ignored(c: Change) -> bool:
+        if c.section in _PACKAGE_SECTIONS:
+            return ignore.package(c.name)
+        if c.section == "python.requirements":
+            req = requirement(c.requirement or "")
+            return ignore.package(c.dependents[0] if c.dependents else "") or (
+                req is not None and ignore.package(req.name))
+        return c.section == "env" and ignore.env_var(c.name)
+
+    kept = [c for c in changes if not ignored(c)]
+    names = {c.name for c in kept if c.section == "python.packages"}
+    # A change grouped under an ignored one becomes a headline of its own.
+    return [replace(c, caused_by=None) if c.caused_by and c.caused_by not in names else c
+            for c in kept]
 
 
 def _plain_text(value: Any) -> str:
@@ -205,7 +248,8 @@ _LEVEL_WORDS = {
 # Python
 
 
-def _diff_python(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+def _diff_python(a: Snapshot, b: Snapshot, out: list[Change], *,
+                 graph_a: Graph | None = None) -> None:
     pa, pb = a.python, b.python
     if pa is None and pb is None:
         return
@@ -223,7 +267,7 @@ def _diff_python(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
         ))
         return
     _diff_interpreter(pa, pb, out)
-    _diff_packages(pa, pb, b.os.glibc if b.os else None, out)
+    _PackageDiff(pa, pb, b.os.glibc if b.os else None, graph_a).run(out)
 
 
 def _diff_interpreter(pa: PythonEnv, pb: PythonEnv, out: list[Change]) -> None:
@@ -260,7 +304,9 @@ def _diff_interpreter(pa: PythonEnv, pb: PythonEnv, out: list[Change]) -> None:
         ))
 
 
-def _source_text(src: Source | None) -> str:
+def source_text(src: Source | None) -> str:
+    """Where a package came from, in one phrase: ``index``, ``editable file:///src/x``,
+    ``git https://github.com/o/r@1a2b3c4d5e6f``."""
     if src is None:
         return "index"
     if src.kind == "vcs":
@@ -271,54 +317,358 @@ def _source_text(src: Source | None) -> str:
     return f"{src.kind} {src.url}" if src.url else src.kind
 
 
-class _Dependents:
-    """Reverse 'requires' map over packages with compiled extensions, built on first use."""
+# How far a change reaches, by the graph (docs/diff-and-check.md#dependents):
+# a major or epoch change that this many installed packages depend on, directly or through
+# others, is one level more severe.
+WIDE_REACH = 20
+NAMES_SHOWN = 5  # dependents named in an explanation before "and N more"
 
-    def __init__(self, *envs: PythonEnv) -> None:
-        self._envs = envs
-        self._map: dict[str, set[str]] | None = None
-
-    def of(self, name: str) -> list[str]:
-        if self._map is None:
-            self._map = {}
-            for env in self._envs:
-                for p in env.packages:
-                    if p.native:
-                        for req in p.requires:
-                            self._map.setdefault(req, set()).add(p.name)
-        return sorted(self._map.get(name, ()))
+# Severities of the rules the dependency graph added, used until severity.toml [rules] holds
+# them; the shipped file wins as soon as it does.
+_GRAPH_RULES = {
+    "requirement_missing": "critical",  # a requirement on something no longer installed
+    "requirement_broken": "major",  # installed, but outside the requirement's specifier
+    "requirement_fixed": "info",
+    "removed_with_dependent": "info",  # a dependency that left with the only package needing it
+}
 
 
-def _diff_packages(pa: PythonEnv, pb: PythonEnv, glibc: str | None, out: list[Change]) -> None:
-    old = {p.name: p for p in pa.packages}
-    new = {p.name: p for p in pb.packages}
-    deps = _Dependents(pb, pa)
-    for name, po in old.items():
-        pn = new.get(name)
-        if pn is None:
-            pol = compat.package_policy(name, "removed")
-            dependents = deps.of(name)
-            extra = (f" Installed packages that require it: {', '.join(dependents[:5])}."
-                     if dependents else "")
-            out.append(Change(
-                section="python.packages", name=name, kind="removed", severity=pol.severity,
-                old=po.version, new=None,
-                explanation=f"{name} {po.version} is no longer installed; code importing it "
-                            f"fails with ModuleNotFoundError.{extra}",
-            ))
-        elif pn.version != po.version or pn.source != po.source:
-            change = _package_change(po, pn, deps)
+def graph_rule(name: str) -> str:
+    table: Mapping[str, str] = compat.data("severity.toml")["rules"]
+    return str(table.get(name, _GRAPH_RULES[name]))
+
+
+def names_text(names: Iterable[str], limit: int = NAMES_SHOWN) -> str:
+    """``a, b, c and 4 more``."""
+    shown = sorted(names)
+    head = ", ".join(shown[:limit])
+    return head + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
+
+
+def advice(policy: compat.PackagePolicy, *, downgrade: bool) -> tuple[str | None, str | None]:
+    """The shipped why/fix of a package's policy for this direction. severity.toml's texts
+    describe an upgrade (NumPy's 'built against 1.x fail under 2.x; pin numpy<2'); a downgrade
+    gets the generic downgrade advice instead of the upgrade's."""
+    return (None, None) if downgrade else (policy.why, policy.fix)
+
+
+def generic_fix(name: str, old: str, new: str, *, downgrade: bool,
+                dependents: Iterable[str] = ()) -> str:
+    """Direction-aware advice for a version change with no shipped fix of its own."""
+    users = sorted(dependents)
+    if downgrade:
+        return (f"{name} {new} is older than the {old} that A ran: code and installed packages "
+                f"written for {old}" + (f" ({names_text(users)})" if users else "")
+                + " may use features or a binary interface it lacks. Fix: reinstall "
+                f"{name}=={old}, or install releases of its dependents made for {new}.")
+    return (f"Code written for {name} {old}" + (f" (and {names_text(users)})" if users else "")
+            + f" may rely on behaviour {new} changed. Fix: pin {name}=={old} (A's version), or "
+            f"update the code and packages that use it for {new}.")
+
+
+class _PackageDiff:
+    """The python.packages and python.requirements changes of one diff, over the two
+    environments' dependency graphs (each built once, only when a package changed)."""
+
+    def __init__(self, pa: PythonEnv, pb: PythonEnv, glibc: str | None,
+                 graph_a: Graph | None) -> None:
+        self.pa, self.pb, self.glibc = pa, pb, glibc
+        self.old = {p.name: p for p in pa.packages}
+        self.new = {p.name: p for p in pb.packages}
+        self.removed = [n for n in self.old if n not in self.new]
+        self.added = [n for n in self.new if n not in self.old]
+        self.changed = [n for n, p in self.old.items() if n in self.new
+                        and (p.version != self.new[n].version or p.source != self.new[n].source)]
+        self.requires_changed = [n for n, p in self.old.items()
+                                 if n in self.new and p.requires != self.new[n].requires]
+        self._graph_a = graph_a
+
+    def run(self, out: list[Change]) -> None:
+        if not (self.removed or self.added or self.changed or self.requires_changed):
+            return
+        ga = self._graph_a if self._graph_a is not None else Graph(self.pa)
+        gb = Graph(self.pb)
+        self.ga, self.gb = ga, gb
+        self.reach_a = ga.reach(self.removed)
+        self.reach_b = gb.reach([*self.changed, *self.added])
+        changes: dict[str, Change] = {}
+        for name in self.removed:
+            changes[name] = self._removed(name)
+        for name in self.changed:
+            change = self._changed(self.old[name], self.new[name])
             if change is not None:
-                out.append(_glibc_escalate(change, pn, glibc))
-    for name, pn in new.items():
-        if name in old:
-            continue
-        severity = compat.package_policy(name, "added").severity
-        change = Change(
-            section="python.packages", name=name, kind="added", severity=severity,
-            old=None, new=pn.version, explanation=f"{name} {pn.version} is newly installed.",
-        )
-        out.append(_glibc_escalate(change, pn, glibc))
+                changes[name] = _glibc_escalate(change, self.new[name], self.glibc)
+        for name in self.added:
+            changes[name] = _glibc_escalate(self._added(name), self.new[name], self.glibc)
+        self._group(changes)
+        out.extend(changes.values())
+        self._requirements(out)
+
+    # -- one package -------------------------------------------------------------------------
+
+    def _dependents_note(self, name: str, direct: frozenset[str], total: int) -> str:
+        if not direct:
+            return " Nothing installed requires it."
+        return (f" Required by {names_text(direct)} ({len(direct)} direct; {total} installed "
+                f"package{'s' if total != 1 else ''} depend on it in all).")
+
+    def _removed(self, name: str) -> Change:
+        po = self.old[name]
+        pol = compat.package_policy(name, "removed")
+        users = self.ga.dependents(name)
+        remaining = sorted(u for u in users if u in self.new)
+        expl = (f"{name} {po.version} is no longer installed; code importing it fails with "
+                "ModuleNotFoundError.")
+        if remaining:
+            expl += (f" Still required by {names_text(remaining)}: see the broken requirements"
+                     f" above. Fix: pip install {name}=={po.version}.")
+        elif users:
+            expl += f" In A it was required by {names_text(users)}, which are gone too."
+        return Change(section="python.packages", name=name, kind="removed",
+                      severity=pol.severity, old=po.version, new=None, explanation=expl,
+                      dependents=tuple(sorted(users)), dependents_total=self.reach_a.get(name, 0))
+
+    def _added(self, name: str) -> Change:
+        pn = self.new[name]
+        users = self.gb.dependents(name)
+        expl = f"{name} {pn.version} is newly installed."
+        if users:
+            expl += f" Required by {names_text(users)}."
+        return Change(section="python.packages", name=name, kind="added",
+                      severity=compat.package_policy(name, "added").severity, old=None,
+                      new=pn.version, explanation=expl, dependents=tuple(sorted(users)),
+                      dependents_total=self.reach_b.get(name, 0))
+
+    def _changed(self, po: Package, pn: Package) -> Change | None:
+        name = po.name
+        users = self.gb.dependents(name)
+        total = self.reach_b.get(name, 0)
+        vc = classify_version(po.version, pn.version)
+        if vc is None:
+            if po.source == pn.source:
+                return None
+            pol = compat.package_policy(name, "source")
+            so, sn = source_text(po.source), source_text(pn.source)
+            return Change(
+                section="python.packages", name=name, kind="source", severity=pol.severity,
+                old=f"{po.version} ({so})", new=f"{pn.version} ({sn})",
+                explanation=f"Same version of {name}, installed from elsewhere ({so} -> {sn}): "
+                            "the code may differ even though the version does not. Pin the "
+                            f"source, not just the version.{self._dependents_note(name, users, total)}",
+                dependents=tuple(sorted(users)), dependents_total=total)
+        if vc.kind == "variant":
+            change = _variant_change(po, pn, vc)
+            return replace(change, explanation=change.explanation
+                           + self._dependents_note(name, users, total),
+                           dependents=tuple(sorted(users)), dependents_total=total)
+        downgrade = vc.kind == "downgraded"
+        native_users = sorted(u for u in users if self.new[u].native)
+        pol = compat.package_policy(name, vc.level, native_dependents=bool(native_users),
+                                    downgrade=downgrade)
+        severity = pol.severity
+        verb = "upgraded" if vc.kind == "upgraded" else "downgraded"
+        expl = f"{name} {verb} {po.version} -> {pn.version}: {_LEVEL_WORDS[vc.level]}."
+        if vc.kind == "changed":
+            expl = f"{name} changed {po.version} -> {pn.version} (not PEP 440, compared as text)."
+        expl += self._dependents_note(name, users, total)
+        requested = po.requested or pn.requested
+        if vc.level in ("epoch", "major") and total >= WIDE_REACH:
+            severity = compat.bump(severity, 1)
+            expl += (f" {total} installed packages depend on it: a {vc.level} change this wide "
+                     "is rated one level higher.")
+        elif not users and not requested and severity != "info":
+            severity = compat.SEVERITIES[compat.rank(severity) + 1]
+            expl += (" It was not installed on request either (a leftover or an unused "
+                     "dependency): rated one level lower.")
+        lost_cuda = rules.lost_cuda(vc.old_local, vc.new_local)
+        if lost_cuda:
+            severity = compat.rule("torch_lost_cuda")
+            expl += (f" The new build is not a CUDA build (+{vc.old_local} -> "
+                     f"+{vc.new_local or 'none'}): GPU code will fail or run on the CPU.")
+        if compat.at_least(severity, "major"):
+            why, fix = advice(pol, downgrade=downgrade)
+            if why:
+                expl += f" {why}"
+            if native_users:
+                expl += (" Installed packages with compiled extensions that require it: "
+                         f"{names_text(native_users)}.")
+            if fix:
+                expl += f" Fix: {fix}."
+            elif not lost_cuda:
+                expl += " " + generic_fix(name, po.version, pn.version, downgrade=downgrade,
+                                          dependents=users)
+        if po.source != pn.source:
+            expl += f" Source also changed: {source_text(po.source)} -> {source_text(pn.source)}."
+        return Change(section="python.packages", name=name, kind=vc.kind, severity=severity,
+                      old=po.version, new=pn.version, explanation=expl,
+                      dependents=tuple(sorted(users)), dependents_total=total)
+
+    # -- grouping ------------------------------------------------------------------------------
+
+    def _group(self, changes: dict[str, Change]) -> None:
+        """Tie each removal nothing else needed to the change that made it unneeded, and each
+        addition to the change that pulled it in (docs/diff-and-check.md#grouping)."""
+        tails = self._causes(self.removed, self.ga, lambda n, user: (
+            user not in self.new or n not in self._requirement_names(self.gb, user)), self.old)
+        pulled = self._causes(self.added, self.gb, lambda n, user: (
+            user not in self.old or n not in self._requirement_names(self.ga, user)), self.new)
+        children: dict[str, list[str]] = {}
+        for name, cause in (*tails.items(), *pulled.items()):
+            parent = changes.get(cause)
+            child = changes.get(name)
+            if parent is None or child is None:
+                continue
+            if name in tails:
+                child = replace(child, severity=graph_rule("removed_with_dependent"),
+                                explanation=f"{name} {child.old} was removed along with {cause}: "
+                                            "nothing still installed requires it.")
+            else:
+                child = replace(child, explanation=f"{name} {child.new} was pulled in by "
+                                f"{cause} {parent.new or ''}".rstrip() + ", which requires it.")
+                if compat.rank(child.severity) < compat.rank(parent.severity):
+                    continue  # worse than its cause: it stays a headline of its own
+            changes[name] = replace(child, caused_by=cause)
+            children.setdefault(cause, []).append(name)
+        for cause, names in children.items():
+            parent = changes[cause]
+            gone = [n for n in names if n in tails]
+            new = [n for n in names if n in pulled]
+            extra = ""
+            if gone:
+                extra += (f" {len(gone)} dependenc{'ies' if len(gone) > 1 else 'y'} nothing else "
+                          f"needs went with it: {names_text(gone)}.")
+            if new:
+                extra += (f" It pulled in {len(new)} new dependenc"
+                          f"{'ies' if len(new) > 1 else 'y'}: {names_text(new)}.")
+            changes[cause] = replace(parent, explanation=parent.explanation + extra)
+
+    @staticmethod
+    def _requirement_names(graph: Graph, name: str) -> frozenset[str]:
+        return graph.dependencies(name)
+
+    def _causes(self, names: list[str], graph: Graph, let_go: Callable[[str, str], bool],
+                side: Mapping[str, Package]) -> dict[str, str]:
+        """name -> the root change that explains it, for each of ``names`` (removed or added
+        packages) that was not installed on request and whose every dependent on this side
+        ``let_go`` of it (was removed too, or no longer requires it / is new too, or newly
+        requires it). The root is followed up through such packages; cycles end nowhere."""
+        candidates = set(names)
+        parents: dict[str, list[str]] = {}
+        for name in names:
+            users = graph.dependents(name)
+            if not users or side[name].requested:
+                continue
+            if all(let_go(name, u) for u in users):
+                parents[name] = sorted(users)
+        roots: dict[str, str | None] = {}
+
+        def root(name: str, seen: frozenset[str]) -> str | None:
+            if name in roots:
+                return roots[name]
+            found: str | None = None
+            for p in parents[name]:
+                if p in parents and p in candidates:
+                    if p in seen:
+                        continue
+                    r = root(p, seen | {p})
+                else:
+                    r = p
+                if r is not None and (found is None or r < found):
+                    found = r
+            roots[name] = found
+            return found
+
+        out: dict[str, str] = {}
+        for name in parents:
+            r = root(name, frozenset({name}))
+            if r is not None:
+                out[name] = r
+        return out
+
+    # -- requirements --------------------------------------------------------------------------
+
+    def _requirements(self, out: list[Change]) -> None:
+        """Requirements the change broke or fixed: only the edges a change touched are judged
+        (an untouched requirement is broken in both or in neither)."""
+        who = {*self.requires_changed, *self.added, *self.removed}
+        required = {*self.removed, *self.added, *self.changed}
+        before = {b.key: b for b in self.ga.broken_among(who, required)}
+        after = {b.key: b for b in self.gb.broken_among(who, required)}
+        for key, broken in after.items():
+            if key not in before:
+                out.append(self._broken(broken))
+        for key, was in before.items():
+            if key not in after and was.dependent in self.new:
+                out.append(self._fixed(was))
+
+    def _broken(self, b: BrokenRequirement) -> Change:
+        before = self.old.get(b.required)
+        had = before.version if before else None
+        dep_old = self.old.get(b.dependent)
+        req = requirement(b.requirement)
+        head = f"{b.dependent} {b.dependent_version} requires {b.requirement}"
+        if b.installed is None:
+            severity = graph_rule("requirement_missing")
+            expl = (f"{head}, which is no longer installed" if had else
+                    f"{head}, which is not installed") + (
+                f" (A had {b.required} {had}): importing {b.dependent} or the part of it that "
+                f"uses {b.required} fails with ModuleNotFoundError." if had else
+                f": the part of {b.dependent} that uses it fails with ModuleNotFoundError.")
+        else:
+            severity = graph_rule("requirement_broken")
+            moved = ""
+            if had and had != b.installed:
+                vc = classify_version(had, b.installed)
+                moved = f" ({vc.kind if vc else 'changed'} from {had})"
+            expl = (f"{head}, but {b.required} {b.installed} is installed{moved}: {b.dependent} "
+                    f"was not made for that version and can fail at import or misbehave.")
+        if dep_old is not None and dep_old.version != b.dependent_version:
+            expl += f" ({b.dependent} itself changed {dep_old.version} -> {b.dependent_version}.)"
+        fixes: list[str] = []
+        if had and req is not None and satisfied(req, had):
+            fixes.append(f"pip install {b.required}=={had} (A's version, which satisfies it)")
+        else:
+            fixes.append(f"pip install '{b.requirement}'")
+        if dep_old is not None and dep_old.version != b.dependent_version:
+            fixes.append(f"pip install {b.dependent}=={dep_old.version} (A's {b.dependent})")
+        elif b.installed is not None:
+            fixes.append(f"install a release of {b.dependent} that allows {b.required} "
+                         f"{b.installed}")
+        expl += " pip check reports this. Fix: " + ", or ".join(fixes) + "."
+        return Change(section="python.requirements", name=f"{b.dependent} requires {b.requirement}",
+                      kind="broken", severity=severity, old=had, new=b.installed,
+                      explanation=expl, dependents=(b.dependent,), requirement=b.requirement)
+
+    def _fixed(self, b: BrokenRequirement) -> Change:
+        now = self.new.get(b.required)
+        return Change(
+            section="python.requirements", name=f"{b.dependent} requires {b.requirement}",
+            kind="fixed", severity=graph_rule("requirement_fixed"), old=b.installed,
+            new=now.version if now else None,
+            explanation=f"{b.dependent}'s requirement {b.requirement} is satisfied in B "
+                        f"({b.required} {now.version if now else '?'}); in A it was not.",
+            dependents=(b.dependent,), requirement=b.requirement)
+
+
+def _variant_change(po: Package, pn: Package, vc: VersionChange) -> Change:
+    name = po.name
+    pol = compat.package_policy(name, "variant")
+    severity = pol.severity
+    lo, ln = vc.old_local or "none", vc.new_local or "none"
+    expl = (f"Same {name} release, different build variant (+{lo} -> +{ln}): it was "
+            "compiled for another CUDA or CPU target. pip cannot switch variants by version "
+            "alone; install from the matching index")
+    index = rules.pytorch_index(vc.old_local)
+    if rules.lost_cuda(vc.old_local, vc.new_local):
+        severity = compat.rule("torch_lost_cuda")
+        expl = (f"{name} lost its CUDA build (+{lo} -> +{ln}): GPU code now fails with "
+                "'Torch not compiled with CUDA enabled' or silently runs on the CPU. "
+                + (f"Install from {index}" if index else
+                   f"Install the +{lo} build from the index that serves it"))
+    elif index and rules.cuda_from_label(vc.old_local):
+        expl += f" ({index} for the old one)"
+    return Change(section="python.packages", name=name, kind="variant", severity=severity,
+                  old=po.version, new=pn.version, explanation=expl + ".")
 
 
 def _glibc_escalate(change: Change, pkg: Package, glibc: str | None) -> Change:
@@ -332,66 +682,6 @@ def _glibc_escalate(change: Change, pkg: Package, glibc: str | None) -> Change:
         f"{need.replace('.', '_')} and needs glibc {need}, but B has glibc {glibc}: importing it"
         f" fails with 'GLIBC_{need}' not found. Install a build for an older manylinux tag.",
     )
-
-
-def _package_change(po: Package, pn: Package, deps: _Dependents) -> Change | None:
-    name = po.name
-    vc = classify_version(po.version, pn.version)
-    if vc is None:
-        if po.source == pn.source:
-            return None
-        pol = compat.package_policy(name, "source")
-        so, sn = _source_text(po.source), _source_text(pn.source)
-        return Change(
-            section="python.packages", name=name, kind="source", severity=pol.severity,
-            old=f"{po.version} ({so})", new=f"{pn.version} ({sn})",
-            explanation=f"Same version of {name}, installed from elsewhere ({so} -> {sn}): the "
-                        "code may differ even though the version does not. Pin the source, not "
-                        "just the version.",
-        )
-    if vc.kind == "variant":
-        pol = compat.package_policy(name, "variant")
-        severity = pol.severity
-        lo, ln = vc.old_local or "none", vc.new_local or "none"
-        expl = (f"Same {name} release, different build variant (+{lo} -> +{ln}): it was "
-                "compiled for another CUDA or CPU target. pip cannot switch variants by version "
-                "alone; install from the matching index")
-        index = rules.pytorch_index(vc.old_local)
-        if rules.lost_cuda(vc.old_local, vc.new_local):
-            severity = compat.rule("torch_lost_cuda")
-            expl = (f"{name} lost its CUDA build (+{lo} -> +{ln}): GPU code now fails with "
-                    "'Torch not compiled with CUDA enabled' or silently runs on the CPU. "
-                    + (f"Install from {index}" if index else
-                       f"Install the +{lo} build from the index that serves it"))
-        elif index and rules.cuda_from_label(vc.old_local):
-            expl += f" ({index} for the old one)"
-        return Change(section="python.packages", name=name, kind="variant", severity=severity,
-                      old=po.version, new=pn.version, explanation=expl + ".")
-    level = "unparseable" if vc.level == "unparseable" else vc.level
-    dependents = deps.of(name)
-    pol = compat.package_policy(name, level, native_dependents=bool(dependents),
-                                downgrade=vc.kind == "downgraded")
-    severity = pol.severity
-    verb = "upgraded" if vc.kind == "upgraded" else "downgraded"
-    expl = f"{name} {verb} {po.version} -> {pn.version}: {_LEVEL_WORDS[level]}."
-    if vc.kind == "changed":
-        expl = f"{name} changed {po.version} -> {pn.version} (not PEP 440, compared as text)."
-    if rules.lost_cuda(vc.old_local, vc.new_local):
-        severity = compat.rule("torch_lost_cuda")
-        expl += (f" The new build is not a CUDA build (+{vc.old_local} -> "
-                 f"+{vc.new_local or 'none'}): GPU code will fail or run on the CPU.")
-    if compat.at_least(severity, "major") and pol.why:
-        expl += f" {pol.why}"
-    if dependents and compat.at_least(severity, "major"):
-        shown = ", ".join(dependents[:5]) + (f" and {len(dependents) - 5} more"
-                                             if len(dependents) > 5 else "")
-        expl += f" Installed packages with compiled extensions that require it: {shown}."
-    if pol.fix and compat.at_least(severity, "major"):
-        expl += f" Fix: {pol.fix}."
-    if po.source != pn.source:
-        expl += f" Source also changed: {_source_text(po.source)} -> {_source_text(pn.source)}."
-    return Change(section="python.packages", name=name, kind=vc.kind, severity=severity,
-                  old=po.version, new=pn.version, explanation=expl)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -840,10 +1130,14 @@ def _framework_change(fo: Framework, fn: Framework, gpus_b: Iterable[GPU],
                           new=describe_arch_list(fn.arch_list), explanation=expl))
     vc = classify_version(fo.version, fn.version)
     if vc is not None and vc.kind != "variant":
-        pol = compat.package_policy(name, vc.level, downgrade=vc.kind == "downgraded")
+        downgrade = vc.kind == "downgraded"
+        pol = compat.package_policy(name, vc.level, downgrade=downgrade)
         expl = f"{name} {vc.kind} {fo.version} -> {fn.version}: {_LEVEL_WORDS[vc.level]}."
-        if compat.at_least(pol.severity, "major") and pol.why:
-            expl += f" {pol.why}"
+        if compat.at_least(pol.severity, "major"):
+            why, fix = advice(pol, downgrade=downgrade)
+            expl += f" {why}" if why else ""
+            expl += (f" Fix: {fix}." if fix else
+                     " " + generic_fix(name, fo.version, fn.version, downgrade=downgrade))
         out.append(Change(section="frameworks", name=name, kind=vc.kind, severity=pol.severity,
                           old=fo.version, new=fn.version, explanation=expl))
     elif (vc is not None or fo.variant != fn.variant) and not (co and not cn):

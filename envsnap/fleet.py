@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import compat
+from .config import Ignore
 from .drift import Change, diff, sort_key
+from .graph import Graph
 from .snapshot import Snapshot
 
 
@@ -42,14 +44,17 @@ class FleetDiff:
 
 
 def fleet_diff(baseline_label: str, baseline: Snapshot,
-               snapshots: Iterable[tuple[str, Snapshot]]) -> FleetDiff:
+               snapshots: Iterable[tuple[str, Snapshot]], *,
+               ignore: Ignore | None = None) -> FleetDiff:
     """Diff each (label, snapshot) against the baseline; group changes that are identical
-    (same section, name, kind, old and new value) across nodes."""
+    (same section, name, kind, old and new value) across nodes. The baseline's dependency
+    graph is built once, for every node."""
     groups: dict[tuple[str, str, str, str | None, str | None], tuple[Change, list[str]]] = {}
     labels: list[str] = []
+    graph = Graph(baseline.python)
     for label, snap in snapshots:
         labels.append(label)
-        for c in diff(baseline, snap).changes:
+        for c in diff(baseline, snap, ignore=ignore, graph_a=graph).changes:
             key = (c.section, c.name, c.kind, c.old, c.new)
             entry = groups.get(key)
             if entry is None:

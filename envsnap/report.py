@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from . import compat
 from .drift import Change, SnapshotDiff
 from .fleet import FleetDiff, FleetGroup
-from .gate import CheckResult, Finding
+from .gate import CheckResult, Finding, FindingGroup, Remedy
+from .text import printable
 
 FORMATS = ("text", "json", "markdown")
 
 # JSON output schemas (docs/diff-and-check.md#json-output). Bump on incompatible changes;
-# consumers must check `schema` before reading anything else.
+# consumers must check `schema` before reading anything else. New fields may appear within a
+# version (dependents, caused_by, kind, groups, remedy did).
 DIFF_SCHEMA = "envsnap.diff/1"
 FLEET_SCHEMA = "envsnap.fleet/1"
 CHECK_SCHEMA = "envsnap.check/1"
 
 WIDTH = 100  # wrap explanations to the project's line length
 _INDENT = "      "
+GROUP_SHOWN = 3  # a check group this small is always listed finding by finding
+SUBJECTS_SHOWN = 8  # names in a collapsed group's line before "and N more"
 
 # ANSI SGR colours per severity (ECMA-48); used only when the caller asks for colour.
 _COLOURS = {"critical": "1;31", "major": "33", "minor": "36", "info": "2"}
@@ -31,6 +35,37 @@ _MD_MARK = {"critical": "🔴", "major": "🟠", "minor": "🟡", "info": "⚪"}
 
 def _paint(text: str, severity: str, color: bool) -> str:
     return f"\x1b[{_COLOURS[severity]}m{text}{_RESET}" if color else text
+
+
+class _Text:
+    """Lines of human output. Every piece of captured text (a GPU name, a host name, a source
+    URL, a path given on the command line) passes through printable() on its way in, so a
+    value holding terminal escapes cannot retitle or clear the reader's terminal; colour is
+    added after, by us."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+        self.lines: list[str] = []
+
+    def add(self, text: str = "") -> None:
+        self.lines.append(printable(text))
+
+    def heading(self, text: str, severity: str) -> None:
+        self.lines.append(_paint(printable(text), severity, self.color))
+
+    def wrap(self, text: str, indent: str = _INDENT) -> None:
+        self.lines.extend(textwrap.wrap(printable(text), WIDTH, initial_indent=indent,
+                                        subsequent_indent=indent, break_long_words=False,
+                                        break_on_hyphens=False))
+
+    def render(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _json(data: Mapping[str, Any]) -> str:
+    # ASCII-only: json escapes C0 controls either way, and this escapes C1 (\x9b is a one-byte
+    # CSI on some terminals) and everything else a terminal could act on.
+    return json.dumps(data, indent=2, ensure_ascii=True) + "\n"
 
 
 def _summary_line(counts: Mapping[str, int]) -> str:
@@ -45,11 +80,6 @@ def _arrow(old: str | None, new: str | None) -> str:
     return f"{old} -> {new}"
 
 
-def _wrap(text: str) -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=_INDENT, subsequent_indent=_INDENT,
-                         break_long_words=False, break_on_hyphens=False)
-
-
 def _by_severity(items: Iterable[Any], sev: Callable[[Any], str]) -> dict[str, list[Any]]:
     groups: dict[str, list[Any]] = {s: [] for s in compat.SEVERITIES}
     for item in items:
@@ -58,14 +88,24 @@ def _by_severity(items: Iterable[Any], sev: Callable[[Any], str]) -> dict[str, l
 
 
 def _md(text: str | None) -> str:
-    """A Markdown table cell: pipes escaped, no line breaks, code spans kept short."""
+    """Markdown text in a table cell: control characters escaped (one line), pipes and
+    backslashes escaped, and '<' as an entity so captured text cannot open an HTML tag."""
     if text is None:
         return ""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
 
 
 def _md_code(text: str | None) -> str:
-    return f"`{_md(text).replace('`', chr(39))}`" if text else ""
+    """A code span: taken literally by Markdown (no entities), so only pipes (table cells) and
+    backticks (the span's own end) need care."""
+    if not text:
+        return ""
+    return "`" + printable(text).replace("|", "\\|").replace("`", "'") + "`"
+
+
+def _names(names: Sequence[str], limit: int) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,8 +113,15 @@ def _md_code(text: str | None) -> str:
 
 
 def change_data(c: Change) -> dict[str, Any]:
-    return {"section": c.section, "name": c.name, "kind": c.kind, "severity": c.severity,
-            "old": c.old, "new": c.new, "explanation": c.explanation}
+    data: dict[str, Any] = {
+        "section": c.section, "name": c.name, "kind": c.kind, "severity": c.severity,
+        "old": c.old, "new": c.new, "explanation": c.explanation, "caused_by": c.caused_by}
+    if c.section in ("python.packages", "python.requirements"):
+        data["dependents"] = list(c.dependents)
+        data["dependents_total"] = c.dependents_total
+    if c.requirement is not None:
+        data["requirement"] = c.requirement
+    return data
 
 
 def diff_data(d: SnapshotDiff, *, a: str, b: str) -> dict[str, Any]:
@@ -83,40 +130,70 @@ def diff_data(d: SnapshotDiff, *, a: str, b: str) -> dict[str, Any]:
 
 
 def diff_json(d: SnapshotDiff, *, a: str, b: str) -> str:
-    return json.dumps(diff_data(d, a=a, b=b), indent=2, ensure_ascii=False) + "\n"
+    return _json(diff_data(d, a=a, b=b))
+
+
+def _tree(changes: Sequence[Change]) -> list[tuple[Change, list[Change]]]:
+    """Headline changes in order, each with the changes it caused (JSON keeps them flat)."""
+    heads = {c.name for c in changes if c.caused_by is None and c.section == "python.packages"}
+    children: dict[str, list[Change]] = {}
+    out: list[tuple[Change, list[Change]]] = []
+    for c in changes:
+        if c.caused_by is not None and c.caused_by in heads:
+            children.setdefault(c.caused_by, []).append(c)
+    for c in changes:
+        if c.caused_by is None or c.caused_by not in heads:
+            out.append((c, children.get(c.name, []) if c.section == "python.packages" else []))
+    return out
+
+
+def _grouped_note(d: SnapshotDiff) -> str:
+    n = sum(1 for c in d.changes if c.caused_by is not None)
+    return f" ({n} shown under the change that caused them)" if n else ""
 
 
 def diff_text(d: SnapshotDiff, *, a: str, b: str, color: bool = False) -> str:
-    lines = [f"envsnap diff {a} -> {b}", _summary_line(d.summary())]
+    out = _Text(color)
+    out.add(f"envsnap diff {a} -> {b}")
+    out.add(_summary_line(d.summary()) + _grouped_note(d))
     if not d.changes:
-        lines.append("")
-        lines.append("No differences.")
-        return "\n".join(lines) + "\n"
-    for severity, changes in _by_severity(d.changes, lambda c: c.severity).items():
-        if not changes:
+        out.add()
+        out.add("No differences.")
+        return out.render()
+    for severity, entries in _by_severity(_tree(d.changes), lambda e: e[0].severity).items():
+        if not entries:
             continue
-        lines.append("")
-        lines.append(_paint(f"{severity.upper()} ({len(changes)})", severity, color))
-        for c in changes:
-            lines.append(f"  {c.section}: {c.name} {c.kind}  {_arrow(c.old, c.new)}")
-            lines.extend(_wrap(c.explanation))
-    return "\n".join(lines) + "\n"
+        out.add()
+        out.heading(f"{severity.upper()} ({len(entries)})", severity)
+        for c, kids in entries:
+            out.add(f"  {c.section}: {c.name} {c.kind}  {_arrow(c.old, c.new)}")
+            out.wrap(c.explanation)
+            for i, k in enumerate(kids):
+                branch = "└─" if i == len(kids) - 1 else "├─"
+                out.add(f"      {branch} {k.name} {k.kind}  {_arrow(k.old, k.new)}  [{k.severity}]")
+                out.wrap(k.explanation, "         " if i == len(kids) - 1 else "      │  ")
+    return out.render()
 
 
 def diff_markdown(d: SnapshotDiff, *, a: str, b: str) -> str:
     counts = d.summary()
-    lines = [f"### envsnap diff `{_md(a)}` → `{_md(b)}`", "",
-             " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES)]
+    lines = [f"### envsnap diff {_md_code(a)} → {_md_code(b)}", "",
+             " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES)
+             + _md(_grouped_note(d))]
     if not d.changes:
         return "\n".join([*lines, "", "No differences."]) + "\n"
-    for severity, changes in _by_severity(d.changes, lambda c: c.severity).items():
-        if not changes:
+    for severity, entries in _by_severity(_tree(d.changes), lambda e: e[0].severity).items():
+        if not entries:
             continue
-        lines += ["", f"#### {_MD_MARK[severity]} {severity.capitalize()} ({len(changes)})", "",
+        lines += ["", f"#### {_MD_MARK[severity]} {severity.capitalize()} ({len(entries)})", "",
                   "| Section | Name | Change | Old | New | Why |",
                   "|---|---|---|---|---|---|"]
-        lines += [f"| {_md(c.section)} | `{_md(c.name)}` | {c.kind} | {_md_code(c.old)} | "
-                  f"{_md_code(c.new)} | {_md(c.explanation)} |" for c in changes]
+        for c, kids in entries:
+            lines.append(f"| {_md(c.section)} | {_md_code(c.name)} | {c.kind} | {_md_code(c.old)} | "
+                         f"{_md_code(c.new)} | {_md(c.explanation)} |")
+            lines += [f"| ↳ | {_md_code(k.name)} | {k.kind} ({_MD_MARK[k.severity]} {k.severity}) | "
+                      f"{_md_code(k.old)} | {_md_code(k.new)} | {_md(k.explanation)} |"
+                      for k in kids]
     return "\n".join(lines) + "\n"
 
 
@@ -138,7 +215,8 @@ def _group_headline(g: FleetGroup, total: int) -> str:
         "added": f"{c.name} {c.new} added",
         "removed": f"{c.name} {c.old} missing",
     }.get(c.kind, f"{c.name} {c.new} instead of {c.old}")
-    return f"{len(g.nodes)} of {total} nodes: {c.section}: {what}"
+    cause = f" (with {c.caused_by})" if c.caused_by else ""
+    return f"{len(g.nodes)} of {total} nodes: {c.section}: {what}{cause}"
 
 
 def fleet_data(f: FleetDiff) -> dict[str, Any]:
@@ -151,12 +229,7 @@ def fleet_data(f: FleetDiff) -> dict[str, Any]:
 
 
 def fleet_json(f: FleetDiff) -> str:
-    return json.dumps(fleet_data(f), indent=2, ensure_ascii=False) + "\n"
-
-
-def _node_list(nodes: tuple[str, ...], limit: int) -> str:
-    shown = ", ".join(nodes[:limit])
-    return shown + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
+    return _json(fleet_data(f))
 
 
 NODES_SHOWN = 8  # node names listed per group before "and N more"
@@ -164,25 +237,29 @@ NODES_SHOWN = 8  # node names listed per group before "and N more"
 
 def fleet_text(f: FleetDiff, *, color: bool = False) -> str:
     total = len(f.nodes)
-    lines = [f"envsnap fleet diff against {f.baseline}: {len(f.drifted)} of {total} nodes drifted",
-             _summary_line(f.summary())]
+    out = _Text(color)
+    out.add(f"envsnap fleet diff against {f.baseline}: {len(f.drifted)} of {total} nodes drifted")
+    out.add(_summary_line(f.summary()))
     if not f.groups:
-        return "\n".join([*lines, "", "No drift."]) + "\n"
+        out.add()
+        out.add("No drift.")
+        return out.render()
     for severity, groups in _by_severity(f.groups, lambda g: g.change.severity).items():
         if not groups:
             continue
-        lines += ["", _paint(f"{severity.upper()} ({len(groups)})", severity, color)]
+        out.add()
+        out.heading(f"{severity.upper()} ({len(groups)})", severity)
         for g in groups:
-            lines.append(f"  {_group_headline(g, total)}")
-            lines.append(f"{_INDENT}nodes: {_node_list(g.nodes, NODES_SHOWN)}")
-            lines.extend(_wrap(g.change.explanation))
-    return "\n".join(lines) + "\n"
+            out.add(f"  {_group_headline(g, total)}")
+            out.add(f"{_INDENT}nodes: {_names(g.nodes, NODES_SHOWN)}")
+            out.wrap(g.change.explanation)
+    return out.render()
 
 
 def fleet_markdown(f: FleetDiff) -> str:
     total = len(f.nodes)
     counts = f.summary()
-    lines = [f"### envsnap fleet diff against `{_md(f.baseline)}`", "",
+    lines = [f"### envsnap fleet diff against {_md_code(f.baseline)}", "",
              f"{len(f.drifted)} of {total} nodes drifted · "
              + " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES)]
     if not f.groups:
@@ -191,9 +268,10 @@ def fleet_markdown(f: FleetDiff) -> str:
               "|---|---|---|---|---|---|---|"]
     for g in f.groups:
         c = g.change
+        name = _md_code(c.name) + (f" (with {_md_code(c.caused_by)})" if c.caused_by else "")
         lines.append(f"| {_MD_MARK[c.severity]} {c.severity} | {len(g.nodes)} of {total}: "
-                     f"{_md(_node_list(g.nodes, NODES_SHOWN))} | {_md(c.section)} | "
-                     f"`{_md(c.name)}` | {_md_code(c.old)} | {_md_code(c.new)} | "
+                     f"{_md(_names(g.nodes, NODES_SHOWN))} | {_md(c.section)} | "
+                     f"{name} | {_md_code(c.old)} | {_md_code(c.new)} | "
                      f"{_md(c.explanation)} |")
     return "\n".join(lines) + "\n"
 
@@ -211,72 +289,134 @@ def render_fleet(f: FleetDiff, fmt: str, *, color: bool = False) -> str:
 
 
 def finding_data(f: Finding) -> dict[str, Any]:
-    return {"rule": f.rule, "subject": f.subject, "severity": f.severity,
+    return {"rule": f.rule, "kind": f.kind, "subject": f.subject, "severity": f.severity,
             "expected": f.expected, "actual": f.actual, "explanation": f.explanation,
             "fix": f.fix}
+
+
+def _remedy_data(r: Remedy | None) -> dict[str, Any] | None:
+    return None if r is None else {"command": r.command, "caveats": list(r.caveats)}
 
 
 def check_data(r: CheckResult, *, snapshot: str, fail_on: str) -> dict[str, Any]:
     return {
         "schema": CHECK_SCHEMA, "snapshot": snapshot, "policy": r.policy,
-        "host_only": r.host_only, "fail_on": fail_on,
-        "passed": fail_on == "never" or not r.failed(fail_on),
+        "host_only": r.host_only, "fail_on": fail_on, "passed": not r.failed(fail_on),
         "summary": r.summary(), "checked": list(r.checked), "skipped": dict(r.skipped),
+        "ignored": dict(r.ignored),
+        "groups": [{"rule": g.rule, "kind": g.kind, "severity": g.severity,
+                    "count": len(g.findings), "summary": g.summary,
+                    "subjects": [f.subject for f in g.findings]} for g in r.groups()],
         "findings": [finding_data(f) for f in r.findings],
+        "remedy": _remedy_data(r.remedy(snapshot)),
     }
 
 
 def check_json(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
-    return json.dumps(check_data(r, snapshot=snapshot, fail_on=fail_on), indent=2,
-                      ensure_ascii=False) + "\n"
+    return _json(check_data(r, snapshot=snapshot, fail_on=fail_on))
 
 
 def _verdict(r: CheckResult, fail_on: str) -> str:
-    failed = fail_on != "never" and r.failed(fail_on)
-    return "FAIL" if failed else "OK"
+    return "FAIL" if r.failed(fail_on) else "OK"
 
 
-def check_text(r: CheckResult, *, snapshot: str, fail_on: str, color: bool = False) -> str:
+def _finding_line(f: Finding) -> str:
+    return f"{f.subject}  expected {f.expected or '-'}, found {f.actual or '-'}"
+
+
+def _collapsed(g: FindingGroup) -> str:
+    items = [f.subject if f.actual is None or f.expected is None
+             else f"{f.subject} {f.actual}" for f in g.findings]
+    return f"{g.summary}: {_names(items, SUBJECTS_SHOWN)} (-v lists each with its fix)"
+
+
+def check_text(r: CheckResult, *, snapshot: str, fail_on: str, color: bool = False,
+               verbose: bool = False) -> str:
     verdict = _verdict(r, fail_on)
+    out = _Text(color)
     head = f"envsnap check {snapshot}: {verdict} (policy {r.policy}" + (
         ", host only)" if r.host_only else ")")
-    lines = [_paint(head, "critical", color) if verdict == "FAIL" else head,
-             _summary_line(r.summary()),
-             f"checked: {', '.join(r.checked) or 'nothing'}"]
-    lines += [f"skipped {rule}: {why}" for rule, why in sorted(r.skipped.items())]
-    for severity, findings in _by_severity(r.findings, lambda f: f.severity).items():
-        if not findings:
+    if verdict == "FAIL":
+        out.heading(head, "critical")
+    else:
+        out.add(head)
+    out.add(_summary_line(r.summary()))
+    out.add(f"checked: {', '.join(r.checked) or 'nothing'}")
+    for rule, why in sorted(r.skipped.items()):
+        out.add(f"skipped {rule}: {why}")
+    for what, n in sorted(r.ignored.items()):
+        out.add(f"ignored: {n} {what}")
+    for severity, groups in _by_severity(r.groups(), lambda g: g.severity).items():
+        if not groups:
             continue
-        lines += ["", _paint(f"{severity.upper()} ({len(findings)})", severity, color)]
-        for f in findings:
-            lines.append(f"  {f.rule}: {f.subject}  expected {f.expected or '-'}, "
-                         f"found {f.actual or '-'}")
-            lines.extend(_wrap(f.explanation))
-            if f.fix:
-                lines.extend(_wrap(f"fix: {f.fix}"))
-    return "\n".join(lines) + "\n"
+        out.add()
+        out.heading(f"{severity.upper()} ({sum(len(g.findings) for g in groups)})", severity)
+        for g in groups:
+            if len(g.findings) == 1:
+                f = g.findings[0]
+                out.add(f"  {f.rule}: {_finding_line(f)}")
+                out.wrap(f.explanation)
+                if f.fix:
+                    out.wrap(f"fix: {f.fix}")
+            elif verbose or len(g.findings) <= GROUP_SHOWN:
+                out.add(f"  {g.rule}: {g.summary}")
+                for f in g.findings:
+                    out.add(f"    {_finding_line(f)}")
+                    out.wrap(f.explanation, "        ")
+                    if f.fix:
+                        out.wrap(f"fix: {f.fix}", "        ")
+            else:
+                out.wrap(f"{g.rule}: {_collapsed(g)}", "  ")
+    remedy = r.remedy(snapshot)
+    if remedy is not None:
+        out.add()
+        out.add("To bring this environment to the snapshot, run:")
+        out.add(f"  {remedy.command}")
+        for caveat in remedy.caveats:
+            out.wrap(f"note: {caveat}", "  ")
+    return out.render()
 
 
 def check_markdown(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
     counts = r.summary()
     verdict = _verdict(r, fail_on)
-    lines = [f"### envsnap check `{_md(snapshot)}`: {'❌' if verdict == 'FAIL' else '✅'} "
+    lines = [f"### envsnap check {_md_code(snapshot)}: {'❌' if verdict == 'FAIL' else '✅'} "
              f"{verdict}", "",
              f"policy `{r.policy}`{' · host only' if r.host_only else ''} · "
              + " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES)]
-    if r.findings:
+    lines += [f"ignored: {n} {_md(what)}" for what, n in sorted(r.ignored.items())]
+    groups = r.groups()
+    if groups:
         lines += ["", "| Severity | Rule | Subject | Expected | Found | Why | Fix |",
                   "|---|---|---|---|---|---|---|"]
-        lines += [f"| {_MD_MARK[f.severity]} {f.severity} | {f.rule} | {_md(f.subject)} | "
-                  f"{_md_code(f.expected)} | {_md_code(f.actual)} | {_md(f.explanation)} | "
-                  f"{_md(f.fix)} |" for f in r.findings]
+        for g in groups:
+            mark = f"{_MD_MARK[g.severity]} {g.severity}"
+            if len(g.findings) == 1:
+                f = g.findings[0]
+                lines.append(f"| {mark} | {f.rule} | {_md(f.subject)} | {_md_code(f.expected)} | "
+                             f"{_md_code(f.actual)} | {_md(f.explanation)} | {_md_code(f.fix)} |")
+            else:
+                lines.append(f"| {mark} | {g.rule} | **{_md(g.summary)}** (below) | | | | |")
+        for g in groups:
+            if len(g.findings) == 1:
+                continue
+            lines += ["", f"<details><summary>{_MD_MARK[g.severity]} {_md(g.summary)}</summary>",
+                      "", "| Subject | Expected | Found | Why | Fix |", "|---|---|---|---|---|"]
+            lines += [f"| {_md(f.subject)} | {_md_code(f.expected)} | {_md_code(f.actual)} | "
+                      f"{_md(f.explanation)} | {_md_code(f.fix)} |" for f in g.findings]
+            lines += ["", "</details>"]
+    remedy = r.remedy(snapshot)
+    if remedy is not None:
+        lines += ["", "**To bring this environment to the snapshot:**", "", "```sh",
+                  printable(remedy.command), "```"]
+        lines += [f"- {_md(c)}" for c in remedy.caveats]
     return "\n".join(lines) + "\n"
 
 
 def render_check(r: CheckResult, fmt: str, *, snapshot: str, fail_on: str,
-                 color: bool = False) -> str:
+                 color: bool = False, verbose: bool = False) -> str:
     if fmt == "json":
         return check_json(r, snapshot=snapshot, fail_on=fail_on)
     if fmt == "markdown":
         return check_markdown(r, snapshot=snapshot, fail_on=fail_on)
-    return check_text(r, snapshot=snapshot, fail_on=fail_on, color=color)
+    return check_text(r, snapshot=snapshot, fail_on=fail_on, color=color, verbose=verbose)

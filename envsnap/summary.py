@@ -7,6 +7,7 @@ from typing import Any
 
 from . import probes
 from .snapshot import Snapshot
+from .text import printable
 
 
 def _gib(n: int | None) -> str:
@@ -144,6 +145,8 @@ def _plain_lines(s: Snapshot, name: str) -> list[str]:
 
 
 def summarize(s: Snapshot) -> str:
+    """The summary as text for a terminal: every line's captured text (host name, GPU names,
+    paths, probe errors) with its control characters escaped."""
     d = summary_data(s)
     lines = [f"snapshot {d['digest'][:19]}  captured {d['captured_at'] or '?'}"
              + (f" on {d['hostname']}" if d["hostname"] else "")]
@@ -153,4 +156,4 @@ def summarize(s: Snapshot) -> str:
         lines += render(s, d) if render is not None else _plain_lines(s, spec.name)
     for name, err in d["probe_errors"].items():
         lines.append(f"! probe {name} failed: {err}")
-    return "\n".join(lines)
+    return "\n".join(map(printable, lines))

@@ -8,11 +8,9 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from packaging.utils import canonicalize_name
-
 from ..errors import BadInputError, HostError
 from ..host import Host, RunResult, read_text
-from . import Probed, _inspector, dist_info
+from . import Probed, _inspector
 
 if TYPE_CHECKING:
     from packaging.requirements import Requirement
@@ -76,7 +74,11 @@ def inspector_output(python: str, result: RunResult) -> dict[str, Any]:
 def probe(host: Host, python: str) -> Probed[PythonEnv]:
     # The target interpreter reports what only it knows (its sys.path, prefix, tags, marker
     # environment); the dist-info files on that path, plain files, are read here.
+    # The target interpreter is started first; the scan's own modules (importlib.metadata,
+    # email, packaging) are imported while it runs.
     raw = inspector_output(python, host.run([python, _inspector.__file__], timeout=TIMEOUT_S))
+    from . import dist_info
+
     raw["dists"], stopped = dist_info.scan(host, raw["sys_path"])
     env = parse_inspection(raw, indexes=configured_indexes(host, raw.get("prefix")))
     how = f"{python} (dist-info scan of {len(raw['sys_path'])} path entries)"
@@ -134,6 +136,8 @@ def parse_source(direct_url: str) -> Source:
 def requirement_string(req: Requirement) -> str:
     """A requirement as the snapshot records it: canonical name, extras, specifiers; no
     marker (it was evaluated) and no URL (it may carry credentials and is not needed)."""
+    from packaging.utils import canonicalize_name
+
     extras = f"[{','.join(sorted(canonicalize_name(e) for e in req.extras))}]" if req.extras else ""
     return f"{canonicalize_name(req.name)}{extras}{req.specifier}"
 
@@ -223,6 +227,8 @@ def _facts_of_known_types(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -> PythonEnv:
     """Turn the inspector's raw report into a PythonEnv; broken dists become problems."""
+    from packaging.utils import canonicalize_name
+
     from ..snapshot import Package, PackageProblem, PythonEnv, is_safe_name, is_safe_version
 
     raw = _facts_of_known_types(raw)

@@ -131,7 +131,8 @@ def test_a_bad_argument_in_setup_raises_instead_of_being_recorded(
 
     _with(monkeypatch, ProbeSpec(name="fake", probe=fake, setup=setup))
     with pytest.raises(BadInputError, match="nonsense"):
-        _capture("os")
+        _capture("os", "fake")
+    _capture("os")  # a probe that does not run does not set up
 
 
 def test_unknown_names_list_the_registered_probes(monkeypatch: pytest.MonkeyPatch) -> None:
