@@ -248,9 +248,9 @@ class Graph:
                 above.append(reach)
                 members_bits.append(bits)
         for name in names:
-            c = component.get(name)
-            if c is not None:
-                counts[name] = above[c].bit_count() - (1 if above[c] >> index[name] & 1 else 0)
+            if name in component:
+                bits = above[component[name]]
+                counts[name] = bits.bit_count() - (bits >> index[name] & 1)
         return counts
 
     def transitive_dependents(self, name: str) -> frozenset[str]:

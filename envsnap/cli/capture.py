@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import string
 import time
 from collections.abc import Mapping
@@ -178,7 +177,11 @@ def output_path(template: str, environ: Mapping[str, str] | None = None,
         return template
     wanted = _fields(template)
     env = os.environ if environ is None else environ
-    host = hostname if hostname is not None else socket.gethostname()
+    if hostname is None:
+        import socket  # only when -o has placeholders
+
+        hostname = socket.gethostname()
+    host = hostname
     # The short name (gpu-07 of gpu-07.cluster.local), in a file-name-safe alphabet.
     short = _UNSAFE_IN_NAME.sub("_", host.split(".")[0] or host).lstrip(".")
     values = {"hostname": short or "unknown-host",

@@ -6,14 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .. import compat
+from .. import config
+from ..config import FAIL_ON
 from ..drift import diff
 from ..errors import BadInputError
 from ..fleet import fleet_diff
 from ..io import load
 from ..report import FORMATS, render_diff, render_fleet
-
-FAIL_ON = (*compat.SEVERITIES, "never")
 
 DIFF_HELP = """\
 Compare two snapshots (A: where it worked, B: where it does not) over every section: Python and
@@ -33,17 +32,43 @@ examples:
   envsnap diff --baseline golden.toml nodes/                          (fleet drift)
   envsnap diff --baseline golden.toml node-*.toml --format json
 
+A SNAPSHOT of '-' is read from standard input (one of them at most).
+
+CI configuration: a [tool.envsnap] table in the nearest pyproject.toml (from the current
+directory upward) sets fail-on, ignore-packages and ignore-env; --fail-on replaces the
+configured threshold, --ignore/--ignore-env add to the configured lists.
+
 exit codes: 0 nothing reached --fail-on, 1 something did, 2 bad input (unreadable, truncated or
-malformed snapshot). Colour is used only on a terminal and never when NO_COLOR is set.
+malformed snapshot, invalid configuration). Colour is used only on a terminal and never when
+NO_COLOR is set.
 """
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="output format (default: text; json has a versioned schema)")
-    p.add_argument("--fail-on", choices=FAIL_ON, default="critical", metavar="LEVEL",
+    p.add_argument("--fail-on", choices=FAIL_ON, default=None, metavar="LEVEL",
                    help=f"exit 1 when anything is at LEVEL or worse ({', '.join(FAIL_ON)}; "
-                        "default: critical)")
+                        "default: [tool.envsnap] fail-on, else critical)")
+    p.add_argument("--ignore", action="append", default=[], metavar="PACKAGE",
+                   help="leave out this package (a name or a pattern such as 'nvidia-*'; "
+                        "repeatable; adds to [tool.envsnap] ignore-packages)")
+    p.add_argument("--ignore-env", action="append", default=[], metavar="PATTERN",
+                   help="leave out environment variables matching PATTERN ('CI_*'; repeatable)")
+
+
+def settings(args: argparse.Namespace) -> config.Config:
+    """[tool.envsnap] from the nearest pyproject.toml, with the command line's flags over it."""
+    return config.load().with_flags(
+        fail_on=args.fail_on, ignore_packages=args.ignore, ignore_env=args.ignore_env,
+        ignore_extras=getattr(args, "ignore_extras", False))
+
+
+def one_stdin(paths: list[str]) -> None:
+    """Standard input can be read once: refuse a second '-' before reading the first."""
+    if sum(1 for p in paths if p == "-") > 1:
+        raise BadInputError("standard input ('-') can be read only once: give the other "
+                            "snapshots as files")
 
 
 def register(sub: Any) -> None:
@@ -54,9 +79,11 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("snapshots", nargs="*", metavar="SNAPSHOT",
-                   help="A and B; with --baseline, any number of snapshot files or directories")
+                   help="A and B ('-' for stdin); with --baseline, any number of snapshot files "
+                        "or directories")
     p.add_argument("--baseline", metavar="GOLDEN",
-                   help="compare every SNAPSHOT against this one and group the drift")
+                   help="compare every SNAPSHOT against this one ('-' for stdin) and group the "
+                        "drift")
     add_output_options(p)
     p.set_defaults(handler=run)
 
@@ -66,7 +93,7 @@ def expand(paths: list[str]) -> list[Path]:
     out: list[Path] = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
+        if raw != "-" and p.is_dir():
             found = sorted(x for x in p.iterdir()
                            if x.suffix in (".toml", ".json") and x.is_file())
             if not found:
@@ -78,26 +105,30 @@ def expand(paths: list[str]) -> list[Path]:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
+    cfg = settings(args)  # a bad configuration fails before anything is read
     if args.baseline:
-        return _run_fleet(args, console)
+        return _run_fleet(args, console, cfg)
     if len(args.snapshots) != 2:
         raise BadInputError(
             f"diff needs exactly two snapshots (A B), got {len(args.snapshots)}; "
             "use --baseline GOLDEN to compare many")
+    one_stdin(args.snapshots)
     a_path, b_path = args.snapshots
-    result = diff(load(a_path), load(b_path))
+    result = diff(load(a_path), load(b_path), ignore=cfg.ignore)
     console.out.write(render_diff(result, args.format, a=a_path, b=b_path, color=console.color))
-    return 1 if args.fail_on != "never" and result.failed(args.fail_on) else 0
+    return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
 
 
-def _run_fleet(args: argparse.Namespace, console: Any) -> int:
+def _run_fleet(args: argparse.Namespace, console: Any, cfg: config.Config) -> int:
+    one_stdin([args.baseline, *args.snapshots])
     files = expand(args.snapshots)
     if not files:
         raise BadInputError("--baseline needs at least one SNAPSHOT file or directory to compare")
-    baseline_path = Path(args.baseline).resolve()
+    baseline_path = Path(args.baseline).resolve() if args.baseline != "-" else None
     baseline = load(args.baseline)
     # A directory may hold the golden snapshot too; comparing it to itself is noise.
-    nodes = ((str(f), load(f)) for f in files if f.resolve() != baseline_path)
-    result = fleet_diff(args.baseline, baseline, nodes)
+    nodes = ((str(f), load(f)) for f in files
+             if str(f) == "-" or f.resolve() != baseline_path)
+    result = fleet_diff(args.baseline, baseline, nodes, ignore=cfg.ignore)
     console.out.write(render_fleet(result, args.format, color=console.color))
-    return 1 if args.fail_on != "never" and result.failed(args.fail_on) else 0
+    return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
