@@ -73,7 +73,8 @@ def tool_venv(wheel: Path) -> Path:
 
 # torch plus what a data-science environment holds: ~250 distributions in all.
 REAL_PACKAGES = ("torch==2.13.0", "pandas", "scipy", "matplotlib", "scikit-learn", "jupyterlab",
-                 "mlflow", "transformers", "datasets", "seaborn", "sympy", "pytest")
+                 "mlflow", "transformers", "datasets", "seaborn", "sympy", "pytest", "statsmodels",
+                 "optuna", "sphinx", "tensorboard", "dask[complete]")
 
 
 def build_venv() -> Path:
