@@ -410,7 +410,7 @@ class _PackageDiff:
         if not direct:
             return " Nothing installed requires it."
         return (f" Required by {names_text(direct)} ({len(direct)} direct; {total} installed "
-                f"package{'s' if total != 1 else ''} depend on it in all).")
+                f"package{'s depend' if total != 1 else ' depends'} on it in all).")
 
     def _removed(self, name: str) -> Change:
         po = self.old[name]
@@ -523,8 +523,11 @@ class _PackageDiff:
                                 explanation=f"{name} {child.old} was removed along with {cause}: "
                                             "nothing still installed requires it.")
             else:
+                via = sorted(self.gb.dependents(name) - {cause})
+                how = (", which requires it" if cause in self.gb.dependents(name)
+                       else f" (through {names_text(via)})")
                 child = replace(child, explanation=f"{name} {child.new} was pulled in by "
-                                f"{cause} {parent.new or ''}".rstrip() + ", which requires it.")
+                                f"{cause} {parent.new or ''}".rstrip() + f"{how}.")
                 if compat.rank(child.severity) < compat.rank(parent.severity):
                     continue  # worse than its cause: it stays a headline of its own
             changes[name] = replace(child, caused_by=cause)

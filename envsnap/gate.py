@@ -162,8 +162,8 @@ class CheckResult:
                          f"{LOCK_DIR}/requirements.txt")
         python_finding = next((f for f in self.findings if f.rule == "python"), None)
         if python_finding is not None and python_finding.kind == "version":
-            caveats.append(f"run it with a Python {python_finding.expected} interpreter: the lock "
-                           "holds builds for that one")
+            caveats.append(f"recreate the environment with Python {python_finding.expected} "
+                           "first: the lock holds builds for that interpreter")
         host = sorted({f.rule for f in self.findings
                        if f.rule not in ("python", "package", "requirement")
                        and compat.at_least(f.severity, "major")})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -55,10 +57,9 @@ def parse_requirement(text: str) -> Requirement | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class Req:
+class Req(NamedTuple):
     """A recorded requirement split into what the graph needs: the canonical name it names and
-    its specifier (None when it accepts any version)."""
+    its specifier (None when it accepts any version). A tuple: tens of thousands are made."""
 
     text: str
     name: str
@@ -80,19 +81,29 @@ def _specifier(text: str) -> SpecifierSet | None:
     return SpecifierSet(text) if text else None
 
 
+def _canonical(name: str) -> str:
+    # Capture writes canonical names already; canonicalize_name only for the others.
+    if name.islower() and "_" not in name and "." not in name and "--" not in name:
+        return name
+    return canonicalize_name(name)
+
+
 @lru_cache(maxsize=65536)
 def requirement(text: str) -> Req | None:
     """A recorded requirement string as (name, specifier); None for one that packaging
     cannot read (pip check skips those too)."""
     m = _PLAIN.fullmatch(text)
-    spec = (m.group(2) or "") if m is not None else ""
-    # SpecifierSet skips empty parts ("a>=1,", "a>=1,,<2"); PEP 508, and so packaging's
-    # Requirement, refuses them: those go to packaging.
-    if m is not None and not spec.endswith(",") and ",," not in spec:
-        try:
-            return Req(text, canonicalize_name(m.group(1)), _specifier(spec))
-        except InvalidSpecifier:
-            pass  # packaging decides: it refuses the same strings
+    if m is not None:
+        name, spec = m.group(1, 2)
+        # SpecifierSet skips empty parts ("a>=1,", "a>=1,,<2"); PEP 508, and so packaging's
+        # Requirement, refuses them: those go to packaging.
+        if spec is None:
+            return Req(text, _canonical(name), None)
+        if not spec.endswith(",") and ",," not in spec:
+            try:
+                return Req(text, _canonical(name), _specifier(spec))
+            except InvalidSpecifier:
+                pass  # packaging decides: it refuses the same strings
     req = parse_requirement(text)
     if req is None:
         return None
@@ -132,7 +143,7 @@ class Graph:
     installed has no edge (it is a broken requirement instead), and nor does a self-requirement.
     """
 
-    __slots__ = ("_dependencies", "_requirers", "packages", "requires", "versions")
+    __slots__ = ("_requirers", "packages", "requires", "versions")
 
     def __init__(self, py: PythonEnv | None) -> None:
         packages = py.packages if py is not None else ()
@@ -141,7 +152,6 @@ class Graph:
                                                      for p in packages}
         self.packages = {p.name: p for p in packages}
         self._requirers: dict[str, set[str]] | None = None
-        self._dependencies: dict[str, frozenset[str]] | None = None
 
     def __contains__(self, name: object) -> bool:
         return name in self.versions
@@ -150,22 +160,19 @@ class Graph:
 
     def dependencies(self, name: str) -> frozenset[str]:
         """The installed packages ``name`` requires directly."""
-        if self._dependencies is None:
-            versions = self.versions
-            self._dependencies = {
-                n: frozenset(r.name for r in reqs if r.name in versions and r.name != n)
-                for n, reqs in self.requires.items()}
-        return self._dependencies.get(name, frozenset())
+        versions = self.versions
+        return frozenset(r.name for r in self.requires.get(name, ())
+                         if r.name in versions and r.name != name)
 
     def requirers(self) -> dict[str, set[str]]:
         """Name -> the installed packages with a requirement on that name, whether or not
         anything of that name is installed (a package requiring itself included). Built once."""
         if self._requirers is None:
-            out: dict[str, set[str]] = {}
+            out: defaultdict[str, set[str]] = defaultdict(set)
             for n, reqs in self.requires.items():
                 for r in reqs:
-                    out.setdefault(r.name, set()).add(n)
-            self._requirers = out
+                    out[r.name].add(n)
+            self._requirers = dict(out)
         return self._requirers
 
     def dependents(self, name: str) -> frozenset[str]:
@@ -195,8 +202,7 @@ class Graph:
         on_stack: set[str] = set()
         stack: list[str] = []
         component: dict[str, int] = {}  # node -> its component's number
-        above: list[int] = []  # component -> bitset of every node depending on it
-        members_bits: list[int] = []
+        closed: list[int] = []  # component -> bitset of its members and all their dependents
         counts: dict[str, int] = {}
         for root in names:
             if root in index or root not in self.versions:
@@ -234,23 +240,21 @@ class Graph:
                     members.append(m)
                     if m == node:
                         break
-                number = len(above)
+                number = len(closed)
                 bits = 0
                 for m in members:
                     component[m] = number
                     bits |= 1 << index[m]
-                reach = bits if len(members) > 1 else 0
+                # Itself and everything above it; a component's members reach each other.
                 for m in members:
                     for d in edges.get(m, ()):
                         c = component[d]
                         if c != number:
-                            reach |= members_bits[c] | above[c]
-                above.append(reach)
-                members_bits.append(bits)
+                            bits |= closed[c]
+                closed.append(bits)
         for name in names:
             if name in component:
-                bits = above[component[name]]
-                counts[name] = bits.bit_count() - (bits >> index[name] & 1)
+                counts[name] = closed[component[name]].bit_count() - 1
         return counts
 
     def transitive_dependents(self, name: str) -> frozenset[str]:

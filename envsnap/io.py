@@ -201,6 +201,11 @@ def _no_lone_surrogates(data: Any) -> None:
 def loads(text: str, *, source: str | None = None) -> Snapshot:
     """Parse snapshot text (TOML, or JSON as written by ``--json``)."""
     try:
+        text.encode("utf-8")  # text no UTF-8 file can hold (a lone surrogate from a decoder)
+    except UnicodeEncodeError as exc:
+        raise SnapshotFormatError(f"not valid Unicode text (character {exc.start})",
+                                  file=source) from None
+    try:
         if text.lstrip().startswith("{"):
             data: Any = parse_json(text)
             _no_lone_surrogates(data)
@@ -272,6 +277,10 @@ def load(path: str | os.PathLike[str]) -> Snapshot:
     in one line. Reads at most MAX_SNAPSHOT_BYTES: a device or a runaway pipe cannot exhaust
     memory. A FIFO is read like a file (``envsnap diff <(...) b.toml``)."""
     p = os.fspath(path)
+    if p.startswith(("runs:/", "models:/")):  # logged with an MLflow run or model
+        from .integrations.mlflow import load_uri
+
+        return load_uri(p)
     if p == "-":
         return loads(_decode(_read_capped(sys.stdin.buffer, "stdin"), "stdin"), source="stdin")
     try:

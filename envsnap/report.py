@@ -53,10 +53,10 @@ class _Text:
     def heading(self, text: str, severity: str) -> None:
         self.lines.append(_paint(printable(text), severity, self.color))
 
-    def wrap(self, text: str, indent: str = _INDENT) -> None:
+    def wrap(self, text: str, indent: str = _INDENT, then: str | None = None) -> None:
         self.lines.extend(textwrap.wrap(printable(text), WIDTH, initial_indent=indent,
-                                        subsequent_indent=indent, break_long_words=False,
-                                        break_on_hyphens=False))
+                                        subsequent_indent=indent if then is None else then,
+                                        break_long_words=False, break_on_hyphens=False))
 
     def render(self) -> str:
         return "\n".join(self.lines) + "\n"
@@ -366,14 +366,14 @@ def check_text(r: CheckResult, *, snapshot: str, fail_on: str, color: bool = Fal
                     if f.fix:
                         out.wrap(f"fix: {f.fix}", "        ")
             else:
-                out.wrap(f"{g.rule}: {_collapsed(g)}", "  ")
+                out.wrap(f"{g.rule}: {_collapsed(g)}", "  ", _INDENT)
     remedy = r.remedy(snapshot)
     if remedy is not None:
         out.add()
         out.add("To bring this environment to the snapshot, run:")
         out.add(f"  {remedy.command}")
         for caveat in remedy.caveats:
-            out.wrap(f"note: {caveat}", "  ")
+            out.wrap(f"note: {caveat}", "  ", _INDENT)
     return out.render()
 
 

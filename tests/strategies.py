@@ -108,7 +108,7 @@ def _for_type(tp: Any, text: st.SearchStrategy[str], overrides: Overrides) -> st
     if origin is tuple:
         return st.lists(_for_type(args[0], text, overrides), max_size=2).map(tuple)
     if origin in (Mapping, dict):
-        return st.dictionaries(text, _for_type(args[1], text, overrides), max_size=3)
+        return st.dictionaries(text, _for_type(args[1], text, overrides), max_size=2)
     leaves: dict[Any, st.SearchStrategy[Any]] = {str: text, int: INT64, bool: st.booleans()}
     if tp not in leaves:
         raise TypeError(f"no strategy for {tp!r}: add one to tests/strategies.py")

@@ -22,8 +22,10 @@ COMMANDS = {
     "show": "capture",
     "lock": "lock",
     "build-image": "image",
+    "restore": "restore",
     "diff": "diff",
     "check": "check",
+    "export": "export",
 }
 
 # Exit codes, documented in docs/cli.md: CI scripts branch on them.

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError
 from ..image import choose_base, default_tag, render
 from ..io import load
-from ..lock import lock
+from ..lock import lock, plan
+from ..progress import Bars, Steps, human_bytes
+from .lock import add_index_options, index_plan_args, settings_factory, stderr_reporter
 
 HELP = """\
 Build a Docker image that reproduces a snapshot's Python environment: the base image is
@@ -26,9 +30,12 @@ examples:
   envsnap build-image train.toml --wheelhouse wh/ --network none  air-gapped, no network
   envsnap build-image train.toml --base-image envsnap-base:bookworm --heavy numpy,scipy
 
-The build streams through the Docker Engine (Docker SDK, classic builder). A failing step
-is reported with its log tail; --timeout stops a hung build; Ctrl-C leaves no container
-behind. exit: 0 built, 1 the build failed, 2 bad input (hostile or unlockable snapshot).
+The build streams through the Docker Engine (Docker SDK, classic builder). Each step is
+shown with the time it took (one updating line on a terminal); a failing step is reported
+with its log tail; --timeout stops a hung build; Ctrl-C leaves no container behind.
+Indexes are reached as 'envsnap lock' reaches them (the user's pip/uv configuration, or
+--index-url). exit: 0 built, 1 the build failed or an index did not answer, 2 bad input
+(hostile snapshot, or a local/VCS package without --wheelhouse: said before any download).
 """
 
 
@@ -68,37 +75,28 @@ def register(sub: Any) -> None:
     p.add_argument("--timeout", type=float, default=3600.0, metavar="SECONDS",
                    help="watchdog: stop the build after this long (default: 3600)")
     p.add_argument("--no-cache", action="store_true", help="do not reuse cached layers")
+    add_index_options(p)
     p.set_defaults(handler=run)
 
 
-class _Progress:
-    """A one-line display on a terminal, plain lines otherwise (both on stderr)."""
+class _BuildEvents:
+    """Docker build events -> per-step progress with the time each step took."""
 
-    def __init__(self, console: Any) -> None:
-        self.console = console
-        self.tty = bool(console.err_is_tty)
-        self.width = shutil.get_terminal_size((100, 20)).columns
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
 
     def __call__(self, event: Any) -> None:
         if event.kind == "step":
-            text = f"[{event.step}/{event.total}] {event.text}"
-            if self.tty:
-                self.console.err.write("\r\x1b[2K" + text[: self.width - 1])
-                self.console.err.flush()
-            else:
-                self.console.info(text)
-        elif event.kind == "cached" and not self.tty:
-            self.console.info(f"[{event.step}] cached")
+            self.steps.step(event.step, event.total, event.text)
+        elif event.kind == "cached":
+            self.steps.cached()
         elif event.kind == "log" and event.text.startswith("envsnap: "):
             # The Dockerfile's own messages (the base image's Python vs the snapshot's).
-            self.console.err.write(("\r\x1b[2K" if self.tty else "") + event.text + "\n")
-
-    def done(self) -> None:
-        if self.tty:
-            self.console.err.write("\r\x1b[2K")
+            self.steps.message(event.text)
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
+    started = time.monotonic()
     snapshot = load(args.snapshot)
     if args.dockerfile_only and args.output is None:
         raise BadInputError("--dockerfile-only needs -o DIR for the build context")
@@ -109,18 +107,32 @@ def run(args: argparse.Namespace, console: Any) -> int:
     labels = dict(args.label)
     heavy = [n.strip() for n in args.heavy.split(",") if n.strip()]
     base = choose_base(snapshot, args.base_image, args.base_python)
-    # Validation runs in lock() and render() before anything is written or sent.
-    hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
-                  progress=console.info)
-    plan = render(snapshot, hashed, base=base, offline=args.wheelhouse is not None,
-                  labels=labels, heavy_extra=heavy)
-    for note in plan.notes:
+    flagged = index_plan_args(args)
+    pins = plan(snapshot, **flagged)  # refuses hostile input (exit 2) before any network use
+    if snapshot.python is None:
+        raise BadInputError("the snapshot has no Python environment to build an image from")
+    if args.wheelhouse is None:
+        # Known without the network: only a wheelhouse can hold these.
+        local = [f"{p.name}=={p.version}" for p in pins.pins if p.kind == "build"]
+        if local:
+            raise BadInputError(
+                f"cannot build an image: {', '.join(local)} installed from a local folder, an "
+                "editable or a VCS source: pass --wheelhouse DIR to build them into wheels")
+    progress = stderr_reporter(console)
+    t0 = time.monotonic()
+    with progress if isinstance(progress, Bars) else contextlib.nullcontext():
+        hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
+                      progress=progress, settings=settings_factory(args), **flagged)
+    console.info(f"locked {len(hashed.pins)} package(s) in {time.monotonic() - t0:.1f}s")
+    plan_ = render(snapshot, hashed, base=base, offline=args.wheelhouse is not None,
+                   labels=labels, heavy_extra=heavy)
+    for note in plan_.notes:
         console.warn(note)
     console.info(f"base image {base.ref}: {base.reason}")
     from ..image.context import context_tar, write_context
 
     if args.dockerfile_only:
-        written = write_context(plan, args.wheelhouse, args.output)
+        written = write_context(plan_, args.wheelhouse, args.output)
         console.info(f"wrote {args.output / 'Dockerfile'} and {len(written) - 1} context file(s)")
         return 0
     from ..image.engine import Engine
@@ -128,15 +140,22 @@ def run(args: argparse.Namespace, console: Any) -> int:
     engine = Engine.connect()
     tag = args.tag or default_tag(snapshot.digest)
     network = None if args.network in (None, "default") else args.network
-    progress = _Progress(console)
-    with engine, context_tar(plan, args.wheelhouse) as context:
+    t0 = time.monotonic()
+    with engine, context_tar(plan_, args.wheelhouse) as context:
+        size = context.seek(0, 2)
+        context.seek(0)
+        console.info(f"build context {human_bytes(size)} ready in {time.monotonic() - t0:.1f}s; "
+                     "building")
+        steps = Steps(console.err, tty=bool(console.err_is_tty),
+                      width=shutil.get_terminal_size((100, 20)).columns)
         try:
             result = engine.build(context, tag=tag, network_mode=network, nocache=args.no_cache,
-                                  timeout=args.timeout, on_event=progress)
+                                  timeout=args.timeout, on_event=_BuildEvents(steps))
         finally:
-            progress.done()
+            steps.close()
     cached = len(result.cached_steps)
     console.info(f"built {tag} ({result.image_id[:19]}) in {result.seconds:.1f}s, "
-                 f"{cached}/{len(result.steps)} steps from cache")
+                 f"{cached}/{len(result.steps)} steps from cache; "
+                 f"{time.monotonic() - started:.1f}s in all")
     console.print(tag)
     return 0

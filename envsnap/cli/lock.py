@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError
 from ..io import load, write_files_atomic
-from ..lock import FORMATS, lock, render, wheel_dir_for
+from ..lock import FORMATS, lock, plan, render, wheel_dir_for
+from ..lock.hashing import BUILD_REASON
+from ..lock.index import source
+from ..lock.settings import IndexSettings, user_settings, with_flags
+from ..progress import Bars, Reporter, reporter
 from ._args import comma_list
 
 LOCK_HELP = """\
@@ -25,14 +30,25 @@ outputs (in -o DIR):
   conda-PLATFORM.lock  @EXPLICIT files: conda create -n ENV --file conda-linux-64.lock
 
 hashes come from:
-  (default)            the index, through pip's --report JSON: the file pip would install
-                       for the snapshot's Python/platform, without downloading it
+  (default)            the index's Simple API (PEP 691 JSON, PEP 503 HTML): the file pip
+                       would install for the snapshot's Python/platform and its sha256,
+                       read concurrently, without downloading wheels or resolving
   --wheelhouse DIR     every wheel downloaded (or built, for editable/local/VCS installs)
                        into DIR and hashed there: install and build images with no network
+
+indexes: this machine is reached as the user's pip (or uv) is configured: mirror, extra
+indexes, find-links, cert, client cert, proxy, trusted hosts, netrc/keyring credentials.
+--index-url/--extra-index-url/--find-links replace the configured values. Lockfiles name
+the index each package was published on (the snapshot's, PyPI, a local label's index) or
+the ones named by flag, without credentials; never a configured mirror or find-links
+path. Through a mirror, pylock.toml (which needs each file's URL) needs --index-url or
+--wheelhouse. An index that does not answer fails the lock in under a minute (exit 1).
 
 examples:
   envsnap lock train.toml                        requirements.txt + pylock.toml in .
   envsnap lock train.toml -o lock/ --wheelhouse lock/wheels
+  envsnap lock train.toml -o lock/ --wheelhouse wheels/   pylock paths: ../wheels/...
+  envsnap lock train.toml --index-url https://mirror.example/simple
   envsnap lock train.toml --format conda -o lock/
   pip install --no-index --find-links lock/wheels --require-hashes --no-deps \\
       -r lock/requirements.txt
@@ -40,7 +56,7 @@ examples:
 Packages with a local version label (torch 2.3.1+cu121) are fetched from the index that
 serves them (download.pytorch.org/whl/cu121). Packages that cannot be hashed are listed on
 stderr and at the end of each lockfile, never dropped silently. exit: 0 ok, 1 something
-could not be locked, 2 bad input.
+could not be locked or an index did not answer, 2 bad input (said before any network use).
 """
 
 
@@ -63,15 +79,60 @@ def register(sub: Any) -> None:
                    help="download/build every wheel into DIR and hash those (air-gapped mode)")
     p.add_argument("--offline", action="store_true",
                    help="with --wheelhouse: use only the wheels already there, no network")
+    add_index_options(p)
     p.set_defaults(handler=run)
 
 
+def add_index_options(p: Any) -> None:
+    """--index-url / --extra-index-url / --find-links (shared with restore and build-image)."""
+    p.add_argument("--index-url", metavar="URL",
+                   help="the index to lock from and name in the lockfiles (replaces the "
+                        "configured one; credentials are used, never written)")
+    p.add_argument("--extra-index-url", action="append", default=[], metavar="URL",
+                   help="an extra index, named in the lockfiles too (repeatable)")
+    p.add_argument("--find-links", action="append", default=[], metavar="PATH_OR_URL",
+                   help="a folder or page of wheels to look in (repeatable; never written)")
+
+
+def index_plan_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The flagged indexes as lockfiles write them (no credentials); exit 2 for a local path
+    or a URL with a secret in its query."""
+    from ..lock.settings import portable_index
+
+    return {
+        "index_url": portable_index(args.index_url, "--index-url") if args.index_url else None,
+        "extra_index_urls": [portable_index(u, "--extra-index-url")
+                             for u in args.extra_index_url],
+    }
+
+
+def settings_factory(args: argparse.Namespace) -> Callable[[], IndexSettings]:
+    """The user's configuration with the flags over it, read when first needed."""
+    cache: list[IndexSettings] = []
+
+    def read() -> IndexSettings:
+        if not cache:
+            cache.append(with_flags(user_settings(), index_url=args.index_url,
+                                    extra_index_urls=args.extra_index_url,
+                                    find_links=args.find_links))
+        return cache[0]
+
+    return read
+
+
+def stderr_reporter(console: Any) -> Reporter:
+    """Bars on a terminal, plain ``envsnap: ...`` lines otherwise."""
+    color = not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+    return reporter(console.err, tty=bool(console.err_is_tty), color=color, write=console.info)
+
+
 def command_line(argv: Sequence[str]) -> str:
-    """The command for lockfile headers, with paths reduced to their last part: the
-    capturing machine's directory layout is never written."""
+    """The command for lockfile headers, with paths reduced to their last part (``lock/`` ->
+    ``lock``): the capturing machine's directory layout is never written."""
     out: list[str] = []
     for arg in argv:
-        if os.path.isabs(arg) or "/" in arg.rstrip("/"):
+        arg = arg.rstrip("/") or arg
+        if os.path.isabs(arg) or "/" in arg:
             arg = Path(arg).name or arg
         out.append(arg if arg and all(c.isalnum() or c in "-_.,=:+" for c in arg) else "ARG")
     return " ".join(out)
@@ -95,6 +156,21 @@ def run(args: argparse.Namespace, console: Any) -> int:
         raise BadInputError(f"--wheelhouse {args.wheelhouse}: not a directory")
     if args.offline and args.wheelhouse is not None and not args.wheelhouse.is_dir():
         raise BadInputError(f"--offline --wheelhouse {args.wheelhouse}: no such directory")
+    if args.offline and args.wheelhouse is None:
+        raise BadInputError("--offline needs --wheelhouse DIR holding every wheel")
+    flagged = index_plan_args(args)
+    pins = plan(snapshot, **flagged)  # refuses hostile input (exit 2) before anything else
+    formats = list(args.format)
+    settings = settings_factory(args)
+    if args.wheelhouse is None and any(p.kind == "index" for p in pins.pins):
+        formats = _pylock_through_mirror(pins.index_url, settings(), formats,
+                                         explicit=args.format != FORMATS, console=console)
+    said: set[str] = set()
+    if args.wheelhouse is None:
+        for pin in pins.pins:  # known without the network: only a wheelhouse can hold them
+            if pin.kind == "build":
+                console.warn(f"not locked: {pin.name}=={pin.version}: {BUILD_REASON}")
+                said.add(pin.name)
     argv = ["envsnap", "lock", args.snapshot, "-o", args.output]
     if args.format != FORMATS:
         argv += ["--format", ",".join(args.format)]
@@ -102,17 +178,48 @@ def run(args: argparse.Namespace, console: Any) -> int:
         argv += ["--wheelhouse", str(args.wheelhouse)]
     if args.offline:
         argv.append("--offline")
+    if flagged["index_url"]:
+        argv += ["--index-url", flagged["index_url"]]
+    for url in flagged["extra_index_urls"]:
+        argv += ["--extra-index-url", url]
     command = command_line(argv)
-    hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
-                  progress=console.info)
+    progress = stderr_reporter(console)
+    with progress if isinstance(progress, Bars) else contextlib.nullcontext():
+        hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
+                      progress=progress, settings=settings, **flagged)
     wheel_dir = wheel_dir_for(out, args.wheelhouse)
-    files = render(snapshot, hashed, args.format, command=command, wheel_dir=wheel_dir)
+    files = render(snapshot, hashed, formats, command=command, wheel_dir=wheel_dir)
     if args.wheelhouse and wheel_dir is None and "pylock.toml" in files:
         console.warn("pylock.toml refers to wheels/FILE: keep the wheelhouse in a 'wheels' "
                      "folder beside it (or use --wheelhouse inside -o DIR)")
     # Everything is rendered before anything is written, and the files land as a set.
     write_files_atomic(out, files)
     for item in hashed.unlockable:
-        console.warn(f"not locked: {item.name}=={item.version}: {item.reason}")
+        if item.name not in said:
+            console.warn(f"not locked: {item.name}=={item.version}: {item.reason}")
+    via = sorted({p.via for p in hashed.pins if p.via})
+    if via and "pylock.toml" in files:
+        console.warn(f"pylock.toml lists {sum(1 for p in hashed.pins if p.via)} package(s) "
+                     f"found through {', '.join(via)} as not locked (no URL to write); "
+                     "requirements.txt has them")
     console.info(f"locked {len(hashed.pins)} package(s) -> {', '.join(sorted(files))} in {out}")
     return 1 if hashed.unlockable else 0
+
+
+def _pylock_through_mirror(written: str, settings: IndexSettings, formats: list[str], *,
+                           explicit: bool, console: Any) -> list[str]:
+    """pylock.toml holds each wheel's URL; through a configured mirror the URL on the index
+    the lock names is unknown (and the mirror's is never written). Known before any network
+    call: an explicit --format pylock exits 2, the default leaves pylock.toml out."""
+    if "pylock" not in formats or settings.no_index:
+        return formats
+    mirror = settings.index_url and source(settings.index_url, "index").url != written
+    if not mirror:
+        return formats
+    why = (f"pylock.toml needs each wheel's URL on {written}, and this machine reaches packages "
+           f"through a mirror ({settings.origin}) whose URLs are never written: pass "
+           "--index-url MIRROR to name it in the lockfiles, or --wheelhouse DIR")
+    if explicit:
+        raise BadInputError(why)
+    console.warn(f"{why}; writing requirements.txt only")
+    return [f for f in formats if f != "pylock"]

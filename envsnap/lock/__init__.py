@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from ..errors import BadInputError
+from ..progress import Reporter
 from ..snapshot import Snapshot
 from .conda import CondaLock, render_conda, validate_conda_lock
 from .hashing import (
@@ -16,13 +17,14 @@ from .hashing import (
     LockError,
     ProgressFn,
     Unlockable,
-    _silent,
     hash_pins,
     sha256_file,
 )
+from .index import IndexUnreachable
 from .plan import LockPlan, Pin, plan
 from .pylock import render_pylock, validate_pylock
 from .requirements import render_requirements
+from .settings import IndexSettings, user_settings
 
 FORMATS = ("requirements", "pylock", "conda")
 
@@ -30,6 +32,8 @@ __all__ = [
     "FORMATS",
     "CondaLock",
     "HashedLock",
+    "IndexSettings",
+    "IndexUnreachable",
     "LockError",
     "LockPlan",
     "LockedFile",
@@ -45,26 +49,38 @@ __all__ = [
     "render_pylock",
     "render_requirements",
     "sha256_file",
+    "user_settings",
     "validate_conda_lock",
     "validate_pylock",
 ]
 
 
 def lock(snapshot: Snapshot, *, wheelhouse: Path | None = None, offline: bool = False,
-         progress: ProgressFn = _silent) -> HashedLock:
-    """Plan (pure) then hash (the edge): the snapshot's exact pins with their sha256."""
-    return hash_pins(plan(snapshot), wheelhouse=wheelhouse, offline=offline, progress=progress)
+         progress: Reporter | ProgressFn | None = None,
+         settings: IndexSettings | Callable[[], IndexSettings] | None = None,
+         index_url: str | None = None, extra_index_urls: Sequence[str] = ()) -> HashedLock:
+    """Plan (pure) then hash (the edge): the snapshot's exact pins with their sha256.
+
+    ``settings``: how this machine reaches indexes; by default the user's pip / uv
+    configuration, read only when the network is needed. ``index_url`` / ``extra_index_urls``
+    are indexes the lockfiles name instead of the snapshot's (credential-free).
+    """
+    p = plan(snapshot, index_url=index_url, extra_index_urls=extra_index_urls)
+    return hash_pins(p, wheelhouse=wheelhouse, offline=offline, progress=progress,
+                     settings=settings if settings is not None else user_settings)
 
 
 def wheel_dir_for(out_dir: Path, wheelhouse: Path | None) -> str | None:
-    """The wheelhouse relative to the lock files, when it lies inside their folder (so no path
-    of this machine is ever written); None otherwise."""
+    """The wheelhouse relative to the lock files (``wheels``, ``../wheels``), so pylock.toml's
+    paths point where the wheels are; None when the two share no folder below the root (the
+    relative path would then spell out the wheelhouse's absolute location)."""
     if wheelhouse is None:
         return None
-    rel = os.path.relpath(wheelhouse.resolve(), out_dir.resolve())
-    if rel.startswith("..") or os.path.isabs(rel):
+    wh, out = wheelhouse.resolve(), out_dir.resolve()
+    common = os.path.commonpath([wh, out])
+    if common == os.path.dirname(common):
         return None
-    return Path(rel).as_posix()
+    return Path(os.path.relpath(wh, out)).as_posix()
 
 
 def render(snapshot: Snapshot, hashed: HashedLock, formats: Iterable[str], *, command: str,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from packaging.utils import canonicalize_name
 
@@ -46,6 +47,10 @@ class LockPlan:
     extra_index_urls: tuple[str, ...]
     pins: tuple[Pin, ...]
     conda_owned: tuple[str, ...] = ()  # dists a conda record owns: locked by the conda lock
+    implementation: str = "cpython"
+    # name -> the WHEEL tags of the wheel the snapshot's environment installed: the file to
+    # lock is the one built with them, when the index lists it.
+    installed_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def python_minor(self) -> str:
@@ -146,14 +151,23 @@ def _platforms(snapshot: Snapshot) -> tuple[str, ...]:
     return tuple(sorted(kept))
 
 
-def plan(snapshot: Snapshot) -> LockPlan:
-    """Decide how every Python package of the snapshot is locked; no resolution, no I/O."""
+def plan(snapshot: Snapshot, *, index_url: str | None = None,
+         extra_index_urls: Sequence[str] = ()) -> LockPlan:
+    """Decide how every Python package of the snapshot is locked; no resolution, no I/O.
+
+    The lockfile names the snapshot's own indexes (PyPI when it recorded none) or, when given,
+    ``index_url`` / ``extra_index_urls``: indexes the user named by flag, already without
+    credentials (settings.portable_index).
+    """
     check_snapshot(snapshot)
     py = snapshot.python
     if py is None:
-        return LockPlan(python_version="", abi=None, platforms=(), index_url=PYPI_SIMPLE,
-                        extra_index_urls=(), pins=())
+        return LockPlan(python_version="", abi=None, platforms=(),
+                        index_url=index_url or PYPI_SIMPLE, extra_index_urls=(), pins=())
     configured = tuple(u.rstrip("/") for u in py.indexes if _usable_index(u))
+    if index_url:
+        configured = (index_url, *(u for u in configured[1:] if u != index_url))
+    configured = tuple(dict.fromkeys((*configured, *extra_index_urls)))
     index_url = configured[0] if configured else PYPI_SIMPLE
     pins: list[Pin] = []
     conda_owned: list[str] = []
@@ -174,4 +188,6 @@ def plan(snapshot: Snapshot) -> LockPlan:
         extra_index_urls=tuple(extras),
         pins=tuple(pins),
         conda_owned=tuple(conda_owned),
+        implementation=py.implementation or "cpython",
+        installed_tags={canonicalize_name(p.name): tuple(p.tags) for p in py.packages if p.tags},
     )

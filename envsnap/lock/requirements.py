@@ -11,7 +11,8 @@ from .safety import check_lock
 POLICY_TEXT = {
     "wheelhouse": "every wheel for the target found in the wheelhouse (air-gapped: "
                   "pip install --no-index --find-links WHEELHOUSE ...)",
-    "index": "the file pip selects for the target on the index (pip install --report)",
+    "index": "the file pip would install for the target, as the index's Simple API states "
+             "it (PEP 691/503)",
 }
 
 

@@ -8,11 +8,13 @@ import io
 import os
 import shutil
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import support
+from indexserver import isolate_user_config
 
 from envsnap import io as snapio
 from envsnap.capturing import capture
@@ -22,9 +24,18 @@ from envsnap.snapshot import Snapshot
 
 pytestmark = pytest.mark.slow
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_user_config() -> Iterator[None]:
+    # Module scope: the module-scoped fixtures that lock run inside it too.
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_user_config(mp)
+        yield
+
 SECRET = "s3cret-token-4f9a"
 INDEX = f"https://ci-bot:{SECRET}@pypi.corp.example/simple"
 BUILT = ("editme", "vcspkg", "localwheel")
+BUILD_TOOLS = ("setuptools", "wheel", "packaging")
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -107,7 +118,10 @@ def locked(source: dict[str, Path], pypi_wheelhouse: Path) -> LockRun:
 def test_lock_builds_every_local_source_into_the_wheelhouse(locked: LockRun) -> None:
     assert locked.rc == 0, locked.err
     new = {w.name for w in locked.wheels.glob("*.whl")} - locked.seeded
-    assert {n.split("-")[0] for n in new} == set(BUILT)
+    # The built wheels, and what their PEP 517 builds need (setuptools>=64 and wheel, with
+    # wheel's own dependency) so a later --offline run can build them with no index.
+    assert {n.split("-")[0] for n in new} - set(BUILD_TOOLS) == set(BUILT)
+    assert "adding the build requirements setuptools>=64, wheel to the wheelhouse" in locked.err
     assert "building a wheel for editme 0.1.0" in locked.err
     req = (locked.out / "requirements.txt").read_text()
     for name in BUILT:

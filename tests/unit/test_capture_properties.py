@@ -311,7 +311,7 @@ def test_every_dist_info_is_a_package_a_problem_or_a_warning(dists: list[DistInf
         where = f"{site}/{dist.entry}"
         assert where in packages or where in problems, f"{dist.entry!r} vanished"
         pkg = packages.get(where)
-        if pkg is not None and dist.direct_url is not None and pkg.source is None:
+        if pkg is not None and dist.direct_url and pkg.source is None:
             # The direct_url.json was read: unparseable (a problem) or dropped (a warning).
             assert (any(p.path == where and p.kind == "invalid-direct-url"
                         for p in snapshot.python.problems)

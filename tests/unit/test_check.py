@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from io import StringIO
+from pathlib import Path
 
 import pytest
+import support
 
+from envsnap import capture, io
+from envsnap.cli import Console, build_parser
+from envsnap.cli import check as check_cli
+from envsnap.config import Ignore
 from envsnap.gate import CheckResult, check
 from envsnap.rules import cuda_needs
 from envsnap.snapshot import (
@@ -20,6 +27,7 @@ from envsnap.snapshot import (
     Snapshot,
     Source,
 )
+from envsnap.testing import FakeHost, gpu_fixture_host
 
 H100 = GPU(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
 RTX5090 = GPU(index=1, name="NVIDIA GeForce RTX 5090", compute_capability="12.0")
@@ -60,7 +68,7 @@ def test_exact_policy_fails_on_any_version_change() -> None:
                      Package(name="attrs", version="23.2.0"))
     r = check(BASE, live)
     assert rules(r) == [("package", "six", "critical")]
-    assert r.findings[0].fix == "pip install six==1.16.0"
+    assert r.findings[0].fix == "python -m pip install six==1.16.0"
 
 
 def test_compatible_policy_allows_patch_drift_of_non_abi_packages_only() -> None:
@@ -121,7 +129,8 @@ def test_driver_against_minor_version_compat(driver: str, severity: str | None,
 
 def test_no_driver_when_snapshot_needs_cuda() -> None:
     r = check(BASE, replace(BASE, nvidia=None), host_only=True)
-    assert rules(r) == [("driver", "driver", "critical")]
+    assert rules(r) == [("driver", "driver", "critical"), ("gpu", "GPUs", "critical")]
+    assert "no NVIDIA driver was found" in r.findings[0].explanation
 
 
 def test_driver_user_space_kernel_mismatch() -> None:
@@ -146,7 +155,9 @@ def test_arch_list_falls_back_to_shipped_table_and_unknown_is_reported() -> None
     assert rules(check(exp, live, host_only=True))[0][2] == "critical"  # table: cu126 ends at sm_90
     custom = replace(no_list, version="2.6.0")  # no table row for an unlabelled build
     exp = replace(BASE, frameworks=(replace(custom, variant=None),))
-    assert rules(check(exp, live, host_only=True)) == [("gpu", "torch", "info")]
+    # Coverage unknown; the model differs (a newer architecture): both information only.
+    assert rules(check(exp, live, host_only=True)) == [
+        ("gpu", "torch", "info"), ("gpu", "GPU1 NVIDIA GeForce RTX 5090", "info")]
 
 
 def test_glibc_below_wheel_tags() -> None:
@@ -214,10 +225,233 @@ def test_variant_fix_names_the_pytorch_index_for_rocm_too() -> None:
     exp = replace(BASE, python=env(Package(name="torch", version="2.5.1+rocm6.2")))
     live = replace(BASE, python=env(Package(name="torch", version="2.5.1+cpu")))
     torch = next(f for f in check(exp, live).findings if f.subject == "torch")
-    assert torch.fix == ("pip install torch==2.5.1+rocm6.2 "
+    assert torch.fix == ("python -m pip install torch==2.5.1+rocm6.2 "
                          "--index-url https://download.pytorch.org/whl/rocm6.2")
 
 
 def test_unknown_policy_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown policy"):
         check(BASE, BASE, policy="loose")
+
+
+# ---------------------------------------------------------------------------------------------
+# GPUs present, counted and compared (also under --host-only)
+
+
+def gpus(*gpus: GPU, driver: str = "580.159.04") -> Snapshot:
+    return replace(BASE, nvidia=NvidiaInfo(driver_version=driver, gpus=gpus))
+
+
+def gpu(index: int, name: str, cc: str, gib: int) -> GPU:
+    return GPU(index=index, name=name, compute_capability=cc, memory_bytes=gib * 2**30)
+
+
+A100_40 = "NVIDIA A100-SXM4-40GB"
+
+
+def test_no_gpu_where_the_snapshot_had_gpus_fails_even_without_cuda_builds() -> None:
+    exp = replace(BASE, frameworks=())  # nothing needs CUDA: the GPUs alone must be there
+    r = check(exp, replace(exp, nvidia=None), host_only=True)
+    assert rules(r) == [("gpu", "GPUs", "critical")]
+    f = r.findings[0]
+    assert (f.expected, f.actual) == ("1 x NVIDIA H100 80GB HBM3 (sm_90)", "none")
+    assert "no NVIDIA GPU (no driver answered either)" in f.explanation
+    assert r.failed("critical")
+
+
+def test_fewer_gpus_fail_more_do_not() -> None:
+    eight = gpus(*(gpu(i, "NVIDIA H100 80GB HBM3", "9.0", 80) for i in range(8)))
+    four = gpus(*(gpu(i, "NVIDIA H100 80GB HBM3", "9.0", 80) for i in range(4)))
+    r = check(eight, four, host_only=True)
+    assert rules(r) == [("gpu", "GPUs", "critical")] and r.findings[0].kind == "count"
+    assert (r.findings[0].expected, r.findings[0].actual) == ("8", "4")
+    assert check(four, eight, host_only=True).findings == ()
+
+
+def test_an_older_architecture_the_build_covers_warns_one_it_does_not_fails() -> None:
+    h100 = gpus(gpu(0, "NVIDIA H100 80GB HBM3", "9.0", 80))
+    r = check(h100, gpus(gpu(0, A100_40, "8.0", 40)), host_only=True)
+    assert {(f.kind, f.severity) for f in r.findings} == {("older_arch", "major"),
+                                                          ("memory", "major")}
+    older = next(f for f in r.findings if f.kind == "older_arch")
+    assert "FP8" in older.explanation and not r.failed("critical")
+    r = check(h100, gpus(gpu(0, "Tesla V100-SXM2-16GB", "7.0", 16)), host_only=True)
+    assert [(f.kind, f.severity) for f in r.findings][0] == ("not_covered", "critical")
+
+
+def test_another_model_of_the_same_architecture_is_information_only() -> None:
+    h100 = gpus(gpu(0, "NVIDIA H100 80GB HBM3", "9.0", 80))
+    r = check(h100, gpus(gpu(0, "NVIDIA H200", "9.0", 141)), host_only=True)
+    assert [(f.kind, f.severity) for f in r.findings] == [("model", "info")]
+    assert "same architecture" in r.findings[0].explanation and not r.failed("minor")
+
+
+def test_a_failed_nvidia_probe_skips_gpu_rules_and_is_reported() -> None:
+    live = replace(BASE, nvidia=None,
+                   probes={"nvidia": ProbeStatus(status="error", error="NVML hung")})
+    r = check(BASE, live, host_only=True)
+    assert "gpu" in r.skipped and "gpu" not in r.checked
+    assert ("probe", "nvidia", "major") in rules(r)
+
+
+H100_DIR = support.REPO / "tests" / "data" / "gpu" / "h100-ubuntu24"
+H200_DIR = support.REPO / "tests" / "data" / "gpu" / "h200-ubuntu24"
+# torch 2.9 for CUDA 13.0 as PyTorch publishes it: its arch list (pytorch.toml, the shipped
+# table) runs sm_75 ... sm_120, so sm_90 (H100 and H200 alike) is covered.
+TORCH_CU130 = Framework(name="torch", version="2.9.1+cu130", variant="cu130", cuda="13.0")
+
+
+@pytest.fixture(scope="module")
+def h100_snapshot() -> Snapshot:
+    """What `envsnap capture` records on the recorded H100 machine (driver 580, CUDA 13, one
+    GPU), replayed through the real probes, with a CUDA 13 torch build in it."""
+    recorded = capture(host=gpu_fixture_host(H100_DIR), only=("os", "cpu", "nvidia", "cuda"))
+    assert recorded.nvidia is not None and len(recorded.nvidia.gpus) == 1
+    return replace(recorded, frameworks=(TORCH_CU130,))
+
+
+def _check_cli(snapshot: Snapshot, host: FakeHost, tmp_path: Path,
+               *argv: str) -> tuple[int, str]:
+    path = tmp_path / "h100.toml"
+    io.dump(snapshot, path)
+    args = [*argv[:1], str(path), *argv[1:]] if argv else ["check", str(path)]
+    parsed = build_parser(args).parse_args(args)
+    out = StringIO()
+    rc = check_cli.run(parsed, Console(out=out, err=StringIO()), host=host)
+    return rc, out.getvalue()
+
+
+def test_h100_snapshot_host_only_on_a_machine_without_gpu_or_driver_fails(
+        h100_snapshot: Snapshot, tmp_path: Path) -> None:
+    rc, out = _check_cli(h100_snapshot, FakeHost(), tmp_path, "check", "--host-only")
+    assert rc == 1, out
+    assert "FAIL (policy exact, host only)" in out
+    assert "gpu: GPUs  expected 1 x NVIDIA H100 80GB HBM3 (sm_90), found none" in out
+    assert "driver: driver  expected >= 580, found -" in out
+    assert "CUDA 13.0 (torch 2.9.1+cu130 (CUDA 13.0))" in out
+
+
+def test_h100_snapshot_host_only_on_the_recorded_h200_passes(
+        h100_snapshot: Snapshot, tmp_path: Path) -> None:
+    rc, out = _check_cli(h100_snapshot, gpu_fixture_host(H200_DIR), tmp_path, "check",
+                         "--host-only", "--fail-on", "minor")
+    assert rc == 0, out
+    assert "OK (policy exact, host only)" in out
+    # The model name legitimately differs: said, never failed.
+    assert "gpu: GPU0 NVIDIA H200  expected NVIDIA H100 80GB HBM3 (sm_90), found NVIDIA H200 " \
+           "(sm_90)" in out
+    assert "0 critical, 0 major, 0 minor, 1 info" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# Readable: order, groups, fix hints with the target interpreter and the source, one command
+
+
+def test_python_minor_mismatch_comes_before_package_findings() -> None:
+    assert BASE.python is not None
+    live = replace(BASE, python=replace(BASE.python, version="3.12.1", packages=(
+        Package(name="numpy", version="2.0.0"), Package(name="six", version="1.17.0"))))
+    r = check(BASE, live)
+    assert [(f.rule, f.subject) for f in r.findings][:2] == [("python", "python"),
+                                                             ("package", "attrs")]
+    assert all(f.severity == "critical" for f in r.findings)
+
+
+def _extras(n: int) -> tuple[Package, ...]:
+    return tuple(Package(name=f"extra{i:02d}", version="1.0") for i in range(n))
+
+
+def test_extras_are_one_group_and_ignore_extras_drops_them() -> None:
+    assert BASE.python is not None
+    live = replace(BASE, python=replace(BASE.python,
+                                        packages=BASE.python.packages + _extras(59)))
+    r = check(BASE, live)
+    groups = r.groups()
+    assert [(g.rule, g.kind, len(g.findings)) for g in groups] == [("package", "extra", 59)]
+    assert groups[0].summary == "59 packages not in the snapshot"
+    quiet = check(BASE, live, ignore_extras=True)
+    assert quiet.findings == ()
+    assert quiet.ignored == {"packages not in the snapshot (--ignore-extras)": 59}
+
+
+def test_envsnap_and_what_only_it_needs_are_not_drift() -> None:
+    assert BASE.python is not None
+    tool = (Package(name="envsnap", version="0.1.0", requires=("packaging>=25.0", "tomli>=2.1")),
+            Package(name="tomli", version="2.2.1"),
+            Package(name="packaging", version="25.0"),
+            Package(name="other", version="1.0", requires=("packaging",)))
+    live = replace(BASE, python=replace(BASE.python, packages=BASE.python.packages + tool))
+    kinds = {f.subject: (f.kind, f.severity) for f in check(BASE, live).findings}
+    # packaging is needed by `other` too: an extra like any other.
+    assert kinds == {"envsnap": ("tool", "info"), "tomli": ("tool", "info"),
+                     "packaging": ("extra", "minor"), "other": ("extra", "minor")}
+
+
+def test_ignore_list_drops_packages_and_says_so() -> None:
+    assert BASE.python is not None
+    live = live_with(Package(name="numpy", version="2.0.0"), Package(name="six", version="1.16.0"),
+                     Package(name="attrs", version="23.2.0"))
+    r = check(BASE, live, ignore=Ignore(packages=("num*",)))
+    assert r.findings == () and r.ignored == {"packages matching the ignore list": 1}
+
+
+LOCAL = Package(name="mylib", version="0.3.0",
+                source=Source(kind="dir", url="file:///src/my%20lib"))
+EDITABLE = Package(name="ed", version="1.0", source=Source(kind="editable", url="file:///work/ed"))
+VCS = Package(name="tool", version="2.0", source=Source(
+    kind="vcs", vcs="git", url="https://github.com/org/tool", commit="a" * 40))
+
+
+def test_fix_hints_name_the_target_interpreter_and_the_source() -> None:
+    exp = replace(BASE, python=env(LOCAL, EDITABLE, VCS, Package(name="six", version="1.16.0")))
+    live = replace(BASE, python=env(Package(name="mylib", version="0.4.0")))
+    python = "/opt/my venv/bin/python"
+    fixes = {f.subject: f.fix for f in check(exp, live, python=python).findings}
+    pip = "'/opt/my venv/bin/python' -m pip"
+    assert fixes == {
+        "mylib": f"{pip} install '/src/my lib'",
+        "ed": f"{pip} install -e /work/ed",
+        "tool": f"{pip} install 'tool @ git+https://github.com/org/tool@{'a' * 40}'",
+        "six": f"{pip} install six==1.16.0",
+    }
+    assert not any("pip install mylib==0.3.0" in (f or "") for f in fixes.values())
+
+
+def test_one_command_brings_the_environment_to_the_snapshot() -> None:
+    exp = replace(BASE, python=env(Package(name="six", version="1.16.0"), EDITABLE))
+    live = replace(BASE, python=env(Package(name="six", version="1.17.0"),
+                                    Package(name="ed", version="1.0"),
+                                    Package(name="stray", version="1.0")))
+    r = check(exp, live, python="/venv/bin/python")
+    remedy = r.remedy("train.toml")
+    assert remedy is not None and remedy.caveats == ()
+    assert remedy.command == (
+        "envsnap lock train.toml -o envsnap-lock && /venv/bin/python -m pip uninstall -y ed "
+        "stray && /venv/bin/python -m pip install --require-hashes --no-deps "
+        "-r envsnap-lock/requirements.txt")
+    piped = r.remedy("-")
+    assert piped is not None and piped.command.startswith("envsnap lock SNAPSHOT.toml ")
+    assert check(BASE, BASE).remedy("train.toml") is None
+    assert BASE.python is not None
+    other_python = replace(BASE, python=replace(BASE.python, version="3.12.1"))
+    remedy = check(BASE, other_python).remedy("t.toml")
+    assert remedy is None  # an interpreter mismatch alone: no pip command fixes it
+    moved = replace(other_python, python=env(Package(name="six", version="1.0"),
+                                             version="3.12.1"))
+    remedy = check(BASE, moved).remedy("t.toml")
+    assert remedy is not None and "Python 3.11.7 interpreter" in remedy.caveats[0]
+
+
+def test_broken_requirements_of_the_live_environment() -> None:
+    typer = Package(name="typer", version="0.12.5", requires=("rich<14",))
+    exp = replace(BASE, python=env(typer, Package(name="rich", version="13.9.4")))
+    live = replace(BASE, python=env(typer, Package(name="rich", version="15.0.0")))
+    r = check(exp, live, python="/v/bin/python")
+    broken = next(f for f in r.findings if f.rule == "requirement")
+    assert (broken.kind, broken.severity, broken.expected, broken.actual) == (
+        "broken", "major", "rich<14", "rich 15.0.0")
+    assert broken.fix == "/v/bin/python -m pip install rich==13.9.4"
+    assert "typer 0.12.5 has requirement rich<14, but you have rich 15.0.0." == broken.explanation
+    # Broken in the snapshot too: reported, not counted against this machine.
+    r = check(live, live)
+    assert [(f.kind, f.severity, f.fix) for f in r.findings] == [("preexisting", "info", None)]

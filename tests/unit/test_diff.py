@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from envsnap.config import Ignore
 from envsnap.drift import Change, SnapshotDiff, classify_version, diff
+from envsnap.graph import broken_requirements
 from envsnap.snapshot import (
     GPU,
     CondaEnv,
@@ -111,12 +115,36 @@ def test_source_change_shows_both_sources() -> None:
 
 
 def test_numpy_major_with_compiled_dependents_is_critical() -> None:
-    dependent = pkg("scipy", "1.11.4", native=True, requires=("numpy",))
+    dependent = pkg("scipy", "1.11.4", native=True, requires=("numpy<2.3,>=1.22.4",))
     a = snap(pkg("numpy", "1.26.4", native=True), dependent)
     b = snap(pkg("numpy", "2.1.3", native=True), dependent)
     c = only(diff(a, b))
     assert (c.kind, c.severity) == ("upgraded", "critical")
     assert "scipy" in c.explanation and "numpy<2" in c.explanation
+    assert c.dependents == ("scipy",) and c.dependents_total == 1
+
+
+def test_numpy_downgrade_gets_downgrade_advice_not_the_upgrades() -> None:
+    """Issue: 2.x -> 1.x was told 'modules built against NumPy 1.x fail under 2.x; pin numpy<2'."""
+    dependent = pkg("scipy", "1.14.1", native=True, requires=("numpy>=1.23.5",))
+    a = snap(pkg("numpy", "2.1.3", native=True), dependent)
+    b = snap(pkg("numpy", "1.26.4", native=True), dependent)
+    c = only(diff(a, b))
+    assert (c.kind, c.severity) == ("downgraded", "critical")
+    assert "numpy<2" not in c.explanation and "1.x fail" not in c.explanation
+    assert "older than the 2.1.3 that A ran" in c.explanation
+    assert "reinstall numpy==2.1.3" in c.explanation and "scipy" in c.explanation
+
+
+@pytest.mark.parametrize(("old", "new", "says", "never"), [
+    ("2.8.0", "3.0.0", "pin pydantic==2.8.0 (A's version)", "older than"),
+    ("3.0.0", "2.8.0", "reinstall pydantic==3.0.0", "pin pydantic==3.0.0"),
+])
+def test_generic_advice_follows_the_direction(old: str, new: str, says: str, never: str) -> None:
+    users = [pkg(f"u{i}", "1.0", requires=("pydantic",)) for i in range(3)]
+    c = only(diff(snap(pkg("pydantic", old), *users), snap(pkg("pydantic", new), *users)),
+             "python.packages")
+    assert says in c.explanation and never not in c.explanation
 
 
 def test_numpy_major_without_compiled_dependents_is_major() -> None:
@@ -126,16 +154,18 @@ def test_numpy_major_without_compiled_dependents_is_major() -> None:
 
 
 def test_generic_minor_and_patch_severity_and_downgrade_bump() -> None:
-    d = diff(snap(pkg("x", "1.0.0"), pkg("y", "1.0.0"), pkg("z", "3.0")),
-             snap(pkg("x", "1.1.0"), pkg("y", "1.0.1"), pkg("z", "2.0")))
+    mine = {"requested": True}
+    d = diff(snap(pkg("x", "1.0.0", **mine), pkg("y", "1.0.0", **mine), pkg("z", "3.0", **mine)),
+             snap(pkg("x", "1.1.0", **mine), pkg("y", "1.0.1", **mine), pkg("z", "2.0", **mine)))
     sev = {c.name: c.severity for c in d.changes}
     # z: major (major) downgraded bumps one level but a downgrade alone never reaches critical.
     assert sev == {"x": "minor", "y": "info", "z": "major"}
 
 
 def test_package_override_from_data_cuda_wheels() -> None:
-    a = snap(pkg("nvidia-cudnn-cu12", "8.9.2.26"))
-    b = snap(pkg("nvidia-cudnn-cu12", "9.1.0.70"))
+    torch = pkg("torch", "2.5.1", requires=("nvidia-cudnn-cu12",))
+    a = snap(pkg("nvidia-cudnn-cu12", "8.9.2.26"), torch)
+    b = snap(pkg("nvidia-cudnn-cu12", "9.1.0.70"), torch)
     assert only(diff(a, b)).severity == "critical"
 
 
@@ -342,10 +372,182 @@ def test_failed_probe_is_reported() -> None:
 
 
 def test_identical_snapshots_have_no_changes_and_order_is_by_severity() -> None:
-    a = snap(pkg("x", "1.0"), pkg("numpy", "1.0"), env={"PYTHONHASHSEED": "1"})
+    a = snap(pkg("x", "1.0", requested=True), pkg("numpy", "1.0", requested=True),
+             env={"PYTHONHASHSEED": "1"})
     assert diff(a, a).changes == ()
-    b = snap(pkg("x", "1.0.1"), pkg("numpy", "2.0"), env={"PYTHONHASHSEED": "2"})
+    b = snap(pkg("x", "1.0.1", requested=True), pkg("numpy", "2.0", requested=True),
+             env={"PYTHONHASHSEED": "2"})
     d = diff(a, b)
     assert [c.severity for c in d.changes] == ["major", "major", "info"]
     assert d.summary() == {"critical": 0, "major": 2, "minor": 0, "info": 1}
     assert d.failed("major") and not d.failed("critical")
+
+
+# ---------------------------------------------------------------------------------------------
+# The dependency graph: dependents, broken requirements, grouping
+
+
+def req(name: str, version: str, *requires: str, **kw: object) -> Package:
+    return pkg(name, version, requires=tuple(sorted(requires)), **kw)
+
+
+TYPER = req("typer", "0.12.5", "click>=8.0.0", "rich<14", requested=True)
+
+
+def test_a_requirement_the_change_broke_names_dependent_requirement_and_version() -> None:
+    a = snap(TYPER, req("click", "8.1.7"), req("rich", "13.9.4"))
+    b = snap(TYPER, req("click", "8.1.7"), req("rich", "15.0.0"))
+    d = diff(a, b)
+    broken = only(d, "python.requirements")
+    assert (broken.kind, broken.severity) == ("broken", "major")
+    assert (broken.name, broken.old, broken.new) == ("typer requires rich<14", "13.9.4", "15.0.0")
+    assert "typer 0.12.5 requires rich<14, but rich 15.0.0 is installed (upgraded from 13.9.4)" \
+        in broken.explanation
+    assert "pip install rich==13.9.4 (A's version, which satisfies it)" in broken.explanation
+    assert broken.dependents == ("typer",) and broken.requirement == "rich<14"
+    rich = only(d, "python.packages")
+    assert rich.dependents == ("typer",) and "Required by typer" in rich.explanation
+    # Ranked above the plain version change of the same severity.
+    assert d.changes.index(broken) < d.changes.index(rich) and rich.severity == "major"
+
+
+def test_a_removed_requirement_is_critical_and_a_repaired_one_is_info() -> None:
+    a = snap(TYPER, req("click", "8.1.7"), req("rich", "15.0.0"))
+    b = snap(TYPER, req("rich", "13.9.4"))
+    changes = {(c.section, c.kind): c for c in diff(a, b).changes}
+    missing = changes[("python.requirements", "broken")]
+    assert (missing.name, missing.severity, missing.new) == (
+        "typer requires click>=8.0.0", "critical", None)
+    assert "no longer installed (A had click 8.1.7)" in missing.explanation
+    fixed = changes[("python.requirements", "fixed")]
+    assert (fixed.name, fixed.severity) == ("typer requires rich<14", "info")
+    removed = changes[("python.packages", "removed")]
+    assert "Still required by typer" in removed.explanation
+
+
+def test_a_dependent_upgraded_past_what_is_installed() -> None:
+    a = snap(req("app", "1.0", "lib>=1", requested=True), req("lib", "1.5"))
+    b = snap(req("app", "2.0", "lib>=2", requested=True), req("lib", "1.5"))
+    broken = only(diff(a, b), "python.requirements")
+    assert "app itself changed 1.0 -> 2.0" in broken.explanation
+    assert "pip install 'lib>=2'" in broken.explanation and "pip install app==1.0" in \
+        broken.explanation
+
+
+def test_a_requirement_broken_in_both_is_not_news() -> None:
+    a = snap(TYPER, req("click", "8.1.7"), req("rich", "14.1.0"))
+    b = snap(TYPER, req("click", "8.1.7"), req("rich", "15.0.0"))
+    assert [c.section for c in diff(a, b).changes] == ["python.packages"]
+
+
+_NAMES = ["a", "b", "c", "d"]
+
+
+@st.composite
+def envs(draw: st.DrawFn) -> PythonEnv:
+    names = draw(st.lists(st.sampled_from(_NAMES), unique=True))
+    spec = st.sampled_from(["", ">=2", "<2", "==1"])
+    return PythonEnv(version="3.11.7", implementation="CPython", packages=tuple(
+        pkg(n, draw(st.sampled_from(["1", "2", "3"])), requires=tuple(sorted(
+            {f"{t}{draw(spec)}" for t in draw(st.lists(st.sampled_from(_NAMES), max_size=3))})))
+        for n in names))
+
+
+@settings(max_examples=300, deadline=None)
+@given(envs(), envs())
+def test_broken_and_fixed_equal_the_difference_of_the_full_pip_check_sets(
+        pa: PythonEnv, pb: PythonEnv) -> None:
+    """Only the requirements a change touched are judged; that must lose nothing."""
+    before = {b.key for b in broken_requirements(pa)}
+    after = {b.key for b in broken_requirements(pb)}
+    installed_b = {p.name for p in pb.packages}
+    d = diff(Snapshot(python=pa), Snapshot(python=pb))
+    got = {(c.kind, c.dependents[0], c.requirement) for c in d.changes
+           if c.section == "python.requirements"}
+    want = ({("broken", k[0], k[2]) for k in after - before}
+            | {("fixed", k[0], k[2]) for k in before - after if k[0] in installed_b})
+    assert got == want
+
+
+def _users(target: str, n: int) -> list[Package]:
+    return [req(f"user{i:02d}", "1.0", target) for i in range(n)]
+
+
+def test_severity_follows_how_far_a_major_change_reaches() -> None:
+    # 20 installed packages depending on it (here through one direct user): one level up.
+    chain = [req("direct", "1.0", "core"), *(req(f"u{i:02d}", "1.0", "direct") for i in range(19))]
+    c = only(diff(snap(req("core", "1.0"), *chain), snap(req("core", "2.0"), *chain)))
+    assert (c.severity, c.dependents, c.dependents_total) == ("critical", ("direct",), 20)
+    assert "20 installed packages depend on it" in c.explanation
+    assert "Required by direct (1 direct; 20 installed packages depend on it in all)" in \
+        c.explanation
+    fewer = chain[:19]
+    c = only(diff(snap(req("core", "1.0"), *fewer), snap(req("core", "2.0"), *fewer)))
+    assert (c.severity, c.dependents_total) == ("major", 19)
+
+
+def test_a_leftover_nothing_requires_is_one_level_lower_unless_requested() -> None:
+    c = only(diff(snap(req("left", "1.0")), snap(req("left", "2.0"))))
+    assert c.severity == "minor" and "not installed on request" in c.explanation
+    c = only(diff(snap(req("mine", "1.0", requested=True)),
+                  snap(req("mine", "2.0", requested=True))))
+    assert c.severity == "major" and "Nothing installed requires it" in c.explanation
+
+
+FLASK = (req("flask", "3.0.0", "jinja2>=3.1.2", "werkzeug>=3.0.0", requested=True),
+         req("werkzeug", "3.0.1", "markupsafe>=2.1.1"), req("jinja2", "3.1.2", "markupsafe>=2.0"),
+         req("markupsafe", "2.1.5"), req("itsdangerous", "2.2.0"))
+
+
+def test_a_removal_and_its_exclusive_tail_are_one_change() -> None:
+    keeps_markupsafe = req("app", "1.0", "markupsafe", requested=True)
+    a = snap(*FLASK, keeps_markupsafe)
+    b = snap(req("markupsafe", "2.1.5"), req("itsdangerous", "2.2.0"), keeps_markupsafe)
+    d = diff(a, b)
+    by = {c.name: c for c in d.changes}
+    assert set(by) == {"flask", "werkzeug", "jinja2"}  # markupsafe is still needed and stays
+    assert (by["flask"].severity, by["flask"].caused_by) == ("major", None)
+    assert "2 dependencies nothing else needs went with it: jinja2, werkzeug" in \
+        by["flask"].explanation
+    for tail in ("werkzeug", "jinja2"):
+        assert (by[tail].severity, by[tail].caused_by) == ("info", "flask")
+    assert d.summary() == {"critical": 0, "major": 1, "minor": 0, "info": 2}
+
+
+def test_a_dependency_still_needed_elsewhere_is_its_own_change() -> None:
+    a = snap(*FLASK, req("other", "1.0", "werkzeug", requested=True))
+    b = snap(req("werkzeug", "3.0.1", "markupsafe>=2.1.1"), req("markupsafe", "2.1.5"),
+             req("itsdangerous", "2.2.0"), req("other", "1.0", "werkzeug", requested=True))
+    by = {c.name: c for c in diff(a, b).changes}
+    assert by["jinja2"].caused_by == "flask" and "werkzeug" not in by
+
+
+def test_an_upgrade_that_pulled_new_dependencies_groups_them() -> None:
+    a = snap(req("rich", "13.9.4", "pygments", requested=True), req("pygments", "2.18.0"))
+    b = snap(req("rich", "14.0.0", "newdep>=1", "pygments", requested=True),
+             req("newdep", "1.0", "deeper"), req("deeper", "0.1"), req("pygments", "2.18.0"),
+             req("unrelated", "1.0", requested=True))
+    by = {c.name: c for c in diff(a, b).changes}
+    assert by["newdep"].caused_by == "rich" and by["deeper"].caused_by == "rich"
+    assert by["unrelated"].caused_by is None
+    assert "It pulled in 2 new dependencies: deeper, newdep" in by["rich"].explanation
+    assert "pulled in by rich 14.0.0" in by["newdep"].explanation
+
+
+def test_a_pulled_in_package_worse_than_its_cause_stays_a_headline() -> None:
+    osb = OSInfo(system="Linux", arch="x86_64", glibc="2.17")
+    a = snap(req("rich", "13.9.4", requested=True), os=osb)
+    b = snap(req("rich", "13.9.5", "newdep", requested=True),
+             req("newdep", "1.0", tags=("py3-none-manylinux_2_28_x86_64",)), os=osb)
+    by = {c.name: c for c in diff(a, b).changes}
+    assert by["newdep"].severity == "critical" and by["newdep"].caused_by is None
+
+
+def test_ignore_leaves_out_packages_and_env_vars_by_pattern() -> None:
+    ignore = Ignore(packages=("nvidia-*", "pip"), env=("CI_*",))
+    a = snap(req("nvidia-cublas-cu12", "12.1"), req("pip", "24.0"), req("x", "1.0"),
+             env={"CI_JOB": "1", "PYTHONHASHSEED": "0"})
+    b = snap(req("nvidia-cublas-cu12", "12.8"), req("pip", "25.0"), req("x", "2.0"),
+             env={"CI_JOB": "2", "PYTHONHASHSEED": "1"})
+    assert {c.name for c in diff(a, b, ignore=ignore).changes} == {"x", "PYTHONHASHSEED"}
+    assert len(diff(a, b).changes) == 5

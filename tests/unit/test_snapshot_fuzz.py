@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from strategies import DistInfo, hostile_text, metadata_text, python_host
 
@@ -271,7 +271,9 @@ def test_load_raises_only_envsnap_errors_and_accepts_only_what_tomllib_reads(
         try:
             snapshot = load(scratch)
         except EnvsnapError:
+            event("refused")
             return
+    event("accepted")  # shown by --hypothesis-show-statistics: both outcomes must be common
     text = data.decode("utf-8")  # load read it, so it is UTF-8
     try:
         _reference_reads(text)
@@ -279,6 +281,22 @@ def test_load_raises_only_envsnap_errors_and_accepts_only_what_tomllib_reads(
         pytest.fail(f"envsnap accepted a file the reference reader refuses ({type(exc).__name__}: "
                     f"{str(exc)[:200]})")
     # What envsnap reads, it can write back.
+    assert to_dict(loads(dumps(snapshot))) == to_dict(snapshot)
+
+
+@settings(max_examples=500, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_files())
+def test_loads_raises_only_envsnap_errors_on_text_no_file_holds(data: bytes) -> None:
+    # loads() is public: text read with errors="surrogateescape" holds lone surrogates that no
+    # UTF-8 file can (load() refuses those bytes before parsing).
+    text = data.decode("utf-8", "surrogateescape")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SnapshotEditedWarning)
+        try:
+            snapshot = loads(text)
+        except EnvsnapError:
+            return
     assert to_dict(loads(dumps(snapshot))) == to_dict(snapshot)
 
 
@@ -344,6 +362,8 @@ _VALID = 'schema = 2\ndigest = "sha256:0"\n'
     # A JSON escape for a lone surrogate: the digest's UTF-8 encode raised UnicodeEncodeError.
     pytest.param('{"schema": 2, "digest": "x", "os": {"system": "\\ud800", "arch": "x"}}',
                  id="json-lone-surrogate"),
+    # The same through loads() with a str no file can hold: TOML's reader lets it through.
+    pytest.param(_VALID + '[os]\nsystem = "\ud800"\narch = "x"\n', id="toml-str-lone-surrogate"),
 ])
 def test_load_refuses_or_reads_without_a_foreign_exception(text: str) -> None:
     with warnings.catch_warnings():

@@ -1,0 +1,158 @@
+"""A real package index for tests: pypiserver serving a wheel folder on 127.0.0.1, started and
+stopped by the test, plus the isolated environment the envsnap CLI runs in against it."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import support
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound and released: connecting is refused)."""
+    return free_port()
+
+
+@dataclass
+class IndexServer:
+    """A running pypiserver; ``url`` is its Simple API root (no credentials)."""
+
+    root: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None
+    user: str | None = None
+    password: str | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/simple/"
+
+    @property
+    def url_with_auth(self) -> str:
+        if self.user is None:
+            return self.url
+        return f"http://{self.user}:{self.password}@127.0.0.1:{self.port}/simple/"
+
+    def requests_seen(self) -> int:
+        """How many requests the server logged (each access is one line)."""
+        if self.log is None or not self.log.exists():
+            return 0
+        return sum(1 for ln in self.log.read_text(errors="replace").splitlines()
+                   if "<LocalRequest: GET" in ln and "/health" not in ln)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # our own child, by its handle
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"pypiserver exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return  # answering (401 with auth)
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("pypiserver did not start within 60 s")
+
+
+@contextlib.contextmanager
+def serve(root: Path, *, user: str | None = None, password: str | None = None,
+          hash_algo: str = "sha256", workdir: Path | None = None) -> Iterator[IndexServer]:
+    """pypiserver on a free port, serving ``root``; basic auth on every request when
+    ``user`` is given. Never falls back to PyPI (``--disable-fallback``)."""
+    port = free_port()
+    workdir = workdir or root.parent
+    log = workdir / f"pypiserver-{port}.log"
+    args = [str(BIN / "pypi-server"), "run", "-p", str(port), "-i", "127.0.0.1",
+            "--disable-fallback", "--hash-algo", hash_algo, "-v", "--log-file", str(log)]
+    if user is not None:
+        # Apache's {SHA} scheme, which pypiserver reads through passlib (pypiserver[passlib]).
+        digest = base64.b64encode(hashlib.sha1((password or "").encode()).digest()).decode()
+        htpasswd = workdir / f"htpasswd-{port}"
+        htpasswd.write_text(f"{user}:{{SHA}}{digest}\n")
+        args += ["-a", "download,list,update", "-P", str(htpasswd)]
+    else:
+        args += ["-a", ".", "-P", "."]
+    proc = subprocess.Popen([*args, str(root)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=support.clean_env())
+    server = IndexServer(root=root, port=port, proc=proc, user=user, password=password, log=log)
+    try:
+        _wait_ready(port, proc)
+        yield server
+    finally:
+        server.stop()
+
+
+def cli_env(home: Path, *, pip_conf: str | None = None, dead_proxy: bool = True,
+            extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a user's shell would give envsnap, made from nothing of this machine:
+    no PIP_* / UV_* variable, pip configured only by ``pip_conf`` (PIP_CONFIG_FILE; the
+    machine's user file is then skipped, its global files only hold a CA bundle and a
+    constraint file envsnap ignores), no uv configuration, an empty HOME (no netrc), and with
+    ``dead_proxy`` every https request (PyPI, download.pytorch.org) sent to a closed port."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIP_", "UV_", "VIRTUAL_ENV", "CONDA"))
+           and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+    home.mkdir(parents=True, exist_ok=True)
+    conf = home / "pip.conf"
+    conf.write_text(pip_conf or "[global]\n", encoding="utf-8")
+    env.update({"PIP_CONFIG_FILE": str(conf), "UV_NO_CONFIG": "1", "HOME": str(home),
+                "XDG_CONFIG_HOME": str(home / ".config"), "NO_COLOR": "1"})
+    if dead_proxy:
+        dead = f"http://127.0.0.1:{closed_port()}"
+        env.update({"https_proxy": dead, "HTTPS_PROXY": dead, "no_proxy": "127.0.0.1,localhost",
+                    "NO_PROXY": "127.0.0.1,localhost"})
+    env.update(extra or {})
+    return env
+
+
+def envsnap(*args: str | os.PathLike[str], env: Mapping[str, str], cwd: Path | None = None,
+            timeout: float = 600) -> tuple[int, str, str, float]:
+    """Run the real CLI (``python -m envsnap``) in ``env``: (exit code, stdout, stderr, seconds)."""
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "envsnap", *map(str, args)], env=dict(env),
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+    return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start
+
+
+def isolate_user_config(monkeypatch: Any) -> None:
+    """For tests that run the CLI in-process: the pip / uv configuration envsnap reads is
+    none at all (no file, no PIP_* or UV_* variable), whatever this machine has."""
+    for key in list(os.environ):
+        if key.startswith(("PIP_", "UV_")):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("UV_NO_CONFIG", "1")

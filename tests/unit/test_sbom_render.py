@@ -1,0 +1,281 @@
+"""CycloneDX export (pure): components, package URLs, sources, lock hashes, redaction, and the
+document checked against the CycloneDX 1.6 JSON schema that cyclonedx-python-lib ships."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+
+from envsnap.cli import Console, main
+from envsnap.errors import BadInputError
+from envsnap.integrations.sbom import cyclonedx_json, parse_lock
+from envsnap.io import dump
+from envsnap.lock import plan, render
+from envsnap.lock.hashing import HashedLock, LockedFile, LockedPin
+from envsnap.snapshot import (
+    GPU,
+    CondaEnv,
+    CondaPackage,
+    CudaInfo,
+    Framework,
+    LibraryCopy,
+    Meta,
+    NvidiaInfo,
+    OSInfo,
+    Package,
+    PythonEnv,
+    Snapshot,
+    Source,
+)
+
+H1, H2, H3 = "a" * 64, "b" * 64, "c" * 64
+
+
+def _snapshot() -> Snapshot:
+    packages = (
+        Package(name="numpy", version="2.1.0", installer="pip", requested=True),
+        Package(name="torch", version="2.8.0+cu128", installer="pip", requested=True,
+                requires=("numpy", "nvidia-cudnn-cu12==9.10.2.21", "not-installed>=1")),
+        Package(name="nvidia-cudnn-cu12", version="9.10.2.21", installer="pip"),
+        Package(name="mylib", version="0.3.0", source=Source(
+            kind="vcs", url="https://ci:hunter2@github.com/acme/mylib.git", vcs="git",
+            commit="4f2a" * 10, requested_revision="v0.3.0")),
+        Package(name="local-wheel", version="1.0", source=Source(
+            kind="archive", url="file:///wheels/local_wheel-1.0-py3-none-any.whl",
+            hash="sha256=" + H3)),
+        Package(name="mine", version="0.1", source=Source(kind="editable", url="file:///src/mine")),
+        Package(name="six", version="1.11.0", owner="conda"),
+        Package(name="odd-url", version="1", source=Source(kind="url", url="https://h/x%zz.whl")),
+    )
+    return Snapshot(
+        meta=Meta(envsnap_version="0.1.0", captured_at="2026-11-29T12:00:00Z", hostname="vm"),
+        python=PythonEnv(version="3.11.7", implementation="cpython", packages=packages),
+        conda=CondaEnv(prefix="/opt/conda", packages=(
+            CondaPackage(name="six", version="1.11.0", build="py36_1", channel="pkgs/main",
+                         subdir="osx-64", url="https://repo.anaconda.com/pkgs/main/osx-64/six-1.11.0-py36_1.tar.bz2",
+                         md5="0" * 32),
+            CondaPackage(name="mkl", version="2025.1", build="h0", subdir="linux-64",
+                         channel="https://conda.example.org/t/tk-secret-456/internal"),
+            CondaPackage(name="python", version="3.13.2", build="hfd29fff_1_cp313t", channel="conda-forge",
+                         subdir="osx-arm64", sha256=H1,
+                         url="https://conda.anaconda.org/t/tk-secret-123/conda-forge/osx-arm64/python-3.13.2-hfd29fff_1_cp313t.conda"),
+        )),
+        os=OSInfo(system="Linux", arch="x86_64", kernel="6.8.0", distro_id="ubuntu",
+                  distro_version="24.04", pretty_name="Ubuntu 24.04.3 LTS", glibc="2.39"),
+        nvidia=NvidiaInfo(driver_version="580.159.04", kernel_module_version="580.159.04",
+                          cuda_driver_version="13.0", gpus=(
+                              GPU(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0",
+                                  memory_bytes=85520809984, vbios="96.00.DA.00.0C"),
+                              GPU(index=1, name="NVIDIA H100 80GB HBM3", compute_capability="9.0"))),
+        cuda=CudaInfo(toolkit_version="13.0.88", toolkit_path="/usr/local/cuda", toolkit_found_via="nvcc",
+                      libraries=(
+                          LibraryCopy(library="cudnn", version="9.10.2",
+                                      path="/env/lib/nvidia/cudnn/lib/libcudnn.so.9",
+                                      found_via="pip:nvidia-cudnn-cu12", soname="libcudnn.so.9"),
+                          LibraryCopy(library="cudart", version="13.0.96",
+                                      path="/usr/local/cuda/lib64/libcudart.so.13", found_via="ldconfig"),
+                          LibraryCopy(library="cudart", version=None, path="/opt/other/libcudart.so",
+                                      found_via="ld_library_path"),
+                      )),
+        frameworks=(Framework(name="torch", version="2.8.0+cu128", variant="cu128", cuda="12.8",
+                              arch_list=("sm_80", "sm_90")),),
+    )
+
+
+def _doc(text: str) -> dict[str, Any]:
+    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    assert error is None, error
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
+def _by_ref(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["bom-ref"]: c for c in doc["components"]}
+
+
+def _props(component: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in component.get("properties", ())}
+
+
+def test_every_record_becomes_a_component_and_the_document_validates() -> None:
+    snap = _snapshot()
+    doc = _doc(cyclonedx_json(snap))
+    assert doc["specVersion"] == "1.6" and doc["bomFormat"] == "CycloneDX"
+    comps = _by_ref(doc)
+    assert len(comps) == len(doc["components"])  # bom-refs are unique
+    assert snap.python is not None and snap.conda is not None and snap.cuda is not None
+    pypi = [c for c in doc["components"] if c.get("purl", "").startswith("pkg:pypi/")]
+    assert sorted(c["name"] for c in pypi) == sorted(p.name for p in snap.python.packages)
+    conda = [c for c in doc["components"] if c.get("purl", "").startswith("pkg:conda/")]
+    assert len(conda) == len(snap.conda.packages)
+    libs = [c for c in doc["components"] if c["bom-ref"].startswith("cuda-library:")]
+    assert len(libs) == len(snap.cuda.libraries) == 3
+
+    torch = comps["pkg:pypi/torch@2.8.0%2Bcu128"]
+    assert torch["purl"] == "pkg:pypi/torch@2.8.0%2Bcu128"
+    assert _props(torch)["envsnap:built_for_cuda"] == "12.8"
+    assert _props(torch)["envsnap:arch_list"] == "sm_80 sm_90"
+    # the conda-owned dist is still a PyPI package a scanner can match, marked as conda's
+    assert _props(comps["pkg:pypi/six@1.11.0"])["envsnap:owner"] == "conda"
+
+    assert comps["os"]["type"] == "operating-system" and comps["os"]["version"] == "24.04"
+    assert _props(comps["os"])["envsnap:glibc"] == "2.39"
+    driver = comps["nvidia-driver"]
+    assert driver["type"] == "device-driver" and driver["version"] == "580.159.04"
+    assert _props(driver)["envsnap:supports_cuda"] == "13.0"
+    gpu = comps["gpu:0"]
+    assert gpu["type"] == "device" and gpu["name"] == "NVIDIA H100 80GB HBM3"
+    assert gpu["components"][0] == {"bom-ref": "gpu:0:vbios", "name": "vbios", "type": "firmware",
+                                    "version": "96.00.DA.00.0C"}
+    assert "gpu:1" in comps
+    assert comps["cuda-toolkit"]["type"] == "platform" and comps["cuda-toolkit"]["version"] == "13.0.88"
+    cudnn = comps["cuda-library:0:cudnn"]
+    assert cudnn["version"] == "9.10.2"
+    assert _props(cudnn) == {"envsnap:found_via": "pip:nvidia-cudnn-cu12",
+                             "envsnap:path": "/env/lib/nvidia/cudnn/lib/libcudnn.so.9",
+                             "envsnap:soname": "libcudnn.so.9"}
+    assert "version" not in comps["cuda-library:2:cudart"]  # unknown, not invented
+
+    meta = {p["name"]: p["value"] for p in doc["metadata"]["properties"]}
+    assert meta["envsnap:digest"] == snap.digest
+    assert doc["metadata"]["timestamp"].startswith("2026-11-29T12:00:00")
+
+
+def test_sources_are_external_references_and_purl_qualifiers() -> None:
+    comps = _by_ref(_doc(cyclonedx_json(_snapshot())))
+    mylib = comps["pkg:pypi/mylib@0.3.0"]
+    (vcs,) = mylib["externalReferences"]
+    assert vcs["type"] == "vcs"
+    assert vcs["url"] == "git+https://****@github.com/acme/mylib.git@" + "4f2a" * 10
+    assert vcs["comment"] == "v0.3.0"
+    assert mylib["purl"].startswith("pkg:pypi/mylib@0.3.0?vcs_url=git%2Bhttps://")
+    wheel = comps["pkg:pypi/local-wheel@1.0"]
+    (dist,) = wheel["externalReferences"]
+    assert dist["type"] == "distribution"
+    assert dist["url"] == "file:///wheels/local_wheel-1.0-py3-none-any.whl"
+    assert dist["hashes"] == [{"alg": "SHA-256", "content": H3}]
+    assert wheel["hashes"] == [{"alg": "SHA-256", "content": H3}]  # PEP 610's archive hash
+    (local,) = comps["pkg:pypi/mine@0.1"]["externalReferences"]
+    assert local["type"] == "other" and local["url"] == "file:///src/mine"
+    # a URL CycloneDX's IRI rules refuse (a stray "%") is kept, as a property
+    odd = comps["pkg:pypi/odd-url@1"]
+    assert "externalReferences" not in odd
+    assert _props(odd)["envsnap:source_url"] == "https://h/x%zz.whl"
+
+
+def test_conda_package_urls_follow_the_purl_spec() -> None:
+    comps = _by_ref(_doc(cyclonedx_json(_snapshot())))
+    six = comps["pkg:conda/six@1.11.0?build=py36_1&channel=main&subdir=osx-64&type=tar.bz2"]
+    assert six["hashes"] == [{"alg": "MD5", "content": "0" * 32}]
+    py = comps["pkg:conda/python@3.13.2?build=hfd29fff_1_cp313t&channel=conda-forge&subdir=osx-arm64"
+               "&type=conda"]
+    assert py["hashes"] == [{"alg": "SHA-256", "content": H1}]
+    # another host's channel is kept as its URL, its token masked
+    (mkl,) = [c for ref, c in comps.items() if ref.startswith("pkg:conda/mkl@")]
+    assert "channel=https://conda.example.org/t/%2A%2A%2A%2A/internal" in mkl["purl"]
+
+
+def test_secrets_never_reach_the_document() -> None:
+    text = cyclonedx_json(_snapshot())
+    assert "hunter2" not in text and "tk-secret-123" not in text and "tk-secret-456" not in text
+    assert "/t/****/conda-forge/" in text  # conda's channel token, masked as conda masks it
+
+
+def test_python_dependencies_form_the_graph() -> None:
+    doc = _doc(cyclonedx_json(_snapshot()))
+    deps = {d["ref"]: d.get("dependsOn", []) for d in doc["dependencies"]}
+    assert deps["pkg:pypi/torch@2.8.0%2Bcu128"] == ["pkg:pypi/numpy@2.1.0",
+                                                   "pkg:pypi/nvidia-cudnn-cu12@9.10.2.21"]
+    assert deps["pkg:pypi/numpy@2.1.0"] == []
+
+
+def test_same_snapshot_same_bytes() -> None:
+    snap = _snapshot()
+    first = cyclonedx_json(snap)
+    assert cyclonedx_json(snap) == first
+    other = snap.replace(os=None)
+    assert json.loads(cyclonedx_json(other))["serialNumber"] != json.loads(first)["serialNumber"]
+
+
+def _hashed_lock(snap: Snapshot) -> HashedLock:
+    p = plan(snap)
+    pins = tuple(
+        LockedPin(name=pin.name, version=pin.version, origin="wheelhouse", index=pin.index,
+                  files=(LockedFile(filename=f"{pin.name}-{pin.version}-py3-none-any.whl", sha256=H1),
+                         LockedFile(filename=f"{pin.name}-{pin.version}-cp311-abi3-linux_x86_64.whl",
+                                    sha256=H2)))
+        for pin in p.pins if pin.kind == "index")
+    return HashedLock(plan=p, pins=pins, unlockable=(), policy="wheelhouse")
+
+
+@pytest.mark.parametrize("filename", ["requirements.txt", "pylock.toml"])
+def test_hashes_from_envsnaps_own_lockfiles(filename: str) -> None:
+    snap = Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
+        Package(name="numpy", version="2.1.0"), Package(name="six", version="1.16.0"))))
+    files = render(snap, _hashed_lock(snap), ["requirements", "pylock"], command="envsnap lock")
+    lock = parse_lock(files[filename], source=filename)
+    assert lock.get("numpy", "2.1.0") == (("sha256", H1), ("sha256", H2))
+    assert lock.get("SIX", "1.16.0") == (("sha256", H1), ("sha256", H2))
+    assert lock.get("numpy", "9.9") == ()
+    comps = _by_ref(_doc(cyclonedx_json(snap, lock=lock)))
+    assert comps["pkg:pypi/numpy@2.1.0"]["hashes"] == [{"alg": "SHA-256", "content": H1},
+                                                      {"alg": "SHA-256", "content": H2}]
+
+
+def test_requirements_parsing_follows_pip() -> None:
+    text = (
+        "# a comment\n"
+        "--index-url https://pypi.org/simple\n"
+        "-e ./project\n"
+        "numpy==2.1.0 \\\n"
+        "    --hash=sha256:" + H1 + " \\\n"
+        "    --hash=sha512:" + "d" * 128 + "  # via torch\n"
+        "mylib @ https://example.org/mylib-1.0.tar.gz#sha256=" + H2 + " --hash=sha256:" + H2 + "\n"
+        "loose>=1 --hash=sha256:" + H3 + "\n"
+        "nohash==1.0\n"
+    )
+    lock = parse_lock(text, source="req.txt")
+    assert lock.get("numpy", "2.1.0") == (("sha256", H1), ("sha512", "d" * 128))
+    assert lock.get("mylib", "1.0") == (("sha256", H2),)  # a URL pin matches any version
+    assert lock.get("loose", "3") == (("sha256", H3),)
+    assert lock.get("nohash", "1.0") == ()
+    with pytest.raises(BadInputError, match=r"req.txt: line 2: not a requirement"):
+        parse_lock("ok==1\nthis is not ! a requirement\n", source="req.txt")
+    with pytest.raises(BadInputError, match=r"pylock.toml: not a valid pylock.toml"):
+        parse_lock("lock-version = '1.0'\n", source="pylock.toml")
+
+
+def test_export_command(tmp_path: Path) -> None:
+    snap_path = tmp_path / "snap.toml"
+    dump(_snapshot(), snap_path)
+    out = io.StringIO()
+    assert main(["export", str(snap_path)], Console(out, io.StringIO())) == 0
+    assert out.getvalue() == cyclonedx_json(_snapshot())
+    req = tmp_path / "requirements.txt"
+    req.write_text(f"numpy==2.1.0 --hash=sha256:{H2}\n")
+    err = io.StringIO()
+    target = tmp_path / "sbom.cdx.json"
+    assert main(["export", "--format", "cyclonedx", str(snap_path), "--lock", str(req), "-o", str(target)],
+                Console(io.StringIO(), err)) == 0
+    assert "CycloneDX" in err.getvalue()
+    comps = _by_ref(_doc(target.read_text()))
+    assert comps["pkg:pypi/numpy@2.1.0"]["hashes"] == [{"alg": "SHA-256", "content": H2}]
+    err = io.StringIO()
+    assert main(["export", str(snap_path), "--lock", str(tmp_path / "missing.txt")],
+                Console(io.StringIO(), err)) == 2
+    assert err.getvalue() == f"envsnap: error: {tmp_path / 'missing.txt'}: no such file\n"
+    err = io.StringIO()
+    assert main(["export", "--format", "spdx", str(snap_path)], Console(io.StringIO(), err)) == 2
+
+
+def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cyclonedx", None)  # as if not installed
+    with pytest.raises(BadInputError, match=r"needs the sbom extra .*pip install 'envsnap\[sbom\]'"):
+        cyclonedx_json(_snapshot())
