@@ -74,24 +74,41 @@ class _Ledger:
         self.values: dict[str, Any] = {}
         self.raw_status: dict[str, tuple[str, str | None, str | None]] = {}
         self.elapsed: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._timed_out: set[str] = set()
+
+    def fail(self, name: str, message: str) -> None:
+        """Record a probe that ran past the capture's deadline; its late result is ignored."""
+        with self._lock:
+            self._timed_out.add(name)
+            self.values.pop(name, None)
+            self.raw_status[name] = ("error", None, message)
 
     def run(self, name: str, fn: Callable[[], Probed[Any]], *, extra_ms: int = 0) -> Any:
         start = time.perf_counter()
         try:
             result = fn()
         except EnvsnapError as exc:
-            self.raw_status[name] = ("error", None, redact_text(str(exc)))
+            self._record(name, ("error", None, redact_text(str(exc))))
         except Exception as exc:  # a probe bug must not lose the other probes' results
-            self.raw_status[name] = (
-                "error", None, redact_text(f"probe crashed: {type(exc).__name__}: {exc}"))
+            self._record(name, (
+                "error", None, redact_text(f"probe crashed: {type(exc).__name__}: {exc}")))
         else:
             found = result.value not in (None, (), {})
             # Error text can quote a command line or a URL: scrubbed like every other value.
-            self.raw_status[name] = ("ok" if found else "absent", redact_text(result.found_via),
-                                     None)
-            self.values[name] = result.value
+            self._record(name, ("ok" if found else "absent", redact_text(result.found_via), None),
+                         result.value, has_value=True)
         self.elapsed[name] = round((time.perf_counter() - start) * 1000) + extra_ms
         return self.values.get(name)
+
+    def _record(self, name: str, status: tuple[str, str | None, str | None],
+                value: Any = None, *, has_value: bool = False) -> None:
+        with self._lock:
+            if name in self._timed_out:
+                return
+            self.raw_status[name] = status
+            if has_value:
+                self.values[name] = value
 
     def statuses(self, wanted: Sequence[str]) -> dict[str, ProbeStatus]:
         from .snapshot import ProbeStatus
@@ -142,6 +159,9 @@ def _drop_unrepresentable(snapshot: Snapshot) -> Snapshot:
     return replace(clean, probes=statuses)
 
 
+CAPTURE_DEADLINE_S = 300.0
+
+
 def _run_all(host: Host, options: CaptureOptions, order: Sequence[ProbeSpec]) -> _Ledger:
     """Every probe in its own thread, each starting once the probes it needs are done.
 
@@ -171,8 +191,13 @@ def _run_all(host: Host, options: CaptureOptions, order: Sequence[ProbeSpec]) ->
                                 daemon=True) for spec in order]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    # Every subprocess has its own timeout; this bounds what has none (a read blocked on a hung
+    # network mount): the probe is recorded as failed and the capture goes on without it.
+    stop_at = time.monotonic() + CAPTURE_DEADLINE_S
+    for spec, t in zip(order, threads, strict=True):
+        t.join(max(0.0, stop_at - time.monotonic()))
+        if t.is_alive():
+            ledger.fail(spec.name, f"did not finish within {CAPTURE_DEADLINE_S:g}s")
     return ledger
 
 

@@ -155,6 +155,58 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
         proc.communicate(timeout=5)
 
 
+# What one child may print: far above any real report (a 10,000-dist inspector literal is a
+# few MB), so a runaway (`--python /usr/bin/yes`) is stopped instead of filling memory.
+OUTPUT_LIMIT = 64 * 2**20
+
+
+class _TooMuchOutput(Exception):
+    pass
+
+
+def _collect(proc: subprocess.Popen[bytes], stdin: str | None, *, timeout: float,
+             limit: int) -> tuple[bytes, bytes]:
+    """A child's stdout and stderr, read as they come, at most ``limit`` bytes in all."""
+    chunks: dict[int, list[bytes]] = {1: [], 2: []}
+    total = [0]
+    over = threading.Event()
+
+    def drain(fd: int, stream: Any) -> None:
+        while True:
+            chunk = stream.read1(65536)
+            if not chunk:
+                return
+            chunks[fd].append(chunk)
+            total[0] += len(chunk)
+            if total[0] > limit:
+                over.set()
+                _signal_group(proc.pid)  # unblocks the other reader and the wait below
+                return
+
+    readers = [threading.Thread(target=drain, args=(1, proc.stdout), daemon=True),
+               threading.Thread(target=drain, args=(2, proc.stderr), daemon=True)]
+    for t in readers:
+        t.start()
+    if proc.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write((stdin or "").encode())
+        proc.stdin.close()
+    try:
+        proc.wait(timeout=timeout)
+    finally:
+        # Whatever the leader left behind in its group (a daemonised helper holding the pipes
+        # open) ends with it; then the readers see the end of both pipes.
+        _signal_group(proc.pid)
+        for t in readers:
+            t.join(5)
+    if over.is_set():
+        raise _TooMuchOutput
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    return b"".join(chunks[1]), b"".join(chunks[2])
+
+
 class LocalHost:
     """The real machine this process runs on."""
 
@@ -184,8 +236,6 @@ class LocalHost:
                 stderr=subprocess.PIPE,
                 env=dict(env) if env is not None else self._environ,
                 cwd=cwd,
-                text=True,
-                errors="replace",
                 start_new_session=True,
             )
         except FileNotFoundError:
@@ -197,10 +247,13 @@ class LocalHost:
         with _RUNNING_LOCK:
             _RUNNING.add(proc)
         try:
-            stdout, stderr = proc.communicate(stdin, timeout=timeout)
+            stdout, stderr = _collect(proc, stdin, timeout=timeout, limit=OUTPUT_LIMIT)
         except subprocess.TimeoutExpired:
             kill_group(proc)
             raise CommandTimeout(f"{argv[0]} did not answer within {timeout:g}s") from None
+        except _TooMuchOutput:
+            kill_group(proc)
+            raise HostError(f"{argv[0]} printed more than {OUTPUT_LIMIT // 2**20} MiB") from None
         except BaseException:
             kill_group(proc)
             raise
@@ -209,7 +262,9 @@ class LocalHost:
             _signal_group(proc.pid)
             with _RUNNING_LOCK:
                 _RUNNING.discard(proc)
-        return RunResult(returncode=proc.returncode, stdout=stdout, stderr=stderr)
+        return RunResult(returncode=proc.returncode,
+                         stdout=stdout.decode("utf-8", "replace"),
+                         stderr=stderr.decode("utf-8", "replace"))
 
     def read_bytes(self, path: str, *, limit: int = READ_LIMIT) -> bytes | None:
         return read_regular_file(path, limit=limit)

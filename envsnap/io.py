@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import math
 import os
@@ -135,18 +134,16 @@ def dumps_json(snapshot: Snapshot) -> str:
 # non-finite numbers refused (both of which the json module would otherwise accept).
 
 def _toml_module() -> Any:
-    """The one place that picks the TOML reader: tomli where it is installed (tomllib is a
-    copy of it; tomli's wheels are compiled with mypyc and read a 10,000-package snapshot
-    about twice as fast), else the standard library's tomllib (3.11+)."""
-    try:
-        import tomli
-    except ImportError:  # pragma: no cover - tomli is a dependency; a broken install
-        if sys.version_info >= (3, 11):
-            import tomllib
+    """The one place that picks the TOML reader: the standard library's tomllib, or tomli on
+    3.10 (pinned below 2.4, whose releases read TOML 1.1: the same files must load on every
+    Python)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
 
-            return tomllib
-        raise
-    return tomli
+        return tomllib
+    import tomli  # pragma: no cover - exercised on 3.10 only
+
+    return tomli  # pragma: no cover
 
 
 def parse_toml(text: str) -> dict[str, Any]:
@@ -220,8 +217,7 @@ def loads(text: str, *, source: str | None = None) -> Snapshot:
         raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
                                   "levels deep)", file=source)
     try:
-        with _no_gc():
-            snapshot = from_dict(data)
+        snapshot = from_dict(data)
     except SnapshotFormatError as exc:
         if source and exc.file is None:
             raise type(exc)(exc.message, path=exc.key_path, file=source) from None
@@ -236,19 +232,6 @@ def loads(text: str, *, source: str | None = None) -> Snapshot:
             stacklevel=2,
         )
     return snapshot
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    # Building ~20,000 frozen objects triggers many young-generation collections that find
-    # nothing to free (the objects are all alive); pausing the collector saves ~25%.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # A 10,000-package snapshot is ~1.5 MB; anything past this is not one (or is /dev/zero).
@@ -311,6 +294,9 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any
                             f"({os.path.realpath(target)}) to write there")
     if os.path.isdir(target):
         raise BadInputError(f"{target}: is a directory, expected a file name")
+    if os.path.exists(target) and not os.path.isfile(target):
+        # A FIFO or a device: replacing it with a file would surprise, writing into it hang.
+        raise BadInputError(f"{target}: exists and is not a regular file")
     # Split as given, not normalised: the kernel resolves `link/../x` as the user meant it.
     parent, name = os.path.split(target)
     parent = parent or os.curdir

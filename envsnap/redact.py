@@ -131,12 +131,14 @@ def redact_url(url: str) -> str:
 
 # --- free text --------------------------------------------------------------------------------
 
-# name=value and --name=value; the value of a name that says "secret" (is_secret_name) is
-# masked to the next space or quote, so a secret holding "," or "&" goes whole.
-_KEY = re.compile(r"(?<![\w.-])-{0,2}(?P<key>[A-Za-z][\w.-]*)=")
+# name=value, --name=value and name: value; the value of a name that says "secret"
+# (is_secret_name) is masked to the next space or quote, so a secret holding "," or "&" goes
+# whole; a quoted value is masked to its closing quote, spaces and all.
+_KEY = re.compile(r"(?<![\w.-])-{0,2}(?P<key>[A-Za-z][\w.-]*)(?:=|:[ \t]*)")
 _VALUE_END = re.compile(r"[\s\"']")
 # --name value, the other spelling of an option (XLA_FLAGS="--password hunter2").
-_FLAG_SPACE = re.compile(r"(?<![\w-])(?P<key>--?[A-Za-z][\w.-]*)(?P<ws>[ \t]+)(?P<value>[^\s\"'-][^\s\"']*)")
+_FLAG_SPACE = re.compile(r"(?<![\w-])(?P<key>--?[A-Za-z][\w.-]*)(?P<ws>[ \t]+)"
+                         r"(?P<value>\"[^\"]*\"?|'[^']*'?|[^\s\"'-][^\s\"']*)")
 # user:password@host without a scheme (a DSN: "admin:p@ss@db:5432"). The password runs to the
 # last "@" before the host, so a password holding "@" goes whole.
 _BARE_USERINFO = re.compile(r"(?<![^\s=,;(\"'])(?P<userinfo>[^\s:/@=,;\"']+:[^\s/\"']*)@(?=[A-Za-z0-9\[])")
@@ -148,11 +150,17 @@ def _mask_key_values(text: str) -> str:
     for m in _KEY.finditer(text):
         if m.start() < pos or not is_secret_name(m.group("key")):
             continue
-        stop = _VALUE_END.search(text, m.end())
-        end = stop.start() if stop else len(text)
-        value = text[m.end():end]
+        start = m.end()
+        if start < len(text) and text[start] in "\"'":
+            close = text.find(text[start], start + 1)
+            start += 1
+            end = close if close != -1 else len(text)
+        else:
+            stop = _VALUE_END.search(text, start)
+            end = stop.start() if stop else len(text)
+        value = text[start:end]
         if value and value != REDACTED and not _PLACEHOLDER.fullmatch(value):
-            out += [text[pos:m.end()], REDACTED]
+            out += [text[pos:start], REDACTED]
             pos = end
     out.append(text[pos:])
     return "".join(out)
@@ -163,7 +171,8 @@ def _mask_named(m: re.Match[str]) -> str:
     if not is_secret_name(m.group("key").lstrip("-")) or value == REDACTED \
             or _PLACEHOLDER.fullmatch(value):
         return m.group(0)
-    return m.group(0)[: m.start("value") - m.start(0)] + REDACTED
+    quote = value[0] if value[0] in "\"'" else ""
+    return m.group(0)[: m.start("value") - m.start(0)] + quote + REDACTED + quote
 
 
 def _redact_plain(text: str) -> str:

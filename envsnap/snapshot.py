@@ -12,6 +12,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from .errors import SnapshotFormatError, UnsupportedSchemaError
+from .text import has_control, has_surrogate
 
 # 2: `requires` holds requirement strings with their specifiers ("numpy>=1.26"), only those
 # whose markers hold for the captured interpreter. Schema 1 held bare names, which read as
@@ -32,7 +33,6 @@ _NAME_RE = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
 # that covers PEP 440, legacy versions and conda's version strings.
 _VERSION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_*-]{0,127}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONDA_FIELD_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+*-]{0,127}")
 # A requirement as capture writes it: name, extras, specifiers; no spaces, quotes or markers.
 _REQUIREMENT_RE = re.compile(
@@ -578,7 +578,7 @@ def is_safe_requirement(value: str) -> bool:
 def is_safe_text(value: str | None) -> bool:
     """Free text (paths, URLs, env values) may hold spaces but never control characters:
     a newline in a label or env value is how a Dockerfile instruction gets injected."""
-    return value is None or _CONTROL.search(value) is None
+    return value is None or not (has_control(value) or has_surrogate(value))
 
 
 _SOURCE_TEXT = ("url", "vcs", "commit", "requested_revision", "subdirectory", "hash")
@@ -667,6 +667,33 @@ def validate(snapshot: Snapshot) -> None:
                                           path=f"cuda.declared.{name}")
 
 
+def _escape_surrogates(value: Any, escaped: list[str]) -> Any:
+    if isinstance(value, str):
+        if has_surrogate(value):
+            fixed = value.encode("utf-8", "backslashreplace").decode("utf-8")
+            escaped.append(fixed)
+            return fixed
+        return value
+    if isinstance(value, tuple):
+        items = tuple(_escape_surrogates(v, escaped) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, Mapping):
+        pairs = [(_escape_surrogates(k, escaped), _escape_surrogates(v, escaped))
+                 for k, v in value.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(), strict=True)):
+            return value
+        return dict(pairs)
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {}
+        for f in fields(value):
+            old = getattr(value, f.name)
+            new = _escape_surrogates(old, escaped)
+            if new is not old:
+                changes[f.name] = new
+        return replace(value, **changes) if changes else value
+    return value
+
+
 def sanitize(snapshot: Snapshot) -> tuple[Snapshot, dict[str, tuple[str, ...]]]:
     """What capture writes, load accepts: every value ``validate`` would refuse is dropped.
 
@@ -677,6 +704,14 @@ def sanitize(snapshot: Snapshot) -> tuple[Snapshot, dict[str, tuple[str, ...]]]:
 
     def warn(probe: str, what: str, value: str) -> None:
         warnings.setdefault(probe, []).append(f"dropped {what} {ascii(value)[:120]}")
+
+    # Undecodable bytes (a file name, a path, a probe's message) arrive as lone surrogates;
+    # free text keeps them escaped (\udcff), so the file is UTF-8 and says what was there.
+    escaped: list[str] = []
+    snapshot = _escape_surrogates(snapshot, escaped)
+    if escaped:
+        warnings.setdefault("python" if snapshot.python else "os", []).append(
+            f"escaped undecodable bytes in {len(escaped)} value(s), e.g. {escaped[0][:120]}")
 
     changes: dict[str, Any] = {}
     py = snapshot.python

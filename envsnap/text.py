@@ -17,6 +17,20 @@ def _escape(m: re.Match[str]) -> str:
     return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_control(text: str) -> bool:
+    """True when ``text`` holds a control character (or a line separator)."""
+    return _CONTROL.search(text) is not None
+
+
+def has_surrogate(text: str) -> bool:
+    """True for text no UTF-8 file can hold: lone surrogates, which is how Python hands over
+    undecodable bytes of file names, environment values and a child's output."""
+    return _SURROGATE.search(text) is not None
+
+
 def printable(text: str) -> str:
     """``text`` with every control character shown as an escape (``\\n``, ``\\x1b``)."""
     return _CONTROL.sub(_escape, text)

@@ -138,6 +138,8 @@ def _same_content(path: str, digest: str) -> bool:
     from ..errors import EnvsnapError
     from ..io import load
 
+    if not os.path.isfile(path):
+        return False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -6,6 +6,7 @@ import importlib
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from .. import rules
 from ..errors import BadInputError
 from ..redact import redact_text
 
@@ -52,7 +53,7 @@ def summary_fields(snapshot: Snapshot) -> dict[str, str]:
         # The local label when there is one (cu128, rocm6.2, cpu), else PyTorch's spelling of
         # the CUDA the build reports (12.8 -> cu128); a build without CUDA is "cpu".
         fields["torch_cuda"] = torch.variant or (
-            "cu" + torch.cuda.replace(".", "") if torch.cuda else "cpu")
+            (rules.cuda_label(torch.cuda) or "cpu") if torch.cuda else "cpu")
     elif snapshot.python is not None and (pkg := snapshot.python.package("torch")) is not None:
         fields["torch"] = pkg.version
     nvidia = snapshot.nvidia

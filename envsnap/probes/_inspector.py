@@ -71,9 +71,16 @@ def facts(path):
     }
 
 
+MARKER = "@ENVSNAP-FACTS@"
+
+
 def main():
-    # sys.path[0] is this script's folder (envsnap's own package): not part of the target env.
-    sys.stdout.write(repr(facts(sys.path[1:])))
+    # This script's own folder (envsnap's package) is not part of the target environment. It
+    # is removed by value: with PYTHONSAFEPATH (or -P) it is not on sys.path at all.
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
+    # After a marker on a line of its own: a .pth file or sitecustomize may print first.
+    sys.stdout.write("\n" + MARKER + "\n" + repr(facts(path)))
 
 
 if __name__ == "__main__":

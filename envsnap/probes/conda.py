@@ -123,7 +123,7 @@ def parse_history(text: str) -> tuple[str, ...]:
                     import ast  # only when a history file has specs to read
 
                     values = ast.literal_eval(line[len(prefix):].strip())
-                except (ValueError, SyntaxError):
+                except (ValueError, SyntaxError, RecursionError, MemoryError):
                     continue
                 for spec in values if isinstance(values, list) else ():
                     key = re.split(r"[=<>!\[ ]", str(spec), maxsplit=1)[0].split("::")[-1]
@@ -147,7 +147,7 @@ def scan(host: Host, prefix: str) -> CondaScan:
         try:
             data = json.loads(raw)
             packages.append(parse_record(data))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             # A corrupt record must not hide the others; conda itself skips them with a warning.
             continue
         files = data.get("files")

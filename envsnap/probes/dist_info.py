@@ -149,7 +149,7 @@ def read_dist(host: Host, directory: str, entry: str) -> dict[str, Any]:
     """One dist-info / egg-info as a raw record (``error`` set when it cannot be read)."""
     path = posixpath.join(directory, entry)
     info: dict[str, Any] = {"dir": directory, "entry": entry}
-    info["format"] = "dist-info" if entry.endswith(".dist-info") else "egg-info"
+    info["format"] = "dist-info" if entry.lower().endswith(".dist-info") else "egg-info"
     dist = HostDistribution(host, path)
     # METADATA in a dist-info; PKG-INFO in an egg-info folder; a single-file egg-info is it.
     metadata_file = "METADATA"
@@ -198,7 +198,7 @@ def scan(host: Host, path: Sequence[str], *,
             continue
         seen.add(entry)
         for name in host.listdir(entry):
-            if not name.endswith((".dist-info", ".egg-info")):
+            if not name.lower().endswith((".dist-info", ".egg-info")):  # as importlib matches
                 continue
             if time.monotonic() > stop_at:
                 return dists, f"dist-info scan stopped after {deadline_s:g}s at {entry}"

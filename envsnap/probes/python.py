@@ -59,8 +59,10 @@ def inspector_output(python: str, result: RunResult) -> dict[str, Any]:
         raise HostError(f"{python} exited {result.returncode}: {tail[0]}")
     import ast
 
+    # What follows the inspector's marker: whatever the interpreter's site hooks print first.
+    _, marker, report = result.stdout.rpartition("\n" + _inspector.MARKER + "\n")
     try:
-        raw = ast.literal_eval(result.stdout)
+        raw = ast.literal_eval(report if marker else result.stdout)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise HostError(f"{python} printed no readable inspection (is it Python 3?)") from None
     if not isinstance(raw, dict):

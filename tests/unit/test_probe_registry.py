@@ -187,3 +187,24 @@ def test_diff_compares_a_section_without_rules_of_its_own(monkeypatch: pytest.Mo
     changes = {(c.section, c.name, c.kind, c.old, c.new) for c in drift.diff(a, b).changes}
     assert changes == {("project", "commit", "changed", "aaa", "bbb"),
                        ("project", "remote", "added", None, "origin")}
+
+
+def test_a_probe_past_the_capture_deadline_is_recorded_and_its_late_value_ignored(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from envsnap import capturing
+
+    release = threading.Event()
+
+    def hung(host: Host, ctx: ProbeContext) -> Probed[str]:
+        release.wait(10)  # a read blocked on a hung mount, then it answers after all
+        return Probed(value="late", found_via="fake")
+
+    _with(monkeypatch, ProbeSpec(name="fake", probe=hung, field=None))
+    monkeypatch.setattr(capturing, "CAPTURE_DEADLINE_S", 0.5)
+    snap = _capture("os", "fake")
+    release.set()
+    assert snap.probes["fake"].status == "error"
+    assert snap.probes["fake"].error == "did not finish within 0.5s"
+    assert snap.os is not None  # the other probes' results are kept

@@ -138,5 +138,8 @@ def test_inspector_output_evaluates_literals_only(tmp_path: Path) -> None:
     report = "{'version': '3.11.7', 'sys_path': ['/x\\udcff'], 'conda': False}"
     assert inspector_output("/opt/py", RunResult(returncode=0, stdout=report)) == {
         "version": "3.11.7", "sys_path": ["/x\udcff"], "conda": False}
+    # Whatever a .pth file or sitecustomize prints before the report is not the report.
+    noisy = f"hello from a .pth\n{_inspector.MARKER}\n{report}"
+    assert inspector_output("/opt/py", RunResult(returncode=0, stdout=noisy))["version"] == "3.11.7"
     with pytest.raises(HostError, match=r"no readable sys\.path"):
         inspector_output("/opt/py", RunResult(returncode=0, stdout="{'sys_path': 3}"))
