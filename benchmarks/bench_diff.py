@@ -20,9 +20,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
+from envsnap import graph
 from envsnap.drift import diff
 from envsnap.fleet import FleetDiff, fleet_diff
-from envsnap import graph
 from envsnap.graph import Graph
 from envsnap.io import dumps, load
 from envsnap.snapshot import (

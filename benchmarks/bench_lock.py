@@ -1,10 +1,15 @@
-"""Time `envsnap lock` against `pip-compile --generate-hashes` for the same ~250 pins on the
-same local wheelhouse, side by side (both offline, both isolated from pip configuration).
+"""Time `envsnap lock` (index mode) against `pip-compile --generate-hashes` and
+`uv pip compile --generate-hashes` for the same ~250 exact pins, side by side in one run,
+all three reading the same local index server (pypiserver on 127.0.0.1), each with a cold
+cache on every run. Also the wheelhouse mode against pip-compile --no-index.
 
-    .venv/bin/python benchmarks/bench_lock.py [--repeat 3]
+    .venv/bin/python benchmarks/bench_lock.py [--repeat 5]
 
-The wheelhouse is downloaded once from PyPI (with dependencies, so the pin set is closed and
-pip-compile can resolve it offline) and cached in ~/.cache/envsnap-bench/wheelhouse.
+Needs: pip install 'envsnap[bench]' (pip-tools, uv, pypiserver[cache], waitress). The wheels
+are downloaded once from PyPI (with dependencies, so the pin set is closed and the resolvers
+can resolve it from the local index alone) and cached in ~/.cache/envsnap-bench/wheelhouse.
+pypiserver runs with its digest cache (watchdog) on waitress, and is warmed once before the
+timed runs, so every tool meets the same warm server; no tool keeps a cache between runs.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -19,12 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from packaging.utils import parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
-from envsnap.io import dump
-from envsnap.snapshot import OSInfo, Package, PythonEnv, Snapshot
+from indexserver import serve, serve_static  # noqa: E402 - after the path set-up above
+
+from envsnap.io import dump  # noqa: E402
+from envsnap.snapshot import OSInfo, Package, PythonEnv, Snapshot  # noqa: E402
 
 # Popular projects whose dependency closure is ~250 distributions.
 TOP = [
@@ -41,8 +51,11 @@ TOP = [
     "pre-commit==4.0.1", "tox==4.23.0", "ipywidgets==8.1.5",
 ]
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-ENV.update({"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+# No pip or uv configuration of this machine (its mirror, find-links, constraints) reaches
+# any tool: each is told the index on its command line (envsnap: in its own pip.conf).
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+ENV.update({"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "UV_NO_CONFIG": "1", "NO_COLOR": "1"})
 BIN = Path(sys.executable).parent
 
 
@@ -65,22 +78,90 @@ def pins(wh: Path) -> dict[str, str]:
     return out
 
 
-def timed(argv: list[str]) -> float:
+def hashes(path: Path) -> dict[str, set[str]]:
+    """requirements.txt -> {name: {sha256, ...}} (any of the three tools' layouts)."""
+    out: dict[str, set[str]] = {}
+    name = ""
+    for line in path.read_text().splitlines():
+        m = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==\S+", line)
+        if m:
+            name = canonicalize_name(m.group(1))
+            out.setdefault(name, set())
+        if name:
+            out[name].update(re.findall(r"--hash=sha256:([0-9a-f]{64})", line))
+    return out
+
+
+def timed(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=ENV, capture_output=True, text=True, check=False)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
-    if proc.returncode not in (0,):
-        raise SystemExit(f"failed: {' '.join(argv)}\n{proc.stderr[-2000:]}")
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(argv)}\n{proc.stderr[-3000:]}")
     return elapsed
+
+
+def spread(xs: list[float]) -> str:
+    return (f"median {statistics.median(xs):6.2f} s  (min {min(xs):.2f}, max {max(xs):.2f}, "
+            f"n={len(xs)})")
+
+
+def index_mode(server_name: str, url: str, t: Path, pinned: dict[str, str],
+               repeat: int) -> dict[str, list[float]]:
+    conf = t / f"pip-{server_name}.conf"  # the index as a user's mirror, read like pip reads it
+    conf.write_text(f"[global]\nindex-url = {url}\n")
+    env_envsnap = {**ENV, "PIP_CONFIG_FILE": str(conf)}
+    for name in pinned:  # warm the server's listing and digest caches for everyone
+        subprocess.run(["curl", "-s", "-o", os.devnull, f"{url}{name}/"], check=False)
+    def command(tool: str, i: int) -> tuple[list[str], dict[str, str]]:
+        if tool == "envsnap":
+            return ([str(BIN / "envsnap"), "lock", str(t / "snap.toml"), "-o",
+                     str(t / f"e-{server_name}{i}"), "--format", "requirements"], env_envsnap)
+        if tool == "pip-compile":
+            return ([str(BIN / "pip-compile"), "--generate-hashes", "--allow-unsafe", "--quiet",
+                     "--index-url", url, "--rebuild", "--cache-dir",
+                     str(t / f"pc-cache-{server_name}{i}"), "-o",
+                     str(t / f"pc-{server_name}{i}.txt"), str(t / "requirements.in")], ENV)
+        return ([str(BIN / "uv"), "pip", "compile", "--no-config", "--no-cache", "--quiet",
+                 "--generate-hashes", "--index-url", url, "--python-version",
+                 platform.python_version(), "-o", str(t / f"uv-{server_name}{i}.txt"),
+                 str(t / "requirements.in")], ENV)
+
+    times: dict[str, list[float]] = {"envsnap": [], "pip-compile": [], "uv": []}
+    for i in range(repeat):  # interleaved: every tool meets the server in turn
+        for tool in times:
+            argv, env = command(tool, i)
+            times[tool].append(timed(argv, env))
+    ours = hashes(t / f"e-{server_name}0" / "requirements.txt")
+    for other in (f"pc-{server_name}0.txt", f"uv-{server_name}0.txt"):
+        theirs = hashes(t / other)
+        bad = [n for n, h in ours.items() if not h or not h <= theirs.get(n, set())]
+        assert not bad and len(ours) == len(pinned), (other, bad[:5], len(ours))
+    return times
+
+
+def report(title: str, times: dict[str, list[float]]) -> None:
+    me = statistics.median(times["envsnap"])
+    pc, uvm = statistics.median(times["pip-compile"]), statistics.median(times["uv"])
+    print(title)
+    print(f"  envsnap lock (Simple API, mirror in pip.conf)  {spread(times['envsnap'])}")
+    print(f"  pip-compile --generate-hashes --rebuild        {spread(times['pip-compile'])}")
+    print(f"  uv pip compile --generate-hashes --no-cache    {spread(times['uv'])}")
+    print(f"  envsnap vs pip-compile: {pc / me:.1f}x faster (target >= 10x: "
+          f"{'met' if pc / me >= 10 else 'NOT met'}); vs uv: {uvm / me:.2f}x (target >= 1.0x: "
+          f"{'met' if uvm / me >= 1 else 'NOT met'})")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--skip-wheelhouse-mode", action="store_true")
     args = ap.parse_args()
     wh = wheelhouse()
     pinned = pins(wh)
     tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    results: dict[str, dict[str, list[float]]] = {}
+    wh_times: dict[str, list[float]] = {"envsnap": [], "pip-compile": []}
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         snap = Snapshot(os=OSInfo(system="Linux", arch="x86_64", glibc=platform.libc_ver()[1]),
@@ -90,21 +171,35 @@ def main() -> None:
             packages=tuple(Package(name=n, version=v) for n, v in pinned.items())))
         dump(snap, t / "snap.toml")
         (t / "requirements.in").write_text("".join(f"{n}=={v}\n" for n, v in pinned.items()))
-        envsnap = [str(BIN / "envsnap"), "lock", str(t / "snap.toml"), "-o", str(t / "e"),
-                   "--format", "requirements", "--wheelhouse", str(wh), "--offline"]
-        compile_ = [str(BIN / "pip-compile"), "--generate-hashes", "--allow-unsafe", "--quiet",
-                    "--no-index", "--find-links", str(wh), "--no-emit-find-links",
-                    "--rebuild", "--cache-dir", str(t / "pc-cache"), "-o", str(t / "pc.txt"),
-                    str(t / "requirements.in")]
-        e = [timed(envsnap) for _ in range(args.repeat)]
-        p = [timed(compile_) for _ in range(args.repeat)]
-    me, mp = statistics.median(e), statistics.median(p)
+        with serve(wh, workdir=t) as server:
+            results["pypiserver"] = index_mode("pypiserver", server.url, t, pinned, args.repeat)
+        with serve_static(wh, workdir=t) as server:
+            results["static"] = index_mode("static", server.url, t, pinned, args.repeat)
+        if not args.skip_wheelhouse_mode:
+            for i in range(args.repeat):
+                wh_times["envsnap"].append(timed(
+                    [str(BIN / "envsnap"), "lock", str(t / "snap.toml"), "-o", str(t / f"w{i}"),
+                     "--format", "requirements", "--wheelhouse", str(wh), "--offline"], ENV))
+                wh_times["pip-compile"].append(timed(
+                    [str(BIN / "pip-compile"), "--generate-hashes", "--allow-unsafe", "--quiet",
+                     "--no-index", "--find-links", str(wh), "--no-emit-find-links", "--rebuild",
+                     "--cache-dir", str(t / f"pcw{i}"), "-o", str(t / f"pcw{i}.txt"),
+                     str(t / "requirements.in")], ENV))
+
     size = sum(f.stat().st_size for f in wh.glob("*.whl")) / 1e6
-    print(f"pins: {len(pinned)} wheels ({size:.0f} MB) in one local wheelhouse, "
-          f"median of {args.repeat}")
-    print(f"  envsnap lock --wheelhouse --offline      {me:7.2f} s")
-    print(f"  pip-compile --generate-hashes --no-index {mp:7.2f} s")
-    print(f"  envsnap is {mp / me:.1f}x faster (target: >= 5x)")
+    print(f"{len(pinned)} exact pins ({size:.0f} MB of wheels), Python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs; each tool with a cold cache on every run, runs interleaved;")
+    print("the same sha256 checked across the three outputs")
+    report("index mode, pypiserver 2.4 (waitress; it lists its whole folder on every request):",
+           results["pypiserver"])
+    report("index mode, static PEP 503 mirror (pre-rendered pages, python -m http.server):",
+           results["static"])
+    if wh_times["envsnap"]:
+        print("wheelhouse mode (offline, all wheels local):")
+        print(f"  envsnap lock --wheelhouse --offline            {spread(wh_times['envsnap'])}")
+        print(f"  pip-compile --no-index --find-links            {spread(wh_times['pip-compile'])}")
+        ratio = statistics.median(wh_times["pip-compile"]) / statistics.median(wh_times["envsnap"])
+        print(f"  envsnap is {ratio:.1f}x faster")
 
 
 if __name__ == "__main__":

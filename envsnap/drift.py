@@ -509,9 +509,9 @@ class _PackageDiff:
         """Tie each removal nothing else needed to the change that made it unneeded, and each
         addition to the change that pulled it in (docs/diff-and-check.md#grouping)."""
         tails = self._causes(self.removed, self.ga, lambda n, user: (
-            user not in self.new or n not in self._requirement_names(self.gb, user)), self.old)
+            user not in self.new or n not in self.gb.dependencies(user)), self.old)
         pulled = self._causes(self.added, self.gb, lambda n, user: (
-            user not in self.old or n not in self._requirement_names(self.ga, user)), self.new)
+            user not in self.old or n not in self.ga.dependencies(user)), self.new)
         children: dict[str, list[str]] = {}
         for name, cause in (*tails.items(), *pulled.items()):
             parent = changes.get(cause)
@@ -546,46 +546,32 @@ class _PackageDiff:
             changes[cause] = replace(parent, explanation=parent.explanation + extra)
 
     @staticmethod
-    def _requirement_names(graph: Graph, name: str) -> frozenset[str]:
-        return graph.dependencies(name)
-
-    def _causes(self, names: list[str], graph: Graph, let_go: Callable[[str, str], bool],
+    def _causes(names: list[str], graph: Graph, let_go: Callable[[str, str], bool],
                 side: Mapping[str, Package]) -> dict[str, str]:
-        """name -> the root change that explains it, for each of ``names`` (removed or added
-        packages) that was not installed on request and whose every dependent on this side
-        ``let_go`` of it (was removed too, or no longer requires it / is new too, or newly
-        requires it). The root is followed up through such packages; cycles end nowhere."""
-        candidates = set(names)
-        parents: dict[str, list[str]] = {}
+        """name -> the change that explains it, for each of ``names`` (removed or added
+        packages) that was not installed on request and of which every dependent on this side
+        ``let_go`` (it was removed too or no longer requires it; it is new too or newly requires
+        it). Followed up through such packages to the first that is not one: the smallest name
+        when several are. A cycle of them with nothing above explains nothing."""
+        parents: dict[str, frozenset[str]] = {}
         for name in names:
             users = graph.dependents(name)
-            if not users or side[name].requested:
-                continue
-            if all(let_go(name, u) for u in users):
-                parents[name] = sorted(users)
-        roots: dict[str, str | None] = {}
-
-        def root(name: str, seen: frozenset[str]) -> str | None:
-            if name in roots:
-                return roots[name]
-            found: str | None = None
-            for p in parents[name]:
-                if p in parents and p in candidates:
-                    if p in seen:
-                        continue
-                    r = root(p, seen | {p})
-                else:
-                    r = p
-                if r is not None and (found is None or r < found):
-                    found = r
-            roots[name] = found
-            return found
-
+            if users and not side[name].requested and all(let_go(name, u) for u in users):
+                parents[name] = users
+        below: dict[str, list[str]] = {}  # a package -> the tail members it explains directly
+        for name, users in parents.items():
+            for user in users:
+                below.setdefault(user, []).append(name)
+        # Each cause in name order hands itself down to everything below it that no smaller
+        # cause reached first: every package is expanded once.
         out: dict[str, str] = {}
-        for name in parents:
-            r = root(name, frozenset({name}))
-            if r is not None:
-                out[name] = r
+        for cause in sorted(set(below) - set(parents)):
+            queue = [cause]
+            while queue:
+                for name in below.get(queue.pop(), ()):
+                    if name not in out:
+                        out[name] = cause
+                        queue.append(name)
         return out
 
     # -- requirements --------------------------------------------------------------------------

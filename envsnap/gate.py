@@ -127,12 +127,13 @@ class CheckResult:
                                             for f in self.findings)
 
     def groups(self) -> tuple[FindingGroup, ...]:
-        """Findings grouped by rule and kind, in the findings' order (most severe first)."""
-        grouped: dict[tuple[str, str], list[Finding]] = {}
+        """Findings grouped by severity, rule and kind, in the findings' order (most severe
+        first): a missing requirement (critical) and a conflicting one (major) are two groups."""
+        grouped: dict[tuple[str, str, str], list[Finding]] = {}
         for f in self.findings:
-            grouped.setdefault((f.rule, f.kind), []).append(f)
-        return tuple(FindingGroup(rule=r, kind=k, severity=fs[0].severity, findings=tuple(fs))
-                     for (r, k), fs in grouped.items())
+            grouped.setdefault((f.severity, f.rule, f.kind), []).append(f)
+        return tuple(FindingGroup(rule=r, kind=k, severity=s, findings=tuple(fs))
+                     for (s, r, k), fs in grouped.items())
 
     def remedy(self, snapshot: str) -> Remedy | None:
         """The one command that installs exactly the snapshot's packages from a hashed lock

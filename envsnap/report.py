@@ -356,15 +356,15 @@ def check_text(r: CheckResult, *, snapshot: str, fail_on: str, color: bool = Fal
                 f = g.findings[0]
                 out.add(f"  {f.rule}: {_finding_line(f)}")
                 out.wrap(f.explanation)
-                if f.fix:
-                    out.wrap(f"fix: {f.fix}")
+                if f.fix:  # never wrapped: a command must survive copy and paste
+                    out.add(f"{_INDENT}fix: {f.fix}")
             elif verbose or len(g.findings) <= GROUP_SHOWN:
                 out.add(f"  {g.rule}: {g.summary}")
                 for f in g.findings:
                     out.add(f"    {_finding_line(f)}")
                     out.wrap(f.explanation, "        ")
                     if f.fix:
-                        out.wrap(f"fix: {f.fix}", "        ")
+                        out.add(f"        fix: {f.fix}")
             else:
                 out.wrap(f"{g.rule}: {_collapsed(g)}", "  ", _INDENT)
     remedy = r.remedy(snapshot)
@@ -394,7 +394,7 @@ def check_markdown(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
             if len(g.findings) == 1:
                 f = g.findings[0]
                 lines.append(f"| {mark} | {f.rule} | {_md(f.subject)} | {_md_code(f.expected)} | "
-                             f"{_md_code(f.actual)} | {_md(f.explanation)} | {_md_code(f.fix)} |")
+                             f"{_md_code(f.actual)} | {_md(f.explanation)} | {_md(f.fix)} |")
             else:
                 lines.append(f"| {mark} | {g.rule} | **{_md(g.summary)}** (below) | | | | |")
         for g in groups:
@@ -403,7 +403,7 @@ def check_markdown(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
             lines += ["", f"<details><summary>{_MD_MARK[g.severity]} {_md(g.summary)}</summary>",
                       "", "| Subject | Expected | Found | Why | Fix |", "|---|---|---|---|---|"]
             lines += [f"| {_md(f.subject)} | {_md_code(f.expected)} | {_md_code(f.actual)} | "
-                      f"{_md(f.explanation)} | {_md_code(f.fix)} |" for f in g.findings]
+                      f"{_md(f.explanation)} | {_md(f.fix)} |" for f in g.findings]
             lines += ["", "</details>"]
     remedy = r.remedy(snapshot)
     if remedy is not None:

@@ -156,3 +156,43 @@ def isolate_user_config(monkeypatch: Any) -> None:
             monkeypatch.delenv(key)
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
     monkeypatch.setenv("UV_NO_CONFIG", "1")
+
+
+@contextlib.contextmanager
+def serve_static(wheels: Path, workdir: Path) -> Iterator[IndexServer]:
+    """A static PEP 503 mirror of ``wheels`` (how bandersnatch or an nginx / S3 mirror serves:
+    pre-rendered ``simple/<project>/index.html`` pages with ``#sha256=`` links), served by the
+    standard library's threaded ``python -m http.server`` on a free port."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    site = workdir / f"static-{os.getpid()}-{time.monotonic_ns()}"
+    (site / "simple").mkdir(parents=True)
+    (site / "packages").symlink_to(wheels.resolve(), target_is_directory=True)
+    projects: dict[str, list[str]] = {}
+    for whl in sorted(wheels.glob("*.whl")):
+        projects.setdefault(canonicalize_name(parse_wheel_filename(whl.name)[0]), []).append(
+            f'<a href="../../packages/{whl.name}#sha256='
+            f'{hashlib.sha256(whl.read_bytes()).hexdigest()}">{whl.name}</a><br>')
+    for name, links in projects.items():
+        (site / "simple" / name).mkdir()
+        (site / "simple" / name / "index.html").write_text(
+            f"<!DOCTYPE html><html><body><h1>Links for {name}</h1>\n" + "\n".join(links)
+            + "\n</body></html>\n")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                             "--directory", str(site), str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    server = IndexServer(root=wheels, port=port, proc=proc)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/simple/", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("http.server did not start") from None
+                time.sleep(0.1)
+        yield server
+    finally:
+        server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -107,17 +108,36 @@ def index_plan_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_factory(args: argparse.Namespace) -> Callable[[], IndexSettings]:
-    """The user's configuration with the flags over it, read when first needed."""
-    cache: list[IndexSettings] = []
+    """The user's configuration with the flags over it. Reading it runs pip (a third of a
+    second): it starts now on a thread, while the snapshot is loaded and planned, and the
+    network code imports; the first caller waits for it."""
+    result: list[IndexSettings] = []
+    errors: list[BaseException] = []
 
-    def read() -> IndexSettings:
-        if not cache:
-            cache.append(with_flags(user_settings(), index_url=args.index_url,
-                                    extra_index_urls=args.extra_index_url,
-                                    find_links=args.find_links))
-        return cache[0]
+    def read() -> None:
+        try:
+            result.append(with_flags(user_settings(), index_url=args.index_url,
+                                     extra_index_urls=args.extra_index_url,
+                                     find_links=args.find_links))
+            import requests  # noqa: F401 - imported here, off the critical path
+        except BaseException as exc:  # handed to the caller below
+            errors.append(exc)
 
-    return read
+    worker = None
+    if not getattr(args, "offline", False):
+        worker = threading.Thread(target=read, name="envsnap-settings", daemon=True)
+        worker.start()
+
+    def get() -> IndexSettings:
+        if worker is not None:
+            worker.join()
+        elif not result and not errors:
+            read()
+        if errors:
+            raise errors[0]
+        return result[0]
+
+    return get
 
 
 def stderr_reporter(console: Any) -> Reporter:
@@ -129,8 +149,13 @@ def stderr_reporter(console: Any) -> Reporter:
 def command_line(argv: Sequence[str]) -> str:
     """The command for lockfile headers, with paths reduced to their last part (``lock/`` ->
     ``lock``): the capturing machine's directory layout is never written."""
+    from ..lock.safety import SAFE_URL
+
     out: list[str] = []
     for arg in argv:
+        if SAFE_URL.fullmatch(arg):  # an index named by flag, already without credentials
+            out.append(arg)
+            continue
         arg = arg.rstrip("/") or arg
         if os.path.isabs(arg) or "/" in arg:
             arg = Path(arg).name or arg

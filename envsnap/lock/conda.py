@@ -97,8 +97,8 @@ def render_conda(snapshot: Snapshot, pip_lock: HashedLock | None, *, command: st
         f = pin.files[0]
         url = pin.url or f.url
         if not url:
-            skipped.append(f"{pin.name}=={pin.version} (pip): hashed from a wheelhouse, "
-                           "no index URL to record")
+            skipped.append(f"{pin.name}=={pin.version} (pip): no URL on the index the lock "
+                           "names (hashed from a wheelhouse, a mirror or find-links)")
             continue
         entries.append((default, {"name": pin.name, "version": pin.version, "manager": "pip",
                                   "platform": default, "url": url, "hash": {"sha256": f.sha256}}))

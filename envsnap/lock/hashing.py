@@ -10,6 +10,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -45,6 +46,7 @@ from .plan import LockPlan, Pin
 from .settings import IndexSettings
 
 PIP_TIMEOUT_S = 1800.0
+FAST_ANSWER_S = 0.02
 _CHUNK = 1 << 20
 
 
@@ -341,10 +343,15 @@ def locate(plan: LockPlan, pins: Sequence[Pin], client: IndexClient, *,
                             "find-links (pass --index-url or --find-links, or --wheelhouse)")
     reporter.info(f"asking {', '.join(s.shown for s in base) or 'the label indexes'} for "
                   f"{len(pins)} pinned wheel(s) ({settings.origin})")
+    started = time.monotonic()
     found: dict[str, Located | str] = {pins[0].name: one(pins[0])}
+    # Threads hide network latency; against an index that answers within a few milliseconds
+    # (a local mirror) they only contend for the GIL, so a handful suffices.
+    workers = client.workers if time.monotonic() - started > FAST_ANSWER_S else min(
+        2, client.workers)
     rest = pins[1:]
     if rest:
-        pool = ThreadPoolExecutor(max_workers=client.workers, thread_name_prefix="envsnap-index")
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="envsnap-index")
         try:
             futures: dict[Future[Located | str], Pin] = {pool.submit(one, p): p for p in rest}
             done, _pending = wait(futures, return_when=FIRST_EXCEPTION)

@@ -207,23 +207,35 @@ def _index_entry(value: str) -> str:
 
 def uv_settings(tables: Sequence[Mapping[str, Any]], environ: Mapping[str, str]) -> IndexSettings:
     """The settings ``uv pip`` would use: UV_* variables over the files, a file's ``[pip]``
-    table over its top level, the first (most important) file winning per key."""
-    merged: dict[str, Any] = {}
-    for table in reversed(tables):  # least important first, so later ones win
-        for scope in (table, table.get("pip") if isinstance(table.get("pip"), Mapping) else {}):
-            merged.update({k: v for k, v in scope.items() if k != "pip"})
-    index_url: str | None = merged.get("index-url") if isinstance(merged.get("index-url"),
-                                                                   str) else None
-    extras = list(_str_list(merged.get("extra-index-url")))
-    for entry in merged.get("index", []) if isinstance(merged.get("index"), list) else []:
-        if isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
-            if entry.get("default") is True:
-                index_url = entry["url"]
-            else:
-                extras.append(entry["url"])
-    find_links = list(_str_list(merged.get("find-links")))
-    no_index = merged.get("no-index") is True
-    insecure = list(_str_list(merged.get("allow-insecure-host")))
+    table over its top level, the first (most important) file winning per setting; the
+    default index is ``index-url`` or the ``[[index]]`` marked ``default = true``."""
+    index_url: str | None = None
+    extras: list[str] = []
+    find_links: list[str] | None = None
+    no_index: bool | None = None
+    insecure: list[str] | None = None
+    for table in tables:  # most important first
+        pip = table.get("pip")
+        for scope in ((pip if isinstance(pip, Mapping) else {}), table):
+            primary = scope.get("index-url") if isinstance(scope.get("index-url"), str) else None
+            entries = scope.get("index")
+            for entry in entries if isinstance(entries, list) else ():
+                if isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
+                    if entry.get("default") is True:
+                        primary = primary or entry["url"]
+                    elif entry["url"] not in extras:
+                        extras.append(entry["url"])
+            extras += [u for u in _str_list(scope.get("extra-index-url")) if u not in extras]
+            index_url = index_url or primary
+            if find_links is None and "find-links" in scope:
+                find_links = list(_str_list(scope["find-links"]))
+            if no_index is None and isinstance(scope.get("no-index"), bool):
+                no_index = scope["no-index"]
+            if insecure is None and "allow-insecure-host" in scope:
+                insecure = list(_str_list(scope["allow-insecure-host"]))
+    find_links = find_links or []
+    insecure = insecure or []
+    no_index = bool(no_index)
     env = environ
     if env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL"):
         index_url = env.get("UV_DEFAULT_INDEX") or env.get("UV_INDEX_URL")

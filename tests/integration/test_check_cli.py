@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import support
 
 from envsnap.cli import Console, main
+
+ENVSNAP = str(Path(sys.executable).parent / "envsnap")
 
 
 def envsnap(*argv: str) -> tuple[int, str, str]:
@@ -26,6 +30,8 @@ def test_check_passes_on_the_same_machine_and_fails_after_a_package_changes(
     for version in ("1.0", "1.1"):
         support.build_wheel(wheels, "pinned", version)
     support.build_wheel(wheels, "other", "2.0")
+    for i in range(6):
+        support.build_wheel(wheels, f"stray{i}", "1.0")
     python = support.make_venv(tmp_path / "venv")
     support.pip_install(python, "--isolated", "--no-index", "--find-links", wheels,
                         "pinned==1.0", "other==2.0")
@@ -36,22 +42,55 @@ def test_check_passes_on_the_same_machine_and_fails_after_a_package_changes(
     rc, out, err = envsnap("check", str(snap), "--python", str(python))
     assert rc == 0, out + err
     assert ": OK (policy exact)" in out
+    assert "To bring this environment" not in out
 
     support.pip_install(python, "--isolated", "--no-index", "--find-links", wheels,
-                        "pinned==1.1")
+                        "pinned==1.1", *(f"stray{i}" for i in range(6)))
     rc, out, err = envsnap("check", str(snap), "--python", str(python))
     assert rc == 1, out + err
     assert "package: pinned  expected 1.0, found 1.1" in out
-    assert "fix: pip install pinned==1.0" in out
+    # The fix names the interpreter that was checked, not whatever `pip` is on PATH.
+    assert f"fix: {python} -m pip install pinned==1.0" in out
+    assert "package: 6 packages not in the snapshot: stray0, stray1, stray2" in out
+    assert out.index("CRITICAL") < out.index("MINOR")
+    assert (f"  envsnap lock {snap} -o envsnap-lock && {python} -m pip uninstall -y stray0 "
+            "stray1 stray2 stray3 stray4 stray5 && ") in out
 
     rc, out, _ = envsnap("check", str(snap), "--python", str(python), "--format", "json")
     data = json.loads(out)
     assert rc == 1 and data["passed"] is False
-    assert [(f["subject"], f["severity"]) for f in data["findings"]] == [("pinned", "critical")]
+    assert (data["findings"][0]["subject"], data["findings"][0]["severity"]) == ("pinned", "critical")
+    assert [(g["kind"], g["count"]) for g in data["groups"]] == [("version", 1), ("extra", 6)]
+
+    rc, out, _ = envsnap("check", str(snap), "--python", str(python), "--ignore-extras", "-v",
+                         "--format", "json")
+    assert [f["subject"] for f in json.loads(out)["findings"]] == ["pinned"]
 
     # --host-only ignores the Python environment: this host can still run it.
     rc, out, _ = envsnap("check", str(snap), "--host-only")
     assert rc == 0, out
+
+
+@pytest.mark.slow
+def test_a_package_from_a_local_folder_is_fixed_from_that_folder(tmp_path: Path) -> None:
+    python = support.venv_with_setuptools(tmp_path / "venv",
+                                          Path.home() / ".cache" / "envsnap-tests" / "build-backend")
+    project = support.local_project(tmp_path / "src" / "mylib", "mylib", "0.3.0")
+    support.pip_install(python, "--isolated", "--no-index", "--no-build-isolation", project)
+    snap = tmp_path / "svc.toml"
+    rc, _, err = envsnap("capture", "--python", str(python), "-o", str(snap))
+    assert rc == 0, err
+    support.run([python, "-m", "pip", "uninstall", "-y", "mylib"])
+    # The snapshot comes in on standard input, as `curl ... | envsnap check -` would send it.
+    proc = subprocess.run([ENVSNAP, "check", "-", "--python", str(python)],
+                          input=snap.read_bytes(), capture_output=True, timeout=120,
+                          env=support.clean_env(), check=False)
+    out = proc.stdout.decode()
+    assert proc.returncode == 1, out + proc.stderr.decode()
+    assert "pip install mylib==0.3.0" not in out
+    assert f"fix: {python} -m pip install {project}" in out
+    assert "envsnap lock SNAPSHOT.toml -o envsnap-lock" in out
+    assert "note: save the snapshot you piped in as SNAPSHOT.toml first" in out
 
 
 HOSTILE = {

@@ -1,9 +1,12 @@
-"""Real drift: two real venvs built with real pip; `envsnap diff` of their captures."""
+"""Real drift: two real venvs built with real pip; `envsnap diff` of their captures, grouped
+by what caused each change."""
 
 from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,10 +46,14 @@ def venv_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     backend = support.download_wheels(
         Path.home() / ".cache" / "envsnap-tests" / "build-backend", BUILD_BACKEND)
     wheels = root / "wheels"
-    for name, version in [("up", "1.0"), ("up", "1.1"), ("down", "2.0"), ("down", "1.5"),
-                          ("gone", "1.0"), ("fresh", "0.3"), ("mypkg", "1.0+cu121"),
+    # up 1.1 needs a new helper; gone takes gone-dep with it but shares shared-dep with steady.
+    requires = {("up", "1.1"): ["up-helper>=1"], ("gone", "1.0"): ["gone-dep", "shared-dep>=1"],
+                ("steady", "3.2.1"): ["shared-dep"]}
+    for name, version in [("up", "1.0"), ("up", "1.1"), ("up-helper", "1.0"), ("down", "2.0"),
+                          ("down", "1.5"), ("gone", "1.0"), ("gone-dep", "1.0"),
+                          ("shared-dep", "1.0"), ("fresh", "0.3"), ("mypkg", "1.0+cu121"),
                           ("mypkg", "1.0+cu124"), ("edpkg", "1.0"), ("steady", "3.2.1")]:
-        support.build_wheel(wheels, name, version)
+        support.build_wheel(wheels, name, version, requires=requires.get((name, version), ()))
     project = root / "edpkg-src"
     (project / "edpkg").mkdir(parents=True)
     (project / "edpkg" / "__init__.py").write_text("")
@@ -66,35 +73,61 @@ def venv_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return a, b
 
 
-def test_diff_of_two_real_venvs_reports_exactly_the_drift(
-    venv_pair: tuple[Path, Path], tmp_path: Path
-) -> None:
-    a, b = venv_pair
-    for python, out in ((a, "a.toml"), (b, "b.toml")):
+def capture_pair(venv_pair: tuple[Path, Path], tmp_path: Path) -> tuple[str, str]:
+    paths = []
+    for python, out in zip(venv_pair, ("a.toml", "b.toml"), strict=True):
         rc, _, err = envsnap("capture", "--python", str(python), "--skip", "project",
                              "-o", str(tmp_path / out))
         assert rc == 0, err
-    rc, out, err = envsnap("diff", str(tmp_path / "a.toml"), str(tmp_path / "b.toml"),
-                           "--format", "json", "--fail-on", "never")
+        paths.append(str(tmp_path / out))
+    return paths[0], paths[1]
+
+
+def test_diff_of_two_real_venvs_reports_exactly_the_drift(
+    venv_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    a, b = capture_pair(venv_pair, tmp_path)
+    rc, out, err = envsnap("diff", a, b, "--format", "json", "--fail-on", "never")
     assert rc == 0, err
     data = json.loads(out)
     assert data["schema"] == "envsnap.diff/1"
-    got = {(c["section"], c["name"], c["kind"], c["old"], c["new"]) for c in data["changes"]}
+    got = {(c["section"], c["name"], c["kind"], c["old"], c["new"], c["caused_by"])
+           for c in data["changes"]}
+    edpkg_old = next(c["old"] for c in data["changes"] if c["name"] == "edpkg")
     assert got == {
-        ("python.packages", "up", "upgraded", "1.0", "1.1"),
-        ("python.packages", "down", "downgraded", "2.0", "1.5"),
-        ("python.packages", "gone", "removed", "1.0", None),
-        ("python.packages", "fresh", "added", None, "0.3"),
-        ("python.packages", "mypkg", "variant", "1.0+cu121", "1.0+cu124"),
-        ("python.packages", "edpkg", "source",
-         next(c["old"] for c in data["changes"] if c["name"] == "edpkg"), "1.0 (index)"),
+        ("python.packages", "up", "upgraded", "1.0", "1.1", None),
+        ("python.packages", "up-helper", "added", None, "1.0", "up"),
+        ("python.packages", "down", "downgraded", "2.0", "1.5", None),
+        ("python.packages", "gone", "removed", "1.0", None, None),
+        ("python.packages", "gone-dep", "removed", "1.0", None, "gone"),
+        ("python.packages", "fresh", "added", None, "0.3", None),
+        ("python.packages", "mypkg", "variant", "1.0+cu121", "1.0+cu124", None),
+        ("python.packages", "edpkg", "source", edpkg_old, "1.0 (index)", None),
     }, json.dumps(data["changes"], indent=1)
-    edpkg = next(c for c in data["changes"] if c["name"] == "edpkg")
-    assert edpkg["old"].startswith("1.0 (editable file://")
-    assert sum(data["summary"].values()) == 6
+    assert edpkg_old.startswith("1.0 (editable file://")
+    assert sum(data["summary"].values()) == 8
+    severity = {c["name"]: c["severity"] for c in data["changes"]}
+    assert (severity["gone"], severity["gone-dep"]) == ("major", "info")
+    users = {c["name"]: c["dependents"] for c in data["changes"]}
+    assert users["up-helper"] == ["up"] and users["gone-dep"] == ["gone"]
 
     # The default gate (critical) passes; --fail-on major fails on the removal.
-    assert envsnap("diff", str(tmp_path / "a.toml"), str(tmp_path / "b.toml"))[0] == 0
-    rc, text, _ = envsnap("diff", str(tmp_path / "a.toml"), str(tmp_path / "b.toml"),
-                          "--fail-on", "major")
+    assert envsnap("diff", a, b)[0] == 0
+    rc, text, _ = envsnap("diff", a, b, "--fail-on", "major")
     assert rc == 1 and "gone removed" in text
+    # Text and Markdown show the tail under its removal, not as a change of its own.
+    assert "  python.packages: gone removed  - 1.0\n" in text
+    assert "      └─ gone-dep removed  - 1.0  [info]\n" in text
+    assert "python.packages: gone-dep" not in text
+    rc, md, _ = envsnap("diff", a, b, "--format", "markdown", "--fail-on", "never")
+    assert "| ↳ | `gone-dep` | removed (⚪ info) | `1.0` |" in md
+
+
+def test_diff_reads_a_snapshot_from_stdin(venv_pair: tuple[Path, Path], tmp_path: Path) -> None:
+    a, b = capture_pair(venv_pair, tmp_path)
+    proc = subprocess.run([str(Path(sys.executable).parent / "envsnap"), "diff", "-", b,
+                           "--format", "json", "--fail-on", "never"],
+                          input=Path(a).read_bytes(), capture_output=True, timeout=120,
+                          env=support.clean_env(), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["changes"]) == 8

@@ -212,3 +212,23 @@ def test_conda_format_without_conda_records_exits_2_at_once(source: Env, tmp_pat
                                      "conda", env=env)
     assert rc == 2 and "no conda records" in err
     assert seconds < 10 and not (tmp_path / "out").exists()
+
+
+def test_build_image_names_an_unlockable_local_package_before_any_request(tmp_path: Path) -> None:
+    """A package installed from a local folder cannot be locked without a wheelhouse: said
+    at once (exit 2), with the index configured at a closed port never asked."""
+    from envsnap.snapshot import Package, PythonEnv, Snapshot, Source
+
+    snap = Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
+        Package(name="six", version="1.16.0"),
+        Package(name="mine", version="0.1", source=Source(kind="directory",
+                                                          url="file:///src/mine")))))
+    path = tmp_path / "s.toml"
+    snapio.dump(snap, path)
+    env = cli_env(tmp_path / "home", pip_conf="[global]\nindex-url = http://127.0.0.1:9/simple\n")
+    rc, _out, err, seconds = envsnap("build-image", path, "--dockerfile-only", "-o",
+                                     tmp_path / "ctx", env=env)
+    assert rc == 2, err
+    assert "mine==0.1 installed from a local folder" in err and "--wheelhouse" in err
+    assert "cannot reach" not in err and seconds < 10
+    assert not (tmp_path / "ctx").exists()

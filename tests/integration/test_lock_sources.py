@@ -246,6 +246,7 @@ def test_gone_sources_are_reported_not_dropped(gone: LockRun) -> None:
 
 
 def test_gone_source_is_not_lockable_offline_either(gone: LockRun, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()  # --offline needs an existing wheelhouse (else exit 2)
     rc, _out, err = cli("lock", str(gone.root / "gone.toml"), "-o", str(tmp_path), "--format", "requirements",
                         "--offline", "--wheelhouse", str(tmp_path / "empty"))
     assert rc == 1

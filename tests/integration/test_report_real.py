@@ -71,6 +71,9 @@ STACK = (
     Package(name="pandas", version="2.1.4", installer="pip", native=True,
             requires=("numpy", "python-dateutil"),
             tags=("cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64")),
+    # pandas' own requirement, on the six the real venv has: the stack is whole (pip check clean).
+    Package(name="python-dateutil", version="2.9.0.post0", installer="pip",
+            requires=("six>=1.5",), tags=("py2.py3-none-any",)),
 )
 
 
@@ -82,6 +85,7 @@ def base(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> Sna
                         *support.PYPI_PINS)
     real = capture(python=str(py), only=("python", "os", "cpu", "env"))
     assert real.python is not None, f"python probe found nothing: {real.probes}"
+    assert {p.name for p in real.python.packages} >= {"six", "attrs"}
     gpu_host = capture(host=gpu_fixture_host(GPU_FIXTURE), only=("nvidia",))
     assert gpu_host.nvidia is not None, f"nvidia probe on the recorded H100: {gpu_host.probes}"
     assert real.os is not None

@@ -551,3 +551,21 @@ def test_ignore_leaves_out_packages_and_env_vars_by_pattern() -> None:
              env={"CI_JOB": "2", "PYTHONHASHSEED": "1"})
     assert {c.name for c in diff(a, b, ignore=ignore).changes} == {"x", "PYTHONHASHSEED"}
     assert len(diff(a, b).changes) == 5
+    # A requirement change goes with an ignored package on either end of it.
+    a = snap(TYPER, req("click", "8.1.7"), req("rich", "13.9.4"))
+    b = snap(TYPER, req("click", "8.1.7"), req("rich", "15.0.0"))
+    assert diff(a, b, ignore=Ignore(packages=("rich",))).changes == ()
+    assert [c.section for c in diff(a, b, ignore=Ignore(packages=("typer",))).changes] == [
+        "python.packages"]
+
+
+def test_a_long_tail_is_followed_to_its_head_in_one_pass() -> None:
+    chain = [req("top", "1.0", "t0000", requested=True),
+             *(req(f"t{i:04d}", "1.0", f"t{i + 1:04d}") for i in range(2999)), req("t2999", "1.0")]
+    d = diff(snap(*chain), snap())
+    causes = {c.name: c.caused_by for c in d.changes}
+    assert causes.pop("top") is None
+    assert set(causes.values()) == {"top"} and len(causes) == 3000
+    # A cycle of leftovers with nothing above it explains nothing: each is its own change.
+    loop = [req("x", "1.0", "y"), req("y", "1.0", "x")]
+    assert {c.caused_by for c in diff(snap(*loop), snap()).changes} == {None}

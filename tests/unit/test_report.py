@@ -342,3 +342,23 @@ def test_show_summary_escapes_captured_text() -> None:
     out = summarize(a)
     _assert_inert(out, "show")
     assert "on node\\x1b]0;pwned" in out
+
+
+def test_docs_list_every_rule_with_its_severity() -> None:
+    """docs/diff-and-check.md has a table row for every rule diff and check apply, with the
+    severity the shipped data (or the pending default) gives it."""
+    from envsnap import compat, drift, gate
+
+    doc = (support.REPO / "docs" / "diff-and-check.md").read_text(encoding="utf-8")
+    diff_part, _, check_part = doc.partition("## `envsnap check SNAPSHOT`")
+    data = compat.data("severity.toml")
+    diff_rules = {**data["rules"], **{k: drift.graph_rule(k) for k in drift._GRAPH_RULES},
+                  **{k: v for k, v in data["packages"]["default"].items()
+                     if k not in ("downgrade_bump", "downgrade_cap")}}
+    check_rules = {**data["check"], **{k: gate.severity(k) for k in gate._NEW_RULES}}
+    for part, table in ((diff_part, diff_rules), (check_part, check_rules)):
+        rows = [ln for ln in part.splitlines() if ln.startswith("| `")]
+        for name, severity in table.items():
+            found = [r for r in rows if f"`{name}`" in r.split("|")[1]]
+            assert found, f"{name} is not documented"
+            assert any(f"| {severity} |" in r for r in found), (name, severity, found)

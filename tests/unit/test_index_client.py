@@ -1,0 +1,383 @@
+"""The index edge without a network: the user's pip/uv configuration, Simple API pages (proven
+against pypi-simple as the reference parser), the choice of the file pip would install,
+timeouts, and the portable form of what lockfiles write."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import support
+
+from envsnap.errors import BadInputError
+from envsnap.lock import plan, wheel_dir_for
+from envsnap.lock.hashing import hash_from_index
+from envsnap.lock.index import (
+    IndexClient,
+    IndexFile,
+    IndexUnreachable,
+    Target,
+    choose,
+    parse_html_page,
+    parse_json_page,
+    source,
+    tag_ranks,
+)
+from envsnap.lock.settings import (
+    IndexSettings,
+    combine,
+    parse_pip_config_list,
+    pip_settings,
+    portable_index,
+    read_pip_config,
+    uv_settings,
+    with_flags,
+)
+from envsnap.progress import Lines, Steps, human_bytes
+from envsnap.snapshot import Package, PythonEnv, Snapshot
+
+H = "a" * 64
+
+# ---------------------------------------------------------------------------------------------
+# pip configuration, read by pip itself
+
+
+def test_pip_config_list_parsed_from_real_pip_output(tmp_path: Path) -> None:
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = https://u:p%40ss@mirror.example/simple/\n"
+                    "extra-index-url =\n    https://a.example/simple\n    https://b.example/simple\n"
+                    "trusted-host = a.example\n[install]\nfind-links = /srv/wheels\n")
+    env = support.clean_env({"PIP_CONFIG_FILE": str(conf), "PIP_PROXY": "http://proxy:3128",
+                             "PIP_CLIENT_CERT": "/etc/client.pem"})
+    values = read_pip_config(env)
+    assert values is not None
+    s = pip_settings(values)
+    assert s.index_url == "https://u:p%40ss@mirror.example/simple/"
+    assert s.extra_index_urls == ("https://a.example/simple", "https://b.example/simple")
+    assert s.find_links == ("/srv/wheels",)  # [install] applies to pip install
+    assert s.proxy == "http://proxy:3128" and s.client_cert == "/etc/client.pem"
+    assert s.trusted_hosts == ("a.example",)
+    assert s.origin == "pip configuration"
+    assert "p%40ss" not in s.describe() and "u:" not in s.describe()
+
+
+def test_pip_precedence_env_over_command_over_global() -> None:
+    values = parse_pip_config_list(
+        "global.index-url='https://g/simple'\ninstall.index-url='https://i/simple'\n"
+        ":env:.index-url='https://e/simple'\nglobal.no-index='false'\n"
+        "download.index-url='https://d/simple'\nnot a line\n")
+    assert pip_settings(values).index_url == "https://e/simple"
+    del values[":env:.index-url"]
+    assert pip_settings(values).index_url == "https://i/simple"
+    assert pip_settings(values, command="download").index_url == "https://d/simple"
+
+
+def test_uv_configuration_files_and_variables() -> None:
+    project = {"index-url": "https://proj/simple", "pip": {"find-links": ["/w"]}}
+    user = {"index": [{"name": "corp", "url": "https://corp/simple", "default": True},
+                      {"name": "torch", "url": "https://download.pytorch.org/whl/cpu"}],
+            "allow-insecure-host": ["corp"]}
+    s = uv_settings([project, user], {"SSL_CERT_FILE": "/etc/ca.pem"})
+    assert s.index_url == "https://proj/simple"  # the project file wins over the user file
+    assert s.extra_index_urls == ("https://download.pytorch.org/whl/cpu",)
+    assert s.find_links == ("/w",) and s.cert == "/etc/ca.pem" and s.trusted_hosts == ("corp",)
+    env = {"UV_DEFAULT_INDEX": "https://env/simple", "UV_INDEX": "t=https://t/simple https://x/s"}
+    s = uv_settings([project], env)
+    assert s.index_url == "https://env/simple"
+    assert s.extra_index_urls == ("https://t/simple", "https://x/s")
+
+
+def test_pip_wins_over_uv_and_flags_over_both() -> None:
+    pip = IndexSettings(index_url="https://pipmirror/simple", origin="pip configuration")
+    uv = IndexSettings(index_url="https://uvmirror/simple", cert="/ca", origin="uv configuration")
+    both = combine(pip, uv)
+    assert both.index_url == "https://pipmirror/simple" and both.cert == "/ca"
+    assert combine(IndexSettings(origin="pip configuration"), uv).index_url == "https://uvmirror/simple"
+    flagged = with_flags(both, index_url="https://flag/simple")
+    assert flagged.index_url == "https://flag/simple"
+    assert flagged.origin == "--index-url over the pip configuration"
+
+
+@pytest.mark.parametrize("url,written", [
+    ("https://user:tok@mirror.example/simple/", "https://mirror.example/simple"),
+    ("http://127.0.0.1:8080/simple", "http://127.0.0.1:8080/simple"),
+])
+def test_flagged_indexes_are_written_without_credentials(url: str, written: str) -> None:
+    assert portable_index(url, "--index-url") == written
+
+
+@pytest.mark.parametrize("url", ["/srv/simple", "file:///srv/simple",
+                                 "https://mirror.example/simple?token=abc123"])
+def test_flagged_indexes_that_cannot_be_written_are_refused(url: str) -> None:
+    with pytest.raises(BadInputError):
+        portable_index(url, "--index-url")
+
+
+# ---------------------------------------------------------------------------------------------
+# Simple API pages, against pypi-simple (the reference parser)
+
+
+HTML = """<!DOCTYPE html><html><head><base href="https://files.example/root/">
+<meta name="pypi:repository-version" content="1.1"></head><body>
+<a href="../packages/six-1.16.0-py2.py3-none-any.whl#sha256=SHA"
+   data-requires-python="&gt;=2.7, !=3.0.*">six-1.16.0-py2.py3-none-any.whl</a><br>
+<a href="/p/six-1.16.0.tar.gz#md5=abc" data-yanked="broken">six-1.16.0.tar.gz</a>
+<a href="six-1.15.0-py2.py3-none-any.whl">six-1.15.0-py2.py3-none-any.whl</a>
+</body></html>""".replace("SHA", "8abb2f1d86890a2dfb989f9a77cfcfd3e47c2a354b01111771326f8aa26e0254")
+
+JSON_PAGE = {
+    "meta": {"api-version": "1.1"}, "name": "six", "versions": ["1.16.0"],
+    "files": [
+        {"filename": "six-1.16.0-py2.py3-none-any.whl",
+         "url": "https://files.example/six-1.16.0-py2.py3-none-any.whl",
+         "hashes": {"sha256": H}, "requires-python": ">=2.7", "yanked": False, "size": 11053},
+        {"filename": "six-1.16.0.tar.gz", "url": "../six-1.16.0.tar.gz", "hashes": {},
+         "yanked": "bad release", "size": 34041},
+    ],
+}
+
+
+def _reference(kind: str, text: str, base: str) -> list[tuple[str, str, str | None, str | None, bool]]:
+    from pypi_simple import ProjectPage
+
+    page = (ProjectPage.from_html("six", text, base_url=base) if kind == "html"
+            else ProjectPage.from_json_data(json.loads(text), base_url=base))
+    return [(p.filename, p.url.split("#")[0], p.digests.get("sha256"), p.requires_python,
+             p.is_yanked) for p in page.packages]
+
+
+def _ours(files: list[IndexFile]) -> list[tuple[str, str, str | None, str | None, bool]]:
+    return [(f.filename, f.url, f.sha256, f.requires_python, f.yanked) for f in files]
+
+
+def test_html_page_parses_like_pypi_simple() -> None:
+    base = "https://index.example/simple/six/"
+    ours = parse_html_page(HTML, base)
+    assert _ours(ours) == _reference("html", HTML, base)
+    assert ours[0].url == "https://files.example/packages/six-1.16.0-py2.py3-none-any.whl"
+    assert ours[1].yanked and ours[0].requires_python == ">=2.7, !=3.0.*"
+
+
+def test_json_page_parses_like_pypi_simple() -> None:
+    base = "https://index.example/simple/six/"
+    ours = parse_json_page(JSON_PAGE, base)
+    assert _ours(ours) == _reference("json", json.dumps(JSON_PAGE), base)
+    assert ours[0].size == 11053 and ours[1].url == "https://index.example/simple/six-1.16.0.tar.gz"
+
+
+def test_pypiserver_pages_parse_like_pypi_simple(tmp_path: Path, pypi_wheelhouse: Path) -> None:
+    """The HTML a real pypiserver serves (it has no PEP 691 JSON), for every project."""
+    from indexserver import serve
+
+    from envsnap.lock.index import ACCEPT
+
+    with serve(pypi_wheelhouse, workdir=tmp_path) as server:
+        client = IndexClient(IndexSettings())
+        src = source(server.url, "index")
+        for name in ("six", "idna", "markupsafe", "attrs", "iniconfig"):
+            resp = client.get(src, f"{src.url}/{name}/", accept=ACCEPT)
+            text, url = resp.text, resp.url
+            assert resp.headers["Content-Type"].startswith("text/html")
+            assert _ours(parse_html_page(text, url)) == _reference("html", text, url)
+            files = client.project_files(src, name)
+            assert files and all(f.sha256 and len(f.sha256) == 64 for f in files)
+        assert client.project_files(src, "no-such-project") is None
+        client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the file pip would install
+
+
+def _f(name: str, rp: str | None = None) -> IndexFile:
+    return IndexFile(filename=name, url=f"https://f/{name}", sha256=H, requires_python=rp)
+
+
+TARGET = Target(python_version="3.11.7", ranks=tag_ranks(
+    "3.11.7", "cp311", ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
+                        "linux_x86_64"]))
+FILES = [
+    _f("numpy-2.1.0.tar.gz"),
+    _f("numpy-2.1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"),
+    _f("numpy-2.1.0-cp311-cp311-manylinux_2_28_x86_64.whl"),
+    _f("numpy-2.1.0-cp312-cp312-manylinux_2_28_x86_64.whl"),
+    _f("numpy-2.1.0-cp311-cp311-macosx_14_0_arm64.whl"),
+    _f("numpy-2.0.0-cp311-cp311-manylinux_2_28_x86_64.whl"),
+]
+
+
+def test_choose_takes_the_best_ranked_compatible_wheel_of_that_version() -> None:
+    chosen = choose(FILES, name="numpy", version="2.1.0", target=TARGET)
+    assert chosen is not None and chosen.filename.endswith("manylinux_2_28_x86_64.whl")
+    assert "cp311" in chosen.filename
+
+
+def test_choose_prefers_the_wheel_the_snapshot_installed() -> None:
+    chosen = choose(FILES, name="numpy", version="2.1.0", target=TARGET,
+                    installed=["cp311-cp311-manylinux_2_17_x86_64",
+                               "cp311-cp311-manylinux2014_x86_64"])
+    assert chosen is not None and "manylinux2014" in chosen.filename
+
+
+def test_choose_respects_requires_python_and_never_takes_an_sdist() -> None:
+    files = [_f("attrs-23.2.0-py3-none-any.whl", rp=">=3.12"), _f("attrs-23.2.0.tar.gz")]
+    assert choose(files, name="attrs", version="23.2.0", target=TARGET) is None
+    assert choose([_f("attrs-23.2.0-py3-none-any.whl", rp=">=3.7")], name="Attrs",
+                  version="23.2.0", target=TARGET) is not None
+
+
+def test_tag_ranks_follow_pips_order() -> None:
+    ranks = TARGET.ranks
+    order = sorted(ranks, key=ranks.__getitem__)
+    assert str(order[0]) == "cp311-cp311-manylinux_2_28_x86_64"
+    assert ranks[next(t for t in ranks if str(t) == "cp311-abi3-manylinux_2_17_x86_64")] > ranks[
+        next(t for t in ranks if str(t) == "cp311-cp311-linux_x86_64")]
+    assert str(order[-1]) == "py30-none-any"
+
+
+# ---------------------------------------------------------------------------------------------
+# a file:// index: malformed hashes, not found, a label index fallback
+
+
+def _snapshot(*pkgs: Package) -> Snapshot:
+    return Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", abi_tag="cp311",
+                                     platform_tag="linux_x86_64", packages=pkgs))
+
+
+def _file_index(root: Path, pages: dict[str, str]) -> str:
+    for name, body in pages.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "index.html").write_text(body)
+    return root.as_uri()
+
+
+def test_malformed_hash_from_an_index_leaves_the_pin_unlocked(tmp_path: Path) -> None:
+    url = _file_index(tmp_path / "simple", {
+        "six": '<a href="six-1.16.0-py2.py3-none-any.whl#sha256=ZZZ">six-1.16.0-py2.py3-none-any.whl</a>',
+        "idna": f'<a href="idna-3.7-py3-none-any.whl#sha256={H.upper()}">idna-3.7-py3-none-any.whl</a>',
+    })
+    snap = _snapshot(Package(name="six", version="1.16.0"), Package(name="idna", version="3.7"),
+                     Package(name="attrs", version="23.2.0"))
+    lock = hash_from_index(plan(snap), settings=IndexSettings(index_url=url, origin="test"))
+    assert [(p.name, p.files[0].sha256) for p in lock.pins] == [("idna", H)]  # lower-cased
+    reasons = {u.name: u.reason for u in lock.unlockable}
+    assert reasons["six"].endswith("served a malformed sha256 for six-1.16.0-py2.py3-none-any.whl")
+    assert reasons["attrs"].startswith("not found on file:")
+
+
+def test_unreachable_label_index_falls_back_to_the_configured_index(tmp_path: Path) -> None:
+    wheel = support.build_wheel(tmp_path / "w", "mycuda", "1.0+cu121")
+    conf = IndexSettings(find_links=(str(wheel.parent),), no_index=False,
+                         index_url=f"http://127.0.0.1:{_closed_port()}/simple", origin="test")
+    snap = _snapshot(Package(name="mycuda", version="1.0+cu121"))
+    with pytest.raises(IndexUnreachable, match=r"cannot reach the index http://127\.0\.0\.1"):
+        hash_from_index(plan(snap), settings=conf)  # the mirror itself down: named, exit 1
+    only_links = IndexSettings(find_links=(str(wheel.parent),), no_index=True, origin="test")
+    lock = hash_from_index(plan(snap), settings=only_links)
+    assert lock.pins and lock.pins[0].via == str(wheel.parent) and lock.pins[0].files[0].url is None
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """Accepts connections and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield int(sock.getsockname()[1])
+    stop.set()
+    t.join(timeout=2)
+    for c in held:
+        c.close()
+    sock.close()
+
+
+def test_a_silent_index_times_out_with_bounded_retries(silent_server: int) -> None:
+    client = IndexClient(IndexSettings(origin="test"), connect_timeout=0.5, read_timeout=0.5,
+                         retries=2)
+    start = time.monotonic()
+    with pytest.raises(IndexUnreachable, match=r"timed out \(3 tries"):
+        client.project_files(source(f"http://127.0.0.1:{silent_server}/simple", "index"), "six")
+    assert time.monotonic() - start < 5
+    client.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# what is written, and progress
+
+
+def test_command_line_keeps_a_folder_name_given_with_a_trailing_slash() -> None:
+    from envsnap.cli.lock import command_line
+
+    assert command_line(["envsnap", "lock", "train.toml", "-o", "lock/", "--wheelhouse",
+                         "/home/alice/wheels/"]) == "envsnap lock train.toml -o lock --wheelhouse wheels"
+    assert command_line(["envsnap", "lock", "s.toml", "--index-url", "https://m.example/simple"]
+                        ) == "envsnap lock s.toml --index-url https://m.example/simple"
+
+
+def test_wheel_dir_is_relative_to_the_lock_file(tmp_path: Path) -> None:
+    assert wheel_dir_for(tmp_path / "lock", tmp_path / "lock" / "wheels") == "wheels"
+    assert wheel_dir_for(tmp_path / "lock", tmp_path / "wheels") == "../wheels"
+    assert wheel_dir_for(Path("/tmp/x/lock"), Path("/srv/wheels")) is None  # only / in common
+
+
+def test_plain_progress_lines_and_steps() -> None:
+    lines: list[str] = []
+    rep = Lines(lines.append)
+    t = rep.transfer("six-1.16.0-py2.py3-none-any.whl", 11053)
+    t.advance(11053)
+    t.close()
+    assert lines[0].startswith("downloaded six-1.16.0-py2.py3-none-any.whl (10.8 KiB in ")
+    out = io.StringIO()
+    steps = Steps(out, tty=False)
+    steps.step(1, 2, "FROM base")
+    steps.cached()
+    steps.step(2, 2, "RUN pip install")
+    steps.close()
+    text = out.getvalue().splitlines()
+    assert text[:2] == ["envsnap: [1/2] FROM base", "envsnap: [1] cached"]
+    assert text[2] == "envsnap: [2/2] RUN pip install" and text[3].endswith("s")
+    assert human_bytes(3 * 2**20) == "3.0 MiB"
+
+
+def test_bars_on_a_terminal_respect_no_color(tmp_path: Path) -> None:
+    """rich draws the bars only on a terminal; with NO_COLOR it writes no colour codes."""
+    code = (
+        "import io, sys; from envsnap.progress import Bars\n"
+        "class T(io.StringIO):\n    def isatty(self): return True\n"
+        "s = T()\n"
+        "with Bars(s, color=False) as b:\n"
+        "    t = b.transfer('x.whl', 100); t.advance(100); t.close(); b.info('hello')\n"
+        "sys.stdout.write(s.getvalue())\n")
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm-256color", "COLUMNS": "100"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert "downloaded x.whl (100 B in" in out and "envsnap: hello" in out
+    assert "\x1b[3" not in out and "\x1b[9" not in out  # no foreground colours
