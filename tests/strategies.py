@@ -28,7 +28,9 @@ from envsnap.testing import FakeHost
 # Hostile text: what breaks hand-written writers (quotes, backslashes, every control character,
 # line separators, a BOM, astral characters) and keys that are not bare TOML keys.
 
-CONTROL = (*(chr(c) for c in range(0x20)), "\x7f")
+# What validate refuses in free text: C0 and C1 controls, DEL, the Unicode line and paragraph
+# separators (str.splitlines() breaks lines there: docs/snapshot-format.md).
+CONTROL = (*(chr(c) for c in range(0x20)), *(chr(c) for c in range(0x7f, 0xa0)), "\u2028", "\u2029")
 HOSTILE_CHARS = (
     '"', "\\", "'", "\n", "\r", "\t", "\b", "\f", "\x00", "\x1b", "\x7f", "\x85", "\u2028",
     "\u2029", "\ufeff", "\U0001f600", "é", "ß", "=", ".", "#", "[", "]", "{", "}", ",", " ",
