@@ -370,7 +370,9 @@ def attack(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> A
     io.dump(replace(captured, python=replace(pyenv, packages=six), env=safe_env), out / "image.toml")
     offline = ["--wheelhouse", str(wheels), "--offline"]
     run("lock", ["lock", str(out / "lockable.toml"), "-o", str(out / "lock"),
-                 "--format", "requirements,conda", *offline], out)
+                 "--format", "requirements,pylock,conda", *offline], out)
+    run("export cyclonedx", ["export", "--format", "cyclonedx", str(out / "a.toml"), "-o",
+                             str(out / "sbom.cdx.json")], out)
     run("build-image --dockerfile-only", ["build-image", str(out / "image.toml"), "--dockerfile-only",
                                           "-o", str(out / "image"), *offline], out)
     for path in sorted(out.rglob("*")):
@@ -379,6 +381,10 @@ def attack(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> A
     for label in ("capture a (TOML)", "capture b (--json)", "capture c (TOML)", "capture d (--anonymize)",
                   "capture e (project,env)", "capture f (project,cuda)"):
         assert codes[label] == 0, outputs[f"{label}: stderr"].decode()
+    # The lockfiles and the SBOM exist: the search below covers them, not their absence.
+    assert (out / "lock" / "pylock.toml").is_file(), outputs["lock: stderr"].decode()
+    assert (out / "lock" / "requirements.txt").is_file(), outputs["lock: stderr"].decode()
+    assert (out / "sbom.cdx.json").is_file(), outputs["export cyclonedx: stderr"].decode()
     snapshots = {n: io.load(out / n) for n in ("a.toml", "b.json", "c.toml", "d.toml", "e.toml", "f.toml")}
     return Attack(plan=plan, outputs=outputs, snapshots=snapshots, root=root, codes=codes)
 
