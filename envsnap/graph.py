@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -10,7 +9,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -66,44 +65,11 @@ class Req(NamedTuple):
     specifier: SpecifierSet | None
 
 
-# The form capture records (probes/python.py requirement_string): a name, then the specifier
-# exactly as str(SpecifierSet) writes it; no extras, spaces, markers or URLs. Those strings are
-# split here without packaging's full PEP 508 parser, which costs ~40 us a string (a
-# 10,000-package environment holds ~40,000 of them). Anything else (extras, spaces, a marker
-# in a Snapshot built in code) goes through packaging. tests/unit/test_graph.py proves the two
-# agree over the METADATA corpus and generated strings.
-# One character class after the name (no nested repetition): linear on any input.
-_PLAIN = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)([<>=!~][<>=!~A-Za-z0-9.*+,_-]*)?")
-
-
-@lru_cache(maxsize=4096)
-def _specifier(text: str) -> SpecifierSet | None:
-    return SpecifierSet(text) if text else None
-
-
-def _canonical(name: str) -> str:
-    # Capture writes canonical names already; canonicalize_name only for the others.
-    if name.islower() and "_" not in name and "." not in name and "--" not in name:
-        return name
-    return canonicalize_name(name)
-
-
 @lru_cache(maxsize=65536)
 def requirement(text: str) -> Req | None:
-    """A recorded requirement string as (name, specifier); None for one that packaging
-    cannot read (pip check skips those too)."""
-    m = _PLAIN.fullmatch(text)
-    if m is not None:
-        name, spec = m.group(1, 2)
-        # SpecifierSet skips empty parts ("a>=1,", "a>=1,,<2"); PEP 508, and so packaging's
-        # Requirement, refuses them: those go to packaging.
-        if spec is None:
-            return Req(text, _canonical(name), None)
-        if not spec.endswith(",") and ",," not in spec:
-            try:
-                return Req(text, _canonical(name), _specifier(spec))
-            except InvalidSpecifier:
-                pass  # packaging decides: it refuses the same strings
+    """A recorded requirement string as (name, specifier), parsed by packaging; None for one
+    that packaging cannot read (pip check skips those too). Cached: the same strings repeat
+    across packages, across the two sides of a diff and across the nodes of a fleet."""
     req = parse_requirement(text)
     if req is None:
         return None

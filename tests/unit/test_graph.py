@@ -56,7 +56,7 @@ def test_requirement_split_agrees_with_packaging_over_the_metadata_corpus() -> N
         if ref is not None and ref.url is None:
             recorded.add(requirement_string(ref))
     assert len(recorded) > 1000
-    for text in sorted(recorded):  # the form capture writes: the fast path
+    for text in sorted(recorded):  # the form capture writes
         _agrees(text)
 
 
