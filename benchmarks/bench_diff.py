@@ -119,7 +119,7 @@ def _cold() -> None:
     """Forget the requirement strings parsed by earlier runs: each run is timed as a fresh
     `envsnap diff` process would do it (the shipped data files stay parsed: that is start-up)."""
     for cached in (graph.requirement, graph.parse_requirement, graph._requirements,
-                   graph._specifier, graph._version):
+                   graph._version):
         cached.cache_clear()
 
 
