@@ -55,6 +55,13 @@ class Console:
         # https://no-color.org: any non-empty NO_COLOR disables colour.
         return self.is_tty and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
+    def report(self, text: str) -> None:
+        """A report built from snapshot contents: the redaction rules run once more on the way
+        out, for a snapshot written before them (or by hand) that still holds a credential."""
+        from ..redact import redact_text
+
+        self.print(redact_text(text))
+
     def print(self, text: str = "") -> None:
         self.out.write(text if text.endswith("\n") else text + "\n")
 

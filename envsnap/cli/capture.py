@@ -203,7 +203,7 @@ def run_show(args: argparse.Namespace, console: Any) -> int:
 
     snapshot = load(args.snapshot)
     if args.json:
-        console.print(json.dumps(summary_data(snapshot), indent=2))
+        console.report(json.dumps(summary_data(snapshot), indent=2))
     else:
-        console.print(summarize(snapshot))
+        console.report(summarize(snapshot))
     return 0

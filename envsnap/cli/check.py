@@ -81,7 +81,7 @@ def run(args: argparse.Namespace, console: Any, *, host: Host | None = None) -> 
             else capture(python=args.python, skip=("project",), host=host))
     result = check(expected, live, policy=args.policy, host_only=args.host_only,
                    python=args.python, ignore=cfg.ignore, ignore_extras=cfg.ignore_extras)
-    console.out.write(render_check(result, args.format, snapshot=args.snapshot,
+    console.report(render_check(result, args.format, snapshot=args.snapshot,
                                    fail_on=cfg.threshold, color=console.color,
                                    verbose=getattr(args, "verbose", False)))
     return 1 if result.failed(cfg.threshold) else 0

@@ -115,7 +115,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
     one_stdin(args.snapshots)
     a_path, b_path = args.snapshots
     result = diff(load(a_path), load(b_path), ignore=cfg.ignore)
-    console.out.write(render_diff(result, args.format, a=a_path, b=b_path, color=console.color))
+    console.report(render_diff(result, args.format, a=a_path, b=b_path, color=console.color))
     return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
 
 
@@ -130,5 +130,5 @@ def _run_fleet(args: argparse.Namespace, console: Any, cfg: config.Config) -> in
     nodes = ((str(f), load(f)) for f in files
              if str(f) == "-" or f.resolve() != baseline_path)
     result = fleet_diff(args.baseline, baseline, nodes, ignore=cfg.ignore)
-    console.out.write(render_fleet(result, args.format, color=console.color))
+    console.report(render_fleet(result, args.format, color=console.color))
     return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
