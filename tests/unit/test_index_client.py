@@ -174,26 +174,6 @@ def test_json_page_parses_like_pypi_simple() -> None:
     assert ours[0].size == 11053 and ours[1].url == "https://index.example/simple/six-1.16.0.tar.gz"
 
 
-def test_pypiserver_pages_parse_like_pypi_simple(tmp_path: Path, pypi_wheelhouse: Path) -> None:
-    """The HTML a real pypiserver serves (it has no PEP 691 JSON), for every project."""
-    from indexserver import serve
-
-    from envsnap.lock.index import ACCEPT
-
-    with serve(pypi_wheelhouse, workdir=tmp_path) as server:
-        client = IndexClient(IndexSettings())
-        src = source(server.url, "index")
-        for name in ("six", "idna", "markupsafe", "attrs", "iniconfig"):
-            resp = client.get(src, f"{src.url}/{name}/", accept=ACCEPT)
-            text, url = resp.text, resp.url
-            assert resp.headers["Content-Type"].startswith("text/html")
-            assert _ours(parse_html_page(text, url)) == _reference("html", text, url)
-            files = client.project_files(src, name)
-            assert files and all(f.sha256 and len(f.sha256) == 64 for f in files)
-        assert client.project_files(src, "no-such-project") is None
-        client.close()
-
-
 # ---------------------------------------------------------------------------------------------
 # the file pip would install
 
