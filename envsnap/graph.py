@@ -269,10 +269,6 @@ def broken_requirements(py: PythonEnv | None) -> tuple[BrokenRequirement, ...]:
     return Graph(py).broken()
 
 
-def requirement_names(requires: Iterable[str]) -> set[str]:
-    return {r.name for r in map(requirement, requires) if r is not None}
-
-
 def dependents(py: PythonEnv | None) -> dict[str, frozenset[str]]:
     """Installed package -> the installed packages that require it directly."""
     return Graph(py).dependents_map()
@@ -290,8 +286,3 @@ def transitive(start: str, edges: Mapping[str, frozenset[str]]) -> frozenset[str
         stack.extend(edges.get(name, ()))
     return frozenset(seen)
 
-
-def dependencies(py: PythonEnv | None) -> dict[str, frozenset[str]]:
-    """Installed package -> the installed packages it requires directly."""
-    graph = Graph(py)
-    return {name: graph.dependencies(name) for name in graph.versions}

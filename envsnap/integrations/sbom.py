@@ -317,14 +317,6 @@ def _timestamp(captured_at: str) -> datetime.datetime | None:
     return parsed.replace(tzinfo=datetime.timezone.utc)
 
 
-def _requirement_names(requires: Iterable[str]) -> Iterator[str]:
-    for spec in requires:
-        try:
-            yield canonicalize_name(Requirement(spec).name)
-        except InvalidRequirement:
-            continue
-
-
 def cyclonedx_json(snapshot: Snapshot, *, lock: LockHashes | None = None) -> str:
     """The CycloneDX 1.6 JSON document of a snapshot: one component per Python distribution
     (``pkg:pypi``, PEP 610 sources as external references), per conda package (``pkg:conda``),
@@ -393,9 +385,11 @@ def cyclonedx_json(snapshot: Snapshot, *, lock: LockHashes | None = None) -> str
     for comp in components:
         bom.components.add(comp)
     if py is not None:
+        from ..graph import Graph
+
+        graph = Graph(py)  # the dependency edges diff and check reason over, one rule
         for pkg in py.packages:
-            deps = [by_name[n] for n in dict.fromkeys(_requirement_names(pkg.requires))
-                    if n in by_name and n != pkg.name]
+            deps = [by_name[n] for n in sorted(graph.dependencies(pkg.name)) if n in by_name]
             bom.register_dependency(by_name[pkg.name], deps)
     outputter = make_outputter(bom, OutputFormat.JSON, SchemaVersion.V1_6)
     return str(outputter.output_as_string(indent=2)) + "\n"
