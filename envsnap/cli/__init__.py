@@ -26,6 +26,7 @@ COMMANDS = {
     "diff": "diff",
     "check": "check",
     "export": "export",
+    "fleet": "fleet",
 }
 
 # Exit codes, documented in docs/cli.md: CI scripts branch on them.
@@ -80,6 +81,7 @@ commands in a typical flow:
   envsnap build-image train.toml -t img  a Docker image that reproduces it
   envsnap diff good.toml bad.toml        what changed, most dangerous first
   envsnap check train.toml               can this machine run it? (exit 1 if not)
+  envsnap fleet report snaps/            which cluster nodes drifted from the rest
 
 exit codes: 0 ok, 1 a check or diff gate failed, 2 bad input, 130 interrupted.
 Run 'envsnap COMMAND --help' for each command's options."""
