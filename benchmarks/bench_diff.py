@@ -1,6 +1,6 @@
 """Benchmark: diff of two 10,000-package snapshots with dependency-graph analysis (parsing
-included) and a fleet diff of 1,000 snapshots of 300 packages. Targets (issues): <= 1.0 s and
-<= 10 s. Prints medians and spread of several runs, and where the time goes; figures only.
+included). Target (issue 10): <= 1.0 s. Prints medians and spread of several runs, and where
+the time goes; figures only. The fleet report has its own: bench_fleet_report.py.
 
     .venv/bin/python benchmarks/bench_diff.py [--runs N]
 """
@@ -22,7 +22,6 @@ from typing import TypeVar
 
 from envsnap import graph
 from envsnap.drift import diff
-from envsnap.fleet import FleetDiff, fleet_diff
 from envsnap.graph import Graph
 from envsnap.io import dumps, load
 from envsnap.snapshot import (
@@ -37,11 +36,8 @@ from envsnap.snapshot import (
 )
 
 BIG = 10_000
-FLEET_NODES = 1_000
-FLEET_PACKAGES = 300
 DRIFT_EVERY = 50  # one package in 50 differs between A and B
 TARGET_PAIR_S = 1.0
-TARGET_FLEET_S = 10.0
 T = TypeVar("T")
 
 
@@ -141,7 +137,6 @@ def _spread(times: list[float]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7, help="pair-diff runs (default 7)")
-    parser.add_argument("--fleet-runs", type=int, default=3, help="fleet runs (default 3)")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -175,33 +170,9 @@ def main() -> int:
         print(f"  {len(changes)} changes: " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
         print(f"  peak traced memory {pair_peak / 2**20:.1f} MiB")
 
-        nodes = d / "nodes"
-        nodes.mkdir()
-        base = snapshot(FLEET_PACKAGES)
-        (d / "golden.toml").write_text(dumps(base))
-        drifted = replace(base, frameworks=(replace(base.frameworks[0], nccl="2.21.5"),))
-        upgraded = snapshot(FLEET_PACKAGES, drift=1)
-        for i in range(FLEET_NODES):
-            node = drifted if i % 16 < 3 else upgraded if i % 16 == 3 else base
-            (nodes / f"node-{i:04d}.toml").write_text(dumps(node))
-
-        def fleet() -> FleetDiff:
-            baseline = load(d / "golden.toml")
-            files = sorted(nodes.iterdir())
-            return fleet_diff("golden.toml", baseline, ((f.name, load(f)) for f in files))
-
-        fleet_times = _runs(fleet, opts.fleet_runs)
-        fleet_result, _, fleet_peak = timed(fleet)
-        fleet_load = _runs(lambda: [load(f) for f in sorted(nodes.iterdir())], 1)
-        fleet_s = statistics.median(fleet_times)
-        print(f"fleet diff, {FLEET_NODES} snapshots x {FLEET_PACKAGES} packages, parsing "
-              f"included: {_spread(fleet_times)}; target {TARGET_FLEET_S} s")
-        print(f"  loading the {FLEET_NODES} files alone {fleet_load[0]:.3f} s; "
-              f"{len(fleet_result.groups)} drift group(s), "
-              f"peak traced memory {fleet_peak / 2**20:.1f} MiB")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(f"process peak RSS: {rss / 1024:.1f} MiB")
-    ok = pair_s < TARGET_PAIR_S and fleet_s < TARGET_FLEET_S
+    ok = pair_s < TARGET_PAIR_S
     print("within targets (medians)" if ok else "OVER TARGET (medians)")
     return 0 if ok else 1
 

@@ -1036,8 +1036,8 @@ def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCop
                 "Install the major the framework was built with.")
     elif lib == "nccl":
         severity = compat.rule("framework_nccl_changed")
-        expl = ("Another NCCL: every node of a multi-node job must run the same NCCL, or "
-                "collectives hang or fail.")
+        # What another NCCL does between the nodes of one job is fleet's rule (fleet.py).
+        expl = f"Another NCCL, {co.version} -> {cn.version}, same major."
     else:
         severity = compat.rule("library_changed")
         expl = (f"{lib} {co.version} -> {cn.version}, same major: compatible when the new "
@@ -1094,10 +1094,7 @@ def _framework_change(fo: Framework, fn: Framework, gpus_b: Iterable[GPU],
         vo, vn = getattr(fo, attr), getattr(fn, attr)
         if vo != vn and vo and vn:
             expl = (f"{name} was built with {what} {vn} instead of {vo}.")
-            if what == "NCCL":
-                expl += (" Every node of a multi-node job must use the same NCCL, or "
-                         "collectives hang or fail.")
-            elif rules.major(vo) != rules.major(vn):
+            if rules.major(vo) != rules.major(vn) and what == "cuDNN":
                 expl += " A cuDNN major change: the runtime copy must match the new major."
             out.append(Change(section="frameworks", name=f"{name}.{attr}", kind=_kind(vo, vn),
                               severity=compat.rule(rule_name), old=vo, new=vn,

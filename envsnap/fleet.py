@@ -1,69 +1,185 @@
-"""Fleet drift: diff many snapshots against a baseline and group identical changes, pure."""
+"""Fleet drift: every node against one reference (a baseline or the majority), grouped, pure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from . import compat
+from . import compat, rules
 from .config import Ignore
 from .drift import Change, diff, sort_key
 from .graph import Graph
-from .snapshot import Snapshot
+from .snapshot import Snapshot, from_dict, to_dict
+
+# What identifies one change across nodes: two nodes with the same keys differ from the
+# reference in the same way (the explanation is derived from these and the node's content).
+ChangeKey = tuple[str, str, str, str | None, str | None]
+DriftKey = tuple[ChangeKey, ...]
+
+
+def change_key(c: Change) -> ChangeKey:
+    return (c.section, c.name, c.kind, c.old, c.new)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cluster rules: what breaks a multi-node job ranks above what only looks different. The
+# severities and sentences are data (severity.toml [cluster]); these are the matchers.
+
+_NCCL_PACKAGES = ("nvidia-nccl-*", "nccl")  # pip wheels (nvidia-nccl-cu12) and conda's nccl
+
+
+def cluster_rule_of(c: Change) -> str | None:
+    """The [cluster] rule a change between two nodes falls under, or None."""
+    section, name = c.section, c.name
+    if section == "env":
+        return "nccl_env" if name.startswith("NCCL_") else None
+    if section == "frameworks":
+        if name.endswith(".nccl"):
+            return "nccl"
+        # The release, its build variant and its CUDA; arch list and cuDNN have their own rules.
+        return None if name.endswith((".arch_list", ".cudnn")) else "framework"
+    if section == "cuda.libraries":
+        return "nccl" if name.split(" ", 1)[0] == "nccl" else None
+    if section in ("python.packages", "conda.packages"):
+        return "nccl" if any(fnmatch.fnmatchcase(name, p) for p in _NCCL_PACKAGES) else None
+    if section == "nvidia.gpus":
+        return "gpu"
+    if section == "nvidia" and name == "driver":
+        old, new = rules.driver_version(c.old), rules.driver_version(c.new)
+        return "driver_major" if old is None or new is None or old[0] != new[0] else None
+    if section == "python" and name == "python":
+        return "python_minor" if rules.major_minor(c.old) != rules.major_minor(c.new) else None
+    return None
+
+
+def cluster_ranked(c: Change) -> Change:
+    """The change as it matters between nodes of one job: raised to its cluster rule's severity
+    when that is worse, with the rule's reason added."""
+    name = cluster_rule_of(c)
+    if name is None:
+        return c
+    rule = compat.cluster_rule(name)
+    worse = compat.rank(rule.severity) < compat.rank(c.severity)
+    return replace(c, severity=rule.severity if worse else c.severity,
+                   explanation=f"{c.explanation} {rule.why}")
+
+
+@dataclass(slots=True)
+class Comparison:
+    """Compare nodes against one reference; picklable, so worker processes can each hold one
+    (the reference's dependency graph is built once per process, on first use)."""
+
+    reference: Snapshot
+    ignore: Ignore | None = None
+    _graph: Graph | None = field(default=None, repr=False, compare=False)
+
+    # The model's read-only mappings do not pickle: the reference travels as its plain data.
+    def __getstate__(self) -> tuple[dict[str, Any], Ignore | None]:
+        return (to_dict(self.reference), self.ignore)
+
+    def __setstate__(self, state: tuple[dict[str, Any], Ignore | None]) -> None:
+        self.reference, self.ignore = from_dict(state[0]), state[1]
+        self._graph = None
+
+    def __call__(self, node: Snapshot) -> tuple[Change, ...]:
+        """The node's drift from the reference, cluster rules applied, worst first."""
+        if self._graph is None:
+            self._graph = Graph(self.reference.python)
+        changes = diff(self.reference, node, ignore=self.ignore, graph_a=self._graph).changes
+        return tuple(sorted((cluster_ranked(c) for c in changes), key=sort_key))
+
+
+# ---------------------------------------------------------------------------------------------
+# The report
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FleetGroup:
-    """One change shared by some nodes: '12 of 64 nodes: nccl 2.21.5 instead of 2.28.3'."""
+class NodeGroup:
+    """Nodes that differ from the reference in exactly the same way."""
 
-    change: Change  # as seen on the first node of the group
     nodes: tuple[str, ...]
+    changes: tuple[Change, ...]  # worst first, as seen on the group's first node
+
+    @property
+    def worst(self) -> str:
+        return self.changes[0].severity
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class FleetDiff:
-    baseline: str
-    nodes: tuple[str, ...]
-    groups: tuple[FleetGroup, ...] = ()
+class FleetReport:
+    reference: str  # the baseline as named, or the first node of the majority configuration
+    majority: bool  # True when the reference is the fleet's most common configuration
+    nodes: tuple[str, ...]  # every node compared, in input order
+    agree: tuple[str, ...] = ()  # nodes with no difference from the reference
+    groups: tuple[NodeGroup, ...] = ()  # the others, worst first, then the largest group
 
     def summary(self) -> dict[str, int]:
-        """Groups per severity (one drift seen on 12 nodes counts once)."""
+        """Nodes per worst severity: '3 nodes critical' reads as three nodes that break a job."""
         counts = dict.fromkeys(compat.SEVERITIES, 0)
         for g in self.groups:
-            counts[g.change.severity] += 1
+            counts[g.worst] += len(g.nodes)
         return counts
 
     def failed(self, threshold: str) -> bool:
-        return any(compat.at_least(g.change.severity, threshold) for g in self.groups)
+        return any(compat.at_least(g.worst, threshold) for g in self.groups)
 
     @property
     def drifted(self) -> tuple[str, ...]:
-        """Nodes with at least one change, in input order."""
-        hit = {n for g in self.groups for n in g.nodes}
-        return tuple(n for n in self.nodes if n in hit)
+        """Nodes with at least one difference, in input order."""
+        agree = set(self.agree)
+        return tuple(n for n in self.nodes if n not in agree)
 
 
-def fleet_diff(baseline_label: str, baseline: Snapshot,
-               snapshots: Iterable[tuple[str, Snapshot]], *,
-               ignore: Ignore | None = None) -> FleetDiff:
-    """Diff each (label, snapshot) against the baseline; group changes that are identical
-    (same section, name, kind, old and new value) across nodes. The baseline's dependency
-    graph is built once, for every node."""
-    groups: dict[tuple[str, str, str, str | None, str | None], tuple[Change, list[str]]] = {}
-    labels: list[str] = []
-    graph = Graph(baseline.python)
+@dataclass(slots=True)
+class Tally:
+    """Node drifts streamed in one at a time and grouped as they arrive: memory grows with the
+    number of distinct drifts, not with the fleet."""
+
+    nodes: list[str] = field(default_factory=list)
+    groups: dict[DriftKey, tuple[tuple[Change, ...], list[str]]] = field(default_factory=dict)
+
+    def add(self, label: str, changes: tuple[Change, ...]) -> None:
+        self.nodes.append(label)
+        key = tuple(change_key(c) for c in changes)
+        entry = self.groups.get(key)
+        if entry is None:
+            self.groups[key] = (changes, [label])
+        else:
+            entry[1].append(label)
+
+    def majority(self) -> tuple[DriftKey, str]:
+        """The most common drift and its first node; agreement with the reference wins a tie,
+        then the drift seen first."""
+        best = max(self.groups.items(), key=lambda kv: (len(kv[1][1]), kv[0] == ()))
+        return best[0], best[1][1][0]
+
+    def report(self, reference: str, *, majority: bool) -> FleetReport:
+        agree = self.groups.get((), ((), []))[1]
+        groups = [NodeGroup(nodes=tuple(labels), changes=changes)
+                  for key, (changes, labels) in self.groups.items() if key]
+        groups.sort(key=lambda g: (sort_key(g.changes[0])[0], -len(g.nodes), g.nodes[0]))
+        return FleetReport(reference=reference, majority=majority, nodes=tuple(self.nodes),
+                           agree=tuple(agree), groups=tuple(groups))
+
+
+def fleet_report(reference_label: str, reference: Snapshot,
+                 snapshots: Iterable[tuple[str, Snapshot]], *,
+                 ignore: Ignore | None = None, majority: bool = False) -> FleetReport:
+    """Every (label, snapshot) against the reference, in one process; the CLI streams files
+    through worker processes into a Tally instead, with the same Comparison."""
+    compare = Comparison(reference, ignore)
+    tally = Tally()
     for label, snap in snapshots:
-        labels.append(label)
-        for c in diff(baseline, snap, ignore=ignore, graph_a=graph).changes:
-            key = (c.section, c.name, c.kind, c.old, c.new)
-            entry = groups.get(key)
-            if entry is None:
-                groups[key] = (c, [label])
-            else:
-                first, nodes = entry
-                nodes.append(label)
-                if compat.rank(c.severity) < compat.rank(first.severity):
-                    groups[key] = (c, nodes)  # keep the worst severity seen for this drift
-    out = [FleetGroup(change=c, nodes=tuple(nodes)) for c, nodes in groups.values()]
-    out.sort(key=lambda g: (sort_key(g.change)[0], -len(g.nodes), sort_key(g.change)[1:]))
-    return FleetDiff(baseline=baseline_label, nodes=tuple(labels), groups=tuple(out))
+        tally.add(label, compare(snap))
+    return tally.report(reference_label, majority=majority)
+
+
+def plurality(drifts: Mapping[str, DriftKey]) -> str:
+    """Of a few sampled nodes (label -> drift from the first), one whose configuration the
+    most share: the first guess at the fleet's majority configuration."""
+    counts: dict[DriftKey, list[str]] = {}
+    for label, key in drifts.items():
+        counts.setdefault(key, []).append(label)
+    return max(counts.values(), key=len)[0]

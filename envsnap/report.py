@@ -9,7 +9,7 @@ from typing import Any
 
 from . import compat
 from .drift import Change, SnapshotDiff
-from .fleet import FleetDiff, FleetGroup
+from .fleet import FleetReport
 from .gate import CheckResult, Finding, FindingGroup, Remedy
 from .text import printable
 
@@ -19,7 +19,7 @@ FORMATS = ("text", "json", "markdown")
 # consumers must check `schema` before reading anything else. New fields may appear within a
 # version (dependents, caused_by, kind, groups, remedy did).
 DIFF_SCHEMA = "envsnap.diff/1"
-FLEET_SCHEMA = "envsnap.fleet/1"
+FLEET_SCHEMA = "envsnap.fleet/2"
 CHECK_SCHEMA = "envsnap.check/1"
 
 WIDTH = 100  # wrap explanations to the project's line length
@@ -209,74 +209,78 @@ def render_diff(d: SnapshotDiff, fmt: str, *, a: str, b: str, color: bool = Fals
 # fleet
 
 
-def _group_headline(g: FleetGroup, total: int) -> str:
-    c = g.change
-    what = {
-        "added": f"{c.name} {c.new} added",
-        "removed": f"{c.name} {c.old} missing",
-    }.get(c.kind, f"{c.name} {c.new} instead of {c.old}")
-    cause = f" (with {c.caused_by})" if c.caused_by else ""
-    return f"{len(g.nodes)} of {total} nodes: {c.section}: {what}{cause}"
+def _reference_line(f: FleetReport) -> str:
+    if f.majority:
+        return (f"against the majority configuration ({len(f.agree)} of {len(f.nodes)} nodes, "
+                f"as on {f.reference})")
+    return f"against {f.reference}"
 
 
-def fleet_data(f: FleetDiff) -> dict[str, Any]:
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def fleet_data(f: FleetReport) -> dict[str, Any]:
     return {
-        "schema": FLEET_SCHEMA, "baseline": f.baseline, "nodes": len(f.nodes),
-        "drifted": len(f.drifted), "summary": f.summary(),
-        "changes": [{**change_data(g.change), "count": len(g.nodes), "nodes": list(g.nodes)}
-                    for g in f.groups],
+        "schema": FLEET_SCHEMA, "reference": f.reference,
+        "reference_kind": "majority" if f.majority else "baseline",
+        "nodes": len(f.nodes), "agree": len(f.agree), "drifted": len(f.drifted),
+        "summary": f.summary(), "agreeing_nodes": list(f.agree),
+        "groups": [{"worst": g.worst, "count": len(g.nodes), "nodes": list(g.nodes),
+                    "changes": [change_data(c) for c in g.changes]} for g in f.groups],
     }
 
 
-def fleet_json(f: FleetDiff) -> str:
+def fleet_json(f: FleetReport) -> str:
     return _json(fleet_data(f))
 
 
 NODES_SHOWN = 8  # node names listed per group before "and N more"
 
 
-def fleet_text(f: FleetDiff, *, color: bool = False) -> str:
+def fleet_text(f: FleetReport, *, color: bool = False) -> str:
     total = len(f.nodes)
     out = _Text(color)
-    out.add(f"envsnap fleet diff against {f.baseline}: {len(f.drifted)} of {total} nodes drifted")
-    out.add(_summary_line(f.summary()))
+    out.add(f"envsnap fleet report: {_plural(total, 'node')} {_reference_line(f)}")
+    counts = f.summary()
+    out.add(f"{len(f.drifted)} drifted (nodes by worst change: {_summary_line(counts)}); "
+            f"{len(f.agree)} agree with the reference")
     if not f.groups:
         out.add()
-        out.add("No drift.")
+        out.add("No drift: every node matches the reference.")
         return out.render()
-    for severity, groups in _by_severity(f.groups, lambda g: g.change.severity).items():
-        if not groups:
-            continue
+    for g in f.groups:
         out.add()
-        out.heading(f"{severity.upper()} ({len(groups)})", severity)
-        for g in groups:
-            out.add(f"  {_group_headline(g, total)}")
-            out.add(f"{_INDENT}nodes: {_names(g.nodes, NODES_SHOWN)}")
-            out.wrap(g.change.explanation)
+        out.heading(f"{g.worst.upper()}: {_plural(len(g.nodes), 'node')} of {total}: "
+                    f"{_names(g.nodes, NODES_SHOWN)}", g.worst)
+        for c in g.changes:
+            out.add(f"  [{c.severity}] {c.section}: {c.name} {c.kind}  {_arrow(c.old, c.new)}")
+            out.wrap(c.explanation)
     return out.render()
 
 
-def fleet_markdown(f: FleetDiff) -> str:
+def fleet_markdown(f: FleetReport) -> str:
     total = len(f.nodes)
     counts = f.summary()
-    lines = [f"### envsnap fleet diff against {_md_code(f.baseline)}", "",
-             f"{len(f.drifted)} of {total} nodes drifted · "
+    reference = (f"the majority configuration ({len(f.agree)} of {total} nodes, as on "
+                 f"{_md_code(f.reference)})" if f.majority else _md_code(f.reference))
+    lines = [f"### envsnap fleet report: {_plural(total, 'node')} against {reference}", "",
+             f"{len(f.drifted)} drifted · {len(f.agree)} agree · nodes by worst change: "
              + " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES)]
     if not f.groups:
-        return "\n".join([*lines, "", "No drift."]) + "\n"
-    lines += ["", "| Severity | Nodes | Section | Name | Baseline | Drifted to | Why |",
-              "|---|---|---|---|---|---|---|"]
+        return "\n".join([*lines, "", "No drift: every node matches the reference."]) + "\n"
     for g in f.groups:
-        c = g.change
-        name = _md_code(c.name) + (f" (with {_md_code(c.caused_by)})" if c.caused_by else "")
-        lines.append(f"| {_MD_MARK[c.severity]} {c.severity} | {len(g.nodes)} of {total}: "
-                     f"{_md(_names(g.nodes, NODES_SHOWN))} | {_md(c.section)} | "
-                     f"{name} | {_md_code(c.old)} | {_md_code(c.new)} | "
-                     f"{_md(c.explanation)} |")
+        lines += ["", f"#### {_MD_MARK[g.worst]} {_plural(len(g.nodes), 'node')} of {total}: "
+                      f"{_md(_names(g.nodes, NODES_SHOWN))}", "",
+                  "| Severity | Section | Name | Change | Reference | Node | Why |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {_MD_MARK[c.severity]} {c.severity} | {_md(c.section)} | "
+                  f"{_md_code(c.name)} | {c.kind} | {_md_code(c.old)} | {_md_code(c.new)} | "
+                  f"{_md(c.explanation)} |" for c in g.changes]
     return "\n".join(lines) + "\n"
 
 
-def render_fleet(f: FleetDiff, fmt: str, *, color: bool = False) -> str:
+def render_fleet(f: FleetReport, fmt: str, *, color: bool = False) -> str:
     if fmt == "json":
         return fleet_json(f)
     if fmt == "markdown":

@@ -414,8 +414,6 @@ def _what(value: Any) -> str:
 
 
 Converter = Callable[[Any, str], Any]
-# Arrays of records the file writes as a table keyed by the record's name (from_dict adds it).
-_KEYED_BY_NAME = frozenset({"python.packages"})
 _CONVERTERS: dict[Any, Converter] = {}
 
 
@@ -448,8 +446,6 @@ def _build_converter(tp: Any) -> Converter:
         def array(v: Any, path: str) -> tuple[Any, ...]:
             if type(v) is not list:
                 raise SnapshotFormatError(f"expected an array, got {_what(v)}", path=path)
-            if path in _KEYED_BY_NAME:  # shown as the user sees it: python.packages.numpy
-                return tuple([item(x, f"{path}.{x['name']}") for x in v])
             return tuple([item(x, f"{path}[{i}]") for i, x in enumerate(v)])
         return array
     if origin in (Mapping, dict):
@@ -514,8 +510,16 @@ def _record_converter(cls: Any) -> Converter:
     return record
 
 
-def from_dict(data: Mapping[str, Any]) -> Snapshot:
-    """Build and validate a Snapshot from its plain-data form (as read from TOML or JSON)."""
+# Raw package entries already converted and checked, by name: nodes of one fleet share most
+# of their packages, and an equal entry converts to an equal record.
+PackageMemo = dict[str, tuple[Mapping[str, Any], "Package"]]
+
+
+def from_dict(data: Mapping[str, Any], *, memo: PackageMemo | None = None) -> Snapshot:
+    """Build and validate a Snapshot from its plain-data form (as read from TOML or JSON).
+
+    ``memo`` (one per process, for many snapshots) reuses the records of package entries equal
+    to ones converted before, instead of converting and checking them again."""
     if not isinstance(data, Mapping):
         raise SnapshotFormatError("a snapshot must be a table")
     schema = data.get("schema")
@@ -531,22 +535,42 @@ def from_dict(data: Mapping[str, Any]) -> Snapshot:
         )
     body = {k: v for k, v in data.items() if k != "digest"}
     py = body.get("python")
+    packages: tuple[Package, ...] | None = None
     if isinstance(py, Mapping) and "packages" in py:
-        table = py["packages"]
-        if not isinstance(table, Mapping):
-            raise SnapshotFormatError(f"expected a table, got {_what(table)}", path="python.packages")
-        packages = []
-        for name, pkg in table.items():
-            if not isinstance(pkg, Mapping):
-                raise SnapshotFormatError(f"expected a table, got {_what(pkg)}",
-                                          path=f"python.packages.{name}")
-            packages.append({**pkg, "name": name})
-        body["python"] = {**py, "packages": packages}
+        packages = _packages(py["packages"], memo)
+        body["python"] = {**py, "packages": []}
     snapshot: Snapshot = _converter(Snapshot)(body, "")
     # Read as written: a schema-1 file stays schema 1 until captured again.
     snapshot = replace(snapshot, schema=schema)
-    validate(snapshot)
+    if packages is not None and snapshot.python is not None:
+        snapshot = replace(snapshot, python=replace(snapshot.python, packages=packages))
+    validate(snapshot, packages_checked=packages is not None)
     return snapshot
+
+
+def _packages(table: Any, memo: PackageMemo | None) -> tuple[Package, ...]:
+    """python.packages, written as a table keyed by name: each entry converted and checked
+    (validate's package rule), or reused from the memo when equal to an entry seen before."""
+    if not isinstance(table, Mapping):
+        raise SnapshotFormatError(f"expected a table, got {_what(table)}", path="python.packages")
+    convert = _converter(Package)
+    out: list[Package] = []
+    for name, entry in table.items():
+        where = f"python.packages.{name}"
+        hit = memo.get(name) if memo is not None else None
+        if hit is not None and hit[0] == entry:
+            out.append(hit[1])
+            continue
+        if not isinstance(entry, Mapping):
+            raise SnapshotFormatError(f"expected a table, got {_what(entry)}", path=where)
+        pkg: Package = convert({**entry, "name": name}, where)
+        problem = _package_problem(pkg)
+        if problem is not None:
+            raise SnapshotFormatError(f"refusing unsafe {problem}", path=where)
+        if memo is not None:
+            memo[name] = (entry, pkg)
+        out.append(pkg)
+    return tuple(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -629,14 +653,16 @@ def _refuse(what: str, value: str, path: str) -> SnapshotFormatError:
     return SnapshotFormatError(f"refusing unsafe {what} {value!r}", path=path)
 
 
-def validate(snapshot: Snapshot) -> None:
-    """Raise SnapshotFormatError on any name, version or value that is unsafe to render."""
+def validate(snapshot: Snapshot, *, packages_checked: bool = False) -> None:
+    """Raise SnapshotFormatError on any name, version or value that is unsafe to render.
+    ``packages_checked``: from_dict has already checked each package (names are unique there:
+    they are the keys of one table)."""
     py = snapshot.python
     if py is not None:
         if not is_safe_version(py.version):
             raise _refuse("Python version", py.version, "python.version")
         seen: set[str] = set()
-        for pkg in py.packages:
+        for pkg in () if packages_checked else py.packages:
             where = f"python.packages.{pkg.name}"
             problem = _package_problem(pkg)
             if problem is not None:

@@ -22,8 +22,8 @@ this file and the parsers disagree.
 
 | code | meaning |
 | --- | --- |
-| 0 | success; for `diff`/`check`, nothing reached `--fail-on` |
-| 1 | a gate failed: `diff` or `check` found something at or above `--fail-on` |
+| 0 | success; for `diff`/`check`/`fleet report`, nothing reached `--fail-on` |
+| 1 | a gate failed: `diff`, `check` or `fleet report` found something at or above `--fail-on`; `fleet capture`: a node failed |
 | 2 | bad input: a missing, unreadable, truncated, malformed or hostile file or argument \
 (one line on stderr naming the file and the problem) |
 | 3 | an internal error (a bug: rerun with `-v` for the traceback and report it) |
@@ -32,6 +32,10 @@ this file and the parsers disagree.
 Errors go to stderr as one line, `envsnap: error: <file>: <problem>`; progress and warnings go
 to stderr too, so stdout carries only the requested output (`-o -`, `--json`, `--format`).
 """
+
+# Commands that are groups of subcommands, each with its own --help.
+SUBCOMMANDS = {"fleet": ("capture", "report")}
+
 
 def help_text(argv: list[str]) -> str:
     from envsnap.cli import main
@@ -50,6 +54,9 @@ def render() -> str:
     for command in COMMANDS:
         parts.append(f"## envsnap {command}\n")
         parts.append("```text\n" + help_text([command]) + "\n```\n")
+        for sub in SUBCOMMANDS.get(command, ()):
+            parts.append(f"### envsnap {command} {sub}\n")
+            parts.append("```text\n" + help_text([command, sub]) + "\n```\n")
     return "\n".join(parts)
 
 

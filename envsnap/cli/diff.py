@@ -10,7 +10,6 @@ from .. import config
 from ..config import FAIL_ON
 from ..drift import diff
 from ..errors import BadInputError
-from ..fleet import fleet_diff
 from ..io import load
 from ..report import FORMATS, render_diff, render_fleet
 
@@ -22,7 +21,8 @@ framework builds, environment variables. Each change gets a severity (critical, 
 info) and a sentence saying why it matters and what to do.
 
 With --baseline, compare many snapshots (files or directories of *.toml / *.json) against one
-golden snapshot and group identical drift: "12 of 64 nodes: NCCL 2.21.5 instead of 2.28.3".
+golden snapshot, nodes grouped by identical drift: the same as 'envsnap fleet report --baseline'
+(see 'envsnap fleet report --help', which can also take the majority as the reference).
 
 examples:
   envsnap diff good.toml bad.toml
@@ -120,15 +120,12 @@ def run(args: argparse.Namespace, console: Any) -> int:
 
 
 def _run_fleet(args: argparse.Namespace, console: Any, cfg: config.Config) -> int:
-    one_stdin([args.baseline, *args.snapshots])
-    files = expand(args.snapshots)
-    if not files:
+    """'diff --baseline GOLDEN NODES' is 'fleet report --baseline GOLDEN NODES', kept for the
+    scripts that use it: one implementation."""
+    from .fleet_report import default_jobs, fleet
+
+    if not args.snapshots:
         raise BadInputError("--baseline needs at least one SNAPSHOT file or directory to compare")
-    baseline_path = Path(args.baseline).resolve() if args.baseline != "-" else None
-    baseline = load(args.baseline)
-    # A directory may hold the golden snapshot too; comparing it to itself is noise.
-    nodes = ((str(f), load(f)) for f in files
-             if str(f) == "-" or f.resolve() != baseline_path)
-    result = fleet_diff(args.baseline, baseline, nodes, ignore=cfg.ignore)
+    result = fleet(args.snapshots, baseline=args.baseline, ignore=cfg.ignore, jobs=default_jobs())
     console.report(render_fleet(result, args.format, color=console.color))
     return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0

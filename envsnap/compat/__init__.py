@@ -127,3 +127,15 @@ def is_abi_sensitive(name: str) -> bool:
 
 def reproducibility_vars() -> frozenset[str]:
     return frozenset(data("severity.toml")["env"]["reproducibility"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClusterRule:
+    severity: str
+    why: str
+
+
+def cluster_rule(name: str) -> ClusterRule:
+    """A rule of `envsnap fleet report` (severity.toml [cluster]): what breaks a multi-node job."""
+    entry = data("severity.toml")["cluster"][name]
+    return ClusterRule(severity=str(entry["severity"]), why=str(entry["why"]))

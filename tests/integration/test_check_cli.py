@@ -143,11 +143,17 @@ def test_fleet_directory_and_help(tmp_path: Path) -> None:
         driver = "570.86.15" if i == 3 else "580.159.04"
         (nodes / f"n{i}.toml").write_text(f'schema = 1\n[nvidia]\ndriver_version = "{driver}"\n')
     rc, out, err = envsnap("diff", "--baseline", str(tmp_path / "golden.toml"), str(nodes))
-    assert rc == 0, err  # a driver change with nothing needing CUDA is minor
-    assert "1 of 4 nodes: nvidia: driver 570.86.15 instead of 580.159.04" in out
+    assert rc == 0, err  # another driver branch between nodes is major, below the default gate
+    assert f"MAJOR: 1 node of 4: {nodes / 'n3.toml'}" in out
+    assert "nvidia: driver downgraded  580.159.04 -> 570.86.15" in out
     rc, out, _ = envsnap("diff", "--baseline", str(tmp_path / "golden.toml"), str(nodes),
-                         "--fail-on", "minor", "--format", "json")
+                         "--fail-on", "major", "--format", "json")
     assert rc == 1 and json.loads(out)["drifted"] == 1
-    for command in ("diff", "check"):
+    # Without a baseline the majority (three nodes on 580) is the reference: the same answer.
+    rc, out, _ = envsnap("fleet", "report", str(nodes), "--fail-on", "major", "--format", "json")
+    data = json.loads(out)
+    assert rc == 1 and data["reference_kind"] == "majority" and data["agree"] == 3
+    assert data["groups"][0]["nodes"] == [str(nodes / "n3.toml")]
+    for command in ("diff", "check", "fleet"):
         out_io = io.StringIO()
         assert main([command, "--help"], Console(out=out_io)) == 0

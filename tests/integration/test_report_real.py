@@ -26,7 +26,7 @@ from goldenfiles import EXT, GOLDEN, assert_golden
 
 from envsnap import capture
 from envsnap.drift import diff
-from envsnap.fleet import fleet_diff
+from envsnap.fleet import fleet_report
 from envsnap.gate import check
 from envsnap.report import render_check, render_diff, render_fleet
 from envsnap.snapshot import (
@@ -213,6 +213,6 @@ def test_golden_fleet(base: Snapshot, fmt: str) -> None:
         if i == 63:
             snap = driver_470(snap)
         nodes.append((f"node-{i:02d}", snap))
-    f = fleet_diff("golden.toml", base, nodes)
-    assert [len(g.nodes) for g in f.groups] == [1, 12]
+    f = fleet_report("golden.toml", base, nodes)
+    assert [len(g.nodes) for g in f.groups] == [12, 1] and len(f.agree) == 51
     assert_golden(GOLDEN / "fleet" / f"nccl-and-driver.{EXT[fmt]}", render_fleet(f, fmt))

@@ -151,10 +151,10 @@ def test_baseline_and_check_read_stdin(pair: tuple[str, str],
     rc, out, err = envsnap("diff", "--baseline", "-", b, "--format", "json", stdin=text,
                            monkeypatch=monkeypatch)
     assert rc == 0, err
-    assert json.loads(out)["baseline"] == "-" and json.loads(out)["drifted"] == 1
+    assert json.loads(out)["reference"] == "-" and json.loads(out)["drifted"] == 1
     rc, out, err = envsnap("diff", "--baseline", a, "-", stdin=Path(b).read_bytes(),
                            monkeypatch=monkeypatch)
-    assert rc == 0 and "1 of 1 nodes drifted" in out, err
+    assert rc == 0 and "1 drifted" in out and "1 node against" in out, err
     rc, out, err = envsnap("check", "-", "--host-only", "--format", "json", stdin=text,
                            monkeypatch=monkeypatch)
     assert rc == 0, err

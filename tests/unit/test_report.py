@@ -21,7 +21,7 @@ from goldenfiles import EXT, GOLDEN, assert_golden
 
 from envsnap import capture
 from envsnap.drift import Change, SnapshotDiff, diff
-from envsnap.fleet import fleet_diff
+from envsnap.fleet import fleet_report
 from envsnap.gate import HOST_PROBES, check
 from envsnap.report import (
     CHECK_SCHEMA,
@@ -330,7 +330,7 @@ def test_control_characters_in_gpu_names_host_names_and_urls_are_escaped(fmt: st
                                verbose=True), f"check {fmt}")
     _assert_inert(render_check(check(b, a, python=f"/p{HOSTILE}/python"), fmt, snapshot="s",
                                fail_on="critical"), f"check fix {fmt}")
-    fleet = fleet_diff("golden", a, [(f"node{HOSTILE}", b)])
+    fleet = fleet_report("golden", a, [(f"node{HOSTILE}", b)])
     _assert_inert(render_fleet(fleet, fmt), f"fleet {fmt}")
     if fmt == "json":  # escaped by json itself, and parseable back to the original
         data = json.loads(render_diff(diff(a, b), fmt, a="a", b="b"))

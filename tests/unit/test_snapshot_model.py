@@ -88,7 +88,7 @@ def test_one_line_per_package_in_stable_order() -> None:
     text = io.dumps(sample())
     section = text.split("[python.packages]\n", 1)[1].split("\n\n", 1)[0].splitlines()
     assert [line.split(" = ", 1)[0] for line in section] == ["numpy", "torch", "mylib", "weird"]
-    assert section[1] == 'torch = {version = "2.5.1+cu121", requires = ["numpy"]}'
+    assert section[1] == "torch = {version = '2.5.1+cu121', requires = ['numpy']}"
 
 
 def test_digest_ignores_capture_time_metadata_only() -> None:
@@ -111,7 +111,7 @@ def test_digest_is_sha256_of_the_canonical_json() -> None:
 
 
 def test_edited_snapshot_warns() -> None:
-    text = io.dumps(sample()).replace('PYTHONHASHSEED = "0"', 'PYTHONHASHSEED = "1"')
+    text = io.dumps(sample()).replace("PYTHONHASHSEED = '0'", "PYTHONHASHSEED = '1'")
     with pytest.warns(io.SnapshotEditedWarning, match="edited after capture"):
         io.loads(text)
 
@@ -306,9 +306,9 @@ def test_atomic_write_survives_keyboard_interrupt(tmp_path: Path) -> None:
         (lambda t: t + '\n[python.packages]\nevil = {version = "1.0"}\n', "line"),
         # a repeated [python] header
         (lambda t: t + '\n[python]\nversion = "3.11.7"\n', "line"),
-        (lambda t: t.replace('hostname = "gpu-7"', "hostname = NaN", 1), "line"),
-        (lambda t: t.replace('hostname = "gpu-7"', "hostname = Infinity", 1), "line"),
-        (lambda t: t.replace('hostname = "gpu-7"', 'hostname: "gpu-7"', 1), "line"),
+        (lambda t: t.replace("hostname = 'gpu-7'", "hostname = NaN", 1), "line"),
+        (lambda t: t.replace("hostname = 'gpu-7'", "hostname = Infinity", 1), "line"),
+        (lambda t: t.replace("hostname = 'gpu-7'", 'hostname: "gpu-7"', 1), "line"),
     ],
 )
 def test_what_toml_forbids_is_refused_with_the_line(edit, line_hint: str) -> None:  # type: ignore[no-untyped-def]
@@ -318,13 +318,13 @@ def test_what_toml_forbids_is_refused_with_the_line(edit, line_hint: str) -> Non
 
 
 def test_lowercase_nan_is_a_float_where_a_string_belongs() -> None:
-    text = io.dumps(sample()).replace('hostname = "gpu-7"', "hostname = nan", 1)
+    text = io.dumps(sample()).replace("hostname = 'gpu-7'", "hostname = nan", 1)
     with pytest.raises(SnapshotFormatError, match=r"expected a string, got a number at 'meta\.hostname'"):
         io.loads(text)
 
 
 def test_toml_dates_where_strings_belong_are_refused() -> None:
-    text = io.dumps(sample()).replace('captured_at = "2026-11-26T10:00:00Z"',
+    text = io.dumps(sample()).replace("captured_at = '2026-11-26T10:00:00Z'",
                                       "captured_at = 2026-11-26T10:00:00Z", 1)
     with pytest.raises(SnapshotFormatError,
                        match=r"expected a string, got a datetime at 'meta\.captured_at'"):

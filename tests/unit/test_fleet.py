@@ -1,0 +1,255 @@
+"""envsnap fleet report: cluster rules, grouping by identical drift, the majority reference,
+the worker-process reader (against the in-process one), bad nodes, and the package memo."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from envsnap import io as snapio
+from envsnap.cli import Console, main
+from envsnap.drift import Change
+from envsnap.errors import SnapshotFormatError
+from envsnap.fleet import Tally, cluster_rule_of, fleet_report
+from envsnap.snapshot import (
+    GPU,
+    Framework,
+    Meta,
+    NvidiaInfo,
+    Package,
+    PackageMemo,
+    PythonEnv,
+    Snapshot,
+    from_dict,
+    to_dict,
+)
+from tests.strategies import valid_snapshots
+
+TORCH = Framework(name="torch", version="2.9.1+cu128", variant="cu128", cuda="12.8",
+                  nccl="2.27.5", arch_list=("sm_80", "sm_90"))
+
+
+def node(i: int, *, nccl: str = "2.27.5", ifname: str = "eth0", numpy: str = "2.1.3",
+         driver: str = "580.159.04", gpus: int = 8) -> Snapshot:
+    """A node as capture writes it: its own host name, capture time and GPU UUIDs."""
+    return Snapshot(
+        meta=Meta(envsnap_version="test", captured_at=f"2026-11-29T10:{i % 60:02d}:00Z",
+                  hostname=f"gpu-{i:03d}"),
+        python=PythonEnv(version="3.11.7", implementation="CPython", packages=(
+            Package(name="numpy", version=numpy, installer="pip"),
+            Package(name="nvidia-nccl-cu12", version=nccl, installer="pip"),
+            Package(name="torch", version="2.9.1+cu128", installer="pip",
+                    requires=(f"nvidia-nccl-cu12=={nccl}", "numpy")),
+        )),
+        nvidia=NvidiaInfo(driver_version=driver, gpus=tuple(
+            GPU(index=g, name="NVIDIA H100 80GB HBM3", compute_capability="9.0",
+                uuid=f"GPU-{i:04x}{g:04x}-0000-0000-0000-000000000000") for g in range(gpus))),
+        frameworks=(replace(TORCH, nccl=nccl),),
+        env={"NCCL_SOCKET_IFNAME": ifname, "NCCL_IB_DISABLE": "0"},
+    )
+
+
+def envsnap(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    rc = main(list(argv), Console(out=out, err=err))
+    return rc, out.getvalue(), err.getvalue()
+
+
+def write_fleet(d: Path, nodes: list[Snapshot]) -> list[str]:
+    d.mkdir(exist_ok=True)
+    paths = []
+    for i, snap in enumerate(nodes):
+        p = d / f"gpu-{i:03d}.toml"
+        snapio.dump(snap, p)
+        paths.append(str(p))
+    return paths
+
+
+def change(section: str, name: str, old: str | None = "1", new: str | None = "2") -> Change:
+    return Change(section=section, name=name, kind="changed", severity="info", old=old, new=new,
+                  explanation="x")
+
+
+@pytest.mark.parametrize(("c", "rule"), [
+    (change("frameworks", "torch.nccl"), "nccl"),
+    (change("cuda.libraries", "nccl (pip:nvidia-nccl-cu12)"), "nccl"),
+    (change("python.packages", "nvidia-nccl-cu12"), "nccl"),
+    (change("conda.packages", "nccl"), "nccl"),
+    (change("env", "NCCL_SOCKET_IFNAME"), "nccl_env"),
+    (change("env", "CUBLAS_WORKSPACE_CONFIG"), None),
+    (change("frameworks", "torch"), "framework"),
+    (change("frameworks", "torch.cuda"), "framework"),
+    (change("frameworks", "torch.arch_list"), None),
+    (change("frameworks", "torch.cudnn"), None),
+    (change("cuda.libraries", "cudnn (pip:nvidia-cudnn-cu12)"), None),
+    (change("python.packages", "numpy"), None),
+    (change("nvidia", "driver", "580.159.04", "570.172.08"), "driver_major"),
+    (change("nvidia", "driver", "580.95.05", "580.159.04"), None),
+    (change("nvidia", "driver", "580.95.05", None), "driver_major"),
+    (change("nvidia.gpus", "GPU7", "NVIDIA H100", None), "gpu"),
+    (change("python", "python", "3.11.7", "3.12.1"), "python_minor"),
+    (change("python", "python", "3.11.7", "3.11.9"), None),
+])
+def test_cluster_rules_match_what_breaks_a_multi_node_job(c: Change, rule: str | None) -> None:
+    assert cluster_rule_of(c) == rule
+
+
+def test_nodes_are_grouped_by_identical_drift_and_cluster_rules_rank_them() -> None:
+    base = node(0)
+    nodes = [(f"n{i}", node(i)) for i in range(10)]
+    nodes[3] = ("n3", node(3, nccl="2.21.5"))
+    nodes[7] = ("n7", node(7, nccl="2.21.5"))
+    nodes[5] = ("n5", node(5, ifname="eth9", numpy="2.2.0"))
+    nodes[9] = ("n9", node(9, gpus=4))
+    f = fleet_report("golden", base, nodes)
+    assert f.agree == ("n0", "n1", "n2", "n4", "n6", "n8")
+    assert [(g.worst, g.nodes) for g in f.groups] == [
+        ("critical", ("n3", "n7")), ("major", ("n5",)), ("major", ("n9",))]
+    nccl = {(c.section, c.name): c for c in f.groups[0].changes}
+    # The same NCCL seen three ways (framework build, pip wheel, torch's pin) is one group.
+    assert nccl[("frameworks", "torch.nccl")].severity == "critical"
+    assert nccl[("python.packages", "nvidia-nccl-cu12")].severity == "critical"
+    assert "every rank must load the same NCCL" in nccl[("frameworks", "torch.nccl")].explanation
+    odd = {(c.section, c.name): c.severity for c in f.groups[1].changes}
+    assert odd[("env", "NCCL_SOCKET_IFNAME")] == "major"
+    assert ("python.packages", "numpy") in odd
+    assert {c.section for c in f.groups[2].changes} == {"nvidia.gpus"}
+    assert f.summary() == {"critical": 2, "major": 2, "minor": 0, "info": 0}
+    assert f.failed("critical") and f.failed("major")
+    assert f.drifted == ("n3", "n5", "n7", "n9")
+
+
+def test_identity_alone_is_not_drift() -> None:
+    """Host names, capture times and GPU UUIDs differ on every node of a real fleet."""
+    f = fleet_report("golden", node(0), [(f"n{i}", node(i)) for i in range(1, 20)])
+    assert not f.groups and len(f.agree) == 19 and not f.failed("info")
+
+
+def test_majority_wins_and_agreement_wins_a_tie() -> None:
+    tally = Tally()
+    empty: tuple[Change, ...] = ()
+    other = (change("env", "NCCL_X"),)
+    tally.add("a", other)
+    tally.add("b", empty)
+    assert tally.majority() == ((), "b")  # one each: agreeing with the reference wins
+    tally.add("c", other)
+    key, first = tally.majority()
+    assert key and first == "a"
+
+
+def test_tally_memory_grows_with_distinct_drifts_not_nodes() -> None:
+    tally = Tally()
+    drift = (change("env", "NCCL_X"),)
+    for i in range(5_000):
+        tally.add(f"n{i}", drift if i % 2 else ())
+    assert len(tally.groups) == 2
+    report = tally.report("ref", majority=True)
+    assert len(report.agree) == 2_500 and report.groups[0].nodes[0] == "n1"
+
+
+def test_report_without_baseline_takes_the_majority(tmp_path: Path) -> None:
+    snaps = [node(i) for i in range(9)]
+    snaps[4] = node(4, nccl="2.21.5")
+    write_fleet(tmp_path / "snaps", snaps)
+    rc, out, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--format", "json",
+                           "--fail-on", "critical")
+    data = json.loads(out)
+    assert rc == 1, err
+    assert data["reference_kind"] == "majority" and data["agree"] == 8
+    assert [g["nodes"] for g in data["groups"]] == [[str(tmp_path / "snaps" / "gpu-004.toml")]]
+    rc, out, _ = envsnap("fleet", "report", str(tmp_path / "snaps"))
+    assert "against the majority configuration (8 of 9 nodes" in out
+    assert "CRITICAL: 1 node of 9" in out
+
+
+def test_a_wrong_first_guess_is_corrected_by_a_second_pass(tmp_path: Path) -> None:
+    """The sampled nodes (every second one of 15, up to the 7th) share a configuration only
+    they have; the other 8 agree on another NCCL, which must become the reference."""
+    sampled = range(0, 14, 2)
+    snaps = [node(i) if i in sampled else node(i, nccl="2.21.5") for i in range(15)]
+    paths = write_fleet(tmp_path / "snaps", snaps)
+    rc, out, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--format", "json")
+    data = json.loads(out)
+    assert rc == 1, err
+    assert data["reference"] == paths[1] and data["agree"] == 8
+    assert data["groups"][0]["nodes"] == [paths[i] for i in sampled]
+    nccl = next(c for c in data["groups"][0]["changes"] if c["name"] == "torch.nccl")
+    assert (nccl["old"], nccl["new"]) == ("2.21.5", "2.27.5")
+
+
+def test_baseline_in_the_directory_is_not_compared_with_itself(tmp_path: Path) -> None:
+    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(3)])
+    rc, out, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--baseline", paths[0],
+                           "--format", "json")
+    assert rc == 0, err
+    assert json.loads(out)["nodes"] == 2 and json.loads(out)["reference_kind"] == "baseline"
+
+
+def test_worker_processes_give_the_same_report_as_one_process(tmp_path: Path) -> None:
+    """Above PARALLEL_FROM files the nodes are read in worker processes."""
+    count = snapio.PARALLEL_FROM + 12
+    snaps = [node(i, nccl="2.21.5" if i % 9 == 4 else "2.27.5",
+                  ifname="eth9" if i % 17 == 3 else "eth0") for i in range(count)]
+    write_fleet(tmp_path / "snaps", snaps)
+    outputs = {}
+    for jobs in ("1", "2"):
+        rc, out, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", jobs,
+                               "--format", "json")
+        assert rc == 1 and err == "", err
+        outputs[jobs] = json.loads(out)
+    assert outputs["1"] == outputs["2"]
+    assert outputs["2"]["agree"] == count - len(outputs["2"]["groups"][0]["nodes"]) - sum(
+        g["count"] for g in outputs["2"]["groups"][1:])
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_bad_node_is_named_in_one_line_exit_2(tmp_path: Path, jobs: str) -> None:
+    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM + 2)])
+    Path(paths[30]).write_text("schema = 2\n[python]\nversion = 3\n")
+    rc, out, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", jobs,
+                           "--baseline", paths[0])
+    assert rc == 2 and out == ""
+    assert err.count("\n") == 1 and paths[30] in err and "python.version" in err, err
+
+
+def test_edited_node_warnings_come_back_from_the_workers(tmp_path: Path) -> None:
+    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM + 2)])
+    text = Path(paths[7]).read_text().replace("NCCL_IB_DISABLE = '0'", "NCCL_IB_DISABLE = '1'")
+    Path(paths[7]).write_text(text)
+    rc, out, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", "2")
+    assert rc == 0, err
+    assert f"{paths[7]}: content does not match its digest" in err
+    assert "NCCL_IB_DISABLE" in out
+
+
+def test_stdin_needs_a_baseline_and_bad_jobs_are_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = envsnap("fleet", "report", "-")
+    assert rc == 2 and "needs --baseline" in err
+    rc, _, _ = envsnap("fleet", "report", str(tmp_path), "--jobs", "0")
+    assert rc == 2 and "argument --jobs: expected 1 to 256" in capsys.readouterr().err
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(valid_snapshots(), min_size=1, max_size=4))
+def test_the_package_memo_never_changes_what_is_read(snaps: list[Snapshot]) -> None:
+    memo: PackageMemo = {}
+    for s in snaps:
+        data = to_dict(s)
+        assert from_dict(data, memo=memo) == from_dict(data)
+
+
+def test_the_package_memo_does_not_let_an_unsafe_entry_through() -> None:
+    memo: PackageMemo = {}
+    good = to_dict(node(0))
+    from_dict(good, memo=memo)
+    bad = to_dict(node(0))
+    bad["python"]["packages"]["numpy"]["version"] = "1.0\n; rm -rf /"
+    with pytest.raises(SnapshotFormatError, match=r"python\.packages\.numpy"):
+        from_dict(bad, memo=memo)
