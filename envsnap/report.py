@@ -9,7 +9,7 @@ from typing import Any
 
 from . import compat
 from .drift import Change, SnapshotDiff
-from .fleet import FleetReport
+from .fleet import FleetReport, NodeGroup
 from .gate import CheckResult, Finding, FindingGroup, Remedy
 from .text import printable
 
@@ -236,6 +236,13 @@ def fleet_json(f: FleetReport) -> str:
 
 
 NODES_SHOWN = 8  # node names listed per group before "and N more"
+CHANGES_SHOWN = 20  # changes listed per group of nodes (JSON lists every one)
+
+
+def _more_changes(g: NodeGroup) -> str | None:
+    hidden = len(g.changes) - CHANGES_SHOWN
+    return (f"... and {_plural(hidden, 'more change')} on these nodes (--format json lists "
+            "them all)") if hidden > 0 else None
 
 
 def fleet_text(f: FleetReport, *, color: bool = False) -> str:
@@ -253,9 +260,12 @@ def fleet_text(f: FleetReport, *, color: bool = False) -> str:
         out.add()
         out.heading(f"{g.worst.upper()}: {_plural(len(g.nodes), 'node')} of {total}: "
                     f"{_names(g.nodes, NODES_SHOWN)}", g.worst)
-        for c in g.changes:
+        for c in g.changes[:CHANGES_SHOWN]:
             out.add(f"  [{c.severity}] {c.section}: {c.name} {c.kind}  {_arrow(c.old, c.new)}")
             out.wrap(c.explanation)
+        more = _more_changes(g)
+        if more:
+            out.add(f"  {more}")
     return out.render()
 
 
@@ -276,7 +286,10 @@ def fleet_markdown(f: FleetReport) -> str:
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {_MD_MARK[c.severity]} {c.severity} | {_md(c.section)} | "
                   f"{_md_code(c.name)} | {c.kind} | {_md_code(c.old)} | {_md_code(c.new)} | "
-                  f"{_md(c.explanation)} |" for c in g.changes]
+                  f"{_md(c.explanation)} |" for c in g.changes[:CHANGES_SHOWN]]
+        more = _more_changes(g)
+        if more:
+            lines += ["", _md(more)]
     return "\n".join(lines) + "\n"
 
 

@@ -253,3 +253,19 @@ def test_the_package_memo_does_not_let_an_unsafe_entry_through() -> None:
     bad["python"]["packages"]["numpy"]["version"] = "1.0\n; rm -rf /"
     with pytest.raises(SnapshotFormatError, match=r"python\.packages\.numpy"):
         from_dict(bad, memo=memo)
+
+
+def test_a_long_drift_is_cut_in_text_and_markdown_but_not_json() -> None:
+    from envsnap.report import CHANGES_SHOWN, render_fleet
+
+    base = node(0)
+    many = replace(base, env={**base.env, **{f"NCCL_X{i}": "1" for i in range(30)}})
+    f = fleet_report("golden", base, [("odd", many)])
+    assert len(f.groups[0].changes) == 30
+    for fmt in ("text", "markdown"):
+        out = render_fleet(f, fmt)
+        assert f"and {30 - CHANGES_SHOWN} more changes on these nodes" in out
+        shown = {line.split("NCCL_X")[1].split()[0].strip("`|")
+                 for line in out.splitlines() if "env: NCCL_X" in line or "`NCCL_X" in line}
+        assert len(shown) == CHANGES_SHOWN, out
+    assert len(json.loads(render_fleet(f, "json"))["groups"][0]["changes"]) == 30
