@@ -23,7 +23,8 @@ this file and the parsers disagree.
 | code | meaning |
 | --- | --- |
 | 0 | success; for `diff`/`check`/`fleet report`, nothing reached `--fail-on` |
-| 1 | a gate failed: `diff`, `check` or `fleet report` found something at or above `--fail-on`; `fleet capture`: a node failed |
+| 1 | a gate failed: `diff`, `check` or `fleet report` found something at or above \
+`--fail-on`; `fleet capture`: a node failed |
 | 2 | bad input: a missing, unreadable, truncated, malformed or hostile file or argument \
 (one line on stderr naming the file and the problem) |
 | 3 | an internal error (a bug: rerun with `-v` for the traceback and report it) |

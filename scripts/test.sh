@@ -2,7 +2,8 @@
 # Everything the test suite needs, from nothing, then every check:
 #   bash scripts/test.sh [pytest args...]
 # Creates .venv, installs envsnap with its test extras, installs and starts a Docker engine
-# with a locally built base image (scripts/docker-setup.sh), runs ruff and strict mypy, then
+# with a locally built base image (scripts/docker-setup.sh) and a local Slurm cluster
+# (scripts/slurm-setup.sh), runs ruff and strict mypy, then
 # both pytest tiers: tests/unit (offline, no machine-specific path) and tests/integration
 # (real venvs, real pip, the real CLI, a real Docker engine).
 set -euo pipefail
@@ -24,6 +25,9 @@ isolated_pip .venv/bin/python -m pip install -q -e '.[test]'
 
 echo "test.sh: docker engine and local base image"
 bash scripts/docker-setup.sh
+
+echo "test.sh: local Slurm cluster"
+bash scripts/slurm-setup.sh
 
 echo "test.sh: ruff"
 .venv/bin/ruff check envsnap tests benchmarks scripts

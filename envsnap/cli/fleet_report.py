@@ -73,8 +73,10 @@ def default_jobs() -> int:
 
 def run(args: argparse.Namespace, console: Any) -> int:
     cfg = settings(args)  # a bad configuration fails before anything is read
-    result = fleet(args.snapshots, baseline=args.baseline, ignore=cfg.ignore,
-                   jobs=getattr(args, "jobs", None) or default_jobs())
+    jobs = args.jobs or default_jobs()
+    if console.err_is_tty:
+        console.info(f"reading the snapshots in {jobs} process(es) ...")
+    result = fleet(args.snapshots, baseline=args.baseline, ignore=cfg.ignore, jobs=jobs)
     console.report(render_fleet(result, args.format, color=console.color))
     return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
 
