@@ -34,3 +34,15 @@ def has_surrogate(text: str) -> bool:
 def printable(text: str) -> str:
     """``text`` with every control character shown as an escape (``\\n``, ``\\x1b``)."""
     return _CONTROL.sub(_escape, text)
+
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def short_hostname(hostname: str) -> str:
+    """A host name as a file name: ``gpu-07`` for ``gpu-07.cluster.local``, characters outside
+    ``A-Za-z0-9._-`` replaced by ``_``, no leading dot; ``unknown-host`` when nothing is left.
+    One rule for ``capture -o snaps/{hostname}.toml`` and ``fleet capture``, so both name a
+    node's file alike."""
+    short = _UNSAFE_IN_NAME.sub("_", hostname.split(".")[0] or hostname).lstrip(".")
+    return short or "unknown-host"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import string
 import time
 from collections.abc import Mapping
@@ -13,6 +12,7 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..probes import PROBE_NAMES
+from ..text import short_hostname
 from ._args import comma_list
 
 CAPTURE_HELP = f"""\
@@ -149,7 +149,6 @@ def _same_content(path: str, digest: str) -> bool:
 
 
 _RANK_VARIABLES = ("SLURM_PROCID", "RANK", "JOB_COMPLETION_INDEX")
-_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 _PLACEHOLDERS = ("hostname", "rank", "date")
@@ -183,10 +182,7 @@ def output_path(template: str, environ: Mapping[str, str] | None = None,
         import socket  # only when -o has placeholders
 
         hostname = socket.gethostname()
-    host = hostname
-    # The short name (gpu-07 of gpu-07.cluster.local), in a file-name-safe alphabet.
-    short = _UNSAFE_IN_NAME.sub("_", host.split(".")[0] or host).lstrip(".")
-    values = {"hostname": short or "unknown-host",
+    values = {"hostname": short_hostname(hostname),
               "date": today or time.strftime("%Y-%m-%d", time.gmtime())}
     if "rank" in wanted:
         rank = next((env[v] for v in _RANK_VARIABLES if env.get(v, "").strip()), None)

@@ -21,6 +21,8 @@ resolved on each node. Each snapshot is written atomically to DIR/<node>.toml, n
 node's short host name, plus the first 8 characters of its node id when host names repeat
 (vm-61114709.toml). A node that fails or runs past --timeout is named with the reason; the
 other nodes' snapshots are kept. The wall time is the slowest node's, not the node count's.
+Use a fresh DIR per run: 'envsnap fleet report DIR' compares every snapshot in it, a node that
+has left the cluster included.
 
 examples:
   envsnap fleet capture --ray -o snaps/                 the cluster 'ray start' ran on this
@@ -136,12 +138,12 @@ def run(args: argparse.Namespace, console: Any) -> int:
     outcomes = capture_cluster(args.ray or None, dest, request, timeout=args.timeout,
                                prepare_dest=lambda: _make_dest(dest),
                                on_start=on_start, on_outcome=on_outcome)
+    if not outcomes:
+        raise BadInputError(f"--ray {args.ray or 'auto'}: the cluster has no alive node")
     if args.json:
         console.print(json.dumps({"nodes": [o.to_dict() for o in outcomes],
                                   "captured": sum(o.ok for o in outcomes),
                                   "failed": sum(not o.ok for o in outcomes)}, indent=2))
     if not args.quiet:
         console.info(summary(outcomes, dest))
-    if not outcomes:
-        raise BadInputError("the Ray cluster has no alive node")
     return 0 if all(o.ok for o in outcomes) else 1

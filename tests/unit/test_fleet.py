@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import valid_snapshots
 
 from envsnap import io as snapio
 from envsnap.cli import Console, main
@@ -29,7 +30,6 @@ from envsnap.snapshot import (
     from_dict,
     to_dict,
 )
-from tests.strategies import valid_snapshots
 
 TORCH = Framework(name="torch", version="2.9.1+cu128", variant="cu128", cuda="12.8",
                   nccl="2.27.5", arch_list=("sm_80", "sm_90"))
