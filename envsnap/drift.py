@@ -266,6 +266,8 @@ def _diff_python(a: Snapshot, b: Snapshot, out: list[Change], *,
                          "failed): packages cannot be compared."),
         ))
         return
+    if pa == pb:  # the common case in a fleet: nothing below can differ
+        return
     _diff_interpreter(pa, pb, out)
     _PackageDiff(pa, pb, b.os.glibc if b.os else None, graph_a).run(out)
 

@@ -318,6 +318,19 @@ def _edited(caught: list[warnings.WarningMessage]) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, SnapshotEditedWarning)]
 
 
+def worker_context(*modules: str) -> Any:
+    """The processes map_snapshots reads with: forked from a server process started fresh (never
+    from this one's threads) that has imported the reader and ``modules`` once. Calling it
+    early starts that server while the caller does other work."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(sorted({__name__, *modules}))
+    forkserver.ensure_running()
+    return context
+
+
 def map_snapshots(paths: Sequence[str], task: Callable[[Snapshot], R], *,
                   jobs: int = 1) -> Iterator[tuple[str, R]]:
     """Load each snapshot and yield (path, task(snapshot)), in the order given.
@@ -332,12 +345,9 @@ def map_snapshots(paths: Sequence[str], task: Callable[[Snapshot], R], *,
         for path in paths:
             yield path, task(load(path, memo=memo))
         return
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    # forkserver: workers fork from a fresh server process, never from this one's threads.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(sorted({__name__, type(task).__module__}))
+    context = worker_context(type(task).__module__)
     chunk = max(1, min(16, len(paths) // (jobs * 4)))
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
                              initargs=(task,)) as pool:

@@ -10,7 +10,7 @@ from typing import Any
 from .. import config
 from ..errors import BadInputError
 from ..fleet import Comparison, FleetReport, Tally, change_key, plurality
-from ..io import load, map_snapshots
+from ..io import PARALLEL_FROM, load, map_snapshots, worker_context
 from ..report import render_fleet
 from .diff import add_output_options, expand, one_stdin, settings
 
@@ -86,6 +86,9 @@ def fleet(paths: list[str], *, baseline: str | None, ignore: config.Ignore,
     """Read the nodes (and the baseline) and compare them; 'envsnap diff --baseline' too."""
     one_stdin([*paths, *([baseline] if baseline else [])])
     files = expand(paths)
+    if jobs > 1 and len(files) >= PARALLEL_FROM:
+        worker_context(Comparison.__module__)  # the workers' server starts while we read
+
     if baseline is not None:
         golden = Path(baseline).resolve() if baseline != "-" else None
         reference = load(baseline)
