@@ -558,7 +558,10 @@ def _packages(table: Any, memo: PackageMemo | None) -> tuple[Package, ...]:
     for name, entry in table.items():
         where = f"python.packages.{name}"
         hit = memo.get(name) if memo is not None else None
-        if hit is not None and hit[0] == entry:
+        # Python's == holds for 1 == True == 1.0: an equal entry must also hold the same types
+        # (a valid record's nested values are strings, which equal only strings).
+        if hit is not None and hit[0] == entry and all(
+                type(v) is type(entry[k]) for k, v in hit[0].items()):
             out.append(hit[1])
             continue
         if not isinstance(entry, Mapping):

@@ -269,3 +269,17 @@ def test_a_long_drift_is_cut_in_text_and_markdown_but_not_json() -> None:
                  for line in out.splitlines() if "env: NCCL_X" in line or "`NCCL_X" in line}
         assert len(shown) == CHANGES_SHOWN, out
     assert len(json.loads(render_fleet(f, "json"))["groups"][0]["changes"]) == 30
+
+
+@pytest.mark.parametrize("value", [1, 1.0])
+def test_the_package_memo_keeps_exact_types(value: object) -> None:
+    """1 == True in Python: a cached `requested = true` must not let `requested = 1` through."""
+    memo: PackageMemo = {}
+    good = to_dict(replace(node(0), python=PythonEnv(
+        version="3.11.7", implementation="CPython",
+        packages=(Package(name="numpy", version="2.1.3", requested=True),))))
+    from_dict(good, memo=memo)
+    bad = to_dict(node(0))
+    bad["python"]["packages"] = {"numpy": {"version": "2.1.3", "requested": value}}
+    with pytest.raises(SnapshotFormatError, match=r"expected a boolean.*python\.packages\.numpy"):
+        from_dict(bad, memo=memo)
