@@ -52,6 +52,27 @@ HARMLESS_PARAMS = frozenset({
 # self-hosted servers (anaconda-server, quetz) do too: conda masks it on every host
 # (conda/common/url.py, split_anaconda_token).
 _CONDA_TOKEN = re.compile(r"(/t/)[^/]+")
+# Hosted indexes that take a token as the first path segment: Cloudsmith's
+# https://dl.cloudsmith.io/<TOKEN>/<owner>/<repo>/python/simple/ ("public" and "basic" stand
+# there instead on public repositories and with basic auth; help.cloudsmith.io, entitlement
+# tokens) and Gemfury's https://pypi.fury.io/<TOKEN>/<account>/ (gemfury.com/help/pypi-server).
+# A segment is taken for a token when it is long and mixes letters and digits, so an account or
+# owner name in that place stays readable; a name that looks like a token is masked too.
+_PATH_TOKEN_HOSTS = re.compile(r"(?:.*\.)?(?:cloudsmith\.io|fury\.io)", re.IGNORECASE)
+_PATH_KEYWORDS = frozenset({"public", "basic"})
+_PATH_TOKEN = re.compile(r"(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{12,}")
+
+
+def _path_token(authority: str, path: str) -> str:
+    host = authority.rpartition("@")[2].partition(":")[0]
+    if not _PATH_TOKEN_HOSTS.fullmatch(host):
+        return path
+    first, sep, rest = path[1:].partition("/")
+    if not sep or first.lower() in _PATH_KEYWORDS or not _PATH_TOKEN.fullmatch(first):
+        return path
+    return f"/{REDACTED}/{rest}"
+
+
 # host:port where the port is not a number: a userinfo whose password holds a raw "/".
 _NOT_A_PORT = re.compile(r"^[^\[].*:(?!\d*$)")
 
@@ -101,7 +122,7 @@ def _redact_one_url(url: str) -> str:
     if "@" in authority:
         userinfo, _, hostport = authority.rpartition("@")
         authority = f"{_userinfo(scheme, userinfo)}@{hostport}"
-    rest = authority + path
+    rest = authority + _path_token(authority, path)
     rest, hash_, fragment = rest.partition("#")
     rest, qmark, query = rest.partition("?")
     if scheme.lower() != "file":  # /t/ in a local path is a directory name

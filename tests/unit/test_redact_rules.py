@@ -109,6 +109,29 @@ def test_conda_token_segment(url: str, expected: str) -> None:
     assert redact_url(url) == expected
 
 
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://dl.cloudsmith.io/Ab12Cd34Ef56Gh78/acme/repo/python/simple/",
+         "https://dl.cloudsmith.io/****/acme/repo/python/simple/"),
+        ("https://dl.cloudsmith.io/public/acme/repo/python/simple/",
+         "https://dl.cloudsmith.io/public/acme/repo/python/simple/"),
+        ("https://u:k3y@dl.cloudsmith.io/basic/acme/repo/python/simple/",
+         "https://****@dl.cloudsmith.io/basic/acme/repo/python/simple/"),
+        ("https://pypi.fury.io/1a2B3c4D5e6F7g8H/acme/", "https://pypi.fury.io/****/acme/"),
+        ("https://pypi.fury.io/acme/", "https://pypi.fury.io/acme/"),  # a public account
+        ("https://pypi.fury.io/acme/numpy/", "https://pypi.fury.io/acme/numpy/"),
+        ("https://badge.fury.io/py/xlrd.svg", "https://badge.fury.io/py/xlrd.svg"),
+        # Only these hosts: elsewhere a long first segment is a path.
+        ("https://pypi.org/Ab12Cd34Ef56Gh78/simple/", "https://pypi.org/Ab12Cd34Ef56Gh78/simple/"),
+    ],
+)
+def test_token_in_the_path_of_hosted_indexes(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+    assert redact_url(expected) == expected
+    assert redact_text(f"--extra-index-url {url} x") == f"--extra-index-url {expected} x"
+
 # --- rule 5: name=value and --flag values whose name says "secret" ----------------------------
 
 
