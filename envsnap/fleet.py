@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -13,14 +13,16 @@ from .drift import Change, diff, sort_key
 from .graph import Graph
 from .snapshot import Snapshot, from_dict, to_dict
 
-# What identifies one change across nodes: two nodes with the same keys differ from the
-# reference in the same way (the explanation is derived from these and the node's content).
-ChangeKey = tuple[str, str, str, str | None, str | None]
+# What identifies one change across nodes. The severity is part of it: the same upgrade can
+# matter more on one node than on another (its wheel needs a newer glibc there), and such
+# nodes must not share a group, or the group's severity, and --fail-on, would depend on which
+# node was read first.
+ChangeKey = tuple[str, str, str, str | None, str | None, str, str | None]
 DriftKey = tuple[ChangeKey, ...]
 
 
 def change_key(c: Change) -> ChangeKey:
-    return (c.section, c.name, c.kind, c.old, c.new)
+    return (c.section, c.name, c.kind, c.old, c.new, c.severity, c.caused_by)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -134,8 +136,8 @@ class FleetReport:
 
 @dataclass(slots=True)
 class Tally:
-    """Node drifts streamed in one at a time and grouped as they arrive: memory grows with the
-    number of distinct drifts, not with the fleet."""
+    """Node drifts streamed in one at a time and grouped as they arrive: no snapshot is kept,
+    only each node's label and one copy of each distinct drift."""
 
     nodes: list[str] = field(default_factory=list)
     groups: dict[DriftKey, tuple[tuple[Change, ...], list[str]]] = field(default_factory=dict)
@@ -164,22 +166,61 @@ class Tally:
                            agree=tuple(agree), groups=tuple(groups))
 
 
+# How the nodes are read: (labels, comparison) -> (label, that node's drift) for each, in order.
+# The command line reads files in worker processes (io.map_snapshots); the API and tests read
+# snapshots they already hold.
+Reader = Callable[[Sequence[str], Comparison], Iterable[tuple[str, tuple[Change, ...]]]]
+SAMPLE = 7  # nodes read first to guess the majority configuration
+
+
+def _tally(read: Reader, nodes: Sequence[str], compare: Comparison) -> Tally:
+    tally = Tally()
+    for label, changes in read(nodes, compare):
+        tally.add(label, changes)
+    return tally
+
+
+def against_baseline(label: str, reference: Snapshot, nodes: Sequence[str], read: Reader, *,
+                     ignore: Ignore | None = None) -> FleetReport:
+    return _tally(read, nodes, Comparison(reference, ignore)).report(label, majority=False)
+
+
+def against_majority(nodes: Sequence[str], load: Callable[[str], Snapshot], read: Reader, *,
+                     ignore: Ignore | None = None) -> FleetReport:
+    """Every node against the configuration most nodes share. A first guess comes from a few
+    nodes spread over the list (loaded with ``load``); when the full count shows that another
+    configuration is more common, every node is compared once more, against that one."""
+    step = max(1, len(nodes) // SAMPLE)
+    sample = {n: load(n) for n in nodes[::step][:SAMPLE]}
+    first = Comparison(next(iter(sample.values())), ignore)
+    guess = Tally()
+    for label, snap in sample.items():
+        guess.add(label, first(snap))
+    tally = _tally(read, nodes, Comparison(sample[guess.majority()[1]], ignore))
+    drift, node = tally.majority()
+    if drift:
+        tally = _tally(read, nodes, Comparison(load(node), ignore))
+    return tally.report(tally.majority()[1], majority=True)
+
+
 def fleet_report(reference_label: str, reference: Snapshot,
                  snapshots: Iterable[tuple[str, Snapshot]], *,
-                 ignore: Ignore | None = None, majority: bool = False) -> FleetReport:
-    """Every (label, snapshot) against the reference, in one process; the CLI streams files
-    through worker processes into a Tally instead, with the same Comparison."""
-    compare = Comparison(reference, ignore)
-    tally = Tally()
-    for label, snap in snapshots:
-        tally.add(label, compare(snap))
-    return tally.report(reference_label, majority=majority)
+                 ignore: Ignore | None = None) -> FleetReport:
+    """Every (label, snapshot) against a reference the caller holds, in this process."""
+    held = dict(snapshots)
+    return against_baseline(reference_label, reference, list(held), _held_reader(held),
+                            ignore=ignore)
 
 
-def plurality(drifts: Mapping[str, DriftKey]) -> str:
-    """Of a few sampled nodes (label -> drift from the first), one whose configuration the
-    most share: the first guess at the fleet's majority configuration."""
-    counts: dict[DriftKey, list[str]] = {}
-    for label, key in drifts.items():
-        counts.setdefault(key, []).append(label)
-    return max(counts.values(), key=len)[0]
+def majority_report(snapshots: Iterable[tuple[str, Snapshot]], *,
+                    ignore: Ignore | None = None) -> FleetReport:
+    """Every (label, snapshot) against the majority configuration, in this process."""
+    held = dict(snapshots)
+    return against_majority(list(held), held.__getitem__, _held_reader(held), ignore=ignore)
+
+
+def _held_reader(held: Mapping[str, Snapshot]) -> Reader:
+    def read(labels: Sequence[str], compare: Comparison
+             ) -> Iterator[tuple[str, tuple[Change, ...]]]:
+        return ((label, compare(held[label])) for label in labels)
+    return read

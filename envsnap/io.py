@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from .errors import BadInputError, SnapshotFormatError
+from .errors import BadInputError, HostError, SnapshotFormatError
 from .snapshot import PackageMemo, Snapshot, content_digest, from_dict, to_dict
 
 
@@ -318,10 +318,17 @@ def _edited(caught: list[warnings.WarningMessage]) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, SnapshotEditedWarning)]
 
 
+class WorkerDied(HostError):
+    """A process reading snapshots was killed from outside (memory, a signal)."""
+
+    exit_code = 2
+
+
 def worker_context(*modules: str) -> Any:
     """The processes map_snapshots reads with: forked from a server process started fresh (never
     from this one's threads) that has imported the reader and ``modules`` once. Calling it
-    early starts that server while the caller does other work."""
+    early starts that server while the caller does other work. The forkserver and its preload
+    list are per process (multiprocessing's): this sets them for the whole process."""
     import multiprocessing
     from multiprocessing import forkserver
 
@@ -346,6 +353,7 @@ def map_snapshots(paths: Sequence[str], task: Callable[[Snapshot], R], *,
             yield path, task(load(path, memo=memo))
         return
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     context = worker_context(type(task).__module__)
     chunk = max(1, min(16, len(paths) // (jobs * 4)))
@@ -359,6 +367,10 @@ def map_snapshots(paths: Sequence[str], task: Callable[[Snapshot], R], *,
                 if error is not None:
                     raise BadInputError(error)
                 yield path, result
+        except BrokenProcessPool:
+            # Killed from outside: out of memory, a signal. Not a bug of ours to report.
+            raise WorkerDied("a worker process reading the snapshots died (out of memory?); "
+                             "with --jobs 1 they are read in this process") from None
         finally:
             pool.shutdown(cancel_futures=True)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import config
+from ..drift import Change
 from ..errors import BadInputError
-from ..fleet import Comparison, FleetReport, Tally, change_key, plurality
+from ..fleet import Comparison, FleetReport, against_baseline, against_majority
 from ..io import PARALLEL_FROM, load, map_snapshots, worker_context
 from ..report import render_fleet
 from .diff import add_output_options, expand, one_stdin, settings
@@ -40,7 +43,6 @@ malformed snapshot, named).
 """
 
 MAX_JOBS = 8
-SAMPLE = 7  # nodes read first to guess the majority configuration
 
 
 def register(sub: Any) -> None:
@@ -68,7 +70,11 @@ def _jobs(value: str) -> int:
 
 
 def default_jobs() -> int:
-    return max(1, min(MAX_JOBS, len(os.sched_getaffinity(0))))
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity mask
+        usable = os.cpu_count() or 1
+    return max(1, min(MAX_JOBS, usable))
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
@@ -83,44 +89,33 @@ def run(args: argparse.Namespace, console: Any) -> int:
 
 def fleet(paths: list[str], *, baseline: str | None, ignore: config.Ignore,
           jobs: int) -> FleetReport:
-    """Read the nodes (and the baseline) and compare them; 'envsnap diff --baseline' too."""
+    """Read the nodes (and the baseline) and compare them; 'envsnap diff --baseline' too.
+    A node may be read more than once (the majority's sample, a second pass): its warning
+    (an edited snapshot) is shown once."""
     one_stdin([*paths, *([baseline] if baseline else [])])
     files = expand(paths)
     if jobs > 1 and len(files) >= PARALLEL_FROM:
         worker_context(Comparison.__module__)  # the workers' server starts while we read
 
-    if baseline is not None:
-        golden = Path(baseline).resolve() if baseline != "-" else None
-        reference = load(baseline)
-        # A directory may hold the golden snapshot too; comparing it with itself is noise.
-        nodes = [str(f) for f in files if str(f) == "-" or f.resolve() != golden]
-        if not nodes:
-            raise BadInputError("no snapshot to compare with the baseline besides itself")
-        tally = _tally(nodes, Comparison(reference, ignore), jobs)
-        return tally.report(baseline, majority=False)
-    nodes = [str(f) for f in files]
-    if "-" in nodes:
-        raise BadInputError("standard input ('-') needs --baseline: finding the majority "
-                            "may read a node twice")
-    # A first guess at the majority from a few nodes spread over the list; when the full count
-    # shows another configuration is more common, compare once more against that one.
-    step = max(1, len(nodes) // SAMPLE)
-    sample = {n: load(n) for n in nodes[::step][:SAMPLE]}
-    guess = nodes[0]
-    if len(sample) > 2:
-        first = Comparison(next(iter(sample.values())), ignore)
-        guess = plurality({n: tuple(map(change_key, first(s))) for n, s in sample.items()})
-    reference = sample.get(guess) or load(guess)
-    tally = _tally(nodes, Comparison(reference, ignore), jobs)
-    drift, node = tally.majority()
-    if drift:
-        tally = _tally(nodes, Comparison(load(node), ignore), jobs)
-        guess = node
-    return tally.report(guess, majority=True)
+    def read(nodes: Sequence[str], compare: Comparison) -> Iterator[tuple[str, tuple[Change, ...]]]:
+        return map_snapshots(nodes, compare, jobs=jobs)
 
-
-def _tally(nodes: list[str], compare: Comparison, jobs: int) -> Tally:
-    tally = Tally()
-    for path, changes in map_snapshots(nodes, compare, jobs=jobs):
-        tally.add(path, changes)
-    return tally
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        if baseline is not None:
+            golden = Path(baseline).resolve() if baseline != "-" else None
+            reference = load(baseline)
+            # A directory may hold the golden snapshot too; comparing it with itself is noise.
+            nodes = [str(f) for f in files if str(f) == "-" or f.resolve() != golden]
+            if not nodes:
+                raise BadInputError("no snapshot to compare with the baseline besides itself")
+            result = against_baseline(baseline, reference, nodes, read, ignore=ignore)
+        else:
+            nodes = [str(f) for f in files]
+            if "-" in nodes:
+                raise BadInputError("standard input ('-') needs --baseline: finding the majority "
+                                    "may read a node twice")
+            result = against_majority(nodes, load, read, ignore=ignore)
+    for warning in {str(w.message): w.message for w in said}.values():
+        warnings.warn(warning, stacklevel=2)
+    return result

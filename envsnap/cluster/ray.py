@@ -125,10 +125,13 @@ def _connect(ray: Any, address: str | None, runtime_env: Mapping[str, Any]) -> s
 
 
 def _one_line(text: str) -> str:
+    """A reason as the report shows it: the first line, credentials redacted (a runtime-env or
+    pip error may quote an index URL with its token), control characters escaped."""
+    from ..redact import redact_text
     from ..text import printable
 
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return printable(first)[:500]
+    return printable(redact_text(first))[:500]
 
 
 def _failure(ray: Any, exc: BaseException) -> str:
@@ -152,8 +155,9 @@ def _failure(ray: Any, exc: BaseException) -> str:
 
 def _validated(reply: object, name: str) -> tuple[str | None, str | None]:
     """(snapshot text as envsnap writes it, None) or (None, reason). What a node sends is
-    parsed and re-written here: a broken or hostile node cannot put anything in DIR that
-    `envsnap capture` would not write."""
+    parsed and re-written here, so a broken node cannot put anything in DIR that `envsnap
+    capture` would not write. This is no defence against a hostile node: Ray unpickles its
+    reply on the driver, and a Ray cluster's nodes can run code on each other anyway."""
     from ..errors import SnapshotFormatError
     from ..io import SnapshotEditedWarning, dumps, loads
 

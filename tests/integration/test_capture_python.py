@@ -153,7 +153,7 @@ def test_capture_does_not_import_user_packages(awkward_venv: dict[str, object], 
     (di / "METADATA").write_text("Metadata-Version: 2.1\nName: sideeffect\nVersion: 1.0\n")
     try:
         proc = envsnap("capture", "--python", str(awkward_venv["python"]), "-o", "-")
-        assert 'sideeffect = {version = "1.0"' in proc.stdout
+        assert "sideeffect = {version = '1.0'" in proc.stdout
         assert not marker.exists()
     finally:
         shutil.rmtree(pkg)

@@ -63,7 +63,7 @@ def test_conda_records_and_ownership(conda_prefix: Path, tmp_path: Path) -> None
     text = out.read_text()
     assert "/Users/" not in text and "extracted_package_dir" not in text
     url = "https://conda.anaconda.org/conda-forge/osx-arm64/python-3.13.2-hfd29fff_1_cp313t.conda"
-    assert f'url = "{url}"' in text
+    assert f"url = '{url}'" in text
 
 
 def test_conda_meta_without_records_is_still_a_conda_env(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -49,7 +50,10 @@ BASE = Snapshot(
     frameworks=(Framework(name="torch", version="2.8.0+cu128", variant="cu128", cuda="12.8"),),
     env={"PYTHONHASHSEED": "0"},
 )
-TEXT = io.dumps(BASE)
+# The cases below edit basic strings ("..."), as users write TOML by hand; envsnap itself
+# writes literal strings ('...') where it can. Both are TOML: the reader must take both.
+TEXT = re.sub(r"'([^'\\\"\n]*)'", r'"\1"', io.dumps(BASE))
+assert io.loads(TEXT) == io.loads(io.dumps(BASE))
 JSON = io.dumps_json(BASE)
 
 

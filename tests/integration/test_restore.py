@@ -140,7 +140,7 @@ def test_existing_venv_is_refused(source: Source, tmp_path: Path) -> None:
 
 
 def test_missing_interpreter_is_named(source: Source, tmp_path: Path) -> None:
-    text = source.snapshot.read_text().replace('version = "3.11.7"', 'version = "3.99.1"', 1)
+    text = source.snapshot.read_text().replace("version = '3.11.7'", "version = '3.99.1'", 1)
     snap = tmp_path / "future.toml"
     snap.write_text(text)
     rc, _out, err, _s = envsnap("restore", snap, "--venv", tmp_path / "v", "--wheelhouse",

@@ -80,6 +80,6 @@ def test_no_secret_anywhere_in_the_snapshot(tmp_path: Path, pypi_wheelhouse: Pat
     assert "github.com/benjaminp/six.git" in text and "ci-bot" not in text  # VCS URL
     assert "github.com/acme/proj.git" in text and "deploy:" not in text  # project remote
     assert "TRITON_CACHE_URL = " in text and "cache.internal/triton" in text
-    assert 'NCCL_SOCKET_IFNAME = "eth0"' in text  # allowlisted, harmless: kept
+    assert "NCCL_SOCKET_IFNAME = 'eth0'" in text  # allowlisted, harmless: kept
     for name in ("AWS_SECRET_ACCESS_KEY", "HF_TOKEN", "DATABASE_URL", "NVIDIA_API_KEY"):
         assert name not in text  # not allowlisted: not even the name is written

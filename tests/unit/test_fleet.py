@@ -3,10 +3,14 @@ the worker-process reader (against the in-process one), bad nodes, and the packa
 
 from __future__ import annotations
 
+import copy
 import io
 import json
+import os
+import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -17,12 +21,13 @@ from envsnap import io as snapio
 from envsnap.cli import Console, main
 from envsnap.drift import Change
 from envsnap.errors import SnapshotFormatError
-from envsnap.fleet import Tally, cluster_rule_of, fleet_report
+from envsnap.fleet import Tally, cluster_rule_of, fleet_report, majority_report
 from envsnap.snapshot import (
     GPU,
     Framework,
     Meta,
     NvidiaInfo,
+    OSInfo,
     Package,
     PackageMemo,
     PythonEnv,
@@ -218,14 +223,93 @@ def test_a_bad_node_is_named_in_one_line_exit_2(tmp_path: Path, jobs: str) -> No
     assert err.count("\n") == 1 and paths[30] in err and "python.version" in err, err
 
 
-def test_edited_node_warnings_come_back_from_the_workers(tmp_path: Path) -> None:
+def test_edited_node_warnings_come_back_from_the_workers_once(tmp_path: Path) -> None:
+    """gpu-008 is not among the nodes sampled in this process (every 7th of 50): its warning
+    can only come from a worker; gpu-007 is sampled and read again by a worker: one warning."""
     paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM + 2)])
-    text = Path(paths[7]).read_text().replace("NCCL_IB_DISABLE = '0'", "NCCL_IB_DISABLE = '1'")
-    Path(paths[7]).write_text(text)
+    for i in (7, 8):
+        text = Path(paths[i]).read_text().replace("NCCL_IB_DISABLE = '0'", "NCCL_IB_DISABLE = '1'")
+        Path(paths[i]).write_text(text)
     rc, out, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", "2")
     assert rc == 0, err
-    assert f"{paths[7]}: content does not match its digest" in err
+    for i in (7, 8):
+        assert err.count(f"{paths[i]}: content does not match its digest") == 1, err
     assert "NCCL_IB_DISABLE" in out
+
+
+def test_the_worker_pool_really_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import concurrent.futures
+
+    started: list[int] = []
+
+    class Counting(concurrent.futures.ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            started.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Counting)
+    write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM)])
+    rc, _, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", "2")
+    assert rc == 0 and started == [2], err
+    rc, _, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", "1")
+    assert rc == 0 and started == [2], err  # one process: no pool
+
+
+def _die(snapshot: Snapshot) -> None:
+    os._exit(3)  # a worker killed from outside (out of memory) looks like this
+
+
+def test_a_worker_that_dies_is_a_one_line_error(tmp_path: Path) -> None:
+    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM)])
+    with pytest.raises(snapio.WorkerDied, match="worker process reading the snapshots died"):
+        list(snapio.map_snapshots(paths, _die, jobs=2))
+
+
+def test_same_change_with_another_impact_is_another_group() -> None:
+    """numpy 2.1.3 -> 2.2.0 on two nodes; on one its wheel needs a newer glibc than the node
+    has. The nodes must not share a group, whichever is read first."""
+    def with_numpy(i: int, tag: str, glibc: str = "2.17") -> Snapshot:
+        s = node(i)
+        assert s.python is not None
+        pkgs = tuple(replace(p, version="2.2.0", tags=(tag,), native=True) if p.name == "numpy"
+                     else p for p in s.python.packages)
+        return replace(s, python=replace(s.python, packages=pkgs),
+                       os=OSInfo(system="Linux", arch="x86_64", glibc=glibc))
+    base = replace(node(0), os=OSInfo(system="Linux", arch="x86_64", glibc="2.17"))
+    a = with_numpy(1, "cp311-cp311-manylinux_2_17_x86_64")
+    b = with_numpy(2, "cp311-cp311-manylinux_2_28_x86_64")
+    for order in ([("a", a), ("b", b)], [("b", b), ("a", a)]):
+        f = fleet_report("golden", base, order)
+        assert sorted(g.nodes for g in f.groups) == [("a",), ("b",)]
+        assert {g.nodes[0]: g.worst for g in f.groups}["b"] == "critical"
+        assert f.failed("critical")
+
+
+def test_the_reference_is_the_first_node_of_the_majority() -> None:
+    snaps = [(f"n{i:02d}", node(i, nccl="2.21.5") if i == 0 else node(i)) for i in range(15)]
+    f = majority_report(snaps)
+    assert f.majority and f.reference == "n01" == f.agree[0] and len(f.agree) == 14
+
+
+def test_a_tie_between_two_drifts_goes_to_the_drift_seen_first() -> None:
+    snaps = [(f"n{i}", node(i, nccl="2.21.5") if i in (0, 1) else
+              node(i, ifname="eth9") if i in (2, 3) else node(i)) for i in range(5)]
+    f = majority_report(snaps)  # 2 + 2 + 1: the first two-node configuration wins
+    assert f.reference == "n0" and f.agree == ("n0", "n1")
+
+
+def test_a_second_pass_in_worker_processes(tmp_path: Path) -> None:
+    """56 nodes: the 7 sampled ones (every 8th) share a configuration the other 49 do not."""
+    count = snapio.PARALLEL_FROM + 8
+    sampled = range(0, count - 1, 8)
+    snaps = [node(i) if i in sampled else node(i, ifname="eth9") for i in range(count)]
+    paths = write_fleet(tmp_path / "snaps", snaps)
+    rc, out, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", "2",
+                           "--format", "json")
+    data = json.loads(out)
+    assert rc == 0 and err == "", err
+    assert data["reference"] == paths[1] and data["agree"] == count - len(sampled)
+    assert data["groups"][0]["nodes"] == [paths[i] for i in sampled]
 
 
 def test_stdin_needs_a_baseline_and_bad_jobs_are_refused(
@@ -237,12 +321,30 @@ def test_stdin_needs_a_baseline_and_bad_jobs_are_refused(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(valid_snapshots(), min_size=1, max_size=4))
-def test_the_package_memo_never_changes_what_is_read(snaps: list[Snapshot]) -> None:
+@given(valid_snapshots(), st.data())
+def test_the_package_memo_never_changes_what_is_read(snap: Snapshot, data: st.DataObject) -> None:
+    """The same snapshot read twice (every package a memo hit), then a copy with one package
+    entry changed in one value, or in its type only."""
     memo: PackageMemo = {}
-    for s in snaps:
-        data = to_dict(s)
-        assert from_dict(data, memo=memo) == from_dict(data)
+    plain = to_dict(snap)
+    assert from_dict(plain, memo=memo) == from_dict(plain)
+    assert from_dict(plain, memo=memo) == from_dict(plain)
+    packages = plain.get("python", {}).get("packages", {})
+    if not packages:
+        return
+    name = data.draw(st.sampled_from(sorted(packages)))
+    edited = copy.deepcopy(plain)
+    entry = edited["python"]["packages"][name]
+    entry.update(data.draw(st.sampled_from([
+        {"version": "99.0"}, {"requested": not entry.get("requested", False)},
+        {"requested": 1}, {"native": 0}, {"tags": ["py3-none-any"]}])))
+    try:
+        expected = from_dict(edited)
+    except SnapshotFormatError as exc:
+        with pytest.raises(SnapshotFormatError, match=re.escape(exc.message)):
+            from_dict(edited, memo=memo)
+    else:
+        assert from_dict(edited, memo=memo) == expected
 
 
 def test_the_package_memo_does_not_let_an_unsafe_entry_through() -> None:
