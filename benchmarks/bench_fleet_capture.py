@@ -1,5 +1,7 @@
-"""`envsnap fleet capture --ray` on a local 3-node Ray cluster (a head and two workers, each its
-own `ray start`) beside one plain `envsnap capture`, both through the real CLI: medians of 3.
+"""`envsnap fleet capture --ray` on a local Ray cluster, first of the head alone, then of 3
+nodes (a head and two workers, each its own `ray start`), beside one plain `envsnap capture`,
+all through the real CLI: medians of 3. On one machine the nodes share its cores, so the
+3-node time also shows how much of the wall time is per node rather than per run.
 
     .venv/bin/python benchmarks/bench_fleet_capture.py
 
@@ -85,6 +87,12 @@ def main() -> None:
         if not found:
             raise SystemExit(f"no address in the head's log:\n{log[-2000:]}")
         address = found.group(1)
+        single = []
+        for r in range(ROUNDS):
+            out = work / f"single{r}"
+            single.append(timed([ENVSNAP, "fleet", "capture", "--ray", address, "-o", str(out),
+                                 "-q"], work))
+            print(f"round {r + 1}: fleet capture of the head alone {single[-1]:.2f}s")
         for i in (1, 2):
             nodes.append(start_node([f"--address={address}"], work / f"worker{i}.log",
                                     deadline)[0])
@@ -102,6 +110,7 @@ def main() -> None:
                                work))
             print(f"round {r + 1}: fleet capture {fleet[-1]:.2f}s, plain capture {plain[-1]:.2f}s")
         f, p = statistics.median(fleet), statistics.median(plain)
+        print(f"fleet capture, 1 node (median of {ROUNDS}): {statistics.median(single):.2f}s")
         print(f"fleet capture, 3 nodes (median of {ROUNDS}): {f:.2f}s")
         print(f"plain capture, 1 machine (median of {ROUNDS}): {p:.2f}s")
         print(f"ratio fleet / plain: {f / p:.1f}x")
