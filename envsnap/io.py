@@ -183,17 +183,15 @@ MAX_DEPTH = 32
 
 
 def _depth_ok(data: Any) -> bool:
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return False
-        # Only containers are pushed: most values are strings, and this runs on every load.
-        if isinstance(value, dict):
-            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, (dict, list)))
-        elif isinstance(value, list):
-            stack.extend((v, depth + 1) for v in value if isinstance(v, (dict, list)))
-    return True
+    """No container deeper than MAX_DEPTH. Level by level, keeping only containers: most
+    values are strings, and this runs on every load (readers give exact dicts and lists)."""
+    level = [data] if type(data) in (dict, list) else []
+    for _ in range(MAX_DEPTH):
+        if not level:
+            return True
+        level = [x for v in level for x in (v.values() if type(v) is dict else v)
+                 if type(x) is dict or type(x) is list]
+    return not level
 
 
 def _no_lone_surrogates(data: Any) -> None:

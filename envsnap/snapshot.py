@@ -512,7 +512,10 @@ def _record_converter(cls: Any) -> Converter:
 
 # Raw package entries already converted and checked, by name: nodes of one fleet share most
 # of their packages, and an equal entry converts to an equal record.
-PackageMemo = dict[str, tuple[Mapping[str, Any], "Package"]]
+# Python's == holds for 1 == True: the bool-valued keys of each cached entry are kept, and an
+# equal entry must hold bools there too (a valid entry's other values are strings, lists and
+# tables of strings, which equal only their own kind).
+PackageMemo = dict[str, tuple[Mapping[str, Any], "Package", tuple[str, ...]]]
 
 
 def from_dict(data: Mapping[str, Any], *, memo: PackageMemo | None = None) -> Snapshot:
@@ -558,10 +561,7 @@ def _packages(table: Any, memo: PackageMemo | None) -> tuple[Package, ...]:
     for name, entry in table.items():
         where = f"python.packages.{name}"
         hit = memo.get(name) if memo is not None else None
-        # Python's == holds for 1 == True == 1.0: an equal entry must also hold the same types
-        # (a valid record's nested values are strings, which equal only strings).
-        if hit is not None and hit[0] == entry and all(
-                type(v) is type(entry[k]) for k, v in hit[0].items()):
+        if hit is not None and hit[0] == entry and all(type(entry[k]) is bool for k in hit[2]):
             out.append(hit[1])
             continue
         if not isinstance(entry, Mapping):
@@ -571,7 +571,7 @@ def _packages(table: Any, memo: PackageMemo | None) -> tuple[Package, ...]:
         if problem is not None:
             raise SnapshotFormatError(f"refusing unsafe {problem}", path=where)
         if memo is not None:
-            memo[name] = (entry, pkg)
+            memo[name] = (entry, pkg, tuple(k for k, v in entry.items() if type(v) is bool))
         out.append(pkg)
     return tuple(out)
 

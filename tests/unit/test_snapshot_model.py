@@ -363,3 +363,15 @@ def test_hand_edited_toml_still_loads() -> None:
         warnings.simplefilter("error")  # same content, other spelling: not an edit
         pass_through = io.loads(edited)
     assert pass_through.python == sample().python
+
+
+def test_nesting_is_bounded_at_max_depth_containers() -> None:
+    """32 levels of tables and arrays load (an unknown key is ignored); a 33rd is refused."""
+    base = '{"schema": 2, "x": '
+    for depth, ok in ((io.MAX_DEPTH - 1, True), (io.MAX_DEPTH, False)):
+        text = base + "[" * depth + "]" * depth + "}"  # the document itself is one level
+        if ok:
+            io.loads(text)
+        else:
+            with pytest.raises(SnapshotFormatError, match="nested more than 32 levels"):
+                io.loads(text)
