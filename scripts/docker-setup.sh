@@ -45,8 +45,9 @@
 #     Offline builds (--network none + a vendored wheelhouse) avoid this.
 set -euo pipefail
 
-log() { printf 'docker-setup: %s\n' "$*"; }
-die() { printf 'docker-setup: ERROR: %s\n' "$*" >&2; exit 1; }
+SETUP_NAME=docker-setup
+# shellcheck source=scripts/setup-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup-lib.sh"  # log, die, apt_install
 
 START_TS=$(date +%s)
 
@@ -67,24 +68,6 @@ read -r -a RUN_EXTRA <<<"${ENVSNAP_DOCKER_RUN_FLAGS:-}"
 [ "$(id -u)" -eq 0 ] || die "must run as root (needs apt-get, dockerd and debootstrap)"
 
 # ---------------------------------------------------------------- helpers ---
-APT_UPDATED=0
-APT_LOG=${TMPDIR:-/tmp}/envsnap-docker-setup-apt.log
-apt_install() {
-    # apt_install PKG... : install packages, running `apt-get update` at most once.
-    if [ "$APT_UPDATED" -eq 0 ]; then
-        log "apt-get update"
-        if ! apt-get update -q >"$APT_LOG" 2>&1; then
-            tail -n 30 "$APT_LOG" >&2
-            die "apt-get update failed"
-        fi
-        APT_UPDATED=1
-    fi
-    log "apt-get install -y $* (log: $APT_LOG)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >"$APT_LOG" 2>&1; then
-        tail -n 30 "$APT_LOG" >&2
-        die "apt-get install $* failed"
-    fi
-}
 
 engine_up() { docker info >/dev/null 2>&1; }
 

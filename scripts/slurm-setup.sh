@@ -38,8 +38,9 @@
 #   * slurmd logs "MPI: Cannot create context for mpi/pmix_v4" at start; harmless (MpiDefault=none).
 set -euo pipefail
 
-log() { printf 'slurm-setup: %s\n' "$*"; }
-die() { printf 'slurm-setup: ERROR: %s\n' "$*" >&2; exit 1; }
+SETUP_NAME=slurm-setup
+# shellcheck source=scripts/setup-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup-lib.sh"  # log, die, apt_install
 
 START_TS=$(date +%s)
 NODES=${ENVSNAP_SLURM_NODES:-2}
@@ -54,25 +55,7 @@ SPOOL_DIR=/var/spool/slurmd
 [[ "$NODES" =~ ^[1-9][0-9]?$ ]] || die "ENVSNAP_SLURM_NODES must be 1..99, not '$NODES'"
 
 # ---------------------------------------------------------------- helpers ---
-APT_UPDATED=0
-APT_LOG=${TMPDIR:-/tmp}/envsnap-slurm-setup-apt.log
-apt_install() {
-    # apt_install PKG... : install packages, running `apt-get update` at most once.
-    if [ "$APT_UPDATED" -eq 0 ]; then
-        log "apt-get update"
-        if ! apt-get update -q >"$APT_LOG" 2>&1; then
-            tail -n 30 "$APT_LOG" >&2
-            die "apt-get update failed"
-        fi
-        APT_UPDATED=1
-    fi
-    log "apt-get install -y $* (log: $APT_LOG)"
-    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" \
-            >"$APT_LOG" 2>&1; then
-        tail -n 30 "$APT_LOG" >&2
-        die "apt-get install $* failed"
-    fi
-}
+APT_OPTS=(--no-install-recommends)  # the daemons alone, not their recommended extras
 
 munge_ok() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
 

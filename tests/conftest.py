@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,26 @@ def docker_engine() -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI must provide a Docker engine: {reason}")
         pytest.skip(f"SKIPPED: needs a Docker engine: {reason}")
+
+
+# ---------------------------------------------------------------------------------------------
+# A real torch install (CPU wheel), shared by the torch probe and torchrun tests
+
+
+@pytest.fixture(scope="session")
+def torch_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # torch is fetched the way a user of this machine gets it: pip with the machine's own
+    # configuration (which is how it reaches its indexes and local wheel folders). Only the
+    # torch wheel itself; the venv is built with isolated pip.
+    wheels = tmp_path_factory.mktemp("torch-wheel")
+    env = {k: v for k, v in os.environ.items() if k != "PIP_CONFIG_FILE"}
+    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                           "-d", str(wheels), "torch==2.13.0"], capture_output=True, text=True,
+                          env=env, timeout=1800, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (wheel,) = wheels.glob("torch-*.whl")
+    python = support.make_venv(tmp_path_factory.mktemp("torch-venv") / "venv")
+    support.pip_install(python, "--isolated", "--no-deps", str(wheel))
+    # What `import torch` needs at import time, from the package index (isolated pip).
+    support.pip_install(python, "--isolated", "typing-extensions", "sympy", "filelock")
+    return python

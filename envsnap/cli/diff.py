@@ -11,7 +11,7 @@ from ..config import FAIL_ON
 from ..drift import diff
 from ..errors import BadInputError
 from ..io import load
-from ..report import FORMATS, render_diff, render_fleet
+from ..report import FORMATS, render_diff
 
 DIFF_HELP = """\
 Compare two snapshots (A: where it worked, B: where it does not) over every section: Python and
@@ -122,10 +122,8 @@ def run(args: argparse.Namespace, console: Any) -> int:
 def _run_fleet(args: argparse.Namespace, console: Any, cfg: config.Config) -> int:
     """'diff --baseline GOLDEN NODES' is 'fleet report --baseline GOLDEN NODES', kept for the
     scripts that use it: one implementation."""
-    from .fleet_report import default_jobs, fleet
+    from .fleet_report import report
 
     if not args.snapshots:
         raise BadInputError("--baseline needs at least one SNAPSHOT file or directory to compare")
-    result = fleet(args.snapshots, baseline=args.baseline, ignore=cfg.ignore, jobs=default_jobs())
-    console.report(render_fleet(result, args.format, color=console.color))
-    return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
+    return report(args, console, cfg)

@@ -78,8 +78,12 @@ def default_jobs() -> int:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
-    cfg = settings(args)  # a bad configuration fails before anything is read
-    jobs = args.jobs or default_jobs()
+    return report(args, console, settings(args))  # a bad configuration fails before reading
+
+
+def report(args: argparse.Namespace, console: Any, cfg: config.Config) -> int:
+    """Compare, render, and the exit code; 'diff --baseline' (which has no --jobs) too."""
+    jobs = getattr(args, "jobs", None) or default_jobs()
     if console.err_is_tty:
         console.info(f"reading the snapshots in {jobs} process(es) ...")
     result = fleet(args.snapshots, baseline=args.baseline, ignore=cfg.ignore, jobs=jobs)

@@ -4,7 +4,6 @@ task really sees (a UTS namespace of its own, as root)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -170,22 +169,12 @@ def test_placeholders_apply_only_to_o(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# A real torchrun (CPU torch wheel, fetched as test_frameworks_torch.py fetches it)
+# A real torchrun, from the CPU torch venv tests/conftest.py builds once per session
 
 
-@pytest.fixture(scope="module")
-def torchrun(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    wheels = tmp_path_factory.mktemp("torch-wheel")
-    env = {k: v for k, v in os.environ.items() if k != "PIP_CONFIG_FILE"}
-    proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                           "-d", str(wheels), "torch==2.13.0"], capture_output=True, text=True,
-                          env=env, timeout=1800, check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    (wheel,) = wheels.glob("torch-*.whl")
-    python = support.make_venv(tmp_path_factory.mktemp("torchrun-venv") / "venv")
-    support.pip_install(python, "--isolated", "--no-deps", str(wheel))
-    support.pip_install(python, "--isolated", "typing-extensions", "sympy", "filelock")
-    return python.parent / "torchrun"
+@pytest.fixture
+def torchrun(torch_venv: Path) -> Path:
+    return torch_venv.parent / "torchrun"
 
 
 @pytest.mark.slow
