@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from .errors import CommandNotFound, CommandTimeout, FileTooLarge, HostError
 
@@ -61,6 +61,11 @@ class Host(Protocol):
     def read_bytes(self, path: str, *, limit: int = ...) -> bytes | None:
         """The file's bytes, or None when it does not exist or is not a readable regular file
         (a FIFO or a device is never opened for reading). Raises FileTooLarge past ``limit``."""
+        ...
+
+    def open_binary(self, path: str) -> tuple[BinaryIO, str] | None:
+        """A regular file opened for piecewise reading (the ELF headers of a 500 MB library)
+        and its identity (device and inode), or None like read_bytes. The caller closes it."""
         ...
 
     def listdir(self, path: str) -> list[str]:
@@ -268,6 +273,24 @@ class LocalHost:
 
     def read_bytes(self, path: str, *, limit: int = READ_LIMIT) -> bytes | None:
         return read_regular_file(path, limit=limit)
+
+    def open_binary(self, path: str) -> tuple[BinaryIO, str] | None:
+        # O_NONBLOCK as in read_regular_file: a FIFO on a search path must not hang capture.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        flags |= getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(path, flags)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None
+        return os.fdopen(fd, "rb"), f"{st.st_dev}:{st.st_ino}"
 
     def listdir(self, path: str) -> list[str]:
         try:

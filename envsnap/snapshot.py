@@ -247,13 +247,30 @@ class NvidiaInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LibraryCopy:
-    """One copy of a CUDA library on disk and how it was found."""
+    """One copy of a CUDA library on disk, how it was found, and what the file itself says.
+
+    ``version`` is the label (the owning wheel's or conda record's version, the file name, the
+    toolkit's version.json); ``version_via`` says which. ``file_version`` is read from the file
+    (NCCL's embedded "NCCL version" string, or the library's own version call in a child
+    process), ``file_version_via`` says how. ``metadata_mismatch``: the two disagree, as when
+    the cu12 and cu13 NCCL wheels overwrite each other's ``libnccl.so.2``. Schema notes:
+    docs/snapshot-format.md (fields added in schema 2 without a bump; older readers ignore them).
+    """
 
     library: str  # cudart | cudnn | nccl | cublas
     version: str | None
     path: str
     found_via: str  # pip:<dist> | conda:<pkg> | system:<dpkg pkg> | cuda_home | ld_library_path | ldconfig
     soname: str | None = None
+    version_via: str | None = None  # metadata | filename | version.json | dist-info
+    file_version: str | None = None
+    # string | cudnnGetVersion | cudaRuntimeGetVersion | cublasGetProperty
+    file_version_via: str | None = None
+    build_id: str | None = None  # the ELF NT_GNU_BUILD_ID note, hex
+    metadata_mismatch: bool = False
+    # Every installed wheel whose folder holds this file ("nvidia-nccl-cu12==2.27.5"), when
+    # more than one does: the last one installed wrote it.
+    claimed_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -270,8 +287,28 @@ class CudaInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Binding:
+    """The file the dynamic loader binds for one CUDA-family SONAME a framework needs, predicted
+    from the ELF files and glibc's search rules (docs/which-copy-loads.md)."""
+
+    soname: str
+    path: str | None = None  # the bound file (real path); None when none is found
+    via: str  # preload | rpath | ld_library_path | runpath | ld_cache | default | path | missing
+    # Whose search found it: the path of the object whose DT_RPATH/DT_RUNPATH held it, or that
+    # needed it (ld_library_path, ld_cache, default, missing); LD_PRELOAD; /etc/ld.so.preload;
+    # or a framework's own Python-level preload (torch._preload_cuda_deps).
+    found_by: str | None = None
+    version: str | None = None  # the bound file's version, read from the file where it can be
+    build_id: str | None = None
+    also_loaded: tuple[str, ...] = ()  # other files with this SONAME in the same process
+    verified: bool | None = None  # --deep: the real loader bound ``path`` (False: see ``loaded``)
+    loaded: str | None = None  # --deep: what the real loader bound, when it differs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Framework:
-    """An ML framework build: what it was compiled for, as far as files (or --deep) tell."""
+    """An ML framework build: what it was compiled for, as far as files (or --deep) tell, and
+    which copy of each CUDA library it binds."""
 
     name: str
     version: str
@@ -281,6 +318,8 @@ class Framework:
     nccl: str | None = None
     arch_list: tuple[str, ...] = ()  # sm_80, sm_90, compute_90 ...
     found_via: str = "metadata"
+    bindings: tuple[Binding, ...] = ()
+    bindings_via: str | None = None  # how the bindings were worked out (the import modelled)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .errors import CommandNotFound, FileTooLarge, HostError
 from .host import READ_LIMIT, RunResult, SystemInfo
@@ -82,6 +83,10 @@ class FakeHost:
         if data is not None and len(data) > limit:
             raise FileTooLarge(f"{path}: larger than {limit} bytes")
         return data
+
+    def open_binary(self, path: str) -> tuple[BinaryIO, str] | None:
+        data = self.files.get(posixpath.normpath(path))
+        return None if data is None else (io.BytesIO(data), self.realpath(path))
 
     def listdir(self, path: str) -> list[str]:
         prefix = posixpath.normpath(path).rstrip("/") + "/"
