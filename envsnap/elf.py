@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSegment, DynamicTag
+from elftools.common.utils import parse_cstring_from_stream, struct_parse
+from elftools.construct import Container
 from elftools.elf.elffile import ELFFile
-from elftools.elf.segments import NoteSegment
+from elftools.elf.enums import ENUM_E_MACHINE
+from elftools.elf.notes import iter_notes
+from elftools.elf.structs import ELFStructs
 
 from .ldso import ElfInfo
 
@@ -19,62 +22,146 @@ _MAGIC = b"\x7fELF"
 SECTION_LIMIT = 32 * 2**20
 _CHUNK = 1 << 20
 
+# Real files have about a dozen program headers, a few dozen dynamic entries and fewer than a
+# hundred sections; a corrupt count must not make a loop read a whole file.
+_MAX_HEADERS = 256
+_MAX_DYNAMIC = 4096
+_MAX_SECTIONS = 4096
+
+_ERRORS = (ELFError, ValueError, KeyError, AttributeError, OSError, UnicodeDecodeError,
+           OverflowError)
+
+
+class _Parsed:
+    """What pyelftools' helpers need of an ELFFile (``structs``, ``stream``, ``elfclass``).
+    ELFFile itself rebuilds every structure definition for each file it opens (about 1 ms),
+    where a process reading hundreds of libraries needs one set per kind of file."""
+
+    def __init__(self, stream: BinaryIO, structs: ELFStructs, elfclass: int, header: Container) -> None:
+        self.stream = stream
+        self.structs = structs
+        self.elfclass = elfclass
+        self.header = header
+
+
+_STRUCTS: dict[tuple[bool, int, str, str, str], ELFStructs] = {}
+
+
+def _structs(little: bool, elfclass: int, e_type: str = "", machine: str = "",
+             osabi: str = "") -> ELFStructs:
+    key = (little, elfclass, e_type, machine, osabi)
+    found = _STRUCTS.get(key)
+    if found is None:
+        found = ELFStructs(little_endian=little, elfclass=elfclass)
+        found.create_basic_structs()
+        if e_type:
+            found.create_advanced_structs(e_type, machine, osabi)
+        _STRUCTS[key] = found  # two threads may build it twice: the same definitions
+    return found
+
+
+def _open(stream: BinaryIO) -> _Parsed | None:
+    """The file's ELF header, with the structures for its class, byte order and machine;
+    None when it is not ELF."""
+    stream.seek(0)
+    if stream.read(4) != _MAGIC:
+        return None
+    # e_ident is bytes only: any structure set reads it.
+    ident = struct_parse(_structs(True, 32).Elf_Ehdr, stream, stream_pos=0)["e_ident"]
+    elfclass = {"ELFCLASS32": 32, "ELFCLASS64": 64}.get(str(ident["EI_CLASS"]))
+    little = {"ELFDATA2LSB": True, "ELFDATA2MSB": False}.get(str(ident["EI_DATA"]))
+    if elfclass is None or little is None:
+        return None
+    header = struct_parse(_structs(little, elfclass).Elf_Ehdr, stream, stream_pos=0)
+    structs = _structs(little, elfclass, str(header["e_type"]), str(header["e_machine"]),
+                       str(header["e_ident"]["EI_OSABI"]))
+    return _Parsed(stream, structs, elfclass, header)
+
 
 def read_info(stream: BinaryIO, *, path: str, realpath: str, ident: str) -> ElfInfo:
     """The loader's view of one file: what its ELF header, PT_DYNAMIC and PT_NOTE segments
     say. A file that is not ELF (or is too damaged to read) gets ``elf_class`` 0, which the
-    loader treats as an error rather than skipping the file."""
-    stream.seek(0)
-    if stream.read(4) != _MAGIC:
-        return ElfInfo(path=path, realpath=realpath, ident=ident, elf_class=0)
-    stream.seek(0)
+    loader treats as an error rather than skipping the file.
+
+    Only the program headers, the dynamic array, its strings and the notes are read, with
+    pyelftools' structures and note reader. Its DynamicSegment is not used: it walks every
+    section header to find the string table (milliseconds a file); the loader finds the table
+    through DT_STRTAB and the PT_LOAD mappings, and so does this.
+    """
     try:
-        elf = ELFFile(stream)
-        needed: list[str] = []
-        soname = rpath = runpath = build_id = None
-        flags_1 = 0
-        for seg in elf.iter_segments():
-            if isinstance(seg, DynamicSegment):
-                for tag in seg.iter_tags():
-                    d_tag = tag.entry.d_tag
-                    if d_tag == "DT_NEEDED":
-                        needed.append(_text(tag, "needed"))
-                    elif d_tag == "DT_SONAME":
-                        soname = _text(tag, "soname")
-                    elif d_tag == "DT_RPATH":
-                        rpath = _text(tag, "rpath")
-                    elif d_tag == "DT_RUNPATH":
-                        runpath = _text(tag, "runpath")
-                    elif d_tag == "DT_FLAGS_1":
-                        flags_1 = int(tag.entry.d_val)
-            elif isinstance(seg, NoteSegment) and build_id is None:
-                for note in seg.iter_notes():
-                    if note["n_type"] == "NT_GNU_BUILD_ID":
-                        build_id = str(note["n_desc"])
-                        break
-        machine = elf.header["e_machine"]
+        elf = _open(stream)
+        if elf is None:
+            return ElfInfo(path=path, realpath=realpath, ident=ident, elf_class=0)
+        header = elf.header
+        phdr = elf.structs.Elf_Phdr
+        headers = [struct_parse(phdr, stream, stream_pos=header["e_phoff"] + i * header["e_phentsize"])
+                   for i in range(min(int(header["e_phnum"]), _MAX_HEADERS))]
+        loads = [h for h in headers if h["p_type"] == "PT_LOAD"]
+        dynamic = next((h for h in headers if h["p_type"] == "PT_DYNAMIC"), None)
+        entries = _dynamic_entries(elf, dynamic) if dynamic is not None else []
+        strtab = next((_file_offset(loads, int(e["d_val"])) for e in entries
+                       if e["d_tag"] == "DT_STRTAB"), None)
+
+        def text(value: int) -> str:
+            if strtab is None:
+                return ""
+            raw = parse_cstring_from_stream(stream, strtab + value)
+            return raw.decode("utf-8", "replace") if raw else ""
+
+        tags: dict[str, list[int]] = {}
+        for e in entries:
+            tags.setdefault(str(e["d_tag"]), []).append(int(e["d_val"]))
+        build_id = None
+        for h in headers:
+            if h["p_type"] != "PT_NOTE" or build_id is not None:
+                continue
+            for note in iter_notes(cast(ELFFile, elf), int(h["p_offset"]), int(h["p_filesz"])):
+                if note["n_type"] == "NT_GNU_BUILD_ID":
+                    build_id = str(note["n_desc"])
+                    break
+
+        def one(tag: str) -> str | None:
+            values = tags.get(tag)
+            return text(values[0]) if values else None
+
         return ElfInfo(
-            path=path, realpath=realpath, ident=ident, elf_class=int(elf.elfclass),
-            machine=_machine_number(machine), soname=soname, needed=tuple(needed),
-            rpath=rpath, runpath=runpath, flags_1=flags_1, build_id=build_id,
+            path=path, realpath=realpath, ident=ident, elf_class=elf.elfclass,
+            machine=_machine_number(header["e_machine"]), soname=one("DT_SONAME"),
+            needed=tuple(text(v) for v in tags.get("DT_NEEDED", [])),
+            rpath=one("DT_RPATH"), runpath=one("DT_RUNPATH"),
+            flags_1=tags.get("DT_FLAGS_1", [0])[0], build_id=build_id,
         )
-    except (ELFError, ValueError, KeyError, AttributeError, OSError, UnicodeDecodeError):
-        # A truncated or corrupt file: the loader would refuse it too.
+    except _ERRORS:
+        # A truncated or corrupt file: the loader refuses it too.
         return ElfInfo(path=path, realpath=realpath, ident=ident, elf_class=0)
 
 
-def _text(tag: DynamicTag, attribute: str) -> str:
-    """A string tag's value: pyelftools sets it as an attribute named for the tag's kind."""
-    value = getattr(tag, attribute, None)
-    return value if isinstance(value, str) else ""
+def _dynamic_entries(elf: _Parsed, header: Container) -> list[Container]:
+    """The PT_DYNAMIC array up to DT_NULL."""
+    dyn = elf.structs.Elf_Dyn
+    size = dyn.sizeof()
+    out = []
+    for i in range(min(int(header["p_filesz"]) // size, _MAX_DYNAMIC)):
+        entry = struct_parse(dyn, elf.stream, stream_pos=header["p_offset"] + i * size)
+        if entry["d_tag"] == "DT_NULL":
+            break
+        out.append(entry)
+    return out
+
+
+def _file_offset(loads: list[Container], address: int) -> int | None:
+    """Where a virtual address lies in the file, through the PT_LOAD segment that maps it (as
+    pyelftools' ELFFile.address_offsets computes it)."""
+    for h in loads:
+        if h["p_vaddr"] <= address < h["p_vaddr"] + h["p_filesz"]:
+            return int(address - h["p_vaddr"] + h["p_offset"])
+    return None
 
 
 def _machine_number(machine: object) -> int:
     """pyelftools names e_machine ("EM_X86_64"); the model keeps elf.h's number."""
     if isinstance(machine, int):
         return machine
-    from elftools.elf.enums import ENUM_E_MACHINE
-
     value = ENUM_E_MACHINE.get(str(machine))
     return int(value) if isinstance(value, int) else 0
 
@@ -82,15 +169,27 @@ def _machine_number(machine: object) -> int:
 def find_in_section(stream: BinaryIO, section: str, pattern: re.Pattern[bytes]) -> bytes | None:
     """The first match of ``pattern`` in one section (``.rodata``), read in chunks; None when
     the file is not ELF, has no such section, or the section is over SECTION_LIMIT."""
-    stream.seek(0)
-    if stream.read(4) != _MAGIC:
-        return None
-    stream.seek(0)
     try:
-        found = ELFFile(stream).get_section_by_name(section)
-    except (ELFError, ValueError, KeyError, OSError, UnicodeDecodeError):
+        elf = _open(stream)
+        if elf is None:
+            return None
+        header = elf.header
+        shdr = elf.structs.Elf_Shdr
+        count = min(int(header["e_shnum"]), _MAX_SECTIONS)
+        sections = [struct_parse(shdr, stream, stream_pos=header["e_shoff"] + i * header["e_shentsize"])
+                    for i in range(count)]
+        names = sections[int(header["e_shstrndx"])] if header["e_shstrndx"] < count else None
+        if names is None:
+            return None
+        found = None
+        for sec in sections:
+            raw = parse_cstring_from_stream(stream, int(names["sh_offset"]) + int(sec["sh_name"]))
+            if raw == section.encode() and sec["sh_type"] != "SHT_NOBITS":
+                found = sec
+                break
+    except _ERRORS:
         return None
-    if found is None or found["sh_type"] == "SHT_NOBITS":
+    if found is None:
         return None
     offset, size = int(found["sh_offset"]), int(found["sh_size"])
     if size > SECTION_LIMIT:
