@@ -149,6 +149,10 @@ class PythonEnv:
     markers: Mapping[str, str] = field(default_factory=dict)
     packages: tuple[Package, ...] = ()
     problems: tuple[PackageProblem, ...] = ()
+    # The interpreter's sys.path: where a framework's own Python-level preload looks (torch's
+    # _preload_cuda_deps). Machine layout, needed at capture time only, so never written.
+    sys_path: tuple[str, ...] = field(default=(), compare=False, repr=False,
+                                      metadata={TRANSIENT: True})
 
     def __post_init__(self) -> None:
         _freeze_mappings(self, "markers")

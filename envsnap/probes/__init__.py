@@ -142,11 +142,27 @@ def _cuda(host: Host, ctx: ProbeContext) -> Probed[Any]:
     return cuda.probe(host, ctx.result("python"), ctx.prepared)
 
 
+def _frameworks_loader(host: Host, options: CaptureOptions) -> Any:
+    # ldconfig -p and the loader's own search trace need no Python layout: they run beside it.
+    from . import binding
+
+    return binding.survey(host, options.python)
+
+
 def _frameworks(host: Host, ctx: ProbeContext) -> Probed[Any]:
     from . import frameworks
 
     return frameworks.probe(host, ctx.result("python"), deep=ctx.options.deep,
-                            python=ctx.options.python)
+                            python=ctx.options.python, loader=ctx.prepared)
+
+
+def _store_frameworks(value: Any, fields: Fields) -> Fields:
+    # Each bound file's version from the cuda probe's copy of it (the two probes run side by
+    # side; their answers meet here).
+    from . import binding
+
+    cuda = fields.get("cuda")
+    return {"frameworks": binding.with_copies(value, cuda.libraries if cuda else ())}
 
 
 def _env(host: Host, ctx: ProbeContext) -> Probed[Any]:
@@ -170,7 +186,8 @@ REGISTRY: tuple[ProbeSpec, ...] = (
     ProbeSpec(name="cpu", field="cpu", probe=_cpu),
     ProbeSpec(name="nvidia", field="nvidia", probe=_nvidia),
     ProbeSpec(name="cuda", field="cuda", probe=_cuda, needs=("python",), prepare=_cuda_system),
-    ProbeSpec(name="frameworks", field="frameworks", probe=_frameworks, needs=("python",)),
+    ProbeSpec(name="frameworks", field="frameworks", probe=_frameworks, needs=("python",),
+              prepare=_frameworks_loader, store=_store_frameworks),
     ProbeSpec(name="env", field="env", probe=_env),
     ProbeSpec(name="project", field="project", probe=_project),
 )

@@ -5,17 +5,22 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..elf import find_in_section
 from ..errors import CommandNotFound, CommandTimeout, HostError
 from ..host import Host, read_text
+from ..ldso import parse_ldconfig
 from ..redact import redact_text
 from ..snapshot import CudaInfo, LibraryCopy, PythonEnv
 from . import Probed
+from .binding import ElfFiles, read_ldconfig
 
 NVCC_TIMEOUT = 10.0
-LDCONFIG_TIMEOUT = 10.0
+# Loading cuDNN, cudart and cuBLAS to ask their version takes ~0.2 s; a library whose
+# constructor hangs must not hold capture.
+VERSION_TIMEOUT = 10.0
 
 # Values an NVIDIA CUDA base image bakes into its environment (nvidia/cuda Dockerfiles). They
 # describe the image build, not what is on disk, so they are kept apart from the observed
@@ -93,21 +98,6 @@ def _version_from_filename(filename: str) -> str | None:
     """``libcudart.so.13.0.96`` -> ``13.0.96``; ``libcudnn.so.9`` -> None (a soname only)."""
     m = _FILE_VERSION_RE.search(filename)
     return m.group(1) if m else None
-
-
-def _parse_ldconfig(text: str) -> list[tuple[str, str]]:
-    """``ldconfig -p`` as (soname, path) pairs, in cache order::
-
-        549 libs found in cache `/etc/ld.so.cache'
-        \tlibz.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libz.so.1
-        \tlibxml2.so.2 (libc6,x86-64) => /lib/x86_64-linux-gnu/libxml2.so.2
-    """
-    entries = []
-    for line in text.splitlines():
-        m = re.match(r"^\s+(\S+)\s+\(([^)]*)\)(?:\s+OS ABI: [^=]*)?\s+=>\s+(\S.*?)\s*$", line)
-        if m:
-            entries.append((m.group(1), m.group(3)))
-    return entries
 
 
 def _parse_version_json(text: str) -> dict[str, str]:
@@ -235,6 +225,8 @@ class _Hit:
     realpath: str
     version: str | None
     found_via: str
+    version_via: str | None = None
+    claimed_by: tuple[str, ...] = ()
 
 
 def _scan_dir(
@@ -260,12 +252,18 @@ def _pip_hits(host: Host, pyenv: PythonEnv) -> Iterator[_Hit]:
         for wd in _WHEEL_DIRS:
             directory = posixpath.join(site, wd.subdir)
             for library, soname, real in _scan_dir(host, directory, (wd.library,)):
-                owner = next((d for d in wd.dists if d in installed), None)
+                owners = [d for d in wd.dists if d in installed]
+                owner = owners[0] if owners else None
                 # Wheel copies are named by soname only; the owning wheel's version is the
-                # library's (nvidia-cudnn-cu12 9.1.0.70 ships cuDNN 9.1.0).
+                # library's (nvidia-cudnn-cu12 9.1.0.70 ships cuDNN 9.1.0). The cu12 and cu13
+                # wheels of NCCL write the same file: both stay installed, one wrote it.
                 version = installed[owner] if owner else _version_from_filename(real)
                 via = f"pip:{owner}" if owner else "pip"
-                yield _Hit(library=library, soname=soname, realpath=real, version=version, found_via=via)
+                yield _Hit(library=library, soname=soname, realpath=real, version=version,
+                           found_via=via, version_via="metadata" if owner else (
+                               "filename" if version else None),
+                           claimed_by=tuple(f"{d}=={installed[d]}" for d in sorted(owners))
+                           if len(owners) > 1 else ())
 
 
 def _conda_hits(host: Host, prefix: str) -> Iterator[_Hit]:
@@ -276,9 +274,11 @@ def _conda_hits(host: Host, prefix: str) -> Iterator[_Hit]:
             records[parsed[0]] = parsed
     for library, soname, real in _scan_dir(host, posixpath.join(prefix, "lib")):
         record = next((records[r] for r in _CONDA_RECORDS[library] if r in records), None)
-        version = _version_from_filename(real) or (record[1] if record else None)
+        from_name = _version_from_filename(real)
+        version = from_name or (record[1] if record else None)
         via = f"conda:{record[0]}" if record else "conda:lib"
-        yield _Hit(library=library, soname=soname, realpath=real, version=version, found_via=via)
+        yield _Hit(library=library, soname=soname, realpath=real, version=version, found_via=via,
+                   version_via="filename" if from_name else ("metadata" if version else None))
 
 
 # Wheel distribution names (dist-info spelling) per library, for toolkits assembled from
@@ -305,37 +305,165 @@ def _dist_info_version(host: Host, library_path: str, library: str) -> str | Non
 def _dir_hits(host: Host, directories: Iterable[str], via: str) -> Iterator[_Hit]:
     for directory in directories:
         for library, soname, real in _scan_dir(host, directory):
-            yield _Hit(library=library, soname=soname, realpath=real,
-                       version=_version_from_filename(real), found_via=via)
-
-
-def _read_ldconfig(host: Host) -> tuple[str | None, str | None]:
-    """``ldconfig -p`` output, or None and why. ldconfig lives in /sbin, often off PATH."""
-    why = "ldconfig not found"
-    for argv in (["ldconfig", "-p"], ["/sbin/ldconfig", "-p"]):
-        try:
-            result = host.run(argv, timeout=LDCONFIG_TIMEOUT)
-        except CommandNotFound:
-            continue
-        except CommandTimeout:
-            return None, f"ldconfig timed out after {LDCONFIG_TIMEOUT:g}s"
-        except HostError as exc:
-            return None, str(exc)
-        if result.returncode == 0:
-            return result.stdout, None
-        why = f"ldconfig exited with {result.returncode}"
-    return None, why
+            version = _version_from_filename(real)
+            yield _Hit(library=library, soname=soname, realpath=real, version=version,
+                       found_via=via, version_via="filename" if version else None)
 
 
 def _ldconfig_hits(host: Host, text: str) -> Iterator[_Hit]:
     # The cache ignores LD_LIBRARY_PATH and never sees wheel or conda copies
     # (NVIDIA/TransformerEngine#2373), which is why it is one source among several.
-    for soname, path in _parse_ldconfig(text):
-        library = _library_of(soname)
+    for entry in parse_ldconfig(text):
+        library = _library_of(entry.name)
         if library is not None:
-            real = host.realpath(path)
-            yield _Hit(library=library, soname=soname, realpath=real,
-                       version=_version_from_filename(real), found_via="ldconfig")
+            real = host.realpath(entry.path)
+            version = _version_from_filename(real)
+            yield _Hit(library=library, soname=entry.name, realpath=real, version=version,
+                       found_via="ldconfig", version_via="filename" if version else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity from the file: its ELF build-id and the version it carries
+
+
+# NCCL prints its version in its init banner, from a string in .rodata:
+# "NCCL version 2.30.7+cuda13.3" (nccl src/init.cc).
+_NCCL_VERSION = re.compile(rb"NCCL version (\d+\.\d+\.\d+[0-9A-Za-z.+_-]*)")
+
+# The libraries whose version only a call answers: each loaded by path in one short child, its
+# version function called (none needs a GPU or a driver), the answers printed as JSON. Stdlib
+# only, isolated (-I -S): nothing of the environment's own Python code runs.
+_VERSION_CALLS = {"cudnn": "cudnnGetVersion", "cudart": "cudaRuntimeGetVersion",
+                  "cublas": "cublasGetProperty"}
+_VERSION_SCRIPT = """
+import ctypes, json, sys
+out = {}
+for kind, path in json.loads(sys.argv[1]):
+    try:
+        lib = ctypes.CDLL(path)
+        v = ctypes.c_int(0)
+        if kind == "cudnn":
+            lib.cudnnGetVersion.restype = ctypes.c_size_t
+            out[path] = int(lib.cudnnGetVersion())
+        elif kind == "cudart":
+            if lib.cudaRuntimeGetVersion(ctypes.byref(v)) == 0:
+                out[path] = v.value
+        elif kind == "cublas":
+            parts = []
+            for prop in (0, 1, 2):
+                if lib.cublasGetProperty(prop, ctypes.byref(v)) == 0:
+                    parts.append(v.value)
+            if len(parts) == 3:
+                out[path] = parts
+    except Exception as exc:
+        out[path] = {"error": type(exc).__name__}
+print(json.dumps(out))
+"""
+
+
+def cudnn_version_text(value: object) -> str | None:
+    """cudnnGetVersion(): 92400 -> ``9.24.0`` (cuDNN 9: x10000), 8907 -> ``8.9.7`` (cuDNN <= 8:
+    x1000) (capture-anchors.md 2.4)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return None
+    if value >= 90000:
+        return f"{value // 10000}.{(value % 10000) // 100}.{value % 100}"
+    return f"{value // 1000}.{(value % 1000) // 100}.{value % 100}"
+
+
+def _called_version(library: str, value: object) -> str | None:
+    """A version call's answer as text: cudaRuntimeGetVersion 13000 -> ``13.0``,
+    cublasGetProperty [13, 1, 1] -> ``13.1.1``."""
+    if library == "cudnn":
+        return cudnn_version_text(value)
+    if library == "cudart" and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return f"{value // 1000}.{(value % 1000) // 10}"
+    if library == "cublas" and isinstance(value, list) and len(value) == 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return ".".join(str(v) for v in value)
+    return None
+
+
+def _release(version: str) -> tuple[int, ...]:
+    m = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(p) for p in m.group(0).split(".")) if m else ()
+
+
+def versions_disagree(label: str | None, from_file: str | None) -> bool:
+    """The label and the file name different releases, compared on the parts both carry
+    (cudaRuntimeGetVersion says 13.0 for 13.0.96; NCCL's string adds +cuda13.3)."""
+    if not label or not from_file:
+        return False
+    a, b = _release(label), _release(from_file)
+    n = min(len(a), len(b))
+    return n > 0 and a[:n] != b[:n]
+
+
+def _call_versions(host: Host, python: str | None,
+                   wanted: Sequence[tuple[str, str]]) -> tuple[dict[str, str], str | None]:
+    if not wanted:
+        return {}, None
+    if python is None:
+        return {}, "no Python to ask library versions with"
+    env = {"PATH": host.environ.get("PATH", "/usr/bin:/bin"), "CUDA_VISIBLE_DEVICES": ""}
+    try:
+        result = host.run([python, "-I", "-S", "-c", _VERSION_SCRIPT, json.dumps(wanted)],
+                          timeout=VERSION_TIMEOUT, env=env)
+    except CommandTimeout:
+        return {}, f"library version calls timed out after {VERSION_TIMEOUT:g}s"
+    except HostError as exc:
+        return {}, f"library version calls failed: {exc}"
+    try:
+        answers = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else None
+    except ValueError:
+        answers = None
+    if not isinstance(answers, dict):
+        said = result.stderr.strip().splitlines()[-1:] or ["no answer"]
+        return {}, f"library version calls exited with {result.returncode}: {said[0][:200]}"
+    kinds = dict((p, k) for k, p in wanted)
+    out = {}
+    for path, value in answers.items():
+        text = _called_version(kinds.get(path, ""), value)
+        if text is not None:
+            out[path] = text
+    return out, None
+
+
+def identify(host: Host, copies: Sequence[LibraryCopy],
+             python: str | None) -> tuple[list[LibraryCopy], str | None]:
+    """Each copy's build-id and the version the file itself carries: NCCL's string from its
+    .rodata (never the whole 250 MB file), the others' version calls in one child. When the
+    label disagrees with the file, both stay and ``metadata_mismatch`` says so."""
+    files = ElfFiles(host)
+    out = []
+    wanted = []
+    found: dict[str, tuple[str, str]] = {}
+    for copy in copies:
+        if copy.library == "nccl":
+            opened = host.open_binary(copy.path)
+            if opened is not None:
+                stream, _ = opened
+                with stream:
+                    m = find_in_section(stream, ".rodata", _NCCL_VERSION)
+                parsed = _NCCL_VERSION.match(m) if m is not None else None
+                if parsed is not None:
+                    found[copy.path] = (parsed.group(1).decode("ascii", "replace"), "string")
+        elif copy.library in _VERSION_CALLS:
+            wanted.append((copy.library, copy.path))
+    called, why = _call_versions(host, python, wanted)
+    for path, version in called.items():
+        library = next(k for k, p in wanted if p == path)
+        found[path] = (version, _VERSION_CALLS[library])
+    for copy in copies:
+        info = files(copy.path)
+        file_version, how = found.get(copy.path, (None, None))
+        out.append(LibraryCopy(
+            library=copy.library, version=copy.version, path=copy.path, found_via=copy.found_via,
+            soname=copy.soname, version_via=copy.version_via, file_version=file_version,
+            file_version_via=how, build_id=info.build_id if info is not None else None,
+            metadata_mismatch=versions_disagree(copy.version, file_version),
+            claimed_by=copy.claimed_by))
+    return out, why
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -349,7 +477,7 @@ class SystemSurvey:
 
 
 def survey(host: Host) -> SystemSurvey:
-    ldconfig, why = _read_ldconfig(host)
+    ldconfig, why = read_ldconfig(host)
     return SystemSurvey(toolkit=_find_toolkit(host), ldconfig=ldconfig, ldconfig_error=why)
 
 
@@ -394,11 +522,13 @@ def probe(host: Host, pyenv: PythonEnv | None, system: SystemSurvey | None = Non
         if hit.realpath in seen:
             continue
         seen.add(hit.realpath)
-        version = hit.version
+        version, version_via = hit.version, hit.version_via
         if version is None and toolkit_real and hit.realpath.startswith(toolkit_real + "/"):
             version = toolkit.components.get(_TOOLKIT_COMPONENT.get(hit.library, ""))
+            version_via = "version.json" if version else None
         if version is None:
             version = _dist_info_version(host, hit.realpath, hit.library)
+            version_via = "dist-info" if version else None
         copies.append(
             LibraryCopy(
                 library=hit.library,
@@ -406,8 +536,15 @@ def probe(host: Host, pyenv: PythonEnv | None, system: SystemSurvey | None = Non
                 path=hit.realpath,
                 found_via=hit.found_via,
                 soname=hit.soname,
+                version_via=version_via,
+                claimed_by=hit.claimed_by,
             )
         )
+    if copies:
+        python = pyenv.executable if pyenv is not None and pyenv.executable else host.which("python3")
+        copies, why = identify(host, copies, python)
+        if why:
+            notes.append(why)
 
     summary = f"searched {', '.join(looked) or 'nothing'}"
     if notes:

@@ -13,7 +13,8 @@ from ..host import Host, read_text
 from ..redact import redact_text
 from ..rules import cuda_from_label, cuda_of_dist, local_label
 from ..snapshot import Framework, Package, PythonEnv
-from . import Probed
+from . import Probed, binding
+from .cuda import cudnn_version_text
 
 # Importing torch or tensorflow takes seconds and can hang on a sick node
 # (rwth-i6/returnn#1756), so --deep runs in a child with this timeout. Tests monkeypatch it.
@@ -139,16 +140,6 @@ def _parse_ort_build_info(text: str) -> _BuildFacts:
     )
 
 
-def _cudnn_from_int(value: Any) -> str | None:
-    """``torch.backends.cudnn.version()``: 90100 -> ``9.1.0`` (cuDNN 9: x10000), 8907 ->
-    ``8.9.7`` (cuDNN <= 8: x1000) (capture-anchors.md 2.4)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        return None
-    if value >= 90000:
-        return f"{value // 10000}.{(value % 10000) // 100}.{value % 100}"
-    return f"{value // 1000}.{(value % 1000) // 100}.{value % 100}"
-
-
 def _parse_deep_output(stdout: str) -> dict[str, dict[str, Any]] | None:
     """The child's report: the last line starting with the marker, then JSON::
 
@@ -177,7 +168,7 @@ def _merge_deep(fw: Framework, live: Mapping[str, Any]) -> Framework:
     cuda = _opt_str(live.get("cuda"))
     # torch reports the loaded cuDNN as an int (precise); tensorflow only its build major,
     # which an installed nvidia-cudnn wheel version refines.
-    cudnn = _cudnn_from_int(live.get("cudnn")) or fw.cudnn or _opt_str(live.get("cudnn"))
+    cudnn = cudnn_version_text(live.get("cudnn")) or fw.cudnn or _opt_str(live.get("cudnn"))
     nccl = live.get("nccl")
     arch = live.get("arch_flags")
     return replace(
@@ -331,18 +322,21 @@ def _from_files(host: Host, pyenv: PythonEnv) -> list[Framework]:
 # ---------------------------------------------------------------------------------------------
 # --deep: import in a child process
 
-# Each framework is imported and asked on its own, so one broken import does not hide the
-# others. torch._C._cuda_getArchFlags() answers without a GPU, where torch.cuda.get_arch_list()
-# returns [] when no device is visible. CUDA_VISIBLE_DEVICES="" keeps the child off the GPUs:
-# nothing here needs one, and device init is what hangs on sick nodes.
+# Each framework is checked in a child of its own, so one broken import does not hide the
+# others and no framework's libraries change what another binds. torch._C._cuda_getArchFlags()
+# answers without a GPU, where torch.cuda.get_arch_list() returns [] when no device is visible.
+# CUDA_VISIBLE_DEVICES="" keeps the child off the GPUs: nothing here needs one, and device init
+# is what hangs on sick nodes.
+#
+# After the import (or the loads by path, for a framework without a modelled import), the
+# child asks its own loader which object answers to each predicted SONAME: dlopen(name,
+# RTLD_NOLOAD) finds a loaded object exactly as a DT_NEEDED of that name would
+# (glibc's _dl_lookup_map), and dlinfo(RTLD_DI_LINKMAP) names its file.
 _DEEP_SCRIPT = """
-import json, sys
+import ctypes, json, os, sys
+spec = json.loads(sys.argv[1])
+name = spec["name"]
 out = {}
-def ask(name, fn):
-    try:
-        out[name] = fn()
-    except BaseException as exc:
-        out[name] = {"error": type(exc).__name__ + ": " + str(exc)[:200]}
 def opt(fn):
     try:
         return fn()
@@ -367,60 +361,128 @@ def tf_facts():
         "cudnn": info.get("cudnn_version") if info.get("is_cuda_build") else None,
         "arch_flags": list(info.get("cuda_compute_capabilities") or []),
     }
-for name in sys.argv[1:]:
-    ask(name, {"torch": torch_facts, "tensorflow": tf_facts}[name])
+try:
+    if name == "torch":
+        out[name] = torch_facts()
+    elif name == "tensorflow":
+        out[name] = tf_facts()
+    for path in spec.get("loads", []):
+        ctypes.CDLL(path)
+except BaseException as exc:
+    out[name] = {"error": type(exc).__name__ + ": " + str(exc)[:200]}
+class LinkMap(ctypes.Structure):
+    _fields_ = [("l_addr", ctypes.c_void_p), ("l_name", ctypes.c_char_p)]
+def bound(soname, dlinfo):
+    try:
+        lib = ctypes.CDLL(soname, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+        return None
+    lm = ctypes.POINTER(LinkMap)()
+    if dlinfo(ctypes.c_void_p(lib._handle), 2, ctypes.byref(lm)) != 0:
+        return ""
+    return lm.contents.l_name.decode("utf-8", "surrogateescape")
+if spec.get("sonames"):
+    try:
+        dlinfo = ctypes.CDLL("libdl.so.2").dlinfo
+        out["loader"] = {"bound": dict((s, bound(s, dlinfo)) for s in spec["sonames"])}
+    except (OSError, AttributeError) as exc:
+        out["loader"] = {"error": str(exc)[:200]}
 print("@MARKER@" + json.dumps(out))
 """.replace("@MARKER@", _DEEP_MARKER)
 
 _DEEP_FRAMEWORKS = ("torch", "tensorflow")
 
 
-def _deep(
-    host: Host, python: str, frameworks: list[Framework]
-) -> tuple[list[Framework], str | None]:
-    """Frameworks updated from a child import, or unchanged plus why the child failed."""
-    names = [fw.name for fw in frameworks if fw.name in _DEEP_FRAMEWORKS]
-    if not names:
-        return frameworks, None
+def _verify(host: Host, fw: Framework, loader: Mapping[str, Any]) -> Framework:
+    """Each binding marked with what the child's loader bound: ``verified`` when it is the
+    predicted file, else the file it did bind in ``loaded`` (none: nothing answers to it)."""
+    bound = loader.get("bound")
+    if not isinstance(bound, Mapping):
+        why = redact_text(str(loader.get("error") or "no answer"))
+        return replace(fw, bindings_via=f"{fw.bindings_via} (--deep check failed: {why})")
+    out = []
+    for b in fw.bindings:
+        actual = bound.get(b.soname)
+        if actual == "":  # loaded, but its file could not be named
+            out.append(b)
+            continue
+        real = host.realpath(actual) if isinstance(actual, str) else None
+        if real == b.path:
+            out.append(replace(b, verified=True))
+        else:
+            out.append(replace(b, verified=False, loaded=real))
+    return replace(fw, bindings=tuple(out))
+
+
+def _deep_one(host: Host, python: str, fw: Framework,
+              loads: tuple[str, ...]) -> tuple[Framework, str | None]:
+    """One framework checked in a child: its import facts and what its loader bound."""
+    spec = {"name": fw.name, "loads": list(loads), "sonames": [b.soname for b in fw.bindings]}
     env = {**host.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONDONTWRITEBYTECODE": "1"}
     try:
-        result = host.run(
-            [python, "-c", _DEEP_SCRIPT, *names], timeout=DEEP_TIMEOUT, env=env
-        )
+        result = host.run([python, "-c", _DEEP_SCRIPT, json.dumps(spec)], timeout=DEEP_TIMEOUT,
+                          env=env)
     except CommandTimeout:
-        return frameworks, f"import timed out after {DEEP_TIMEOUT:g}s"
+        return fw, f"import timed out after {DEEP_TIMEOUT:g}s"
     except CommandNotFound:
-        return frameworks, f"{python} not found"
+        return fw, f"{python} not found"
     except HostError as exc:
-        return frameworks, str(exc)
+        return fw, str(exc)
     report = _parse_deep_output(result.stdout) if result.returncode == 0 else None
     if report is None:
         said = result.stderr.strip().splitlines()[-1:] or ["no report"]
-        return frameworks, f"import child exited with {result.returncode}: {said[0][:200]}"
-    return [_merge_deep(fw, report[fw.name]) if fw.name in report else fw
-            for fw in frameworks], None
+        return fw, f"import child exited with {result.returncode}: {said[0][:200]}"
+    live = report.get(fw.name)
+    if fw.name in _DEEP_FRAMEWORKS and live is not None:
+        fw = _merge_deep(fw, live)
+    elif live is not None and "error" in live:
+        fw = replace(fw, bindings_via=f"{fw.bindings_via} (--deep load failed: "
+                                      f"{redact_text(str(live['error']))})")
+    if fw.bindings and "loader" in report:
+        fw = _verify(host, fw, report["loader"])
+    return fw, None
+
+
+def _deep(host: Host, python: str, frameworks: list[Framework],
+          loads: Mapping[str, tuple[str, ...]]) -> tuple[list[Framework], str | None]:
+    """Frameworks updated from a child each, or unchanged plus why a child failed."""
+    out, failures = [], []
+    for fw in frameworks:
+        if fw.name not in _DEEP_FRAMEWORKS and not fw.bindings:
+            out.append(fw)
+            continue
+        checked, why = _deep_one(host, python, fw, loads.get(fw.name, ()))
+        if why is not None:
+            failures.append(why)
+            checked = replace(checked, found_via=f"{checked.found_via} (import failed: {why})")
+        out.append(checked)
+    return out, "; ".join(failures) or None
 
 
 def probe(
-    host: Host, pyenv: PythonEnv | None, *, deep: bool, python: str | None
+    host: Host, pyenv: PythonEnv | None, *, deep: bool, python: str | None,
+    loader: binding.LoaderSurvey | None = None,
 ) -> Probed[tuple[Framework, ...]]:
-    """Framework builds read from files; with ``deep``, confirmed by importing in ``python``."""
+    """Framework builds read from files, with the copy of each CUDA library they bind (from
+    their ELF files and the loader's rules); with ``deep``, confirmed by importing in
+    ``python``. ``loader`` is the machine's search inputs (read here when not given)."""
     if pyenv is None:
         return Probed(value=(), found_via="no Python environment to read")
     frameworks = _from_files(host, pyenv)
+    resolved = binding.resolve(host, pyenv, loader or binding.survey(host, python))
+    frameworks = binding.attach(frameworks, resolved, pyenv)
     via = "package metadata and build files"
+    if resolved:
+        via += f"; bindings of {', '.join(sorted(resolved))} from ELF files"
     if deep and frameworks:
         if python is None:
             via += " (--deep skipped: no target interpreter)"
         else:
-            frameworks, why = _deep(host, python, frameworks)
+            loads = {name: res.loads for name, res in resolved.items()}
+            frameworks, why = _deep(host, python, frameworks, loads)
             if why is not None:
                 via += f" (--deep failed: {why})"
-                frameworks = [
-                    replace(fw, found_via=f"{fw.found_via} (import failed: {why})")
-                    if fw.name in _DEEP_FRAMEWORKS else fw
-                    for fw in frameworks
-                ]
             else:
-                via = "import (--deep) and build files"
+                via = via.replace("package metadata and build files",
+                                  "import (--deep) and build files", 1)
     return Probed(value=tuple(frameworks), found_via=via)

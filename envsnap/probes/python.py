@@ -324,6 +324,7 @@ def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -
         base_prefix=base,
         env_kind=kind,
         site_packages=tuple(raw.get("site_packages", ())),
+        sys_path=tuple(raw.get("sys_path", ())),
         markers=markers,
         indexes=indexes,
         packages=tuple(packages[n] for n in sorted(packages)),

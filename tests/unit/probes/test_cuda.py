@@ -12,7 +12,8 @@ import pytest
 
 from envsnap.errors import CommandTimeout
 from envsnap.host import LocalHost, RunResult
-from envsnap.probes import cuda
+from envsnap.ldso import parse_ldconfig
+from envsnap.probes import binding, cuda
 from envsnap.snapshot import LibraryCopy, Package, PythonEnv
 from envsnap.testing import FakeHost, gpu_fixture_host
 
@@ -68,7 +69,7 @@ def test_library_and_version_from_filename(
 
 
 def test_parse_ldconfig_real_lines() -> None:
-    entries = cuda._parse_ldconfig(LDCONFIG_SAMPLE)
+    entries = [(e.name, e.path) for e in parse_ldconfig(LDCONFIG_SAMPLE)]
     assert len(entries) == 9  # the header and the trailer are not entries
     assert entries[0] == ("libz3.so.4", "/lib/x86_64-linux-gnu/libz3.so.4")
     assert ("libcudart.so.13", "/usr/local/cuda-13.0/lib/libcudart.so.13") in entries
@@ -83,7 +84,7 @@ def test_parse_ldconfig_matches_the_live_cache_count() -> None:
     out = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=20,
                          check=True).stdout
     declared = int(out.splitlines()[0].split()[0])  # "549 libs found in cache ..."
-    assert len(cuda._parse_ldconfig(out)) == declared
+    assert len(parse_ldconfig(out)) == declared
 
 
 @pytest.mark.parametrize("machine", MACHINES)
@@ -151,7 +152,7 @@ def test_probe_survives_a_hung_ldconfig() -> None:
     host = FakeHost(commands={"ldconfig": CommandTimeout("ldconfig did not answer")})
     result = cuda.probe(host, None)
     assert result.value is None
-    assert f"ldconfig timed out after {cuda.LDCONFIG_TIMEOUT:g}s" in result.found_via
+    assert f"ldconfig timed out after {binding.LDCONFIG_TIMEOUT:g}s" in result.found_via
 
 
 def test_probe_reads_ldconfig_copies() -> None:

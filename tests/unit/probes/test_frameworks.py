@@ -10,7 +10,7 @@ import pytest
 
 from envsnap.errors import CommandTimeout
 from envsnap.host import LocalHost, RunResult
-from envsnap.probes import frameworks
+from envsnap.probes import cuda, frameworks
 from envsnap.snapshot import Framework, Package, PythonEnv
 from envsnap.testing import FakeHost
 
@@ -64,8 +64,8 @@ def test_parsers_never_execute_the_file(tmp_path: Path) -> None:
     ("value", "version"),
     [(91400, "9.14.0"), (90100, "9.1.0"), (8907, "8.9.7"), (None, None), (0, None)],
 )
-def test_cudnn_from_int(value: int | None, version: str | None) -> None:
-    assert frameworks._cudnn_from_int(value) == version
+def test_cudnn_version_text(value: int | None, version: str | None) -> None:
+    assert cuda.cudnn_version_text(value) == version
 
 
 def test_parse_deep_output_skips_noise() -> None:
