@@ -264,7 +264,7 @@ class LibraryCopy:
     library: str  # cudart | cudnn | nccl | cublas
     version: str | None
     path: str
-    found_via: str  # pip:<dist> | conda:<pkg> | system:<dpkg pkg> | cuda_home | ld_library_path | ldconfig
+    found_via: str  # pip:<dist> | conda:<pkg> | ld_preload | ld_library_path | ldconfig | cuda_home
     soname: str | None = None
     version_via: str | None = None  # metadata | filename | version.json | dist-info
     file_version: str | None = None

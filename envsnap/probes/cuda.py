@@ -12,6 +12,7 @@ from ..elf import find_in_section
 from ..errors import CommandNotFound, CommandTimeout, HostError
 from ..host import Host, read_text
 from ..ldso import parse_ldconfig
+from ..loadrules import versions_disagree
 from ..redact import redact_text
 from ..snapshot import CudaInfo, LibraryCopy, PythonEnv
 from . import Probed
@@ -310,6 +311,16 @@ def _dir_hits(host: Host, directories: Iterable[str], via: str) -> Iterator[_Hit
                        found_via=via, version_via="filename" if version else None)
 
 
+def _file_hits(host: Host, paths: Iterable[str], via: str) -> Iterator[_Hit]:
+    for path in paths:
+        library = _library_of(posixpath.basename(path))
+        if library is not None and host.is_file(path):
+            real = host.realpath(path)
+            version = _version_from_filename(real)
+            yield _Hit(library=library, soname=posixpath.basename(path), realpath=real,
+                       version=version, found_via=via, version_via="filename" if version else None)
+
+
 def _ldconfig_hits(host: Host, text: str) -> Iterator[_Hit]:
     # The cache ignores LD_LIBRARY_PATH and never sees wheel or conda copies
     # (NVIDIA/TransformerEngine#2373), which is why it is one source among several.
@@ -382,21 +393,6 @@ def _called_version(library: str, value: object) -> str | None:
             isinstance(v, int) and not isinstance(v, bool) for v in value):
         return ".".join(str(v) for v in value)
     return None
-
-
-def _release(version: str) -> tuple[int, ...]:
-    m = re.match(r"\d+(?:\.\d+)*", version)
-    return tuple(int(p) for p in m.group(0).split(".")) if m else ()
-
-
-def versions_disagree(label: str | None, from_file: str | None) -> bool:
-    """The label and the file name different releases, compared on the parts both carry
-    (cudaRuntimeGetVersion says 13.0 for 13.0.96; NCCL's string adds +cuda13.3)."""
-    if not label or not from_file:
-        return False
-    a, b = _release(label), _release(from_file)
-    n = min(len(a), len(b))
-    return n > 0 and a[:n] != b[:n]
 
 
 def _call_versions(host: Host, python: str | None,
@@ -484,10 +480,12 @@ def survey(host: Host) -> SystemSurvey:
 def probe(host: Host, pyenv: PythonEnv | None, system: SystemSurvey | None = None) -> Probed[CudaInfo]:
     """The toolkit, image-declared versions, and every library copy in search order.
 
-    The order mirrors the loader search NVIDIA's cuda.pathfinder reports (NVIDIA/cuda-python
-    ``cuda_pathfinder/.../search_steps.py``): wheels, conda prefix, LD_LIBRARY_PATH, the
-    ldconfig cache, CUDA_HOME. A file reached twice (a symlinked directory, a dir listed twice)
-    is one copy, kept with the provenance of its first sighting.
+    LD_PRELOAD's files come first (they load before anything else); then the order NVIDIA's
+    cuda.pathfinder reports (NVIDIA/cuda-python ``cuda_pathfinder/.../search_steps.py``):
+    wheels, conda prefix, LD_LIBRARY_PATH, the ldconfig cache, CUDA_HOME. Each copy carries
+    its build-id and, where the file says, its own version (``identify``). A file reached
+    twice (a symlinked directory, a dir listed twice) is one copy, kept with the provenance of
+    its first sighting.
     """
     system = system or survey(host)
     toolkit = system.toolkit
@@ -496,6 +494,11 @@ def probe(host: Host, pyenv: PythonEnv | None, system: SystemSurvey | None = Non
     notes: list[str] = []
 
     hits: list[_Hit] = []
+    preloaded = [p for p in re.split(r"[ :]+", host.environ.get("LD_PRELOAD", "")) if "/" in p]
+    if preloaded:
+        # A preloaded copy is loaded before anything else and wins its SONAME (ld.so(8)).
+        looked.append("LD_PRELOAD")
+        hits.extend(_file_hits(host, preloaded, "ld_preload"))
     if pyenv is not None and pyenv.site_packages:
         looked.append("site-packages")
         hits.extend(_pip_hits(host, pyenv))
