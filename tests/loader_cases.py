@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import cast
 
 from envsnap import ldso
 from envsnap.elf import read_info
@@ -317,7 +318,7 @@ def predict(case: Case, root: Path, lookup: Callable[[str], ldso.ElfInfo | None]
     return process
 
 
-def answer(process: ldso.Process, root: Path) -> Truth:
+def answer(process: ldso.Process, root: Path | str) -> Truth:
     """envsnap's answer in the same shape as the real loader's, for the case's own objects."""
     bound: dict[str, str] = {}
     for obj in process.objects:
@@ -335,8 +336,21 @@ def answer(process: ldso.Process, root: Path) -> Truth:
 # Recording for the unit tier: paths relative to ROOT_LABEL, identities made path-based.
 
 
-def _relabel(text: str, root: Path) -> str:
-    return text.replace(str(root), ROOT_LABEL)
+def _relabel(text: str, root: Path, label: str = ROOT_LABEL) -> str:
+    return text.replace(str(root), label)
+
+
+def recorded_files(seen: Mapping[str, ldso.ElfInfo | None], root: Path,
+                   label: str = ROOT_LABEL) -> dict[str, object]:
+    """Every file the resolver found, relabelled; a path not listed did not exist."""
+    files: dict[str, object] = {}
+    for path, info in sorted(seen.items()):
+        if info is None:
+            continue
+        data = asdict(info)
+        data["ident"] = info.realpath  # device and inode are this machine's: the path stands in
+        files[_relabel(path, root, label)] = json.loads(_relabel(json.dumps(data), root, label))
+    return files
 
 
 def record(case: Case, root: Path, lookup: RecordingLookup, config: ldso.LoaderConfig,
@@ -345,14 +359,6 @@ def record(case: Case, root: Path, lookup: RecordingLookup, config: ldso.LoaderC
     for the names involved, the loader's configuration and the real loader's answer."""
     names = {lib.soname for lib in case.libs} | set(case.needs) | {
         n for info in lookup.seen.values() if info is not None for n in info.needed}
-    files: dict[str, object] = {}
-    for path, info in lookup.seen.items():
-        if info is None:
-            files[_relabel(path, root)] = None
-            continue
-        data = asdict(info)
-        data["ident"] = _relabel(info.realpath, root)
-        files[_relabel(path, root)] = json.loads(_relabel(json.dumps(data), root))
     cache = [line for line in listing.splitlines() if line.strip().split(" ")[0] in names]
     return {
         "name": case.name,
@@ -362,10 +368,41 @@ def record(case: Case, root: Path, lookup: RecordingLookup, config: ldso.LoaderC
         "env": {k: _relabel(v, root) for k, v in env_of(case, root).items()},
         "config": asdict(config),
         "cache": _relabel("\n".join(cache), root),
-        "files": files,
+        "files": recorded_files(lookup.seen, root),
         "truth": {"bound": {_relabel(k, root): _relabel(v, root) for k, v in truth.bound.items()},
                   "failed": truth.failed},
     }
+
+
+def replay(data: Mapping[str, object]) -> tuple[ldso.Process, Truth]:
+    """A recorded case run again through the resolver, offline: (envsnap's process, the
+    recorded real loader's answer)."""
+    files = cast(Mapping[str, Mapping[str, object]], data["files"])
+
+    def lookup(path: str) -> ldso.ElfInfo | None:
+        info = files.get(path)
+        if info is None:
+            return None
+        fields = dict(info)
+        fields["needed"] = tuple(cast(list[str], fields["needed"]))
+        return ldso.ElfInfo(**fields)  # type: ignore[arg-type]
+
+    config = dict(cast(Mapping[str, object], data["config"]))
+    for key in ("subdirs", "hwcaps", "system_dirs"):
+        config[key] = tuple(cast(list[str], config[key]))
+    env = cast(Mapping[str, str], data["env"])
+    search = ldso.SearchEnv(ld_library_path=env.get("LD_LIBRARY_PATH", ""),
+                            ld_preload=env.get("LD_PRELOAD", ""),
+                            cache=ldso.parse_ldconfig(cast(str, data["cache"])),
+                            config=ldso.LoaderConfig(**config))  # type: ignore[arg-type]
+    exe = lookup(cast(str, data["executable"]))
+    assert exe is not None
+    process = ldso.Process(search, lookup, exe)
+    if data.get("dlopen"):
+        process.dlopen(cast(str, data["dlopen"]))
+    truth = cast(Mapping[str, object], data["truth"])
+    return process, Truth(bound=dict(cast(Mapping[str, str], truth["bound"])),
+                          failed=cast("str | None", truth["failed"]))
 
 
 def disagreement(case: Case, truth: Truth, ours: Truth) -> str | None:

@@ -370,7 +370,7 @@ def resolve(host: Host, pyenv: PythonEnv, loader: LoaderSurvey,
                    and posixpath.basename(m).startswith("_C.")]
         if pkg.name == "torch" and torch_c:
             torch_dir = posixpath.join(consumer.site, "torch")
-            cuda = _torch_cuda(host, torch_dir)
+            cuda = torch_cuda_version(host, torch_dir)
             how = import_torch(process, torch_dir=torch_dir, module=torch_c[0], version=pkg.version,
                                cuda=cuda, sys_path=sys_path, listdir=host.listdir)
             res = Resolution(bindings=bindings_of(process), via=how, imports="torch")
@@ -385,7 +385,7 @@ def resolve(host: Host, pyenv: PythonEnv, loader: LoaderSurvey,
     return out
 
 
-def _torch_cuda(host: Host, torch_dir: str) -> str | None:
+def torch_cuda_version(host: Host, torch_dir: str) -> str | None:
     """torch.version.cuda, read (never imported) from torch/version.py."""
     raw = host.read_bytes(posixpath.join(torch_dir, "version.py"))
     if raw is None:
