@@ -312,3 +312,80 @@ def test_toolkit_assembled_from_wheels_versions_its_copies(tmp_path: Path) -> No
     copies = [c for c in info.libraries if c.path.startswith(str(root))]
     assert [(c.library, c.version, c.found_via) for c in copies] == [
         ("cudart", "13.0.96", "ld_library_path")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Identity from the file
+
+SAMPLE = (Path(__file__).resolve().parents[2] / "data" / "loader" / "elf" / "libsample.so.1").read_bytes()
+SITE = "/v/lib/python3.11/site-packages"
+
+
+def _version_calls(answers: dict[str, object]) -> RunResult:
+    return RunResult(returncode=0, stdout=json.dumps(answers) + "\n")
+
+
+def test_identity_from_the_files_and_a_metadata_mismatch() -> None:
+    # Both NCCL wheels installed: the file carries "NCCL version 2.99.1+cuda13.9" (the sample's
+    # banner), the cu13 wheel's metadata says 2.30.7.
+    nccl, cudnn = f"{SITE}/nvidia/nccl/lib/libnccl.so.2", f"{SITE}/nvidia/cudnn/lib/libcudnn.so.9"
+    host = FakeHost(
+        files={nccl: SAMPLE, cudnn: SAMPLE, "/v/bin/python": ""},
+        commands={"python": _version_calls({cudnn: 91002, "/elsewhere": 1})})
+    pyenv = PythonEnv(version="3.11.7", implementation="cpython", executable="/v/bin/python",
+                      site_packages=(SITE,), packages=(
+                          Package(name="nvidia-nccl-cu13", version="2.30.7"),
+                          Package(name="nvidia-nccl-cu12", version="2.27.3"),
+                          Package(name="nvidia-cudnn-cu12", version="9.10.2.21")))
+    result = cuda.probe(host, pyenv)
+    assert result.value is not None
+    by_lib = {c.library: c for c in result.value.libraries}
+    n = by_lib["nccl"]
+    assert (n.version, n.version_via, n.file_version, n.file_version_via) == (
+        "2.30.7", "metadata", "2.99.1+cuda13.9", "string")
+    assert n.metadata_mismatch
+    assert n.claimed_by == ("nvidia-nccl-cu12==2.27.3", "nvidia-nccl-cu13==2.30.7")
+    assert n.build_id == "b99291a389d026803f0c2cefcab5272544223b25"
+    c = by_lib["cudnn"]
+    assert (c.version, c.file_version, c.file_version_via, c.metadata_mismatch) == (
+        "9.10.2.21", "9.10.2", "cudnnGetVersion", False)
+    (call,) = [argv for argv in host.calls if argv[0] == "/v/bin/python"]
+    assert call[1:3] == ("-I", "-S")  # isolated: none of the environment's Python code runs
+    assert json.loads(call[-1]) == [["cudnn", cudnn]]  # NCCL is read, not loaded
+
+
+@pytest.mark.parametrize(("answer", "note"), [
+    (CommandTimeout("python did not answer"),
+     f"library version calls timed out after {cuda.VERSION_TIMEOUT:g}s"),
+    (RunResult(returncode=139, stdout="", stderr="Segmentation fault"),
+     "library version calls exited with 139: Segmentation fault"),
+])
+def test_a_failed_version_call_is_a_note_not_an_error(answer: object, note: str) -> None:
+    cudnn = f"{SITE}/nvidia/cudnn/lib/libcudnn.so.9"
+    host = FakeHost(files={cudnn: SAMPLE}, commands={"python": answer})  # type: ignore[dict-item]
+    pyenv = PythonEnv(version="3.11.7", implementation="cpython", executable="/v/bin/python",
+                      site_packages=(SITE,),
+                      packages=(Package(name="nvidia-cudnn-cu13", version="9.24.0.43"),))
+    result = cuda.probe(host, pyenv)
+    assert result.value is not None
+    (copy,) = result.value.libraries
+    assert (copy.version, copy.file_version, copy.build_id is not None) == ("9.24.0.43", None, True)
+    assert note in result.found_via
+
+
+@pytest.mark.parametrize(("library", "value", "text"), [
+    ("cudnn", 92400, "9.24.0"), ("cudnn", 8907, "8.9.7"), ("cudart", 13000, "13.0"),
+    ("cudart", 12080, "12.8"), ("cublas", [13, 1, 1], "13.1.1"), ("cublas", [13, 1], None),
+    ("cudnn", True, None), ("cudart", "13000", None), ("cudnn", -1, None),
+])
+def test_called_versions(library: str, value: object, text: str | None) -> None:
+    assert cuda._called_version(library, value) == text
+
+
+def test_ld_preload_copies_come_first() -> None:
+    old = "/opt/cudnn-9.10/lib/libcudnn.so.9"
+    host = FakeHost(files={old: SAMPLE}, environ={"LD_PRELOAD": f"{old} libother.so"})
+    result = cuda.probe(host, None)
+    assert result.value is not None
+    (copy,) = result.value.libraries
+    assert (copy.path, copy.found_via) == (old, "ld_preload")

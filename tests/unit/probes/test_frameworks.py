@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from envsnap.errors import CommandTimeout
 from envsnap.host import LocalHost, RunResult
 from envsnap.probes import cuda, frameworks
-from envsnap.snapshot import Framework, Package, PythonEnv
+from envsnap.snapshot import Binding, Framework, Package, PythonEnv
 from envsnap.testing import FakeHost
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "frameworks"
@@ -189,3 +190,67 @@ def test_deep_with_a_real_interpreter_lacking_torch(tmp_path: Path) -> None:
     (fw,) = result.value or ()
     assert (fw.cuda, fw.variant) == ("12.1", "cu121")  # from torch/version.py, kept
     assert "import failed: ModuleNotFoundError: No module named 'torch'" in fw.found_via
+
+
+# ---------------------------------------------------------------------------------------------
+# --deep checks each predicted SONAME with the child's own loader
+
+WHEEL = "/v/site/nvidia/cudnn/lib/libcudnn.so.9"
+
+
+def _bound_fw() -> Framework:
+    return Framework(name="acme-kernels", version="0.3", bindings_via="generic", bindings=(
+        Binding(soname="libcudnn.so.9", path=WHEEL, via="rpath"),
+        Binding(soname="libnccl.so.2", path="/v/site/nvidia/nccl/lib/libnccl.so.2", via="rpath"),
+        Binding(soname="libcuda.so.1", via="missing", found_by="/v/site/acme/_ops.so"),
+        Binding(soname="libcufft.so.12", path="/x/libcufft.so.12", via="rpath")))
+
+
+def test_deep_marks_each_binding_verified_or_records_what_loaded() -> None:
+    report = {"loader": {"bound": {
+        # The child names the file as the loader opened it; compared by real path.
+        "libcudnn.so.9": "/v/site/torch/lib/../../nvidia/cudnn/lib/libcudnn.so.9",
+        "libnccl.so.2": "/opt/other/libnccl.so.2",
+        "libcuda.so.1": None,
+        "libcufft.so.12": ""}}}  # loaded, but dlinfo could not name it
+    host = FakeHost(commands={"python3": RunResult(
+        returncode=0, stdout="noise\n" + frameworks._DEEP_MARKER + json.dumps(report) + "\n")},
+        links={"/v/site/torch/lib/../../nvidia/cudnn/lib/libcudnn.so.9": WHEEL})
+    (fw,), why = frameworks._deep(host, "python3", [_bound_fw()],
+                                  {"acme-kernels": ("/v/site/acme/_ops.so",)})
+    assert why is None
+    assert [(b.soname, b.verified, b.loaded) for b in fw.bindings] == [
+        ("libcudnn.so.9", True, None),
+        ("libnccl.so.2", False, "/opt/other/libnccl.so.2"),
+        ("libcuda.so.1", True, None),  # predicted missing, and nothing answers to it
+        ("libcufft.so.12", None, None)]
+    (argv,) = host.calls
+    spec = json.loads(argv[-1])
+    assert spec == {"name": "acme-kernels", "loads": ["/v/site/acme/_ops.so"],
+                    "sonames": ["libcudnn.so.9", "libnccl.so.2", "libcuda.so.1", "libcufft.so.12"]}
+
+
+def test_deep_check_without_dlinfo_says_so() -> None:
+    report = {"loader": {"error": "libdl.so.2: cannot open shared object file"}}
+    host = FakeHost(commands={"python3": RunResult(
+        returncode=0, stdout=frameworks._DEEP_MARKER + json.dumps(report))})
+    (fw,), why = frameworks._deep(host, "python3", [_bound_fw()], {})
+    assert why is None
+    assert all(b.verified is None for b in fw.bindings)
+    assert fw.bindings_via == "generic (--deep check failed: libdl.so.2: cannot open shared object file)"
+
+
+def test_deep_child_really_answers_for_a_real_library(tmp_path: Path) -> None:
+    # The child script itself, in a real interpreter: libz answers to its SONAME once loaded.
+    import ctypes.util
+
+    libz = ctypes.util.find_library("z")
+    assert libz is not None
+    fw = Framework(name="zlib-user", version="1", bindings=(
+        Binding(soname="libz.so.1", path="/nowhere/libz.so.1", via="ld_cache"),
+        Binding(soname="libnotloaded.so.7", via="missing")))
+    (checked,), why = frameworks._deep(LocalHost(), sys.executable, [fw], {"zlib-user": (libz,)})
+    assert why is None
+    z, absent = checked.bindings
+    assert z.verified is False and z.loaded is not None and "libz.so" in z.loaded
+    assert (absent.verified, absent.loaded) == (True, None)  # predicted missing: it is
