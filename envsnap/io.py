@@ -123,7 +123,14 @@ def dumps_data(data: Mapping[str, Any]) -> str:
             # so records at the top level are written as an array of tables.
             for record in v:
                 lines.append(f"\n[[{_key(k)}]]")
-                lines.extend(f"{_key(rk)} = {_scalar(rv)}" for rk, rv in record.items())
+                for rk, rv in record.items():
+                    if isinstance(rv, list) and rv and all(isinstance(x, Mapping) for x in rv):
+                        # Records inside (a framework's bindings): one per line, as in sections.
+                        lines.append(f"{_key(rk)} = [")
+                        lines.extend(f"  {_scalar(x)}," for x in rv)
+                        lines.append("]")
+                    else:
+                        lines.append(f"{_key(rk)} = {_scalar(rv)}")
         else:
             lines.insert(3, f"{_key(k)} = {_scalar(v)}")
     return "\n".join(lines) + "\n"

@@ -90,7 +90,13 @@ def anonymize(snapshot: Snapshot, *, home: str | None) -> Snapshot:
         )
     if snapshot.frameworks:
         changes["frameworks"] = tuple(
-            replace(fw, found_via=_rel_text(fw.found_via, roots)) for fw in snapshot.frameworks)
+            replace(fw, found_via=_rel_text(fw.found_via, roots),
+                    bindings_via=_rel_text(fw.bindings_via, roots) if fw.bindings_via else None,
+                    bindings=tuple(replace(
+                        b, path=rel(b.path), loaded=rel(b.loaded),
+                        found_by=rel(b.found_by), also_loaded=tuple(rel(p) or p for p in b.also_loaded))
+                        for b in fw.bindings))
+            for fw in snapshot.frameworks)
     changes["probes"] = {
         name: replace(st, found_via=_rel_text(st.found_via, roots) if st.found_via else None,
                       error=_rel_text(st.error, roots) if st.error else None)
