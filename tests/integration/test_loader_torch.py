@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import support
 
-from envsnap import ldso, loadrules
+from envsnap import io, ldso, loadrules
 from envsnap.host import LocalHost
 from envsnap.probes import binding, cuda, frameworks
 from envsnap.probes import python as python_probe
@@ -276,3 +276,19 @@ def test_nccl_overwritten_by_the_cu12_wheel(cuda_venv: Path, tmp_path: Path) -> 
     # The original venv still has the cu13 file: the copy shared nothing it changed.
     plain = support.site_packages(cuda_venv) / "nvidia" / "nccl" / "lib" / "libnccl.so.2"
     assert os.stat(plain).st_ino != os.stat(copy.path).st_ino
+
+
+def test_capture_deep_cli_writes_the_checked_bindings(cuda_venv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "snap.toml"
+    support.run([Path(sys.executable).parent / "envsnap", "capture", "--deep", "--python", cuda_venv,
+                 "--only", "python,cuda,frameworks", "-o", out], timeout=900)
+    snap = io.load(out)
+    (torch,) = [fw for fw in snap.frameworks if fw.name == "torch"]
+    assert torch.found_via == "import"
+    assert torch.bindings_via is not None and "torch._preload_cuda_deps" in torch.bindings_via
+    assert {b.soname for b in torch.bindings} >= {"libcudnn.so.9", "libnccl.so.2", "libcudart.so.13"}
+    assert all(b.verified for b in torch.bindings)
+    assert snap.cuda is not None
+    nccl = next(c for c in snap.cuda.libraries if c.library == "nccl" and c.found_via.startswith("pip:"))
+    assert nccl.build_id and nccl.file_version and not nccl.metadata_mismatch
+    assert _bound(torch, "libnccl.so.2").version == nccl.file_version
