@@ -238,19 +238,3 @@ def test_deep_check_without_dlinfo_says_so() -> None:
     assert why is None
     assert all(b.verified is None for b in fw.bindings)
     assert fw.bindings_via == "generic (--deep check failed: libdl.so.2: cannot open shared object file)"
-
-
-def test_deep_child_really_answers_for_a_real_library(tmp_path: Path) -> None:
-    # The child script itself, in a real interpreter: libz answers to its SONAME once loaded.
-    import ctypes.util
-
-    libz = ctypes.util.find_library("z")
-    assert libz is not None
-    fw = Framework(name="zlib-user", version="1", bindings=(
-        Binding(soname="libz.so.1", path="/nowhere/libz.so.1", via="ld_cache"),
-        Binding(soname="libnotloaded.so.7", via="missing")))
-    (checked,), why = frameworks._deep(LocalHost(), sys.executable, [fw], {"zlib-user": (libz,)})
-    assert why is None
-    z, absent = checked.bindings
-    assert z.verified is False and z.loaded is not None and "libz.so" in z.loaded
-    assert (absent.verified, absent.loaded) == (True, None)  # predicted missing: it is
