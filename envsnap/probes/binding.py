@@ -339,15 +339,14 @@ def search_env(env: Mapping[str, str], loader: LoaderSurvey) -> ldso.SearchEnv:
                           cache=loader.cache, config=loader.config or ldso.LoaderConfig())
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Resolution:
-    """One framework's answer: its bindings, how they were worked out, and what --deep must
-    repeat to check them (an import, or loads by path)."""
+    """One framework's answer: its bindings, how they were worked out, and the files --deep
+    loads by path to check them (none for torch, whose import it repeats)."""
 
     bindings: tuple[Binding, ...]
     via: str
-    imports: str | None = None  # a module to import in the check
-    loads: tuple[str, ...] = ()  # or files to load by path
+    loads: tuple[str, ...] = ()
 
 
 def resolve(host: Host, pyenv: PythonEnv, loader: LoaderSurvey,
@@ -368,20 +367,19 @@ def resolve(host: Host, pyenv: PythonEnv, loader: LoaderSurvey,
         torch_c = [m for m in consumer.modules
                    if posixpath.dirname(m) == posixpath.join(consumer.site, "torch")
                    and posixpath.basename(m).startswith("_C.")]
+        loads: tuple[str, ...] = ()
         if pkg.name == "torch" and torch_c:
             torch_dir = posixpath.join(consumer.site, "torch")
-            cuda = torch_cuda_version(host, torch_dir)
             how = import_torch(process, torch_dir=torch_dir, module=torch_c[0], version=pkg.version,
-                               cuda=cuda, sys_path=sys_path, listdir=host.listdir)
-            res = Resolution(bindings=bindings_of(process), via=how, imports="torch")
+                               cuda=torch_cuda_version(host, torch_dir), sys_path=sys_path,
+                               listdir=host.listdir)
         else:
             how = load_generic(process, consumer)
-            res = Resolution(bindings=bindings_of(process), via=how,
-                             loads=consumer.modules + tuple(
-                                 p for p in consumer.needing if p not in consumer.modules))
+            loads = consumer.modules + tuple(p for p in consumer.needing if p not in consumer.modules)
         notes = "; ".join(loader.notes)
-        res.via = f"{res.via}; glibc search rules" + (f" ({notes})" if notes else "")
-        out[pkg.name] = res
+        out[pkg.name] = Resolution(
+            bindings=bindings_of(process), loads=loads,
+            via=f"{how}; glibc search rules" + (f" ({notes})" if notes else ""))
     return out
 
 
