@@ -12,6 +12,7 @@ from .. import ldso
 from ..elf import read_info
 from ..errors import CommandNotFound, CommandTimeout, HostError
 from ..host import Host
+from ..rules import local_label
 from ..snapshot import Binding, Framework, LibraryCopy, Package, PythonEnv
 
 LDCONFIG_TIMEOUT = 10.0
@@ -404,8 +405,9 @@ def attach(frameworks: Sequence[Framework], resolved: Mapping[str, Resolution],
     for name, res in resolved.items():
         pkg = pyenv.package(name)
         if name not in named and pkg is not None:
-            out.append(Framework(name=name, version=pkg.version, bindings=res.bindings,
-                                 bindings_via=res.via))
+            # Its local label (+cu121) still tells the CUDA it was built for (rules.cuda_needs).
+            out.append(Framework(name=name, version=pkg.version, variant=local_label(pkg.version),
+                                 bindings=res.bindings, bindings_via=res.via))
     return out
 
 

@@ -197,11 +197,11 @@ def test_cuda_family(name: str, family: bool) -> None:
 def test_attach_gives_a_consumer_without_an_entry_one() -> None:
     res = binding.Resolution(bindings=(Binding(soname="libcublas.so.13", path="/x", via="rpath"),),
                              via="generic")
-    pyenv = _env(Package(name="acme-kernels", version="0.3"))
+    pyenv = _env(Package(name="acme-kernels", version="0.3+cu121"))
     fws = binding.attach([Framework(name="torch", version="2.14.1")], {"acme-kernels": res}, pyenv)
     assert fws == [Framework(name="torch", version="2.14.1"),
-                   Framework(name="acme-kernels", version="0.3", bindings=res.bindings,
-                             bindings_via="generic")]
+                   Framework(name="acme-kernels", version="0.3+cu121", variant="cu121",
+                             bindings=res.bindings, bindings_via="generic")]
 
 
 def test_with_copies_takes_the_files_own_version() -> None:
