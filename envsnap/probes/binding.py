@@ -158,6 +158,8 @@ def _record_paths(host: Host, pyenv: PythonEnv, pkg: Package) -> tuple[str, list
     site = posixpath.dirname(meta)
     files = []
     for line in raw.decode("utf-8", "replace").splitlines():
+        if ".so" not in line:  # most of torch's 20,000 lines: skipped before any parsing
+            continue
         rel = line.split(",", 1)[0].strip().strip('"')
         if rel and _ELF_NAME.search(rel) and not posixpath.isabs(rel):
             files.append(posixpath.normpath(posixpath.join(site, rel)))

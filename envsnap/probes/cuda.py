@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -343,9 +344,11 @@ _NCCL_VERSION = re.compile(rb"NCCL version (\d+\.\d+\.\d+[0-9A-Za-z.+_-]*)")
 
 # The libraries whose version only a call answers: each loaded by path in one short child, its
 # version function called (none needs a GPU or a driver), the answers printed as JSON. Stdlib
-# only, isolated (-I -S): nothing of the environment's own Python code runs.
-_VERSION_CALLS = {"cudnn": "cudnnGetVersion", "cudart": "cudaRuntimeGetVersion",
-                  "cublas": "cublasGetProperty"}
+# only, isolated (-I -S): nothing of the environment's own Python code runs. cuBLAS is not
+# asked: cublasGetProperty needs libcublasLt loaded (500 MB, ~0.1 s of relocations, the
+# largest single cost of a capture); its build-id identifies the file. The script still
+# answers for it, for a caller that asks.
+_VERSION_CALLS = {"cudnn": "cudnnGetVersion", "cudart": "cudaRuntimeGetVersion"}
 _VERSION_SCRIPT = """
 import ctypes, json, sys
 out = {}
@@ -432,9 +435,15 @@ def identify(host: Host, copies: Sequence[LibraryCopy],
     label disagrees with the file, both stay and ``metadata_mismatch`` says so."""
     files = ElfFiles(host)
     out = []
-    wanted = []
+    wanted = [(c.library, c.path) for c in copies if c.library in _VERSION_CALLS]
+    # The child runs while this thread reads the files (it waits on a subprocess, not the GIL).
+    asked: dict[str, tuple[dict[str, str], str | None]] = {}
+    child = threading.Thread(target=lambda: asked.update(calls=_call_versions(host, python, wanted)),
+                             name="cuda-version-calls", daemon=True)
+    child.start()
     found: dict[str, tuple[str, str]] = {}
     for copy in copies:
+        files(copy.path)  # the build-id, while the child runs
         if copy.library == "nccl":
             opened = host.open_binary(copy.path)
             if opened is not None:
@@ -444,9 +453,8 @@ def identify(host: Host, copies: Sequence[LibraryCopy],
                 parsed = _NCCL_VERSION.match(m) if m is not None else None
                 if parsed is not None:
                     found[copy.path] = (parsed.group(1).decode("ascii", "replace"), "string")
-        elif copy.library in _VERSION_CALLS:
-            wanted.append((copy.library, copy.path))
-    called, why = _call_versions(host, python, wanted)
+    child.join()
+    called, why = asked.get("calls", ({}, "library version calls did not finish"))
     for path, version in called.items():
         library = next(k for k, p in wanted if p == path)
         found[path] = (version, _VERSION_CALLS[library])
