@@ -12,6 +12,7 @@ from .. import ldso
 from ..elf import read_info
 from ..errors import CommandNotFound, CommandTimeout, HostError
 from ..host import Host
+from ..redact import redact_text
 from ..rules import local_label
 from ..snapshot import Binding, Framework, LibraryCopy, Package, PythonEnv
 
@@ -379,7 +380,8 @@ def resolve(host: Host, pyenv: PythonEnv, loader: LoaderSurvey,
         else:
             how = load_generic(process, consumer)
             loads = consumer.modules + tuple(p for p in consumer.needing if p not in consumer.modules)
-        notes = "; ".join(loader.notes)
+        # The notes quote commands' messages: scrubbed like every other free text.
+        notes = redact_text("; ".join(loader.notes))
         out[pkg.name] = Resolution(
             bindings=bindings_of(process), loads=loads,
             via=f"{how}; glibc search rules" + (f" ({notes})" if notes else ""))
