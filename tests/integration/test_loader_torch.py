@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,18 +47,21 @@ def _wheel(requirement: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cuda_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One venv with torch's CUDA build, installed the way a user of this machine does."""
-    python = support.make_venv(tmp_path_factory.mktemp("torch-cuda") / "venv")
+def cuda_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One venv with torch's CUDA build, installed the way a user of this machine does; 5 GB,
+    so removed when the module is done rather than left to pytest's rotation."""
+    root = tmp_path_factory.mktemp("torch-cuda")
+    python = support.make_venv(root / "venv")
     env = {k: v for k, v in os.environ.items() if k != "PIP_CONFIG_FILE"}
     proc = subprocess.run([str(python), "-m", "pip", "install", "-q", TORCH], capture_output=True,
                           text=True, env=env, timeout=3000, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return python
+    yield python
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def old_cudnn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def old_cudnn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The cu12 cuDNN's libraries, unpacked into a folder of their own (an older install on
     LD_LIBRARY_PATH, or in LD_PRELOAD)."""
     out = tmp_path_factory.mktemp("old-cudnn")
@@ -66,12 +69,13 @@ def old_cudnn(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for member in whl.namelist():
             if member.startswith("nvidia/cudnn/lib/"):
                 whl.extract(member, out)
-    return out / "nvidia" / "cudnn" / "lib"
+    yield out / "nvidia" / "cudnn" / "lib"
+    shutil.rmtree(out, ignore_errors=True)
 
 
 def _copy_venv(python: Path, dest: Path) -> Path:
-    """A copy of the venv made of hard links (seconds, no space): pip and the tests replace
-    files by unlinking first, so the original never changes."""
+    """A copy of the venv made of hard links (seconds, no space beyond what a test changes):
+    pip and the tests replace files by unlinking first, so the original never changes."""
     src = python.parent.parent
     subprocess.run(["cp", "-al", str(src), str(dest)], check=True, timeout=600)
     return dest / "bin" / "python"
