@@ -73,12 +73,15 @@ def old_cudnn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.rmtree(out, ignore_errors=True)
 
 
-def _copy_venv(python: Path, dest: Path) -> Path:
+@pytest.fixture()
+def venv_copy(cuda_venv: Path, tmp_path: Path) -> Iterator[Path]:
     """A copy of the venv made of hard links (seconds, no space beyond what a test changes):
-    pip and the tests replace files by unlinking first, so the original never changes."""
-    src = python.parent.parent
-    subprocess.run(["cp", "-al", str(src), str(dest)], check=True, timeout=600)
-    return dest / "bin" / "python"
+    pip and the tests replace files by unlinking first, so the original never changes. Removed
+    after the test, or its links would keep the 5 GB alive."""
+    dest = tmp_path / "venv"
+    subprocess.run(["cp", "-al", str(cuda_venv.parent.parent), str(dest)], check=True, timeout=600)
+    yield dest / "bin" / "python"
+    shutil.rmtree(dest, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,9 +232,9 @@ def test_old_cudnn_in_ld_preload_wins(cuda_venv: Path, old_cudnn: Path, tmp_path
         ("libcudnn.so.9", "nvidia-cudnn-cu13==9.24.0.43", "9.10.2")]
 
 
-def test_wheel_cudnn_gone_the_fallback_finds_the_old_one(cuda_venv: Path, old_cudnn: Path,
+def test_wheel_cudnn_gone_the_fallback_finds_the_old_one(venv_copy: Path, old_cudnn: Path,
                                                         tmp_path: Path) -> None:
-    python = _copy_venv(cuda_venv, tmp_path / "venv")
+    python = venv_copy
     shutil.rmtree(support.site_packages(python) / "nvidia" / "cudnn")
     env = {"LD_LIBRARY_PATH": str(old_cudnn)}
     ours = envsnap_answer(python, env)
@@ -255,8 +258,9 @@ def test_old_cudnn_on_pythonpath_wins_through_torchs_preload(cuda_venv: Path, ol
     assert (cudnn.path, cudnn.via) == (str((old_cudnn / "libcudnn.so.9").resolve()), "preload")
 
 
-def test_nccl_overwritten_by_the_cu12_wheel(cuda_venv: Path, tmp_path: Path) -> None:
-    python = _copy_venv(cuda_venv, tmp_path / "venv")
+def test_nccl_overwritten_by_the_cu12_wheel(cuda_venv: Path, venv_copy: Path,
+                                            tmp_path: Path) -> None:
+    python = venv_copy
     support.pip_install(python, "--isolated", "--no-deps", str(_wheel(OLD_NCCL)))
     ours = envsnap_answer(python, {})
     # torch 2.14.1 uses an NCCL symbol 2.27 lacks: Python loads extension modules with
