@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from elftools.common.exceptions import ELFError
 from elftools.common.utils import parse_cstring_from_stream, struct_parse
 from elftools.construct import Container
-from elftools.elf.elffile import ELFFile
 from elftools.elf.enums import ENUM_E_MACHINE
 from elftools.elf.notes import iter_notes
 from elftools.elf.structs import ELFStructs
+
+if TYPE_CHECKING:
+    # Only named for iter_notes' signature: importing it at run time pulls in pyelftools'
+    # DWARF and section readers (~30 ms of every capture), which nothing here uses.
+    from elftools.elf.elffile import ELFFile
 
 from .ldso import ElfInfo
 
@@ -115,7 +119,7 @@ def read_info(stream: BinaryIO, *, path: str, realpath: str, ident: str) -> ElfI
         for h in headers:
             if h["p_type"] != "PT_NOTE" or build_id is not None:
                 continue
-            for note in iter_notes(cast(ELFFile, elf), int(h["p_offset"]), int(h["p_filesz"])):
+            for note in iter_notes(cast("ELFFile", elf), int(h["p_offset"]), int(h["p_filesz"])):
                 if note["n_type"] == "NT_GNU_BUILD_ID":
                     build_id = str(note["n_desc"])
                     break
