@@ -114,7 +114,7 @@ def _pin(pkg: Package, configured: tuple[str, ...]) -> Pin:
         return Pin(name=name, version=version, kind="build", build_from=src.url,
                    source_kind="url archive")
     path = _file_path(src.url) if src.url else None
-    kind = {"editable": "editable folder", "directory": "local folder",
+    kind = {"editable": "editable folder", "dir": "local folder", "directory": "local folder",
             "archive": "local archive"}.get(src.kind, f"{src.kind} source")
     return Pin(name=name, version=version, kind="build", build_from=path, source_kind=kind)
 
