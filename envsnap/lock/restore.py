@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -251,6 +252,42 @@ def _empty_or_absent(path: Path) -> bool:
     return not path.exists() or not any(path.iterdir())
 
 
+# Deleting a venv's thousands of files takes 0.5 s on an idle disk and several seconds on a busy
+# one: longer than an interrupted restore may take to end (1 s). So on Ctrl-C what the run
+# wrote is renamed away at once (atomic, in the same folder) and deleted by a detached process.
+_DELETE = "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)"
+
+
+def _discard(venv: Path, preexisting: bool, scratch: Path | None) -> None:
+    """Ctrl-C: move the venv this run wrote (or, for a folder that was empty before, its
+    contents) and the temporary wheelhouse into one hidden folder beside them, and remove that
+    in the background; the removal is synchronous where a rename is not possible."""
+    try:
+        trash = Path(tempfile.mkdtemp(prefix=f".{venv.name}.envsnap-removing-", dir=venv.parent))
+    except OSError:
+        _remove(venv, preexisting)
+        return
+    moves = [] if not venv.exists() else (
+        [(venv, trash / "venv")] if not preexisting else
+        [(entry, trash / f"venv-{entry.name}") for entry in venv.iterdir()])
+    if scratch is not None and scratch.exists():
+        moves.append((scratch, trash / "wheels"))
+    for old, new in moves:
+        try:
+            os.rename(old, new)
+        except OSError:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+    try:
+        subprocess.Popen([sys.executable, "-c", _DELETE, str(trash)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)  # not ours to wait for: it outlives the command
+    except OSError:
+        _rmtree(trash)
+
+
 def _remove(venv: Path, preexisting: bool) -> None:
     """Remove what this run wrote: the venv, or (for a folder that was empty before) its
     contents."""
@@ -345,8 +382,12 @@ def restore(snapshot: Snapshot, venv: Path, *, python: str | None = None,
         return RestoreResult(venv=venv, python=interp.version, installer=chosen,
                              packages=len(hashed.pins), drift=drift, kept=kept,
                              notes=tuple(notes))
+    except KeyboardInterrupt:
+        _discard(venv, preexisting, scratch)  # never a half-installed environment, at once
+        scratch = None
+        raise
     except BaseException:
-        _remove(venv, preexisting)  # Ctrl-C included: never a half-installed environment
+        _remove(venv, preexisting)
         raise
     finally:
         if scratch is not None:
