@@ -29,7 +29,7 @@ from packaging.version import InvalidVersion, Version
 from .. import rules
 from ..errors import BadInputError, EnvsnapError, FileTooLarge
 from ..host import read_regular_file
-from ..progress import SILENT, Transfer
+from ..progress import SILENT, Transfer, human_bytes
 from ..redact import redact_url
 from .plan import PYPI_SIMPLE
 from .safety import is_safe_filename
@@ -561,7 +561,7 @@ class IndexClient:
                 size += len(chunk)
                 if size > MAX_PAGE_BYTES:
                     raise IndexRefused(f"{self._what(src)} sent more than "
-                                       f"{MAX_PAGE_BYTES // 2**20} MiB for the page of {what}: "
+                                       f"{human_bytes(MAX_PAGE_BYTES)} for the page of {what}: "
                                        "refused")
                 chunks.append(chunk)
         except requests.RequestException as exc:
@@ -595,7 +595,7 @@ class IndexClient:
                 raw = read_regular_file(str(page), limit=MAX_PAGE_BYTES)
             except FileTooLarge:
                 raise IndexRefused(f"{self._what(src)}: the page of {name} is larger than "
-                                   f"{MAX_PAGE_BYTES // 2**20} MiB") from None
+                                   f"{human_bytes(MAX_PAGE_BYTES)}") from None
             if raw is None:
                 return None
             return parse_html_page(raw.decode("utf-8", "replace"), page.as_uri())
