@@ -89,7 +89,8 @@ def register(sub: Any) -> None:
     p.add_argument("--format", type=_formats, default=FORMATS, metavar="FORMATS",
                    help=f"comma-separated: {', '.join(FORMATS)} or all (default: all that apply)")
     p.add_argument("--wheelhouse", type=Path, metavar="DIR",
-                   help="download/build every wheel into DIR and hash those (air-gapped mode)")
+                   help="download every wheel into DIR (and, with --allow-build, build the "
+                        "snapshot's git/local sources there) and hash those (air-gapped mode)")
     p.add_argument("--offline", action="store_true",
                    help="with --wheelhouse: use only the wheels already there, no network")
     add_index_options(p)

@@ -59,7 +59,8 @@ def register(sub: Any) -> None:
     p.add_argument("--python", metavar="PATH",
                    help="the interpreter to use (default: the snapshot's version from PATH)")
     p.add_argument("--wheelhouse", type=Path, metavar="DIR",
-                   help="download/build wheels into DIR and install from it")
+                   help="download wheels into DIR (build git/local sources there with "
+                        "--allow-build) and install from it")
     p.add_argument("--offline", action="store_true",
                    help="with --wheelhouse: use only the wheels already there, no network")
     p.add_argument("--installer", choices=INSTALLERS, default="auto",

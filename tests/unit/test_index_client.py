@@ -528,7 +528,7 @@ def test_pages_and_undeclared_downloads_are_capped(site: tuple[str, Path],
     _page(root, "six", "<!-- padding -->" * 2000)
     (root / "big.whl").write_bytes(b"x" * 300_000)
     with IndexClient(IndexSettings(origin="test")) as client:
-        with pytest.raises(IndexRefused, match="sent more than 9.8 KiB for the page of six"):
+        with pytest.raises(IndexRefused, match=r"sent more than 9\.8 KiB for the page of six"):
             client.project_files(source(f"{url}/simple", "index"), "six")
         with pytest.raises(IndexRefused, match="sent more than the 50000 bytes it allows"):
             client.stream(source(url, "index"), IndexFile(
