@@ -78,13 +78,14 @@ class MissingExtra(BadInputError):
 
 
 def require_requests() -> None:
-    """Raise MissingExtra unless requests (the ``lock`` extra) can be imported: said before
-    any work, in place of a ModuleNotFoundError in the middle of it."""
-    try:
-        import requests  # noqa: F401 - only whether it imports
-    except ImportError:
+    """Raise MissingExtra unless requests (the ``lock`` extra) is installed: said before any
+    work, in place of a ModuleNotFoundError in the middle of it. Looked up, not imported:
+    the import itself runs on a thread beside the user's pip configuration (cli/lock.py)."""
+    import importlib.util
+
+    if importlib.util.find_spec("requests") is None:
         raise MissingExtra("reaching a package index needs the 'lock' extra (requests): "
-                           "pip install 'envsnap[lock]'") from None
+                           "pip install 'envsnap[lock]'")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
