@@ -34,8 +34,9 @@ hashes come from:
   (default)            the index's Simple API (PEP 691 JSON, PEP 503 HTML): the file pip
                        would install for the snapshot's Python/platform and its sha256,
                        read concurrently, without downloading wheels or resolving
-  --wheelhouse DIR     every wheel downloaded (or built, for editable/local/VCS installs)
-                       into DIR and hashed there: install and build images with no network
+  --wheelhouse DIR     every wheel downloaded (or, with --allow-build, built from the
+                       editable/local/VCS sources) into DIR and hashed there: install and
+                       build images with no network
 
 indexes: only where the user's pip (or uv) is configured to go: mirror, extra indexes,
 find-links, cert, client cert, proxy (HTTP(S)_PROXY/NO_PROXY as pip applies them), trusted
@@ -51,7 +52,7 @@ a snapshot is someone else's data: the indexes it records are shown, never asked
 --use-snapshot-indexes (then after yours; plain http needs your trusted-host for it), and
 the sources it names (VCS, URL archive, local folder) are built on this machine, which runs
 their code, only with --allow-build (or allow-build = true in [tool.envsnap]). Without it,
---wheelhouse lists what it would build and exits 2 before anything ran.
+a run that would build them lists each one and exits 2 before anything ran.
 
 examples:
   envsnap lock train.toml                        requirements.txt + pylock.toml in .
