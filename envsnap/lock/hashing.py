@@ -377,10 +377,14 @@ def make_route(plan: LockPlan, settings: IndexSettings) -> Route:
 def contacts(route: Route, pins: Sequence[Pin], plan: LockPlan | None = None) -> str:
     """Every host a run asks, and who named it, and the snapshot's indexes it does not ask:
     said on stderr before the first request."""
+    labels: dict[str, tuple[Source, list[str]]] = {}
+    for pin in pins if route.labels else ():
+        if pin.index:
+            label = route.for_pin(pin)[0]
+            labels.setdefault(label.url, (label, []))[1].append(pin.name)
     hosts: dict[str, str] = {}
-    for pin in pins:
-        for src in route.for_pin(pin)[:1] if pin.index and route.labels else ():
-            hosts.setdefault(_netloc(src.url), f"{src.origin}, for {pin.name}")
+    for label, names in labels.values():
+        hosts.setdefault(_netloc(label.url), f"{label.origin}, for {', '.join(names)}")
     for src in route.base:
         if src.remote:
             what = "index" if src.kind == "index" else "find-links page"
@@ -454,15 +458,22 @@ def each(fn: Callable[[T], R], items: Sequence[T], *, workers: int, name: str,
     for t in threads:
         t.start()
     try:
+        # The first failure is raised at once: the others stop at their next chunk (a
+        # download's partial file is removed by its own thread).
         while not done.wait(0.05):
-            if cancel.is_set() and not any(t.is_alive() for t in threads):
+            with lock:
+                real = [e for e in errors if not isinstance(e, Cancelled)]
+            if real or (cancel.is_set() and not any(t.is_alive() for t in threads)):
                 break
     except BaseException:
         cancel.set()
         raise
-    real = [e for e in errors if not isinstance(e, Cancelled)]
-    if real or errors:
-        raise (real or errors)[0]
+    with lock:
+        real = [e for e in errors if not isinstance(e, Cancelled)]
+        if real or errors:
+            raise (real or errors)[0]
+    if not done.is_set():
+        raise Cancelled
     return cast(list[R], results)
 
 
