@@ -1,4 +1,4 @@
-"""[tool.envsnap] in pyproject.toml: what diff and check ignore, and the --fail-on threshold."""
+"""[tool.envsnap] in pyproject.toml: what diff and check ignore, the --fail-on threshold, allow-build."""
 
 from __future__ import annotations
 
@@ -53,6 +53,9 @@ class Config:
     fail_on: str | None = None
     ignore: Ignore = field(default_factory=Ignore)
     ignore_extras: bool = False
+    # lock / restore / build-image may build the sources a snapshot names on this machine
+    # (the same consent as --allow-build): the project's own file, like its pip.conf.
+    allow_build: bool = False
 
     def with_flags(self, *, fail_on: str | None = None, ignore_packages: Iterable[str] = (),
                    ignore_env: Iterable[str] = (), ignore_extras: bool = False) -> Config:
@@ -67,7 +70,7 @@ class Config:
         return self.fail_on or DEFAULT_FAIL_ON
 
 
-_KEYS = ("fail-on", "ignore-packages", "ignore-env", "ignore-extras")
+_KEYS = ("fail-on", "ignore-packages", "ignore-env", "ignore-extras", "allow-build")
 
 
 def _strings(value: Any, key: str, where: str) -> tuple[str, ...]:
@@ -90,11 +93,14 @@ def parse(table: Mapping[str, Any], where: str) -> Config:
     extras = table.get("ignore-extras", False)
     if not isinstance(extras, bool):
         raise BadInputError(f"{where}: {TABLE} ignore-extras: expected true or false")
+    allow_build = table.get("allow-build", False)
+    if not isinstance(allow_build, bool):
+        raise BadInputError(f"{where}: {TABLE} allow-build: expected true or false")
     packages = _strings(table.get("ignore-packages", []), "ignore-packages", where)
     env = _strings(table.get("ignore-env", []), "ignore-env", where)
     return Config(source=where, fail_on=fail_on,
                   ignore=Ignore(packages=_package_patterns(packages), env=env),
-                  ignore_extras=extras)
+                  ignore_extras=extras, allow_build=allow_build)
 
 
 def find(start: str | os.PathLike[str]) -> tuple[Path, Mapping[str, Any]] | None:

@@ -10,10 +10,11 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,14 +91,17 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -
 
 @contextlib.contextmanager
 def serve(root: Path, *, user: str | None = None, password: str | None = None,
-          hash_algo: str = "sha256", workdir: Path | None = None) -> Iterator[IndexServer]:
+          hash_algo: str = "sha256", workdir: Path | None = None,
+          fallback: bool = False) -> Iterator[IndexServer]:
     """pypiserver on a free port, serving ``root``; basic auth on every request when
-    ``user`` is given. Never falls back to PyPI (``--disable-fallback``)."""
+    ``user`` is given. ``fallback``: pypiserver's default, a project it lacks is redirected
+    to https://pypi.org/simple/; otherwise never (``--disable-fallback``)."""
     port = free_port()
     workdir = workdir or root.parent
     log = workdir / f"pypiserver-{port}.log"
     args = [str(BIN / "pypi-server"), "run", "-p", str(port), "-i", "127.0.0.1",
-            "--disable-fallback", "--hash-algo", hash_algo, "-v", "--log-file", str(log)]
+            *([] if fallback else ["--disable-fallback"]), "--hash-algo", hash_algo, "-v",
+            "--log-file", str(log)]
     if user is not None:
         # Apache's {SHA} scheme, which pypiserver reads through passlib (pypiserver[passlib]).
         digest = base64.b64encode(hashlib.sha1((password or "").encode()).digest()).decode()
@@ -196,3 +200,148 @@ def serve_static(wheels: Path, workdir: Path) -> Iterator[IndexServer]:
         yield server
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------------------------------------
+# A static site with a request log (what a snapshot's index or a mirror is asked, seen from the
+# server), optionally sending files slowly; and an HTTP(S) proxy that only writes down what
+# it is asked (every request through it is a host outside the configuration).
+
+
+@dataclass
+class LoggedServer:
+    """A running static site; ``requests()`` lists ``METHOD PATH`` of every request so far."""
+
+    root: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/simple"
+
+    def requests(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # our own child, by its handle
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+
+def static_site(root: Path, wheels: Iterable[Path] = (),
+                pages: Mapping[str, str] | None = None) -> Path:
+    """A PEP 503 site in ``root``: ``simple/<project>/index.html`` linking each wheel (copied
+    to ``files/``) with its ``#sha256=``, plus ``pages`` (project -> the page's HTML body)."""
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    (root / "simple").mkdir(parents=True, exist_ok=True)
+    (root / "files").mkdir(exist_ok=True)
+    projects: dict[str, list[str]] = {}
+    for whl in wheels:
+        data = whl.read_bytes()
+        (root / "files" / whl.name).write_bytes(data)
+        projects.setdefault(canonicalize_name(parse_wheel_filename(whl.name)[0]), []).append(
+            f'<a href="../../files/{whl.name}#sha256={hashlib.sha256(data).hexdigest()}">'
+            f'{whl.name}</a><br>')
+    bodies = {name: "\n".join(links) for name, links in projects.items()}
+    bodies.update(pages or {})
+    for name, body in bodies.items():
+        (root / "simple" / name).mkdir(exist_ok=True)
+        (root / "simple" / name / "index.html").write_text(
+            f"<!DOCTYPE html><html><body><h1>Links for {name}</h1>\n{body}\n</body></html>\n")
+    return root
+
+
+_SERVER = """
+import functools, http.server, sys, time
+root, port, log, delay = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def log_request(self, code="-", size="-"):
+        with open(log, "a") as fh:
+            fh.write(f"{self.command} {self.path} {code}\\n")
+    def copyfile(self, source, outputfile):
+        if not delay or not self.path.startswith("/files/"):
+            return super().copyfile(source, outputfile)
+        while chunk := source.read(1024):
+            outputfile.write(chunk)
+            outputfile.flush()
+            time.sleep(delay)
+http.server.ThreadingHTTPServer.daemon_threads = True
+http.server.ThreadingHTTPServer(("127.0.0.1", port),
+                                functools.partial(Handler, directory=root)).serve_forever()
+"""
+
+
+@contextlib.contextmanager
+def serve_site(root: Path, *, delay: float = 0.0) -> Iterator[LoggedServer]:
+    """``root`` served over http on 127.0.0.1 by the standard library's threaded server,
+    every request written to a log; ``delay``: seconds between 1 KiB chunks of a file."""
+    port = free_port()
+    log = root.parent / f"{root.name}-{port}.log"
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(root), str(port), str(log),
+                             str(delay)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = LoggedServer(root=root, port=port, proc=proc, log=log)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("the site server did not start") from None
+                time.sleep(0.05)
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Proxy:
+    """What a proxy was asked: ``CONNECT pypi.org:443 HTTP/1.1`` per https request, the
+    request line of plain-http ones. It answers 502 to all: a dead proxy that keeps a log."""
+
+    url: str
+    seen: list[str]
+
+
+@contextlib.contextmanager
+def logging_proxy() -> Iterator[Proxy]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    sock.settimeout(0.2)
+    proxy = Proxy(url=f"http://127.0.0.1:{sock.getsockname()[1]}", seen=[])
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _addr = sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                with contextlib.suppress(OSError):
+                    while b"\r\n" not in data and len(data) < 8192:
+                        chunk = conn.recv(1024)
+                        if not chunk:
+                            break
+                        data += chunk
+                proxy.seen.append(data.split(b"\r\n")[0].decode("latin-1"))
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n"
+                                 b"Connection: close\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        sock.close()

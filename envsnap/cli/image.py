@@ -14,7 +14,13 @@ from ..image import choose_base, default_tag, render
 from ..io import load
 from ..lock import lock, plan
 from ..progress import Bars, Steps, human_bytes
-from .lock import add_index_options, index_plan_args, settings_factory, stderr_reporter
+from .lock import (
+    add_index_options,
+    build_consent,
+    index_plan_args,
+    settings_factory,
+    stderr_reporter,
+)
 
 HELP = """\
 Build a Docker image that reproduces a snapshot's Python environment: the base image is
@@ -34,8 +40,14 @@ The build streams through the Docker Engine (Docker SDK, classic builder). Each 
 shown with the time it took (one updating line on a terminal); a failing step is reported
 with its log tail; --timeout stops a hung build; Ctrl-C leaves no container behind.
 Indexes are reached as 'envsnap lock' reaches them (the user's pip/uv configuration, or
---index-url). exit: 0 built, 1 the build failed or an index did not answer, 2 bad input
-(hostile snapshot, or a local/VCS package without --wheelhouse: said before any download).
+--index-url; the snapshot's own only with --use-snapshot-indexes). Without --wheelhouse
+nothing the snapshot names is built on this machine: the image's pip installs published
+wheels inside the image build, where the container is the sandbox. With --wheelhouse, a
+VCS / URL-archive / local-folder package is built here (its code runs on this machine)
+only with --allow-build; without it they are listed and the command exits 2 before
+anything ran, --dockerfile-only included. exit: 0 built, 1 the build failed or an index
+did not answer, 2 bad input (hostile snapshot, a build without --allow-build: said before
+any download).
 """
 
 
@@ -111,18 +123,14 @@ def run(args: argparse.Namespace, console: Any) -> int:
     pins = plan(snapshot, **flagged)  # refuses hostile input (exit 2) before any network use
     if snapshot.python is None:
         raise BadInputError("the snapshot has no Python environment to build an image from")
-    if args.wheelhouse is None:
-        # Known without the network: only a wheelhouse can hold these.
-        local = [f"{p.name}=={p.version}" for p in pins.pins if p.kind == "build"]
-        if local:
-            raise BadInputError(
-                f"cannot build an image: {', '.join(local)} installed from a local folder, an "
-                "editable or a VCS source: pass --wheelhouse DIR to build them into wheels")
+    # Known without the network: the sources it would build, refused unless allowed.
+    allow_build = build_consent(args, pins, console, wheelhouse=args.wheelhouse, image=True)
     progress = stderr_reporter(console)
     t0 = time.monotonic()
     with progress if isinstance(progress, Bars) else contextlib.nullcontext():
         hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
-                      progress=progress, settings=settings_factory(args), **flagged)
+                      progress=progress, settings=settings_factory(args),
+                      allow_build=allow_build, **flagged)
     console.info(f"locked {len(hashed.pins)} package(s) in {time.monotonic() - t0:.1f}s")
     plan_ = render(snapshot, hashed, base=base, offline=args.wheelhouse is not None,
                    labels=labels, heavy_extra=heavy)

@@ -12,9 +12,9 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..io import load, write_files_atomic
-from ..lock import FORMATS, lock, plan, render, wheel_dir_for
-from ..lock.hashing import BUILD_REASON
-from ..lock.index import source
+from ..lock import FORMATS, LockPlan, lacking, lock, plan, render, wheel_dir_for
+from ..lock.hashing import BuildRefused, build_reason, builds_needed, describe_build
+from ..lock.index import require_requests, source
 from ..lock.settings import IndexSettings, user_settings, with_flags
 from ..progress import Bars, Reporter, reporter
 from ._args import comma_list
@@ -34,16 +34,25 @@ hashes come from:
   (default)            the index's Simple API (PEP 691 JSON, PEP 503 HTML): the file pip
                        would install for the snapshot's Python/platform and its sha256,
                        read concurrently, without downloading wheels or resolving
-  --wheelhouse DIR     every wheel downloaded (or built, for editable/local/VCS installs)
-                       into DIR and hashed there: install and build images with no network
+  --wheelhouse DIR     every wheel downloaded (or, with --allow-build, built from the
+                       editable/local/VCS sources) into DIR and hashed there: install and
+                       build images with no network
 
-indexes: this machine is reached as the user's pip (or uv) is configured: mirror, extra
-indexes, find-links, cert, client cert, proxy, trusted hosts, netrc/keyring credentials.
---index-url/--extra-index-url/--find-links replace the configured values. Lockfiles name
-the index each package was published on (the snapshot's, PyPI, a local label's index) or
-the ones named by flag, without credentials; never a configured mirror or find-links
-path. Through a mirror, pylock.toml (which needs each file's URL) needs --index-url or
---wheelhouse. An index that does not answer fails the lock in under a minute (exit 1).
+indexes: only where the user's pip (or uv) is configured to go: mirror, extra indexes,
+find-links, cert, client cert, proxy (HTTP(S)_PROXY/NO_PROXY as pip applies them), trusted
+hosts, netrc/keyring credentials; PyPI when nothing names an index, plus the PyTorch
+index for +cuXYZ/+cpu builds then. --index-url/--extra-index-url/--find-links replace the
+configured values. Every host is named on stderr before the first request. Lockfiles name
+PyPI (plus a local label's index) or the indexes named by flag, without credentials; never
+a configured mirror or find-links path. Through a mirror, pylock.toml (which needs each
+file's URL) needs --index-url or --wheelhouse. An index that does not answer fails the
+lock in under a minute (exit 1).
+
+a snapshot is someone else's data: the indexes it records are shown, never asked, unless
+--use-snapshot-indexes (then after yours; plain http needs your trusted-host for it), and
+the sources it names (VCS, URL archive, local folder) are built on this machine, which runs
+their code, only with --allow-build (or allow-build = true in [tool.envsnap]). Without it,
+a run that would build them lists each one and exits 2 before anything ran.
 
 examples:
   envsnap lock train.toml                        requirements.txt + pylock.toml in .
@@ -51,13 +60,17 @@ examples:
   envsnap lock train.toml -o lock/ --wheelhouse wheels/   pylock paths: ../wheels/...
   envsnap lock train.toml --index-url https://mirror.example/simple
   envsnap lock train.toml --format conda -o lock/
+  envsnap lock train.toml -o lock/ --wheelhouse lock/wheels --allow-build   builds git/local
   pip install --no-index --find-links lock/wheels --require-hashes --no-deps \\
       -r lock/requirements.txt
 
 Packages with a local version label (torch 2.3.1+cu121) are fetched from the index that
-serves them (download.pytorch.org/whl/cu121). Packages that cannot be hashed are listed on
-stderr and at the end of each lockfile, never dropped silently. exit: 0 ok, 1 something
-could not be locked or an index did not answer, 2 bad input (said before any network use).
+serves them (download.pytorch.org/whl/cu121) unless an index is configured. Packages that
+cannot be hashed are listed on stderr and at the end of each lockfile, never dropped
+silently; pip, setuptools and wheel missing everywhere are a warning only (a new venv
+brings its own). exit: 0 every file whole, 1 a file lacks a package (each named, with
+why) or an index did not answer, 2 bad input or a build without --allow-build (said
+before any network use).
 """
 
 
@@ -77,7 +90,8 @@ def register(sub: Any) -> None:
     p.add_argument("--format", type=_formats, default=FORMATS, metavar="FORMATS",
                    help=f"comma-separated: {', '.join(FORMATS)} or all (default: all that apply)")
     p.add_argument("--wheelhouse", type=Path, metavar="DIR",
-                   help="download/build every wheel into DIR and hash those (air-gapped mode)")
+                   help="download every wheel into DIR (and, with --allow-build, build the "
+                        "snapshot's git/local sources there) and hash those (air-gapped mode)")
     p.add_argument("--offline", action="store_true",
                    help="with --wheelhouse: use only the wheels already there, no network")
     add_index_options(p)
@@ -85,7 +99,9 @@ def register(sub: Any) -> None:
 
 
 def add_index_options(p: Any) -> None:
-    """--index-url / --extra-index-url / --find-links (shared with restore and build-image)."""
+    """--index-url / --extra-index-url / --find-links and the two consents a snapshot cannot
+    give itself, --use-snapshot-indexes and --allow-build (shared with restore and
+    build-image)."""
     p.add_argument("--index-url", metavar="URL",
                    help="the index to lock from and name in the lockfiles (replaces the "
                         "configured one; credentials are used, never written)")
@@ -93,6 +109,13 @@ def add_index_options(p: Any) -> None:
                    help="an extra index, named in the lockfiles too (repeatable)")
     p.add_argument("--find-links", action="append", default=[], metavar="PATH_OR_URL",
                    help="a folder or page of wheels to look in (repeatable; never written)")
+    p.add_argument("--use-snapshot-indexes", action="store_true",
+                   help="also ask the indexes the snapshot records, after your own (plain "
+                        "http ones need your trusted-host); by default they are only shown")
+    p.add_argument("--allow-build", action="store_true",
+                   help="build the VCS / URL-archive / local-folder sources the snapshot names "
+                        "on this machine, which runs their code (also: allow-build = true in "
+                        "[tool.envsnap])")
 
 
 def index_plan_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -104,7 +127,39 @@ def index_plan_args(args: argparse.Namespace) -> dict[str, Any]:
         "index_url": portable_index(args.index_url, "--index-url") if args.index_url else None,
         "extra_index_urls": [portable_index(u, "--extra-index-url")
                              for u in args.extra_index_url],
+        "use_snapshot_indexes": bool(getattr(args, "use_snapshot_indexes", False)),
     }
+
+
+def build_consent(args: argparse.Namespace, pins: LockPlan, console: Any, *,
+                  wheelhouse: Path | None, image: bool = False) -> bool:
+    """Whether this run may build the sources the snapshot names: --allow-build, or
+    ``allow-build = true`` in [tool.envsnap] (read only when something would be built).
+    Without consent every such source is listed on stderr (name, kind, where) and
+    BuildRefused ends the run (exit 2) before anything was fetched, built or installed.
+    ``image`` without a wheelhouse: build-image installs published wheels only."""
+    needed = builds_needed(pins, wheelhouse)
+    if not needed:
+        return bool(args.allow_build)
+    allowed = bool(args.allow_build)
+    if not allowed:
+        from .. import config
+
+        found = config.load()
+        if found.allow_build:
+            console.info(f"allow-build = true in {found.source}: building the sources the "
+                         "snapshot names on this machine")
+            allowed = True
+    if not allowed:
+        for pin in needed:
+            console.warn(f"would build {describe_build(pin)}")
+        raise BuildRefused(needed)
+    if image and wheelhouse is None:
+        raise BadInputError(
+            f"{len(needed)} package(s) must be built from source ({', '.join(p.name for p in needed)}): "
+            "build-image builds them on this machine into --wheelhouse DIR, whose wheels the "
+            "build context carries; without one the image installs published wheels only")
+    return True
 
 
 def settings_factory(args: argparse.Namespace) -> Callable[[], IndexSettings]:
@@ -125,6 +180,7 @@ def settings_factory(args: argparse.Namespace) -> Callable[[], IndexSettings]:
 
     worker = None
     if not getattr(args, "offline", False):
+        require_requests()  # the 'lock' extra: one line, exit 2, before any work
         worker = threading.Thread(target=read, name="envsnap-settings", daemon=True)
         worker.start()
 
@@ -185,6 +241,8 @@ def run(args: argparse.Namespace, console: Any) -> int:
         raise BadInputError("--offline needs --wheelhouse DIR holding every wheel")
     flagged = index_plan_args(args)
     pins = plan(snapshot, **flagged)  # refuses hostile input (exit 2) before anything else
+    allow_build = (build_consent(args, pins, console, wheelhouse=args.wheelhouse)
+                   if args.wheelhouse is not None else False)
     formats = list(args.format)
     settings = settings_factory(args)
     if args.wheelhouse is None and any(p.kind == "index" for p in pins.pins):
@@ -192,9 +250,9 @@ def run(args: argparse.Namespace, console: Any) -> int:
                                          explicit=args.format != FORMATS, console=console)
     said: set[str] = set()
     if args.wheelhouse is None:
-        for pin in pins.pins:  # known without the network: only a wheelhouse can hold them
+        for pin in pins.pins:  # known without the network: nothing is built without a wheelhouse
             if pin.kind == "build":
-                console.warn(f"not locked: {pin.name}=={pin.version}: {BUILD_REASON}")
+                console.warn(f"not locked: {pin.name}=={pin.version}: {build_reason(pin)}")
                 said.add(pin.name)
     argv = ["envsnap", "lock", args.snapshot, "-o", args.output]
     if args.format != FORMATS:
@@ -207,11 +265,13 @@ def run(args: argparse.Namespace, console: Any) -> int:
         argv += ["--index-url", flagged["index_url"]]
     for url in flagged["extra_index_urls"]:
         argv += ["--extra-index-url", url]
+    if flagged["use_snapshot_indexes"]:
+        argv.append("--use-snapshot-indexes")
     command = command_line(argv)
     progress = stderr_reporter(console)
     with progress if isinstance(progress, Bars) else contextlib.nullcontext():
         hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
-                      progress=progress, settings=settings, **flagged)
+                      progress=progress, settings=settings, allow_build=allow_build, **flagged)
     wheel_dir = wheel_dir_for(out, args.wheelhouse)
     files = render(snapshot, hashed, formats, command=command, wheel_dir=wheel_dir)
     if args.wheelhouse and wheel_dir is None and "pylock.toml" in files:
@@ -222,28 +282,44 @@ def run(args: argparse.Namespace, console: Any) -> int:
     for item in hashed.unlockable:
         if item.name not in said:
             console.warn(f"not locked: {item.name}=={item.version}: {item.reason}")
-    via = sorted({p.via for p in hashed.pins if p.via})
-    if via and "pylock.toml" in files:
-        console.warn(f"pylock.toml lists {sum(1 for p in hashed.pins if p.via)} package(s) "
-                     f"found through {', '.join(via)} as not locked (no URL to write); "
-                     "requirements.txt has them")
+    for item in hashed.tools_missing:
+        console.warn(f"installer package not locked: {item.name}=={item.version}: "
+                     f"{item.reason} (a new venv brings its own: not a failure)")
+    via: dict[str, list[str]] = {}
+    for locked in hashed.pins:
+        if locked.via:
+            via.setdefault(locked.via, []).append(locked.name)
+    for where, names in via.items():
+        console.info(f"{len(names)} package(s) hashed from {where}, not from an index the "
+                     f"lockfiles name: {', '.join(names)}")
+    gaps = lacking(snapshot, hashed, files, command=command)
     console.info(f"locked {len(hashed.pins)} package(s) -> {', '.join(sorted(files))} in {out}")
-    return 1 if hashed.unlockable else 0
+    for name, missing in gaps.items():
+        # Whole or exit 1: a file that lacks a package says which, and why (pylock.toml also
+        # lacks what only requirements.txt can hold: files found without a URL to write).
+        console.warn(f"{name} lacks {len(missing)} package(s): " + "; ".join(missing))
+    return 1 if gaps else 0
 
 
 def _pylock_through_mirror(written: str, settings: IndexSettings, formats: list[str], *,
                            explicit: bool, console: Any) -> list[str]:
-    """pylock.toml holds each wheel's URL; through a configured mirror the URL on the index
-    the lock names is unknown (and the mirror's is never written). Known before any network
-    call: an explicit --format pylock exits 2, the default leaves pylock.toml out."""
-    if "pylock" not in formats or settings.no_index:
+    """pylock.toml holds each wheel's URL; through a configured mirror, or with find-links as
+    the only source, the URL on the index the lock names is unknown (and the mirror's or the
+    folder's is never written). Known before any network call: an explicit --format pylock
+    exits 2, the default leaves pylock.toml out."""
+    if "pylock" not in formats:
         return formats
-    mirror = settings.index_url and source(settings.index_url, "index").url != written
-    if not mirror:
+    if settings.no_index:
+        if not settings.find_links:
+            return formats
+        what = f"find-links locations only ({settings.origin}), whose paths are never written"
+    elif settings.index_url and source(settings.index_url, "index").url != written:
+        what = f"a mirror ({settings.origin}) whose URLs are never written"
+    else:
         return formats
     why = (f"pylock.toml needs each wheel's URL on {written}, and this machine reaches packages "
-           f"through a mirror ({settings.origin}) whose URLs are never written: pass "
-           "--index-url MIRROR to name it in the lockfiles, or --wheelhouse DIR")
+           f"through {what}: pass --index-url MIRROR to name it in the lockfiles, or "
+           "--wheelhouse DIR")
     if explicit:
         raise BadInputError(why)
     console.warn(f"{why}; writing requirements.txt only")

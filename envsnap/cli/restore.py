@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from ..io import load
+from ..lock import plan
 from ..lock.restore import INSTALLERS, restore
 from ..progress import Bars
-from .lock import add_index_options, index_plan_args, settings_factory, stderr_reporter
+from .lock import (
+    add_index_options,
+    build_consent,
+    index_plan_args,
+    settings_factory,
+    stderr_reporter,
+)
 
 HELP = """\
 Recreate a snapshot's Python environment in a new virtual environment, the way `uv sync`
@@ -24,12 +31,18 @@ examples:
   envsnap restore train.toml --venv .venv-train
   envsnap restore train.toml --venv /opt/envs/train --wheelhouse wheels/ --offline
   envsnap restore train.toml --venv v --python /usr/local/bin/python3.11 --installer pip
+  envsnap restore train.toml --venv v --allow-build     also builds its git/local packages
 
-Wheels come from --wheelhouse (downloaded or built there first unless --offline) or from
-a temporary wheelhouse, reached as the user's pip/uv configuration says (or --index-url).
-A failed restore removes the venv it created, and so does drift unless --keep-on-drift.
+Wheels come from --wheelhouse (downloaded there first unless --offline) or from a temporary
+wheelhouse, reached only as the user's pip/uv configuration says (or --index-url); the
+indexes the snapshot records are asked only with --use-snapshot-indexes. A package the
+snapshot installed from a VCS, a URL archive or a local folder is built on this machine
+(running its code) only with --allow-build: without it, restore lists them and exits 2
+before anything ran. A failed or interrupted restore (Ctrl-C ends it within a second)
+removes the venv it created, and so does drift unless --keep-on-drift.
 exit: 0 restored and identical, 1 drift or a failed install, 2 bad input (the venv folder
-is not empty, no interpreter flag value, hostile snapshot).
+is not empty, no interpreter flag value, hostile snapshot, a build without --allow-build),
+130 interrupted.
 """
 
 
@@ -46,7 +59,8 @@ def register(sub: Any) -> None:
     p.add_argument("--python", metavar="PATH",
                    help="the interpreter to use (default: the snapshot's version from PATH)")
     p.add_argument("--wheelhouse", type=Path, metavar="DIR",
-                   help="download/build wheels into DIR and install from it")
+                   help="download wheels into DIR (build git/local sources there with "
+                        "--allow-build) and install from it")
     p.add_argument("--offline", action="store_true",
                    help="with --wheelhouse: use only the wheels already there, no network")
     p.add_argument("--installer", choices=INSTALLERS, default="auto",
@@ -60,12 +74,15 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace, console: Any) -> int:
     snapshot = load(args.snapshot)
     flagged = index_plan_args(args)
+    # Said before anything runs: the sources restore would build, unless allowed.
+    allow_build = build_consent(args, plan(snapshot, **flagged), console,
+                                wheelhouse=args.wheelhouse)
     progress = stderr_reporter(console)
     with progress if isinstance(progress, Bars) else contextlib.nullcontext():
         result = restore(snapshot, args.venv, python=args.python, wheelhouse=args.wheelhouse,
                          offline=args.offline, settings=settings_factory(args),
                          installer=args.installer, keep_on_drift=args.keep_on_drift,
-                         progress=progress, **flagged)
+                         progress=progress, allow_build=allow_build, **flagged)
     if not result.drift:
         console.info(f"restored {result.packages} package(s) into {result.venv} with Python "
                      f"{result.python} ({result.installer}): same as the snapshot, paths aside")

@@ -11,18 +11,21 @@ from ..progress import Reporter
 from ..snapshot import Snapshot
 from .conda import CondaLock, render_conda, validate_conda_lock
 from .hashing import (
+    BuildRefused,
     HashedLock,
     LockedFile,
     LockedPin,
     LockError,
     ProgressFn,
     Unlockable,
+    builds_needed,
+    describe_build,
     hash_pins,
     sha256_file,
 )
-from .index import IndexUnreachable
+from .index import IndexRefused, IndexUnreachable, MissingExtra
 from .plan import LockPlan, Pin, plan
-from .pylock import render_pylock, validate_pylock
+from .pylock import pins_without_url, render_pylock, validate_pylock
 from .requirements import render_requirements
 from .settings import IndexSettings, user_settings
 
@@ -30,18 +33,24 @@ FORMATS = ("requirements", "pylock", "conda")
 
 __all__ = [
     "FORMATS",
+    "BuildRefused",
     "CondaLock",
     "HashedLock",
+    "IndexRefused",
     "IndexSettings",
     "IndexUnreachable",
     "LockError",
     "LockPlan",
     "LockedFile",
     "LockedPin",
+    "MissingExtra",
     "Pin",
     "ProgressFn",
     "Unlockable",
+    "builds_needed",
+    "describe_build",
     "hash_pins",
+    "lacking",
     "lock",
     "plan",
     "render",
@@ -58,16 +67,21 @@ __all__ = [
 def lock(snapshot: Snapshot, *, wheelhouse: Path | None = None, offline: bool = False,
          progress: Reporter | ProgressFn | None = None,
          settings: IndexSettings | Callable[[], IndexSettings] | None = None,
-         index_url: str | None = None, extra_index_urls: Sequence[str] = ()) -> HashedLock:
+         index_url: str | None = None, extra_index_urls: Sequence[str] = (),
+         use_snapshot_indexes: bool = False, allow_build: bool = False) -> HashedLock:
     """Plan (pure) then hash (the edge): the snapshot's exact pins with their sha256.
 
     ``settings``: how this machine reaches indexes; by default the user's pip / uv
     configuration, read only when the network is needed. ``index_url`` / ``extra_index_urls``
-    are indexes the lockfiles name instead of the snapshot's (credential-free).
+    are indexes the lockfiles name (credential-free). The snapshot's own indexes are asked
+    (after the user's) only with ``use_snapshot_indexes``; the sources it names are built
+    (into ``wheelhouse``) only with ``allow_build``.
     """
-    p = plan(snapshot, index_url=index_url, extra_index_urls=extra_index_urls)
+    p = plan(snapshot, index_url=index_url, extra_index_urls=extra_index_urls,
+             use_snapshot_indexes=use_snapshot_indexes)
     return hash_pins(p, wheelhouse=wheelhouse, offline=offline, progress=progress,
-                     settings=settings if settings is not None else user_settings)
+                     settings=settings if settings is not None else user_settings,
+                     allow_build=allow_build)
 
 
 def wheel_dir_for(out_dir: Path, wheelhouse: Path | None) -> str | None:
@@ -100,3 +114,26 @@ def render(snapshot: Snapshot, hashed: HashedLock, formats: Iterable[str], *, co
     if "conda" in wanted and snapshot.conda is not None:
         files.update(render_conda(snapshot, hashed, command=command).files)
     return files
+
+
+def lacking(snapshot: Snapshot, hashed: HashedLock, files: Iterable[str], *,
+            command: str = "envsnap lock") -> dict[str, tuple[str, ...]]:
+    """File name -> ``name==version: why`` for every package of the snapshot that file does
+    not lock (pip / setuptools / wheel missing everywhere aside: a warning). A lock is whole
+    or the command exits 1 naming these."""
+    out: dict[str, tuple[str, ...]] = {}
+    base = [f"{u.name}=={u.version}: {u.reason}" for u in hashed.unlockable]
+    for name in files:
+        if name == "requirements.txt":
+            gaps = list(base)
+        elif name == "pylock.toml":
+            gaps = base + [f"{u.name}=={u.version}: {u.reason}"
+                           for u in pins_without_url(hashed)[1]]
+        elif name == "conda-lock.yml":
+            gaps = list(dict.fromkeys(
+                (*render_conda(snapshot, hashed, command=command).skipped, *base)))
+        else:
+            continue
+        if gaps:
+            out[name] = tuple(gaps)
+    return out

@@ -3,14 +3,16 @@ HTML) or a find-links location, and the one file pip would install for the targe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html.parser
 import json
 import os
 import re
+import stat
 import threading
 import urllib.parse
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,12 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from .. import rules
-from ..errors import EnvsnapError
-from ..progress import SILENT, Transfer
+from ..errors import BadInputError, EnvsnapError, FileTooLarge
+from ..host import read_regular_file
+from ..progress import SILENT, Transfer, human_bytes
 from ..redact import redact_url
+from .plan import PYPI_SIMPLE
+from .safety import is_safe_filename
 from .settings import IndexSettings, split_auth
 
 # https://packaging.python.org/en/latest/specifications/simple-repository-api/: JSON first,
@@ -40,12 +45,47 @@ READ_TIMEOUT_S = 15.0  # between bytes, per attempt
 # 10 s to connect (or 15 s without a byte) plus 0.75 s of backoff, within 60 s.
 RETRIES = 2
 WORKERS = 16  # concurrent requests (connection pools are sized to match)
+# The most a download may send when its page declares no size: above the largest wheels
+# published (CUDA builds of torch are ~2.5 GB), far below what fills a disk by surprise.
+MAX_DOWNLOAD_BYTES = 4 * 2**30
+# The most a project or find-links page may send (PyPI's largest JSON pages are a few MB).
+MAX_PAGE_BYTES = 64 * 2**20
+MAX_REDIRECTS = 5
 _CHUNK = 1 << 16
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_WEB = ("http", "https")
 
 
 class IndexUnreachable(EnvsnapError):
     """An index or find-links location did not answer (or refused us): exit 1, one line."""
+
+
+class IndexRefused(EnvsnapError):
+    """An index sent what envsnap never follows or keeps (a link to a local file, more bytes
+    than declared): exit 1, the index named, nothing kept."""
+
+
+class OffIndexRedirect(EnvsnapError):
+    """A project page redirected to another host: not followed (a miss on that index)."""
+
+
+class Cancelled(Exception):
+    """Raised in a worker whose run was cancelled (Ctrl-C, or another worker failed)."""
+
+
+class MissingExtra(BadInputError):
+    """The command needs an optional dependency that is not installed: exit 2, one line."""
+
+
+def require_requests() -> None:
+    """Raise MissingExtra unless requests (the ``lock`` extra) is installed: said before any
+    work, in place of a ModuleNotFoundError in the middle of it. Looked up, not imported:
+    the import itself runs on a thread beside the user's pip configuration (cli/lock.py)."""
+    import importlib.util
+
+    if importlib.util.find_spec("requests") is None:
+        raise MissingExtra("reaching a package index needs the 'lock' extra (requests): "
+                           "pip install 'envsnap[lock]'")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +127,8 @@ def _filename(url: str) -> str:
 
 
 def parse_json_page(data: Any, base_url: str) -> list[IndexFile]:
-    """A PEP 691 project page (``application/vnd.pypi.simple.v1+json``)::
+    """A PEP 691 project page (``application/vnd.pypi.simple.v1+json``); entries whose file
+    name is not a wheel or sdist name (is_safe_filename) are left out::
 
         {"meta": {"api-version": "1.1"}, "name": "six", "files": [{"filename":
          "six-1.16.0-py2.py3-none-any.whl", "url": "https://files.../six-1.16.0-...whl",
@@ -105,12 +146,16 @@ def parse_json_page(data: Any, base_url: str) -> list[IndexFile]:
         name = entry.get("filename")
         rp = entry.get("requires-python")
         size = entry.get("size")
+        filename = name if isinstance(name, str) and name else _filename(url)
+        if not is_safe_filename(filename):
+            continue
         out.append(IndexFile(
-            filename=name if isinstance(name, str) and name else _filename(url),
+            filename=filename,
             url=url, sha256=sha if isinstance(sha, str) else frag_sha,
             requires_python=rp if isinstance(rp, str) and rp else None,
             yanked=bool(entry.get("yanked")),
-            size=size if isinstance(size, int) and not isinstance(size, bool) else None))
+            size=size if isinstance(size, int) and not isinstance(size, bool) and size >= 0
+            else None))
     return out
 
 
@@ -139,7 +184,8 @@ class _Links(html.parser.HTMLParser):
 
 def parse_html_page(text: str, base_url: str) -> list[IndexFile]:
     """A PEP 503 project page (or a find-links page): one anchor per file, its text the file
-    name, its href carrying ``#sha256=<hex>``::
+    name, its href carrying ``#sha256=<hex>``; anchors whose file name is not a wheel or sdist
+    name (is_safe_filename) are left out::
 
         <a href="/packages/six-1.16.0-py2.py3-none-any.whl#sha256=8abb2f1d..."
            data-requires-python="&gt;=2.7">six-1.16.0-py2.py3-none-any.whl</a><br>
@@ -154,9 +200,11 @@ def parse_html_page(text: str, base_url: str) -> list[IndexFile]:
         if not href:
             continue
         url, sha = _join(base, href)
-        shown = "".join(texts).strip()
+        filename = "".join(texts).strip() or _filename(url)
+        if not is_safe_filename(filename):
+            continue
         out.append(IndexFile(
-            filename=shown or _filename(url), url=url, sha256=sha,
+            filename=filename, url=url, sha256=sha,
             requires_python=attrs.get("data-requires-python") or None,
             yanked="data-yanked" in attrs))
     return out
@@ -270,6 +318,7 @@ class Source:
     url: str  # credential-free: shown in messages, compared with the lockfile's indexes
     kind: str  # "index" | "links"
     auth: tuple[str, str] | None = field(default=None, repr=False)
+    origin: str = ""  # who named it: "pip configuration", "--index-url", "built in" ...
 
     @property
     def local(self) -> Path | None:
@@ -282,15 +331,19 @@ class Source:
         return Path(self.url)
 
     @property
+    def remote(self) -> bool:
+        return urllib.parse.urlsplit(self.url).scheme in _WEB
+
+    @property
     def shown(self) -> str:
         return redact_url(self.url)
 
 
-def source(url: str, kind: str) -> Source:
+def source(url: str, kind: str, *, origin: str = "") -> Source:
     bare, auth = split_auth(url.strip())
     if kind == "index" and "://" in bare:
         bare = bare.rstrip("/")
-    return Source(url=bare, kind=kind, auth=auth)
+    return Source(url=bare, kind=kind, auth=auth, origin=origin)
 
 
 def _reason(exc: BaseException) -> str:
@@ -417,44 +470,117 @@ class IndexClient:
             self._keyring[src.url] = found
         return found
 
-    def get(self, src: Source, url: str, *, stream: bool = False,
-            accept: str | None = None) -> Any:
-        """GET with timeouts and retries; 401 asks keyring once. Raises IndexUnreachable
-        naming ``src`` on a connection failure, 401/403 and 5xx."""
+    def _proxy_for(self, url: str) -> str | None:
+        """The proxy requests uses for ``url``: pip's ``proxy`` setting, else HTTP(S)_PROXY /
+        ALL_PROXY unless NO_PROXY names the host (requests' own rules, as pip uses them)."""
+        if self.settings.proxy:
+            return self.settings.proxy
+        from requests.utils import get_environ_proxies, select_proxy
+
+        found: str | None = select_proxy(url, get_environ_proxies(url))
+        return found
+
+    def _send(self, src: Source, url: str, headers: Mapping[str, str], *, stream: bool,
+              redirects: bool) -> Any:
         import requests
 
-        headers = {"Accept": accept} if accept else {}
         try:
-            resp = self._session().get(url, headers=headers, auth=self._auth(src, url),
+            resp = self._session().get(url, headers=dict(headers), auth=self._auth(src, url),
                                        timeout=self.timeout, stream=stream,
-                                       verify=self._verify(url))
+                                       verify=self._verify(url), allow_redirects=redirects)
             if resp.status_code == 401 and src.auth is None:
                 cred = self._keyring_auth(src)
                 if cred is not None:
                     resp.close()
-                    resp = self._session().get(url, headers=headers, auth=cred,
+                    resp = self._session().get(url, headers=dict(headers), auth=cred,
                                                timeout=self.timeout, stream=stream,
-                                               verify=self._verify(url))
+                                               verify=self._verify(url),
+                                               allow_redirects=redirects)
         except requests.RequestException as exc:
-            via = (" through the proxy" if isinstance(exc, requests.exceptions.ProxyError)
-                   else "")
+            via = ""
+            if isinstance(exc, requests.exceptions.ProxyError):
+                proxy = self._proxy_for(url)
+                via = f" through the proxy {redact_url(proxy)}" if proxy else " through a proxy"
             raise IndexUnreachable(
-                f"cannot reach {self._what(src)}{via}: {_reason(exc)} ({self.retries + 1} "
-                f"tries, {self.timeout[0]:.0f}s connect timeout each)") from None
+                f"cannot reach {self._what(src)}: GET {redact_url(url)}{via}: {_reason(exc)} "
+                f"({self.retries + 1} tries, {self.timeout[0]:.0f}s connect timeout each)"
+            ) from None
+        return resp
+
+    def get(self, src: Source, url: str, *, stream: bool = False,
+            accept: str | None = None, same_host: bool = False) -> Any:
+        """GET with timeouts and retries; 401 asks keyring once. Raises IndexUnreachable naming
+        ``src`` and the URL that failed on a connection failure, 401/403 and 5xx.
+
+        ``same_host`` (project and find-links pages): a redirect is followed only on the host
+        asked, never to another host or from https to http (OffIndexRedirect): a mirror that
+        sends what it lacks to pypi.org must not take envsnap there. Files follow redirects as
+        pip does (to http(s) only; their sha256 is checked).
+        """
+        headers = {"Accept": accept} if accept else {}
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            resp = self._send(src, current, headers, stream=stream, redirects=not same_host)
+            if not (same_host and resp.is_redirect):
+                break
+            target = urllib.parse.urljoin(current, resp.headers.get("Location", ""))
+            resp.close()
+            here, there = urllib.parse.urlsplit(current), urllib.parse.urlsplit(target)
+            if (there.scheme not in _WEB or (there.hostname or "") != (here.hostname or "")
+                    or there.port != here.port or (here.scheme, there.scheme) == ("https", "http")):
+                where = f"{there.scheme}://{there.hostname}" if there.scheme in _WEB else \
+                    _scheme_shown(there.scheme) + " URL"
+                raise OffIndexRedirect(f"{self._what(src)} redirects {redact_url(current)} to "
+                                       f"{where}, outside the configuration: not followed")
+            current = target
+        else:
+            raise IndexUnreachable(f"{self._what(src)}: more than {MAX_REDIRECTS} redirects "
+                                   f"for {redact_url(url)}")
         if resp.status_code in (401, 403):
             resp.close()
             raise IndexUnreachable(
-                f"{self._what(src)} refused access (HTTP {resp.status_code}): give credentials "
-                "in the index URL, ~/.netrc or keyring")
+                f"{self._what(src)} refused access (HTTP {resp.status_code}) to "
+                f"{redact_url(current)}: give credentials in the index URL, ~/.netrc or keyring")
         if resp.status_code >= 500 or resp.status_code == 429:
             resp.close()
-            raise IndexUnreachable(f"{self._what(src)} answered HTTP {resp.status_code} "
-                                   f"after {self.retries + 1} tries")
+            raise IndexUnreachable(f"{self._what(src)} answered HTTP {resp.status_code} for "
+                                   f"{redact_url(current)} after {self.retries + 1} tries")
         return resp
 
     def _what(self, src: Source) -> str:
         kind = "the index" if src.kind == "index" else "the find-links location"
-        return f"{kind} {src.shown} [{self.settings.origin}]"
+        return f"{kind} {src.shown} [{src.origin or self.settings.origin}]"
+
+    def _read_page(self, src: Source, resp: Any, what: str) -> str:
+        """A page's text, at most MAX_PAGE_BYTES (decoded: a compressed page counts as sent)."""
+        import requests
+
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in resp.iter_content(_CHUNK):
+                size += len(chunk)
+                if size > MAX_PAGE_BYTES:
+                    raise IndexRefused(f"{self._what(src)} sent more than "
+                                       f"{human_bytes(MAX_PAGE_BYTES)} for the page of {what}: "
+                                       "refused")
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise IndexUnreachable(f"{self._what(src)} broke off sending the page of {what} "
+                                   f"({_reason(exc)})") from None
+        return b"".join(chunks).decode(resp.encoding or "utf-8", "replace")
+
+    def _web_only(self, src: Source, files: list[IndexFile], what: str) -> list[IndexFile]:
+        """A page fetched over http(s) may link only http(s) files: a ``file:`` link would make
+        envsnap read (and copy into a wheelhouse, a build context) a file of this machine."""
+        if src.remote:
+            for f in files:
+                scheme = urllib.parse.urlsplit(f.url).scheme
+                if scheme not in _WEB:
+                    raise IndexRefused(
+                        f"{self._what(src)} links a {_scheme_shown(scheme)} URL for {what}: "
+                        "refused (a page fetched over http(s) may only link http(s) files)")
+        return files
 
     # -----------------------------------------------------------------------------------------
 
@@ -464,30 +590,35 @@ class IndexClient:
         if src.kind == "links":
             return [f for f in self._link_files(src) if _project_of(f.filename) == name]
         local = src.local
-        if local is not None:  # a file:// index: <root>/<project>/index.html
+        if local is not None:  # a file:// index the user configured: <root>/<project>/index.html
             page = local / name / "index.html"
             try:
-                text = page.read_text("utf-8", errors="replace")
-            except OSError:
+                raw = read_regular_file(str(page), limit=MAX_PAGE_BYTES)
+            except FileTooLarge:
+                raise IndexRefused(f"{self._what(src)}: the page of {name} is larger than "
+                                   f"{human_bytes(MAX_PAGE_BYTES)}") from None
+            if raw is None:
                 return None
-            return parse_html_page(text, page.as_uri())
-        resp = self.get(src, f"{src.url}/{name}/", accept=ACCEPT)
+            return parse_html_page(raw.decode("utf-8", "replace"), page.as_uri())
+        resp = self.get(src, f"{src.url}/{name}/", accept=ACCEPT, stream=True, same_host=True)
         with resp:
             if resp.status_code == 404:
                 return None
             if resp.status_code >= 400:
                 raise IndexUnreachable(f"{self._what(src)} answered HTTP {resp.status_code} "
-                                       f"for {name}")
+                                       f"for {redact_url(resp.url)}")
             kind = resp.headers.get("Content-Type", "text/html").split(";")[0].strip().lower()
             base = resp.url
-            if kind == "application/vnd.pypi.simple.v1+json":
-                try:
-                    return parse_json_page(json.loads(resp.content), base)
-                except ValueError:
-                    raise IndexUnreachable(f"{self._what(src)} served invalid JSON for "
-                                           f"{name}") from None
-            return parse_html_page(resp.content.decode(resp.encoding or "utf-8", "replace"),
-                                   base)
+            text = self._read_page(src, resp, name)
+        if kind == "application/vnd.pypi.simple.v1+json":
+            try:
+                files = parse_json_page(json.loads(text), base)
+            except ValueError:
+                raise IndexUnreachable(f"{self._what(src)} served invalid JSON for "
+                                       f"{name}") from None
+        else:
+            files = parse_html_page(text, base)
+        return self._web_only(src, files, name)
 
     def _link_files(self, src: Source) -> list[IndexFile]:
         with self._lock:
@@ -502,30 +633,52 @@ class IndexClient:
                 files: list[IndexFile] = []
             else:
                 files = [IndexFile(filename=n, url=(local / n).resolve().as_uri(), sha256=None)
-                         for n in names if n.endswith((".whl", ".tar.gz", ".zip"))]
+                         for n in names if n.endswith((".whl", ".tar.gz", ".zip"))
+                         and is_safe_filename(n) and (local / n).is_file()]
         else:
-            resp = self.get(src, src.url, accept="text/html")
+            resp = self.get(src, src.url, accept="text/html", stream=True, same_host=True)
             with resp:
-                files = ([] if resp.status_code >= 400 else parse_html_page(
-                    resp.content.decode(resp.encoding or "utf-8", "replace"), resp.url))
+                status, base = resp.status_code, resp.url
+                text = "" if status >= 400 else self._read_page(src, resp, "find-links")
+            files = [] if status >= 400 else self._web_only(
+                src, parse_html_page(text, base), "a file")
         with self._lock:
             self._links[src.url] = files
         return files
 
     def stream(self, src: Source, f: IndexFile, sink: Any,
-               transfer: Transfer | None = None) -> str:
+               transfer: Transfer | None = None, cancel: threading.Event | None = None) -> str:
         """Copy ``f`` into ``sink`` (a binary file object, or None to only hash it); the hex
-        sha256 of what was read."""
+        sha256 of what was read. At most the size the page declares, else MAX_DOWNLOAD_BYTES
+        (IndexRefused past it); a local file only from a source the user configured on this
+        machine, and only a regular file. ``cancel`` set: stops between chunks."""
         transfer = transfer or SILENT.transfer(f.filename, f.size)
         digest = hashlib.sha256()
+        limit = f.size if f.size is not None else MAX_DOWNLOAD_BYTES
         parts = urllib.parse.urlsplit(f.url)
-        if parts.scheme == "file":
-            with open(urllib.parse.unquote(parts.path), "rb") as fh:
+        received = 0
+
+        def take(chunk: bytes) -> None:
+            nonlocal received
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
+            received += len(chunk)
+            if received > limit:
+                declared = "declares" if f.size is not None else "allows (MAX_DOWNLOAD_BYTES)"
+                raise IndexRefused(f"{self._what(src)} sent more than the {limit} bytes it "
+                                   f"{declared} for {f.filename}: refused, nothing kept")
+            digest.update(chunk)
+            if sink is not None:
+                sink.write(chunk)
+            transfer.advance(len(chunk))
+
+        if parts.scheme not in _WEB:
+            if src.remote or parts.scheme != "file":
+                raise IndexRefused(f"{self._what(src)}: {f.filename} is a "
+                                   f"{_scheme_shown(parts.scheme)} URL: refused")
+            with _open_regular(urllib.parse.unquote(parts.path), self._what(src)) as fh:
                 while chunk := fh.read(_CHUNK):
-                    digest.update(chunk)
-                    if sink is not None:
-                        sink.write(chunk)
-                    transfer.advance(len(chunk))
+                    take(chunk)
             return digest.hexdigest()
         import requests
 
@@ -533,17 +686,39 @@ class IndexClient:
         with resp:
             if resp.status_code >= 400:
                 raise IndexUnreachable(f"{self._what(src)} answered HTTP {resp.status_code} "
-                                       f"for {f.filename}")
+                                       f"for {redact_url(resp.url)}")
             try:
                 for chunk in resp.iter_content(_CHUNK):
-                    digest.update(chunk)
-                    if sink is not None:
-                        sink.write(chunk)
-                    transfer.advance(len(chunk))
+                    take(chunk)
             except requests.RequestException as exc:
                 raise IndexUnreachable(f"{self._what(src)} broke off sending {f.filename} "
                                        f"({_reason(exc)})") from None
         return digest.hexdigest()
+
+
+def _scheme_shown(scheme: str) -> str:
+    # The scheme is all a message shows of a refused URL (never its path or query).
+    return f"{scheme}:" if re.fullmatch(r"[a-z][a-z0-9+.-]{0,15}", scheme) else "non-http(s)"
+
+
+@contextlib.contextmanager
+def _open_regular(path: str, what: str) -> Iterator[Any]:
+    """A local regular file opened for reading; a FIFO, a device or a folder is refused
+    (O_NONBLOCK: opening a FIFO does not wait for a writer)."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise IndexUnreachable(f"{what}: cannot read a file it lists ({exc.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IndexRefused(f"{what} lists a file that is not a regular file: refused")
+        fh = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with fh:
+        yield fh
 
 
 def _project_of(filename: str) -> str | None:
@@ -556,17 +731,23 @@ def _project_of(filename: str) -> str | None:
     return canonicalize_name(stem.rsplit("-", 1)[0]) if "-" in stem else None
 
 
-def sources(settings: IndexSettings, *, indexes: Sequence[str]) -> list[Source]:
-    """The network sources in the order they are asked: the configured (or flagged) indexes,
-    else the lockfile's own ``indexes``; then find-links locations."""
-    if settings.no_index:
-        urls: Sequence[str] = ()
-    elif settings.index_url or settings.extra_index_urls:
-        urls = [u for u in (settings.index_url, *settings.extra_index_urls) if u]
-        if not settings.index_url:
-            urls = [indexes[0], *urls] if indexes else urls
-    else:
-        urls = indexes
-    out = [source(u, "index") for u in dict.fromkeys(urls)]
-    out += [source(u, "links") for u in dict.fromkeys(settings.find_links)]
-    return out
+def sources(settings: IndexSettings, *, snapshot_indexes: Sequence[str] = ()) -> list[Source]:
+    """Where this machine looks, in order: the user's indexes (pip's default, PyPI, when the
+    configuration names no index-url), then the snapshot's indexes the user allowed
+    (--use-snapshot-indexes), then find-links locations; with no-index, find-links only."""
+    out: list[Source] = []
+    if not settings.no_index:
+        default = "pip's default: no index is configured"
+        out.append(source(settings.index_url or PYPI_SIMPLE, "index",
+                          origin=settings.origin if settings.index_url else default))
+        out += [source(u, "index", origin=settings.origin) for u in settings.extra_index_urls]
+        out += [source(u, "index", origin="recorded in the snapshot; --use-snapshot-indexes")
+                for u in snapshot_indexes]
+    out += [source(u, "links", origin=settings.origin) for u in settings.find_links]
+    seen: set[tuple[str, str]] = set()
+    unique: list[Source] = []
+    for src in out:
+        if (src.url, src.kind) not in seen:
+            seen.add((src.url, src.kind))
+            unique.append(src)
+    return unique

@@ -25,8 +25,9 @@ class Pin:
     """One distribution to lock.
 
     kind: ``index`` (name==version from an index or a wheelhouse), ``direct`` (a remote archive
-    whose PEP 610 hash is known), ``build`` (editable / local directory / VCS / local archive:
-    only a wheelhouse can hold it).
+    whose PEP 610 hash is known), ``build`` (editable / local directory / VCS / local archive /
+    remote archive without a hash: only a wheelhouse can hold it, and only --allow-build
+    builds it).
     """
 
     name: str
@@ -36,6 +37,7 @@ class Pin:
     url: str | None = None  # direct: the archive URL (already redacted by capture)
     sha256: str | None = None  # direct: PEP 610 archive hash
     build_from: str | None = None  # build: local path or VCS URL; used by the hashing edge only
+    source_kind: str | None = None  # build: the snapshot's source kind (vcs, url, directory ...)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +53,10 @@ class LockPlan:
     # name -> the WHEEL tags of the wheel the snapshot's environment installed: the file to
     # lock is the one built with them, when the index lists it.
     installed_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The http(s) indexes the snapshot records (PyPI aside): someone else's configuration,
+    # shown and never contacted unless the user passes --use-snapshot-indexes.
+    snapshot_indexes: tuple[str, ...] = ()
+    use_snapshot_indexes: bool = False
 
     @property
     def python_minor(self) -> str:
@@ -97,7 +103,7 @@ def _pin(pkg: Package, configured: tuple[str, ...]) -> Pin:
         ref = f"{src.vcs or 'git'}+{src.url}@{src.commit}" if src.commit else None
         if ref and src.subdirectory:
             ref += f"#subdirectory={src.subdirectory}"
-        return Pin(name=name, version=version, kind="build", build_from=ref)
+        return Pin(name=name, version=version, kind="build", build_from=ref, source_kind="vcs")
     if src.url and src.url.startswith(("http://", "https://")):
         sha = None
         if src.hash and src.hash.startswith("sha256="):
@@ -105,9 +111,12 @@ def _pin(pkg: Package, configured: tuple[str, ...]) -> Pin:
         if sha and REDACTED not in src.url:
             return Pin(name=name, version=version, kind="direct", url=src.url, sha256=sha)
         # A remote archive without a hash (or behind credentials): fetch it into a wheelhouse.
-        return Pin(name=name, version=version, kind="build", build_from=src.url)
+        return Pin(name=name, version=version, kind="build", build_from=src.url,
+                   source_kind="url archive")
     path = _file_path(src.url) if src.url else None
-    return Pin(name=name, version=version, kind="build", build_from=path)
+    kind = {"editable": "editable folder", "dir": "local folder", "directory": "local folder",
+            "archive": "local archive"}.get(src.kind, f"{src.kind} source")
+    return Pin(name=name, version=version, kind="build", build_from=path, source_kind=kind)
 
 
 def _platforms(snapshot: Snapshot) -> tuple[str, ...]:
@@ -152,23 +161,25 @@ def _platforms(snapshot: Snapshot) -> tuple[str, ...]:
 
 
 def plan(snapshot: Snapshot, *, index_url: str | None = None,
-         extra_index_urls: Sequence[str] = ()) -> LockPlan:
+         extra_index_urls: Sequence[str] = (), use_snapshot_indexes: bool = False) -> LockPlan:
     """Decide how every Python package of the snapshot is locked; no resolution, no I/O.
 
-    The lockfile names the snapshot's own indexes (PyPI when it recorded none) or, when given,
-    ``index_url`` / ``extra_index_urls``: indexes the user named by flag, already without
-    credentials (settings.portable_index).
+    The lockfile names PyPI or, when given, ``index_url`` / ``extra_index_urls``: indexes the
+    user named by flag, already without credentials (settings.portable_index); then, with
+    ``use_snapshot_indexes``, the indexes the snapshot records; then the indexes of local-label
+    builds. A snapshot is someone else's data: its indexes are otherwise only shown.
     """
     check_snapshot(snapshot)
     py = snapshot.python
     if py is None:
         return LockPlan(python_version="", abi=None, platforms=(),
                         index_url=index_url or PYPI_SIMPLE, extra_index_urls=(), pins=())
-    configured = tuple(u.rstrip("/") for u in py.indexes if _usable_index(u))
-    if index_url:
-        configured = (index_url, *(u for u in configured[1:] if u != index_url))
-    configured = tuple(dict.fromkeys((*configured, *extra_index_urls)))
-    index_url = configured[0] if configured else PYPI_SIMPLE
+    recorded = tuple(dict.fromkeys(u.rstrip("/") for u in py.indexes if _usable_index(u)
+                                   and u.rstrip("/") != PYPI_SIMPLE))
+    trusted = recorded if use_snapshot_indexes else ()
+    index_url = index_url or PYPI_SIMPLE
+    configured = tuple(u for u in dict.fromkeys((index_url, *extra_index_urls, *trusted))
+                       if u != PYPI_SIMPLE)
     pins: list[Pin] = []
     conda_owned: list[str] = []
     for pkg in sorted(py.packages, key=lambda p: p.name):
@@ -176,7 +187,8 @@ def plan(snapshot: Snapshot, *, index_url: str | None = None,
             conda_owned.append(pkg.name)
             continue
         pins.append(_pin(pkg, configured))
-    extras: list[str] = [u for u in configured[1:]]
+    extras: list[str] = [u for u in dict.fromkeys((*extra_index_urls, *trusted))
+                         if u != index_url]
     for p in pins:
         if p.index and p.index not in extras and p.index != index_url:
             extras.append(p.index)
@@ -190,4 +202,6 @@ def plan(snapshot: Snapshot, *, index_url: str | None = None,
         conda_owned=tuple(conda_owned),
         implementation=py.implementation or "cpython",
         installed_tags={canonicalize_name(p.name): tuple(p.tags) for p in py.packages if p.tags},
+        snapshot_indexes=recorded,
+        use_snapshot_indexes=use_snapshot_indexes,
     )

@@ -39,6 +39,16 @@ def not_locked_note(lock: HashedLock) -> list[str]:
     ]
 
 
+def tools_note(lock: HashedLock) -> list[str]:
+    """Comment lines naming pip / setuptools / wheel that no source had (a warning only: a
+    new venv brings its own installer)."""
+    if not lock.tools_missing:
+        return []
+    return ["", "# Installer packages not locked (no source has them; a new venv brings its "
+                "own):"] + [printable(f"#   {u.name}=={u.version}: {u.reason}")
+                            for u in sorted(lock.tools_missing, key=lambda u: u.name)]
+
+
 def render_requirements(lock: HashedLock, *, command: str, digest: str,
                         filename: str = "requirements.txt") -> str:
     """``name==version \\`` plus ``--hash=sha256:`` lines, the layout pip-compile writes
@@ -56,11 +66,17 @@ def render_requirements(lock: HashedLock, *, command: str, digest: str,
         lines.append(head + " \\")
         lines.extend(f"    --hash=sha256:{h}" + (" \\" if i < len(hashes) - 1 else "")
                      for i, h in enumerate(hashes))
+        # Where the file really came from: the index named here, or (never by URL or path)
+        # this machine's mirror or find-links location.
         if pin.origin == "built":
             lines.append("    # built from a local/VCS source into the wheelhouse")
-        elif pin.index:
+        elif pin.via_note:
+            lines.append(printable(f"    # found through {pin.via_note}, not from an index "
+                                   "this file names"))
+        elif pin.index and pin.origin == "index":
             lines.append(f"    # from {pin.index}")
     lines += not_locked_note(lock)
+    lines += tools_note(lock)
     if plan.conda_owned:
         lines.append("")
         lines.append("# Owned by conda, locked in conda-lock.yml instead: "

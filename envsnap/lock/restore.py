@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,14 @@ from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapErro
 from ..host import LocalHost, RunResult
 from ..progress import SILENT, Reporter
 from ..snapshot import Package, PythonEnv, Snapshot
-from .hashing import HashedLock, SettingsArg, hash_from_wheelhouse, pip_env, scrub
+from .hashing import (
+    HashedLock,
+    SettingsArg,
+    hash_from_wheelhouse,
+    pip_env,
+    require_build_consent,
+    scrub,
+)
 from .plan import plan
 
 INSTALL_TIMEOUT_S = 3600.0
@@ -225,7 +234,9 @@ def _install(interp: Interpreter, venv: Path, wheelhouse: Path, requirements: Pa
          "--find-links", str(wheelhouse), "--require-hashes", "--no-deps",
          "--only-binary=:all:", "-r", str(requirements)], "pip install")
     # ensurepip seeded pip (and setuptools before 3.12): remove the ones the snapshot lacks.
-    present = {p.name for p in lock.pins}
+    # Those the snapshot has but no source had (tools_missing) stay: the venv's own copy is
+    # the nearest there is, and a version that differs is reported as drift.
+    present = {p.name for p in lock.pins} | {u.name for u in lock.tools_missing}
     absent = [t for t in ("setuptools", "wheel") if t not in present]
     if absent:
         run([python, "-m", "pip", "uninstall", "--isolated", "--yes", "--quiet", *absent],
@@ -239,6 +250,42 @@ def _empty_or_absent(path: Path) -> bool:
     if path.is_symlink() or (path.exists() and not path.is_dir()):
         return False
     return not path.exists() or not any(path.iterdir())
+
+
+# Deleting a venv's thousands of files takes 0.5 s on an idle disk and several seconds on a busy
+# one: longer than an interrupted restore may take to end (1 s). So on Ctrl-C what the run
+# wrote is renamed away at once (atomic, in the same folder) and deleted by a detached process.
+_DELETE = "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)"
+
+
+def _discard(venv: Path, preexisting: bool, scratch: Path | None) -> None:
+    """Ctrl-C: move the venv this run wrote (or, for a folder that was empty before, its
+    contents) and the temporary wheelhouse into one hidden folder beside them, and remove that
+    in the background; the removal is synchronous where a rename is not possible."""
+    try:
+        trash = Path(tempfile.mkdtemp(prefix=f".{venv.name}.envsnap-removing-", dir=venv.parent))
+    except OSError:
+        _remove(venv, preexisting)
+        return
+    moves = [] if not venv.exists() else (
+        [(venv, trash / "venv")] if not preexisting else
+        [(entry, trash / f"venv-{entry.name}") for entry in venv.iterdir()])
+    if scratch is not None and scratch.exists():
+        moves.append((scratch, trash / "wheels"))
+    for old, new in moves:
+        try:
+            os.rename(old, new)
+        except OSError:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+    try:
+        subprocess.Popen([sys.executable, "-c", _DELETE, str(trash)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)  # not ours to wait for: it outlives the command
+    except OSError:
+        _rmtree(trash)
 
 
 def _remove(venv: Path, preexisting: bool) -> None:
@@ -271,13 +318,16 @@ def restore(snapshot: Snapshot, venv: Path, *, python: str | None = None,
             wheelhouse: Path | None = None, offline: bool = False, settings: SettingsArg = None,
             installer: str = "auto", keep_on_drift: bool = False,
             progress: Reporter = SILENT, capture: CaptureFn = _capture,
-            index_url: str | None = None, extra_index_urls: Sequence[str] = ()) -> RestoreResult:
+            index_url: str | None = None, extra_index_urls: Sequence[str] = (),
+            use_snapshot_indexes: bool = False, allow_build: bool = False) -> RestoreResult:
     """Create ``venv`` with the snapshot's Python, install its hashed lock with
     ``--require-hashes --no-deps`` (uv when installed, else pip), capture it and compare.
 
-    The wheels come from ``wheelhouse`` (downloaded or built there first unless ``offline``)
-    or, without one, from a temporary wheelhouse beside the venv. A failure removes the venv
-    it created; so does drift, unless ``keep_on_drift``.
+    The wheels come from ``wheelhouse`` (downloaded, or built there first with
+    ``allow_build``, unless ``offline``) or, without one, from a temporary wheelhouse beside
+    the venv. A failure removes the venv it created; so does drift, unless ``keep_on_drift``.
+    Without ``allow_build`` a source the snapshot names is refused (BuildRefused, exit 2)
+    before anything runs.
     """
     if installer not in INSTALLERS:
         raise BadInputError(f"--installer {installer}: choose from {', '.join(INSTALLERS)}")
@@ -289,7 +339,9 @@ def restore(snapshot: Snapshot, venv: Path, *, python: str | None = None,
                             "an existing environment)")
     if offline and wheelhouse is None:
         raise BadInputError("--offline needs --wheelhouse DIR holding every wheel")
-    lock_plan = plan(snapshot, index_url=index_url, extra_index_urls=extra_index_urls)
+    lock_plan = plan(snapshot, index_url=index_url, extra_index_urls=extra_index_urls,
+                     use_snapshot_indexes=use_snapshot_indexes)
+    require_build_consent(lock_plan, wheelhouse, allow_build)
     uv = find_uv() if installer in ("auto", "uv") else None
     if installer == "uv" and uv is None:
         raise BadInputError("--installer uv: uv is not installed (pip install uv)")
@@ -307,7 +359,10 @@ def restore(snapshot: Snapshot, venv: Path, *, python: str | None = None,
         wh = wheelhouse or scratch
         assert wh is not None
         hashed = hash_from_wheelhouse(lock_plan, wh, progress=progress, offline=offline,
-                                      settings=settings)
+                                      settings=settings, allow_build=allow_build)
+        for u in hashed.tools_missing:
+            progress.info(f"warning: {u.name}=={u.version} not locked ({u.reason}); the new "
+                          "venv keeps its own")
         if hashed.unlockable:
             names = "; ".join(f"{u.name}=={u.version}: {u.reason}" for u in hashed.unlockable)
             raise RestoreError(f"cannot restore: not locked: {names}")
@@ -327,10 +382,22 @@ def restore(snapshot: Snapshot, venv: Path, *, python: str | None = None,
         return RestoreResult(venv=venv, python=interp.version, installer=chosen,
                              packages=len(hashed.pins), drift=drift, kept=kept,
                              notes=tuple(notes))
+    except KeyboardInterrupt:
+        _discard(venv, preexisting, scratch)  # never a half-installed environment, at once
+        scratch = None
+        raise
     except BaseException:
-        _remove(venv, preexisting)  # Ctrl-C included: never a half-installed environment
+        _remove(venv, preexisting)
         raise
     finally:
         if scratch is not None:
-            with contextlib.suppress(OSError):
-                shutil.rmtree(scratch)
+            _rmtree(scratch)
+
+
+def _rmtree(path: Path) -> None:
+    # A download thread stopped by Ctrl-C may still close its last partial file in there.
+    for _ in range(3):
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
+        time.sleep(0.05)

@@ -6,6 +6,13 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+
 from .. import rules
 from ..errors import BadInputError
 from ..snapshot import Snapshot, is_safe_name, is_safe_version, validate
@@ -25,20 +32,23 @@ _ENV_UNSAFE = re.compile(r"[`\"'\\$]")
 _LABEL_KEY = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,126}[a-z0-9])?$")
 MAX_VALUE = 1024
 
+# A refused value is never shown in the message: it may be a secret, a terminal escape or the
+# payload itself. The key path says where it is; the rule says what is wrong with it.
+
 
 def check_value(value: str, where: str) -> None:
     if len(value) > MAX_VALUE or not SAFE_VALUE.fullmatch(value):
-        raise BadInputError(
-            f"refusing unsafe value {value!r} at '{where}' (only letters, digits, spaces and "
-            "_ . , : / = + @ % ~ ^ [ ] { } - are allowed)"
-        )
+        why = (f"longer than {MAX_VALUE} characters" if len(value) > MAX_VALUE else
+               "only letters, digits, spaces and _ . , : / = + @ % ~ ^ [ ] { } - are allowed")
+        raise BadInputError(f"refusing the value at '{where}' ({why}; the value is not shown)")
 
 
 def check_labels(labels: Mapping[str, str]) -> None:
     for key, value in labels.items():
         if not _LABEL_KEY.fullmatch(key):
             raise BadInputError(
-                f"refusing label key {key!r} (lower-case letters, digits, '.', '_' and '-')"
+                "refusing a label key (lower-case letters, digits, '.', '_' and '-'; "
+                "the key is not shown)"
             )
         check_value(value, f"label {key}")
 
@@ -55,8 +65,8 @@ def check_snapshot(snapshot: Snapshot) -> None:
     # common; the Dockerfile renderer applies its stricter SAFE_VALUE to what it writes.
     for name, value in snapshot.env.items():
         if _ENV_UNSAFE.search(value):
-            raise BadInputError(f"refusing unsafe value {value!r} at 'env.{name}' (quotes, "
-                                "backslashes, backticks and $ are not allowed)")
+            raise BadInputError(f"refusing the value at 'env.{name}' (quotes, backslashes, "
+                                "backticks and $ are not allowed; the value is not shown)")
     py = snapshot.python
     if py is not None:
         urls = [(u, "python.indexes") for u in py.indexes]
@@ -66,14 +76,15 @@ def check_snapshot(snapshot: Snapshot) -> None:
             # Only http(s) URLs are ever written, and never redacted ones (plan.py drops both).
             if url.startswith(("http://", "https://")) and "****" not in url \
                     and not SAFE_URL.fullmatch(url):
-                raise BadInputError(f"refusing URL {url!r} at '{where}' (spaces, quotes and "
-                                    "shell characters are not allowed in a URL envsnap writes)")
+                raise BadInputError(f"refusing the URL at '{where}' (spaces, quotes and shell "
+                                    "characters are not allowed in a URL envsnap writes; the "
+                                    "URL is not shown)")
         check_value(py.version, "python.version")
         # Lock and image enumerate wheel tags per Python minor release (packaging's tag
         # generators loop over every minor below the target): the version must be plausible.
         if rules.python_version(py.version) is None:
-            raise BadInputError(f"refusing Python version {py.version!r} at 'python.version' "
-                                "(not a MAJOR.MINOR version envsnap can lock for)")
+            raise BadInputError("refusing the value at 'python.version' (not a MAJOR.MINOR "
+                                "version envsnap can lock for)")
         for attr in ("abi_tag", "platform_tag", "implementation"):
             value = getattr(py, attr)
             if value is not None:
@@ -90,21 +101,44 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}")
 
 
+def is_safe_filename(name: str) -> bool:
+    """A wheel or sdist file name that can become a path: one component of the safe alphabet
+    (no separator, no leading dot) that packaging parses as a wheel (a build tag may otherwise
+    hold ``/``) or an sdist name. Checked before any path is built from a name an index, a
+    page or a snapshot gave."""
+    if not _FILENAME.fullmatch(name):
+        return False
+    try:
+        if name.endswith(".whl"):
+            parse_wheel_filename(name)
+        else:
+            parse_sdist_filename(name)
+    except (InvalidWheelFilename, InvalidSdistFilename):
+        return False
+    return True
+
+
 def check_lock(lock: HashedLock) -> None:
     """The hashed lock a renderer writes from: pins, hashes, file names and URLs come from a
     wheelhouse, pip or an index server, none of which is trusted to be well-formed."""
     plan = lock.plan
     for url in (plan.index_url, *plan.extra_index_urls):
         if not SAFE_URL.fullmatch(url):
-            raise BadInputError(f"refusing index URL {url!r} in a lockfile")
+            raise BadInputError("refusing an index URL in a lockfile (spaces, quotes and shell "
+                                "characters are not allowed; the URL is not shown)")
     for pin in lock.pins:
         if not is_safe_name(pin.name) or not is_safe_version(pin.version):
-            raise BadInputError(f"refusing pin {pin.name!r}=={pin.version!r} in a lockfile")
+            raise BadInputError("refusing a pin whose name or version is not a valid "
+                                "distribution name or version (not shown)")
         for where in (pin.url, pin.index, *(f.url for f in pin.files)):
             if where is not None and not SAFE_URL.fullmatch(where):
-                raise BadInputError(f"refusing URL {where!r} for {pin.name} in a lockfile")
+                raise BadInputError(f"refusing a URL for {pin.name} in a lockfile (spaces, "
+                                    "quotes and shell characters are not allowed; not shown)")
         for f in pin.files:
             if not _SHA256.fullmatch(f.sha256):
-                raise BadInputError(f"refusing hash {f.sha256!r} for {pin.name}: not a SHA-256")
+                raise BadInputError(f"refusing a hash for {pin.name}: not a SHA-256 (not shown)")
+            # The file name of a direct URL (`main.zip` of a git host's archive) need not be
+            # a wheel or sdist name; it is never a path here, only a comment and a key.
             if not _FILENAME.fullmatch(f.filename):
-                raise BadInputError(f"refusing file name {f.filename!r} for {pin.name}")
+                raise BadInputError(f"refusing a file name for {pin.name} in a lockfile (not "
+                                    "shown)")

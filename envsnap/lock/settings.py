@@ -53,6 +53,26 @@ class IndexSettings:
         return f"{', '.join(parts) or 'the lock file indexes'} ({self.origin})"
 
 
+def is_trusted(url: str, trusted_hosts: Iterable[str]) -> bool:
+    """Whether ``url``'s host is a ``trusted-host`` entry, as pip matches them
+    (``PipSession.add_trusted_host``): ``host`` trusts every port, ``host:port`` that port."""
+    parts = urllib.parse.urlsplit(url)
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    for entry in trusted_hosts:
+        e = urllib.parse.urlsplit(f"//{entry.strip()}")
+        try:
+            e_port = e.port
+        except ValueError:
+            continue
+        if (e.hostname or "").lower() == host and (e_port is None or e_port == port):
+            return True
+    return False
+
+
 # ---------------------------------------------------------------------------------------------
 # pip: its own CLI reads its configuration (pip has no Python API)
 
@@ -334,10 +354,11 @@ def portable_index(url: str, flag: str) -> str:
     (exit 2) for a local path or a URL whose query holds a secret."""
     bare, _auth = split_auth(url.strip())
     scheme = urllib.parse.urlsplit(bare).scheme
+    # The refused value is not echoed (it may hold the credential that made it unfit).
     if scheme not in ("http", "https"):
-        raise BadInputError(f"{flag} {redact_url(url)}: an index a lockfile names must be an "
-                            "http(s) URL (use --find-links for a folder)")
+        raise BadInputError(f"{flag}: an index a lockfile names must be an http(s) URL, not a "
+                            "local path or another scheme (use --find-links for a folder)")
     if redact_url(bare) != bare:
-        raise BadInputError(f"{flag} {redact_url(url)}: the URL holds a credential outside its "
-                            "user:password part; put it in ~/.netrc or keyring")
+        raise BadInputError(f"{flag}: the URL holds a credential outside its user:password "
+                            "part (not shown); put it in ~/.netrc or keyring")
     return bare.rstrip("/")

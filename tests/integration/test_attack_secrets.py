@@ -369,8 +369,10 @@ def attack(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> A
     safe_env = {k: v for k, v in captured.env.items() if SAFE_VALUE.match(v)}
     io.dump(replace(captured, python=replace(pyenv, packages=six), env=safe_env), out / "image.toml")
     offline = ["--wheelhouse", str(wheels), "--offline"]
+    # --allow-build: its VCS/URL sources are then only named as not locked (offline, nothing
+    # to fetch), so their redacted URLs reach the lockfiles' notes too.
     run("lock", ["lock", str(out / "lockable.toml"), "-o", str(out / "lock"),
-                 "--format", "requirements,pylock,conda", *offline], out)
+                 "--format", "requirements,pylock,conda", *offline, "--allow-build"], out)
     run("export cyclonedx", ["export", "--format", "cyclonedx", str(out / "a.toml"), "-o",
                              str(out / "sbom.cdx.json")], out)
     run("build-image --dockerfile-only", ["build-image", str(out / "image.toml"), "--dockerfile-only",

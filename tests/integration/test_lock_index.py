@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import support
-from indexserver import IndexServer, cli_env, envsnap, serve
+from indexserver import IndexServer, cli_env, closed_port, envsnap, logging_proxy, serve
 
 from envsnap import io as snapio
 from envsnap.capturing import capture
@@ -190,20 +190,24 @@ def test_wheelhouse_downloads_through_the_mirror_with_verified_hashes(
 
 def test_find_links_folder_from_the_configuration(source: Env, tmp_path: Path) -> None:
     """No index at all, only a find-links folder (this machine's /opt/wheels kind of setup):
-    the files are hashed from their bytes, and the folder's path is never written."""
+    the files are hashed from their bytes, the folder's path is never written, and each line
+    says where its file really came from. pylock.toml, which needs URLs, is left out (said)."""
     conf = f"[global]\nno-index = true\nfind-links = {source.wheels}\n"
     out = tmp_path / "out"
-    rc, _out, err, _s = envsnap("lock", source.snapshot, "-o", out,
-                                env=cli_env(tmp_path / "home", pip_conf=conf))
+    env = cli_env(tmp_path / "home", pip_conf=conf)
+    rc, _out, err, _s = envsnap("lock", source.snapshot, "-o", out, env=env)
     assert rc == 0, err
     req = (out / "requirements.txt").read_text()
     six = next(source.wheels.glob("six-*.whl"))
     assert _sha(six) in req
     assert str(source.wheels) not in _everything(out)
-    # pylock.toml lists them as not locked: no URL on PyPI is known for a local file.
-    pylock = (out / "pylock.toml").read_text()
-    assert "found through this machine's mirror or find-links" in pylock
-    assert str(source.wheels) not in pylock
+    assert req.count("# found through a find-links location of this machine's configuration "
+                     "(pip configuration), not from an index this file names") == len(source.pins)
+    assert not (out / "pylock.toml").exists()
+    assert "through find-links locations only (pip configuration)" in err
+    rc, _out, err, _s = envsnap("lock", source.snapshot, "-o", tmp_path / "o2", "--format",
+                                "pylock", env=env)
+    assert rc == 2 and "pass --index-url MIRROR" in err
 
 
 def test_conda_format_without_conda_records_exits_2_at_once(source: Env, tmp_path: Path) -> None:
@@ -215,8 +219,8 @@ def test_conda_format_without_conda_records_exits_2_at_once(source: Env, tmp_pat
 
 
 def test_build_image_names_an_unlockable_local_package_before_any_request(tmp_path: Path) -> None:
-    """A package installed from a local folder cannot be locked without a wheelhouse: said
-    at once (exit 2), with the index configured at a closed port never asked."""
+    """A package installed from a local folder is built only with --allow-build: said at
+    once (exit 2), with the index configured at a closed port never asked."""
     from envsnap.snapshot import Package, PythonEnv, Snapshot, Source
 
     snap = Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
@@ -229,6 +233,117 @@ def test_build_image_names_an_unlockable_local_package_before_any_request(tmp_pa
     rc, _out, err, seconds = envsnap("build-image", path, "--dockerfile-only", "-o",
                                      tmp_path / "ctx", env=env)
     assert rc == 2, err
-    assert "mine==0.1 installed from a local folder" in err and "--wheelhouse" in err
+    assert "would build mine 0.1: local folder /src/mine" in err
+    error = err.splitlines()[-1]
+    assert "--allow-build" in error and "--wheelhouse" not in error
     assert "cannot reach" not in err and seconds < 10
     assert not (tmp_path / "ctx").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Only the user's indexes; whole or exit 1
+
+
+@pytest.fixture(scope="module")
+def no_tools(source: Env) -> Path:
+    """The mirror's folder without pip and setuptools (a company mirror of what projects use)."""
+    folder = source.root / "mirror-no-tools"
+    folder.mkdir()
+    for whl in source.wheels.glob("*.whl"):
+        if not whl.name.startswith(("pip-", "setuptools-")):
+            shutil.copy2(whl, folder)
+    return folder
+
+
+@pytest.mark.parametrize("mode", ["index", "wheelhouse", "restore"])
+def test_behind_a_mirror_no_host_outside_the_configuration_is_asked(
+        source: Env, no_tools: Path, tmp_path: Path, mode: str) -> None:
+    """pip.conf names one mirror (pypiserver with its default fallback: what it lacks is
+    redirected to pypi.org), both proxies point at a proxy that writes down what it is asked,
+    and the mirror is in NO_PROXY. Every request goes to the mirror; pip and setuptools,
+    missing there, are a warning; the +cu121 package comes from the mirror, not PyTorch's
+    index; nothing reaches the proxy."""
+    with logging_proxy() as proxy, serve(no_tools, workdir=tmp_path, fallback=True) as mirror:
+        env = cli_env(tmp_path / "home", pip_conf=f"[global]\nindex-url = {mirror.url}\n",
+                      dead_proxy=False, extra={
+                          "HTTPS_PROXY": proxy.url, "https_proxy": proxy.url,
+                          "HTTP_PROXY": proxy.url, "http_proxy": proxy.url,
+                          "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"})
+        out = tmp_path / "out"
+        commands: dict[str, list[str | Path]] = {
+            "index": ["lock", source.snapshot, "-o", out],
+            "wheelhouse": ["lock", source.snapshot, "-o", out, "--wheelhouse", tmp_path / "wh"],
+            "restore": ["restore", source.snapshot, "--venv", tmp_path / "v", "--installer",
+                        "pip"],
+        }
+        rc, _out, err, _s = envsnap(*commands[mode], env=env)
+        asked = mirror.requests_seen()
+    assert rc == 0, err
+    assert proxy.seen == [], proxy.seen
+    assert asked > 0
+    contacting = next(ln for ln in err.splitlines() if "contacting" in ln)
+    assert f"contacting 127.0.0.1:{mirror.port} (index http://127.0.0.1:{mirror.port}/simple: " \
+           "pip configuration)" in contacting
+    assert "pypi.org" not in contacting and "pytorch" not in contacting
+    tools = [n for n in ("pip", "setuptools") if n in source.pins]
+    for name in tools:
+        if mode == "restore":
+            assert f"warning: {name}=={source.pins[name]} not locked" in err
+        else:
+            assert f"installer package not locked: {name}=={source.pins[name]}" in err
+            assert "redirects" in err and "pypi.org, outside the configuration" in err
+    if mode == "index":
+        req = (out / "requirements.txt").read_text()
+        assert f"{LABELLED[0]}=={LABELLED[1]} \\\n    --hash=sha256:" in req
+        assert "# Installer packages not locked" in req
+
+
+def test_a_proxy_applies_per_scheme_and_host_and_errors_name_the_url(
+        source: Env, no_tools: Path, tmp_path: Path) -> None:
+    """HTTP_PROXY at a closed port without NO_PROXY: the mirror (plain http) goes through
+    it and the error names the URL that failed and the proxy; HTTPS_PROXY alone leaves an
+    http mirror alone, as requests and pip do."""
+    dead = f"http://127.0.0.1:{closed_port()}"
+    with serve(no_tools, workdir=tmp_path) as mirror:
+        conf = f"[global]\nindex-url = {mirror.url}\n"
+        through = cli_env(tmp_path / "h1", pip_conf=conf, dead_proxy=False,
+                          extra={"HTTP_PROXY": dead, "http_proxy": dead})
+        rc, _out, err, _s = envsnap("lock", source.snapshot, "-o", tmp_path / "o1", env=through)
+        assert rc == 1, err
+        assert (f"cannot reach the index http://127.0.0.1:{mirror.port}/simple [pip "
+                f"configuration]: GET http://127.0.0.1:{mirror.port}/simple/") in err
+        assert f"through the proxy {dead}" in err
+        https_only = cli_env(tmp_path / "h2", pip_conf=conf, dead_proxy=False,
+                             extra={"HTTPS_PROXY": dead, "https_proxy": dead})
+        rc, _out, err, _s = envsnap("lock", source.snapshot, "-o", tmp_path / "o2", env=https_only)
+        assert rc == 0, err
+
+
+def test_a_lockfile_that_lacks_a_package_exits_1_naming_it(source: Env, no_tools: Path,
+                                                           tmp_path: Path) -> None:
+    """The bench case: the mirror named by --index-url lacks the +cu121 build, which only a
+    find-links folder has. requirements.txt holds it (its comment says where the file came
+    from), pylock.toml cannot (no URL): exit 1 naming it, and the fallback said."""
+    mirror_dir = tmp_path / "mirror"
+    mirror_dir.mkdir()
+    links = tmp_path / "links"
+    links.mkdir()
+    for whl in source.wheels.glob("*.whl"):
+        shutil.copy2(whl, links if whl.name.startswith("envsnap_cudapkg") else mirror_dir)
+    with serve(mirror_dir, workdir=tmp_path) as mirror:
+        out = tmp_path / "out"
+        rc, _out, err, _s = envsnap("lock", source.snapshot, "-o", out, "--index-url",
+                                    mirror.url, "--find-links", links,
+                                    env=cli_env(tmp_path / "home"))
+    assert rc == 1, err
+    name = f"{LABELLED[0]}=={LABELLED[1]}"
+    assert f"{LABELLED[0]} {LABELLED[1]}: not on http://127.0.0.1:{mirror.port}/simple; " \
+           f"found in find-links {links} instead" in err
+    lacks = next(ln for ln in err.splitlines() if "pylock.toml lacks" in ln)
+    assert f"pylock.toml lacks 1 package(s): {name}: found through a find-links location" in lacks
+    req = (out / "requirements.txt").read_text()
+    assert f"{name} \\\n    --hash=sha256:" in req
+    assert ("# found through a find-links location of this machine's configuration "
+            "(--index-url and --find-links), not from an index this file names") in req
+    assert str(links) not in req
+    assert "requirements.txt lacks" not in err

@@ -63,7 +63,7 @@ def test_offline_build_names_the_missing_build_requirement(snapshot: Path, tmp_p
     wheels = tmp_path / "wheels"
     _seed(snapshot, wheels, pypi_wheelhouse.parent)
     rc, err = cli("lock", str(snapshot), "-o", str(tmp_path / "out"), "--wheelhouse", str(wheels),
-                  "--offline")
+                  "--offline", "--allow-build")
     assert rc == 1
     assert ("not locked: mylocal==0.2.0: its build needs wheel (a PEP 517 build requirement), "
             "which is not in the wheelhouse") in err
@@ -74,13 +74,13 @@ def test_one_online_lock_makes_the_wheelhouse_build_offline(snapshot: Path, tmp_
     wheels = tmp_path / "wheels"
     _seed(snapshot, wheels, pypi_wheelhouse.parent)
     rc, err = cli("lock", str(snapshot), "-o", str(tmp_path / "online"), "--wheelhouse",
-                  str(wheels))
+                  str(wheels), "--allow-build")
     assert rc == 0, err
     assert any(w.name.startswith("wheel-") for w in wheels.glob("*.whl"))
     for built in wheels.glob("mylocal-*.whl"):
         built.unlink()  # the offline run must build it again, from the wheelhouse alone
     rc, err = cli("lock", str(snapshot), "-o", str(tmp_path / "offline"), "--wheelhouse",
-                  str(wheels), "--offline")
+                  str(wheels), "--offline", "--allow-build")
     assert rc == 0, err
     req = (tmp_path / "offline" / "requirements.txt").read_text()
     assert "\nmylocal==0.2.0 \\\n    --hash=sha256:" in req

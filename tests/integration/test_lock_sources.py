@@ -111,7 +111,8 @@ def locked(source: dict[str, Path], pypi_wheelhouse: Path) -> LockRun:
     wheels = out / "wheels"
     _seed(wheels, snapio.load(source["snapshot"]), pypi_wheelhouse)
     seeded = frozenset(w.name for w in wheels.glob("*.whl"))
-    rc, _out, err = cli("lock", str(source["snapshot"]), "--wheelhouse", str(wheels), "-o", str(out))
+    rc, _out, err = cli("lock", str(source["snapshot"]), "--wheelhouse", str(wheels), "-o", str(out),
+                        "--allow-build")
     return LockRun(rc=rc, err=err, out=out, wheels=wheels, root=source["root"], seeded=seeded)
 
 
@@ -187,7 +188,7 @@ def test_offline_lock_builds_local_sources_from_the_wheelhouse_alone(
     wheels = tmp_path / "wheels"
     _seed(wheels, snapio.load(source["snapshot"]), pypi_wheelhouse)
     rc, _out, err = cli("lock", str(source["snapshot"]), "--wheelhouse", str(wheels),
-                        "-o", str(tmp_path), "--offline")
+                        "-o", str(tmp_path), "--offline", "--allow-build")
     assert rc == 0, err
     req = (tmp_path / "requirements.txt").read_text()
     assert req.count("# built from a local/VCS source into the wheelhouse") == len(BUILT)
@@ -220,7 +221,8 @@ def gone(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> Loc
     (bumped / "pyproject.toml").write_text(text)
     out = root / "lock"
     _seed(out / "wheels", snap, pypi_wheelhouse)
-    rc, _out, err = cli("lock", str(path), "--wheelhouse", str(out / "wheels"), "-o", str(out))
+    rc, _out, err = cli("lock", str(path), "--wheelhouse", str(out / "wheels"), "-o", str(out),
+                        "--allow-build")
     return LockRun(rc=rc, err=err, out=out, wheels=out / "wheels", root=root)
 
 
@@ -248,7 +250,7 @@ def test_gone_sources_are_reported_not_dropped(gone: LockRun) -> None:
 def test_gone_source_is_not_lockable_offline_either(gone: LockRun, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()  # --offline needs an existing wheelhouse (else exit 2)
     rc, _out, err = cli("lock", str(gone.root / "gone.toml"), "-o", str(tmp_path), "--format", "requirements",
-                        "--offline", "--wheelhouse", str(tmp_path / "empty"))
+                        "--offline", "--wheelhouse", str(tmp_path / "empty"), "--allow-build")
     assert rc == 1
     tail = (tmp_path / "requirements.txt").read_text().split("# NOT LOCKED")[1]
     for pin in ("goneaway==0.1.0", "gonevcs==3.0.0"):

@@ -6,12 +6,16 @@ A restore that fails leaves no venv behind."""
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import support
-from indexserver import cli_env, envsnap, serve
+from indexserver import cli_env, envsnap, serve, serve_site, static_site
 
 from envsnap import io as snapio
 from envsnap.capturing import capture
@@ -148,3 +152,58 @@ def test_missing_interpreter_is_named(source: Source, tmp_path: Path) -> None:
     assert rc == 1, err
     assert "needs cpython 3.99.1 (or 3.99.x), not on this machine" in err
     assert not (tmp_path / "v").exists()
+
+
+def _interrupt_when(argv: list[str | Path], env: dict[str, str], tmp: Path, said: str
+                    ) -> tuple[int, str, float]:
+    """Run the real CLI, send SIGINT once stderr says ``said``: (exit code, stderr, seconds
+    from the signal to the exit)."""
+    log = tmp / "stderr.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "envsnap", *map(str, argv)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 120
+            while said not in log.read_text():
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.02)
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGINT)
+            rc = proc.wait(timeout=30)
+            return rc, log.read_text(), time.monotonic() - sent
+        finally:
+            if proc.poll() is None:
+                proc.kill()  # our own child, by its handle
+                proc.wait()
+
+
+@pytest.mark.parametrize("during", ["downloading", "installing", "capturing"])
+def test_ctrl_c_ends_restore_within_a_second(source: Source, tmp_path: Path, during: str) -> None:
+    """Ctrl-C while wheels trickle in from a slow index, while pip installs, and while the
+    new venv is captured: exit 130 within 1 s, no venv; the half-made venv and the temporary
+    wheelhouse, moved aside at once, are gone soon after."""
+    venv = tmp_path / "v"
+    site = static_site(tmp_path / "site", sorted(source.wheels.glob("*.whl")))
+    with serve_site(site, delay=0.05) as slow:
+        if during == "downloading":
+            env = cli_env(tmp_path / "home", pip_conf=f"[global]\nindex-url = {slow.url}\n")
+            argv: list[str | Path] = ["restore", source.snapshot, "--venv", venv]
+            said = "envsnap: downloading "
+        else:
+            env = cli_env(tmp_path / "home")
+            argv = ["restore", source.snapshot, "--venv", venv, "--wheelhouse", source.wheels,
+                    "--offline", "--installer", "pip"]
+            said = {"installing": "envsnap: installing ",
+                    "capturing": "envsnap: capturing the restored environment"}[during]
+        rc, err, seconds = _interrupt_when(argv, env, tmp_path, said)
+    assert rc == 130, err
+    assert err.rstrip().endswith("envsnap: interrupted"), err
+    assert "Traceback" not in err
+    assert seconds < 1.0, f"{seconds:.2f}s"
+    assert not venv.exists()
+    # What it wrote was moved aside at once and is removed in the background: wait for that.
+    deadline = time.monotonic() + 60
+    while [p for p in tmp_path.iterdir() if p.name.startswith(".")]:
+        assert time.monotonic() < deadline, list(tmp_path.iterdir())
+        time.sleep(0.1)

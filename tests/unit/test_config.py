@@ -20,9 +20,12 @@ from envsnap.snapshot import Package, PythonEnv, Snapshot
 
 def test_parse_reads_every_key() -> None:
     cfg = config.parse({"fail-on": "major", "ignore-packages": ["Foo_Bar", "nvidia-*"],
-                        "ignore-env": ["CI_*"], "ignore-extras": True}, "p/pyproject.toml")
+                        "ignore-env": ["CI_*"], "ignore-extras": True, "allow-build": True},
+                       "p/pyproject.toml")
     assert cfg == Config(source="p/pyproject.toml", fail_on="major", ignore_extras=True,
-                         ignore=Ignore(packages=("foo-bar", "nvidia-*"), env=("CI_*",)))
+                         ignore=Ignore(packages=("foo-bar", "nvidia-*"), env=("CI_*",)),
+                         allow_build=True)
+    assert Config().allow_build is False
     assert cfg.ignore.package("FOO.bar") and cfg.ignore.package("nvidia-cudnn-cu12")
     assert not cfg.ignore.package("numpy")
     assert cfg.ignore.env_var("CI_JOB_ID") and not cfg.ignore.env_var("ci_job_id")
@@ -37,6 +40,7 @@ def test_parse_reads_every_key() -> None:
     ({"ignore-packages": "numpy"}, "ignore-packages: expected an array of non-empty strings"),
     ({"ignore-env": ["CI_*", ""]}, "ignore-env: expected an array of non-empty strings"),
     ({"ignore-extras": "yes"}, "ignore-extras: expected true or false"),
+    ({"allow-build": "yes"}, "allow-build: expected true or false"),
 ])
 def test_invalid_configuration_names_file_and_key(table: dict[str, object], message: str) -> None:
     with pytest.raises(BadInputError) as err:

@@ -251,7 +251,7 @@ def test_malformed_hash_from_an_index_leaves_the_pin_unlocked(tmp_path: Path) ->
     assert [(p.name, p.files[0].sha256) for p in lock.pins] == [("idna", H)]  # lower-cased
     reasons = {u.name: u.reason for u in lock.unlockable}
     assert reasons["six"].endswith("served a malformed sha256 for six-1.16.0-py2.py3-none-any.whl")
-    assert reasons["attrs"].startswith("not found on file:")
+    assert reasons["attrs"].startswith("file:") and reasons["attrs"].endswith(" has no attrs")
 
 
 def test_unreachable_label_index_falls_back_to_the_configured_index(tmp_path: Path) -> None:
@@ -361,3 +361,217 @@ def test_bars_on_a_terminal_respect_no_color(tmp_path: Path) -> None:
                          timeout=60, check=True).stdout
     assert "downloaded x.whl (100 B in" in out and "envsnap: hello" in out
     assert "\x1b[3" not in out and "\x1b[9" not in out  # no foreground colours
+
+
+# ---------------------------------------------------------------------------------------------
+# What an index may make envsnap do: names, schemes, sizes, redirects, whose indexes
+
+
+@pytest.mark.parametrize("name", [
+    "six-1.16.0-1/../../x-py3-none-any.whl",  # a build tag packaging accepts, holding "/"
+    "../six-1.16.0-py3-none-any.whl", ".six-1.16.0-py3-none-any.whl",
+    "six-1.16.0-py3-none-any.whl\\x", "six 1.16.0.tar.gz", "six.whl", "environ", "",
+])
+def test_file_names_that_are_not_wheel_or_sdist_names_are_left_out(name: str) -> None:
+    from envsnap.lock.safety import is_safe_filename
+
+    assert not is_safe_filename(name)
+    page = f'<a href="https://f.example/x#sha256={H}">{name}</a>'
+    assert parse_html_page(page, "https://i.example/simple/six/") == []
+    data = {"files": [{"filename": name, "url": "https://f.example/x", "hashes": {"sha256": H}}]}
+    assert parse_json_page(data, "https://i.example/simple/six/") == []
+
+
+def test_real_file_names_pass() -> None:
+    from envsnap.lock.safety import is_safe_filename
+
+    for name in ("six-1.16.0-py2.py3-none-any.whl", "torch-2.3.1+cu121-cp311-cp311-linux_x86_64.whl",
+                 "numpy-2.1.0-1build-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                 "six-1.16.0.tar.gz", "zope.interface-6.0.zip"):
+        assert is_safe_filename(name), name
+
+
+@pytest.mark.parametrize(("url", "trusted", "expected"), [
+    ("http://mirror:8080/simple", ["mirror"], True),  # a host entry trusts every port
+    ("http://mirror:8080/simple", ["mirror:8080"], True),
+    ("http://mirror:8080/simple", ["mirror:9090"], False),
+    ("http://MIRROR/simple", ["mirror"], True),
+    ("http://127.0.0.1:9/simple", [], False),  # loopback is no exception for a snapshot's index
+    ("http://evil.example/simple", ["mirror"], False),
+])
+def test_trusted_host_matches_as_pip_does(url: str, trusted: list[str], expected: bool) -> None:
+    from envsnap.lock.settings import is_trusted
+
+    assert is_trusted(url, trusted) is expected
+
+
+def _snap_with_indexes(*indexes: str) -> Snapshot:
+    return Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", abi_tag="cp311",
+                                     platform_tag="linux_x86_64", indexes=indexes, packages=(
+                                         Package(name="six", version="1.16.0"),
+                                         Package(name="torch", version="2.3.1+cu121"))))
+
+
+def test_snapshot_indexes_are_written_and_asked_only_on_request() -> None:
+    from envsnap.lock.hashing import make_route
+
+    snap = _snap_with_indexes("https://corp.example/simple", "https://pypi.org/simple")
+    quiet = plan(snap)
+    assert quiet.index_url == "https://pypi.org/simple"
+    assert quiet.extra_index_urls == ("https://download.pytorch.org/whl/cu121",)
+    assert quiet.snapshot_indexes == ("https://corp.example/simple",)
+    user = IndexSettings(index_url="https://mirror.example/simple",
+                         extra_index_urls=("https://extra.example/simple",),
+                         find_links=("/srv/wheels",), origin="pip configuration")
+    route = make_route(quiet, user)
+    assert [s.url for s in route.base] == ["https://mirror.example/simple",
+                                          "https://extra.example/simple", "/srv/wheels"]
+    assert route.labels is False  # an index-url is configured: PyTorch's is not asked either
+    asked = plan(snap, use_snapshot_indexes=True)
+    assert asked.extra_index_urls == ("https://corp.example/simple",
+                                      "https://download.pytorch.org/whl/cu121")
+    route = make_route(asked, user)
+    assert [s.url for s in route.base] == ["https://mirror.example/simple",
+                                          "https://extra.example/simple",
+                                          "https://corp.example/simple", "/srv/wheels"]
+    # Nothing configured: pip's default, PyPI, and the built-in label index first for torch.
+    route = make_route(quiet, IndexSettings(origin="no configuration"))
+    assert [s.url for s in route.base] == ["https://pypi.org/simple"]
+    torch = next(p for p in quiet.pins if p.name == "torch")
+    assert [s.url for s in route.for_pin(torch)] == ["https://download.pytorch.org/whl/cu121",
+                                                     "https://pypi.org/simple"]
+
+
+def test_a_plain_http_snapshot_index_needs_trusted_host_before_any_request() -> None:
+    from envsnap.lock.hashing import make_route
+
+    asked = plan(_snap_with_indexes("http://10.0.0.5:8080/simple"), use_snapshot_indexes=True)
+    with pytest.raises(BadInputError, match=r"index on 10\.0\.0\.5 is plain http"):
+        make_route(asked, IndexSettings(origin="test"))
+    route = make_route(asked, IndexSettings(trusted_hosts=("10.0.0.5",), origin="test"))
+    assert route.base[-1].url == "http://10.0.0.5:8080/simple"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A threaded http server on 127.0.0.1 serving ``tmp_path / 'site'``; ``/away/...``
+    answers a redirect to another host."""
+    import functools
+    import http.server
+
+    root = tmp_path / "site"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/away/"):
+                self.send_response(303)
+                self.send_header("Location", "https://pypi.org/simple" + self.path[5:])
+                self.end_headers()
+                return
+            super().do_GET()
+
+        def log_message(self, *_args: object) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(Handler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+    server.server_close()
+
+
+def _page(root: Path, project: str, body: str) -> None:
+    (root / "simple" / project).mkdir(parents=True)
+    (root / "simple" / project / "index.html").write_text(body)
+
+
+def test_a_remote_page_linking_a_local_file_is_refused(site: tuple[str, Path]) -> None:
+    from envsnap.lock.index import IndexRefused
+
+    url, root = site
+    _page(root, "six", '<a href="file:///etc/passwd">six-1.16.0-py2.py3-none-any.whl</a>')
+    _page(root, "idna", '<base href="file:///"><a href="dev/zero">idna-3.7-py3-none-any.whl</a>')
+    with IndexClient(IndexSettings(origin="test")) as client:
+        for project in ("six", "idna"):
+            with pytest.raises(IndexRefused, match=f"links a file: URL for {project}: refused"):
+                client.project_files(source(f"{url}/simple", "index"), project)
+        with pytest.raises(IndexRefused, match="is a file: URL: refused"):
+            client.stream(source(f"{url}/simple", "index"), IndexFile(
+                filename="six-1.16.0-py2.py3-none-any.whl", url="file:///etc/passwd",
+                sha256=H), None)
+
+
+def test_a_download_stops_at_its_declared_size(site: tuple[str, Path]) -> None:
+    from envsnap.lock.index import IndexRefused
+
+    url, root = site
+    (root / "big.whl").write_bytes(b"x" * 300_000)
+    f = IndexFile(filename="big-1.0-py3-none-any.whl", url=f"{url}/big.whl", sha256=H, size=1000)
+    sink = io.BytesIO()
+    with IndexClient(IndexSettings(origin="test")) as client, pytest.raises(
+            IndexRefused, match="sent more than the 1000 bytes it declares"):
+        client.stream(source(url, "index"), f, sink)
+    assert len(sink.getvalue()) <= 1000
+
+
+def test_pages_and_undeclared_downloads_are_capped(site: tuple[str, Path],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from envsnap.lock import index
+    from envsnap.lock.index import IndexRefused
+
+    url, root = site
+    monkeypatch.setattr(index, "MAX_PAGE_BYTES", 10_000)
+    monkeypatch.setattr(index, "MAX_DOWNLOAD_BYTES", 50_000)
+    _page(root, "six", "<!-- padding -->" * 2000)
+    (root / "big.whl").write_bytes(b"x" * 300_000)
+    with IndexClient(IndexSettings(origin="test")) as client:
+        with pytest.raises(IndexRefused, match=r"sent more than 9\.8 KiB for the page of six"):
+            client.project_files(source(f"{url}/simple", "index"), "six")
+        with pytest.raises(IndexRefused, match="sent more than the 50000 bytes it allows"):
+            client.stream(source(url, "index"), IndexFile(
+                filename="big-1.0-py3-none-any.whl", url=f"{url}/big.whl", sha256=None), None)
+
+
+def test_a_page_redirected_to_another_host_is_not_followed(site: tuple[str, Path]) -> None:
+    from envsnap.lock.index import OffIndexRedirect
+
+    url, _root = site
+    with IndexClient(IndexSettings(origin="test")) as client, pytest.raises(
+            OffIndexRedirect, match=r"redirects .*/away/pip/ to https://pypi\.org, outside the "
+                                    r"configuration: not followed"):
+        client.project_files(source(f"{url}/away", "index"), "pip")
+
+
+def test_a_local_source_reads_regular_files_only(tmp_path: Path) -> None:
+    from envsnap.lock.index import IndexRefused
+
+    fifo = tmp_path / "six-1.16.0-py2.py3-none-any.whl"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    with IndexClient(IndexSettings(origin="test")) as client:
+        assert client.project_files(source(str(tmp_path), "links"), "six") == []
+        with pytest.raises(IndexRefused, match="not a regular file"):
+            client.stream(source(str(tmp_path), "links"), IndexFile(
+                filename=fifo.name, url=fifo.as_uri(), sha256=None), None)
+
+
+def test_each_keeps_the_order_and_raises_the_first_failure_at_once() -> None:
+    from envsnap.lock.hashing import each
+
+    assert each(lambda x: x * 2, list(range(20)), workers=4, name="t",
+                cancel=threading.Event()) == [x * 2 for x in range(20)]
+    assert each(lambda x: x, [], workers=4, name="t", cancel=threading.Event()) == []
+
+    def slow_or_broken(x: int) -> int:
+        if x == 0:
+            raise ValueError("broken")
+        time.sleep(5)  # a worker still busy is not waited for
+        return x
+
+    cancel = threading.Event()
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="broken"):
+        each(slow_or_broken, [1, 0, 2], workers=3, name="t", cancel=cancel)
+    assert time.monotonic() - start < 2 and cancel.is_set()

@@ -171,8 +171,9 @@ def test_hostile_package_refused_before_rendering(field: str, value: str) -> Non
 def test_hostile_env_value_refused() -> None:
     snap = Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython"),
                     env={"PYTHONHASHSEED": "0$(id)"})
-    with pytest.raises(BadInputError, match=r"env\.PYTHONHASHSEED"):
+    with pytest.raises(BadInputError, match=r"env\.PYTHONHASHSEED") as refused:
         plan(snap)
+    assert "$(id)" not in str(refused.value)  # the refused value is never echoed
 
 
 def test_scrub_hides_paths_and_credentials_but_keeps_urls() -> None:
@@ -203,8 +204,10 @@ def test_urls_that_could_carry_pip_options_are_refused(url: str) -> None:
 
     snap = _Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
         Package(name="a", version="1.0", source=Source(kind="archive", url=url)),)))
-    with pytest.raises(BadInputError, match="refusing URL"):
+    with pytest.raises(BadInputError, match=r"refusing the URL at 'python\.packages\.a\.source\.url'"
+                       ) as refused:
         check_snapshot(snap)
+    assert "files.example" not in str(refused.value)  # the refused value is never echoed
 
 
 def test_plan_normalises_names_so_both_hashing_modes_agree() -> None:
@@ -215,3 +218,58 @@ def test_plan_normalises_names_so_both_hashing_modes_agree() -> None:
     snap = _Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
         Package(name="PyYAML", version="6.0.2"), Package(name="Typing_Extensions", version="4.12.2"))))
     assert sorted(p.name for p in plan(snap).pins) == ["pyyaml", "typing-extensions"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole, or named: what each file lacks
+
+
+def test_lacking_names_what_each_file_cannot_hold() -> None:
+    from envsnap.lock import lacking
+
+    snap = _snapshot(Package(name="six", version="1.16.0"), Package(name="idna", version="3.7"),
+                     Package(name="gone", version="1.0"), Package(name="pip", version="24.0"))
+    p = plan(snap)
+    hashed = HashedLock(plan=p, policy="index", pins=(
+        LockedPin(name="six", version="1.16.0", origin="index", files=(LockedFile(
+            filename="six-1.16.0-py2.py3-none-any.whl", sha256=H3,
+            url="https://files.example/six-1.16.0-py2.py3-none-any.whl"),)),
+        LockedPin(name="idna", version="3.7", origin="index", via="/srv/wheels",
+                  via_note="a find-links location of this machine's configuration (pip "
+                           "configuration)",
+                  files=(LockedFile(filename="idna-3.7-py3-none-any.whl", sha256=H3),))),
+        unlockable=(Unlockable(name="gone", version="1.0", reason="not found on X"),),
+        tools_missing=(Unlockable(name="pip", version="24.0", reason="not found on X"),))
+    files = render(snap, hashed, ["requirements", "pylock"], command="envsnap lock s.toml")
+    gaps = lacking(snap, hashed, files)
+    assert gaps["requirements.txt"] == ("gone==1.0: not found on X",)
+    assert gaps["pylock.toml"][0] == "gone==1.0: not found on X"
+    assert gaps["pylock.toml"][1].startswith("idna==3.7: found through a find-links location "
+                                             "of this machine's configuration")
+    req = files["requirements.txt"]
+    assert ("idna==3.7 \\\n    --hash=sha256:" + H3 + "\n    # found through a find-links "
+            "location of this machine's configuration (pip configuration), not from an index "
+            "this file names") in req
+    assert "/srv/wheels" not in req and "/srv/wheels" not in files["pylock.toml"]
+    assert "#   pip==24.0: not found on X" in req.split("# Installer packages not locked")[1]
+
+
+def test_a_conda_lock_that_lacks_a_record_exits_1_naming_it(tmp_path: Path) -> None:
+    import io
+    from dataclasses import replace
+
+    from envsnap import io as snapio
+    from envsnap.cli import Console, main
+
+    env = _conda_env()
+    broken = env.packages[0]
+    nourl = CondaEnv(prefix=env.prefix, packages=(*env.packages[1:], replace(broken, url=None)))
+    path = tmp_path / "conda.toml"
+    snapio.dump(Snapshot(conda=nourl), path)
+    err = io.StringIO()
+    rc = main(["lock", str(path), "-o", str(tmp_path / "out"), "--format", "conda"],
+              Console(io.StringIO(), err))
+    assert rc == 1, err.getvalue()
+    assert (f"conda-lock.yml lacks 1 package(s): {broken.name}={broken.version}={broken.build}: "
+            "no download URL recorded") in err.getvalue()
+    assert (tmp_path / "out" / "conda-lock.yml").is_file()  # written, and said to be partial
