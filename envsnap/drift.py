@@ -72,6 +72,13 @@ class Change:
     # along with the only package that needed it, one an upgrade pulled in.
     caused_by: str | None = None
     requirement: str | None = None  # python.requirements: the requirement as recorded
+    # host | environment (rules.scope_of): whether an image built from the snapshot brings it.
+    # Left out, the section decides; a CUDA library copy's and a probe failure's are given.
+    scope: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.scope:
+            object.__setattr__(self, "scope", rules.scope_of(self.section))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1000,11 +1007,12 @@ def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy],
         for via in sorted(old.keys() | new.keys()):
             co, cn = old.get(via), new.get(via)
             name = f"{lib} ({via})"
+            scope = rules.library_scope(via)
             if co is None and cn is not None:
                 if duplicate and old:
                     others = "; ".join(_lib_text(c) for v, c in sorted(new.items()) if v != via)
                     out.append(Change(
-                        section="cuda.libraries", name=name, kind="added",
+                        section="cuda.libraries", name=name, kind="added", scope=scope,
                         severity=compat.rule("library_duplicate"), old=None, new=_lib_text(cn),
                         explanation=f"A second {lib} copy appeared ({_lib_text(cn)} beside "
                                     f"{others}): which one loads depends on RPATH, "
@@ -1014,11 +1022,13 @@ def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy],
                                     "uses pip wheels)."))
                 else:
                     out.append(Change(section="cuda.libraries", name=name, kind="added",
+                                      scope=scope,
                                       severity=compat.rule("library_added"), old=None,
                                       new=_lib_text(cn),
                                       explanation=f"{lib} is now found via {via}."))
             elif cn is None and co is not None:
                 out.append(Change(section="cuda.libraries", name=name, kind="removed",
+                                  scope=scope,
                                   severity=compat.rule("library_removed"), old=_lib_text(co),
                                   new=None,
                                   explanation=f"The {lib} copy found via {via} is gone; code "
@@ -1045,6 +1055,7 @@ def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCop
         expl = (f"{lib} {co.version} -> {cn.version}, same major: compatible when the new "
                 "minor is at least what the framework was built with.")
     out.append(Change(section="cuda.libraries", name=name, kind=_kind(co.version, cn.version),
+                      scope=rules.library_scope(co.found_via),
                       severity=severity, old=co.version, new=cn.version, explanation=expl))
 
 
@@ -1184,7 +1195,7 @@ def _diff_probes(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
         before = a.probes.get(name)
         if st.status == "error" and (before is None or before.status != "error"):
             out.append(Change(section="probes", name=name, kind="changed",
-                              severity=compat.rule("probe_failed"),
+                              severity=compat.rule("probe_failed"), scope=rules.scope_of(name),
                               old=before.status if before else None, new="error",
                               explanation=f"The {name} probe failed on B ({st.error}); that "
                                           "section could not be compared."))

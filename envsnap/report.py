@@ -115,7 +115,7 @@ def _names(names: Sequence[str], limit: int) -> str:
 def change_data(c: Change) -> dict[str, Any]:
     data: dict[str, Any] = {
         "section": c.section, "name": c.name, "kind": c.kind, "severity": c.severity,
-        "old": c.old, "new": c.new, "explanation": c.explanation, "caused_by": c.caused_by}
+        "scope": c.scope, "old": c.old, "new": c.new, "explanation": c.explanation, "caused_by": c.caused_by}
     if c.section in ("python.packages", "python.requirements"):
         data["dependents"] = list(c.dependents)
         data["dependents_total"] = c.dependents_total

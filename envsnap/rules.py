@@ -245,6 +245,40 @@ def toolkit_driver(cuda: str | None) -> str | None:
     return table.get(mm) if mm else None
 
 
+# ---------------------------------------------------------------------------------------------
+# Scope: a fact of the host or of the environment (docs/diff-and-check.md#scope). An image built
+# from a snapshot brings the environment (the interpreter, its packages, conda, the framework
+# builds, the variables the environment sets) and runs on whatever host is under it: the
+# kernel, C library, CPU, driver, GPUs and the system's CUDA toolkit and libraries are the
+# host's, and differ between a capture on the machine and one inside the image by design.
+
+HOST = "host"
+ENVIRONMENT = "environment"
+SCOPES = (HOST, ENVIRONMENT)
+
+# Snapshot sections (a change's section up to its first dot) that describe the host. Every
+# other section, including a plugin probe's, is the environment's: a difference nobody
+# classified fails an environment gate rather than passing unseen.
+HOST_SECTIONS = frozenset({"os", "cpu", "nvidia", "cuda"})
+# How a CUDA library copy found inside the environment says so (LibraryCopy.found_via):
+# a pip wheel (nvidia-cudnn-cu12) or a conda package. ldconfig, cuda_home, system:<dpkg> and
+# ld_library_path copies belong to the host.
+_ENVIRONMENT_VIA = ("pip:", "conda:")
+
+
+def library_scope(found_via: str) -> str:
+    """The scope of one CUDA library copy, by how it was found."""
+    return ENVIRONMENT if found_via.startswith(_ENVIRONMENT_VIA) else HOST
+
+
+def scope_of(section: str, *, found_via: str | None = None) -> str:
+    """``host`` or ``environment`` for a section (``python.packages``, ``nvidia.gpus``, a
+    probe's name); a CUDA library copy's ``found_via`` decides for that copy."""
+    if found_via is not None:
+        return library_scope(found_via)
+    return HOST if section.partition(".")[0] in HOST_SECTIONS else ENVIRONMENT
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CudaNeed:
     """A CUDA version some part of the snapshot was built for, and what says so."""
@@ -281,7 +315,7 @@ def cuda_needs(snapshot: Snapshot) -> list[CudaNeed]:
             # in) is a need; a toolkit on the system is merely available, and a machine with a
             # CUDA toolkit but no GPU is a normal build host.
             if (lib.library == "cudart" and cuda_version(lib.version)
-                    and lib.found_via.startswith(("pip:", "conda:"))):
+                    and library_scope(lib.found_via) == ENVIRONMENT):
                 needs.append(CudaNeed(cuda=str(lib.version), origin=f"libcudart {lib.version}"))
     return needs
 

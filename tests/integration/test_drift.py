@@ -131,3 +131,61 @@ def test_diff_reads_a_snapshot_from_stdin(venv_pair: tuple[Path, Path], tmp_path
                           env=support.clean_env(), check=False)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["changes"]) == 8
+
+
+# ---------------------------------------------------------------------------------------------
+# Through `python -m envsnap`, as CI runs it: a CPU-only venv against the same venv captured
+# where the host's CUDA is not (an image built from the snapshot).
+
+# The host's CUDA as this project's build machine recorded it (/usr/local/cuda-13.0, its
+# libcudart found by ldconfig): a host fact, whatever machine runs the test.
+HOST_CUDA = {"toolkit_version": "13.0.88", "toolkit_path": "/usr/local/cuda-13.0",
+             "toolkit_found_via": "/usr/local/cuda", "nvcc_version": "13.0.88",
+             "libraries": [{"library": "cudart", "version": "13.0.96",
+                            "path": "/usr/local/cuda-13.0/lib/libcudart.so.13",
+                            "found_via": "ldconfig", "soname": "libcudart.so.13"}]}
+CPU_ONLY = ("requests", "tqdm", "pyyaml", "click")
+
+
+def cli(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`python -m envsnap ARGV` in ``cwd`` (no pyproject.toml above it but the test's own)."""
+    return subprocess.run([sys.executable, "-m", "envsnap", *argv], cwd=cwd,
+                          env=support.clean_env(), capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+@pytest.fixture(scope="module")
+def cpu_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(on the host, in the image): one real CPU-only venv captured twice, click upgraded in
+    between; the first capture carries the host's CUDA, the second none (no CUDA in the image)."""
+    root = tmp_path_factory.mktemp("cpu-only")
+    wheels = root / "wheels"
+    for name in CPU_ONLY:
+        support.build_wheel(wheels, name, "1.0")
+    support.build_wheel(wheels, "click", "1.1")
+    python = support.make_venv(root / "venv")
+    pip(python, "--find-links", wheels, *(f"{name}==1.0" for name in CPU_ONLY))
+    snaps = []
+    for out, cuda in (("host.json", HOST_CUDA), ("image.json", None)):
+        proc = cli(root, "capture", "--python", str(python), "--skip", "project,cuda",
+                   "--json", "-o", str(root / "raw.json"))
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads((root / "raw.json").read_text())
+        if cuda is not None:
+            data["cuda"] = cuda
+            del data["digest"]  # edited on purpose: no digest rather than a wrong one
+        (root / out).write_text(json.dumps(data))
+        snaps.append(root / out)
+        pip(python, "--find-links", wheels, "click==1.1")
+    return snaps[0], snaps[1]
+
+
+def test_diff_tells_host_facts_from_environment_facts(cpu_pair: tuple[Path, Path]) -> None:
+    host, image = cpu_pair
+    proc = cli(host.parent, "diff", str(host), str(image), "--format", "json", "--fail-on",
+               "never")
+    assert proc.returncode == 0, proc.stderr
+    scopes = {(c["section"], c["name"]): c["scope"] for c in json.loads(proc.stdout)["changes"]}
+    assert scopes == {("cuda", "toolkit"): "host", ("cuda", "nvcc"): "host",
+                      ("cuda.libraries", "cudart (ldconfig)"): "host",
+                      ("python.packages", "click"): "environment"}, proc.stdout

@@ -371,6 +371,76 @@ def test_failed_probe_is_reported() -> None:
     assert c.section == "probes" and "NVML timed out" in c.explanation
 
 
+# ---------------------------------------------------------------------------------------------
+# Scope: host facts and environment facts
+
+
+def test_every_change_says_whether_the_host_or_the_environment_holds_it() -> None:
+    ldconfig = LibraryCopy(library="cudart", version="12.8.90", path="/usr/lib/libcudart.so.12",
+                           found_via="ldconfig")
+    wheel = LibraryCopy(library="cudnn", version="9.10.2", path="/v/nvidia/cudnn/lib",
+                        found_via="pip:nvidia-cudnn-cu12")
+    conda_copy = LibraryCopy(library="nccl", version="2.27.5", path="/c/lib/libnccl.so.2",
+                             found_via="conda:nccl")
+    a = snap(pkg("x", "1.0"), pkg("typer", "1.0", requires=("click<9",)), pkg("click", "8.0"),
+             os=OSInfo(system="Linux", arch="x86_64", glibc="2.39"),
+             cpu=CPUInfo(model="EPYC", flags=("avx512f",)),
+             nvidia=NvidiaInfo(driver_version="580.159.04", gpus=(H100,)),
+             cuda=CudaInfo(toolkit_version="12.8", nvcc_version="12.8",
+                           libraries=(ldconfig, wheel, conda_copy)),
+             frameworks=(TORCH_CU128,), env={"PYTHONHASHSEED": "0"},
+             conda=CondaEnv(prefix="/c", packages=(
+                 CondaPackage(name="nccl", version="2.27.5", build="h1"),)),
+             probes={"nvidia": ProbeStatus(status="ok"), "python": ProbeStatus(status="ok")})
+    b = snap(pkg("x", "2.0"), pkg("typer", "1.0", requires=("click<9",)), pkg("click", "9.0"),
+             os=OSInfo(system="Linux", arch="x86_64", glibc="2.41"),
+             cpu=CPUInfo(model="Xeon", flags=()),
+             nvidia=NvidiaInfo(driver_version="580.160.01", gpus=(replace(H100, name="H200"),)),
+             cuda=CudaInfo(toolkit_version="13.0", nvcc_version="13.0", libraries=(
+                 replace(ldconfig, version="13.0.96"), replace(wheel, version="9.11.0"),
+                 replace(conda_copy, version="2.28.3"))),
+             frameworks=(replace(TORCH_CU128, version="2.9.2+cu128"),), env={"PYTHONHASHSEED": "1"},
+             conda=CondaEnv(prefix="/c", packages=(
+                 CondaPackage(name="nccl", version="2.28.3", build="h1"),)),
+             probes={"nvidia": ProbeStatus(status="error", error="NVML timed out"),
+                     "python": ProbeStatus(status="error", error="timed out")})
+    got = {(c.section, c.name): c.scope for c in diff(a, b).changes}
+    assert got == {
+        ("os", "glibc"): "host", ("cpu", "model"): "host", ("cpu", "avx512f"): "host",
+        ("nvidia", "driver"): "host", ("nvidia.gpus", "GPU0"): "host",
+        ("cuda", "toolkit"): "host", ("cuda", "nvcc"): "host",
+        ("cuda.libraries", "cudart (ldconfig)"): "host",
+        # A CUDA library the environment brought (a wheel, a conda package) is the environment's.
+        ("cuda.libraries", "cudnn (pip:nvidia-cudnn-cu12)"): "environment",
+        ("cuda.libraries", "nccl (conda:nccl)"): "environment",
+        ("python.packages", "x"): "environment", ("python.packages", "click"): "environment",
+        ("python.requirements", "typer requires click<9"): "environment",
+        ("conda.packages", "nccl"): "environment", ("frameworks", "torch"): "environment",
+        ("env", "PYTHONHASHSEED"): "environment",
+        # A failed probe takes its section's scope.
+        ("probes", "nvidia"): "host", ("probes", "python"): "environment",
+    }
+
+
+@pytest.mark.parametrize(("via", "scope"), [
+    ("ldconfig", "host"), ("cuda_home", "host"), ("system:libcudnn9-cuda-12", "host"),
+    ("ld_library_path", "host"), ("pip:nvidia-nccl-cu12", "environment"),
+    ("conda:cudnn", "environment"),
+])
+def test_a_cuda_library_copys_scope_is_how_it_was_found(via: str, scope: str) -> None:
+    copy = LibraryCopy(library="cudnn", version="9.1.0", path="/x/libcudnn.so.9", found_via=via)
+    c = only(diff(Snapshot(cuda=CudaInfo(libraries=(copy,))), Snapshot(cuda=CudaInfo())))
+    assert (c.name, c.scope) == (f"cudnn ({via})", scope)
+
+
+def test_a_section_nobody_classified_is_the_environments() -> None:
+    # A plugin's section (or a Change built by hand) gets its scope from its section.
+    assert Change(section="infiniband", name="rate", kind="changed", severity="info",
+                  old="1", new="2", explanation="").scope == "environment"
+    assert Change(section="nvidia.gpus", name="GPU0", kind="removed", severity="major",
+                  old="H100", new=None, explanation="").scope == "host"
+
+
 def test_identical_snapshots_have_no_changes_and_order_is_by_severity() -> None:
     a = snap(pkg("x", "1.0", requested=True), pkg("numpy", "1.0", requested=True),
              env={"PYTHONHASHSEED": "1"})

@@ -241,15 +241,17 @@ def test_json_schema_is_versioned_and_documented() -> None:
     data = json.loads(render_diff(SAMPLE, "json", a="a", b="b"))
     assert data["schema"] == DIFF_SCHEMA == "envsnap.diff/1"
     assert data["summary"] == {"critical": 1, "major": 1, "minor": 0, "info": 0}
-    assert set(data["changes"][0]) == {"section", "name", "kind", "severity", "old", "new",
-                                       "explanation", "caused_by", "dependents",
+    assert set(data["changes"][0]) == {"section", "name", "kind", "severity", "scope", "old",
+                                       "new", "explanation", "caused_by", "dependents",
                                        "dependents_total"}
-    assert set(data["changes"][1]) == {"section", "name", "kind", "severity", "old", "new",
-                                       "explanation", "caused_by"}
+    assert set(data["changes"][1]) == {"section", "name", "kind", "severity", "scope", "old",
+                                       "new", "explanation", "caused_by"}
+    assert [c["scope"] for c in data["changes"]] == ["environment", "environment"]
     doc = (support.REPO / "docs" / "diff-and-check.md").read_text(encoding="utf-8")
     for schema in (DIFF_SCHEMA, CHECK_SCHEMA, FLEET_SCHEMA):
         assert schema in doc
-    for field in ("caused_by", "dependents_total", "requirement", "remedy", "groups", "kind"):
+    for field in ("caused_by", "dependents_total", "requirement", "remedy", "groups", "kind",
+                  "scope"):
         assert f"`{field}`" in doc
 
 
