@@ -555,15 +555,15 @@ def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str], *
     same bytes is kept), ``folders`` are created even when empty. Every existing file is
     checked before anything is written: one envsnap did not write stops the whole set."""
     root = os.fspath(dest)
-    copies = {name: os.fspath(src) for name, src in (copies or {}).items()}
+    sources = {name: os.fspath(src) for name, src in (copies or {}).items()}
     if os.path.exists(root) and not os.path.isdir(root):
         raise BadInputError(f"{root}: exists and is not a directory")
     manifest = _read_manifest(root) if os.path.isdir(root) else {}
     keep: set[str] = set()
-    for name in [*files, *copies]:
+    for name in [*files, *sources]:
         target = _inside(root, name)
-        if (name in copies and not os.path.islink(target) and os.path.isfile(target)
-                and _sha256(target) == _sha256(copies[name])):
+        if (name in sources and not os.path.islink(target) and os.path.isfile(target)
+                and _sha256(target) == _sha256(sources[name])):
             keep.add(name)  # already there, byte for byte: nothing to write
             continue
         _refuse_foreign(target, manifest.get(name), force=force)
@@ -589,7 +589,7 @@ def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str], *
                 recorded.pop(name, None)
             else:
                 recorded[name] = _sha256(path)
-        for name, src in copies.items():
+        for name, src in sources.items():
             if name in keep:
                 continue
             path = os.path.join(staging, name)
@@ -599,7 +599,7 @@ def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str], *
             recorded[name] = _sha256(path)
         for folder in folders:
             os.makedirs(os.path.join(root, folder), exist_ok=True)
-        for name in [*files, *(c for c in copies if c not in keep)]:
+        for name in [*files, *(c for c in sources if c not in keep)]:
             # Renames within one file system: each is atomic and cannot fill a disk.
             target = os.path.join(root, name)
             os.makedirs(os.path.dirname(target), exist_ok=True)

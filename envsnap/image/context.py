@@ -63,6 +63,16 @@ def context_tar(plan: ImagePlan, wheelhouse: Path | None) -> IO[bytes]:
     return fh
 
 
+def dockerfile_tar(dockerfile: str) -> IO[bytes]:
+    """A context holding only a Dockerfile (relabelling a built image)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        data = dockerfile.encode("utf-8")
+        tar.addfile(_info("Dockerfile", size=len(data)), io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
 def write_context(plan: ImagePlan, wheelhouse: Path | None, dest: Path, *,
                   force: bool = False) -> list[Path]:
     """Write the context as a folder (--dockerfile-only), as one set through the file edge:
