@@ -202,6 +202,67 @@ def _no_lone_surrogates(data: Any) -> None:
         raise ValueError("a string holds a lone UTF-16 surrogate") from None
 
 
+# ---------------------------------------------------------------------------------------------
+# What a file is: a snapshot is TOML (or the JSON `capture --json` writes); anything else is
+# named, so `show pylock.toml` says what it was given instead of a parser's complaint.
+
+_NOT_SNAPSHOT = "not a snapshot ('envsnap capture' writes those)"
+_YAML_KEY = re.compile(r"[A-Za-z_][\w.-]*:(\s|$)")
+_REQUIREMENT = re.compile(r"(-[rcef]\s|--[a-z-]+|[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?"
+                          r"\s*(===?|>=|<=|~=|!=|<|>|@|;|\\|$))")
+
+
+def _looks_json(text: str) -> bool:
+    """JSON by its first character: an object, or an array (a TOML table header such as
+    ``[meta]`` starts with '[' too, but is no JSON)."""
+    head = text.lstrip()
+    if head.startswith("{"):
+        return True
+    if not head.startswith("["):
+        return False
+    try:
+        parse_json(head)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _not_toml(text: str) -> str | None:
+    """What a file that is not TOML is instead, when it is plain to see."""
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        return None
+    if lines[0].startswith("<"):
+        return "HTML or XML"
+    if lines[0].upper().startswith("FROM "):
+        return "a Dockerfile"
+    if lines[0] == "---" or _YAML_KEY.match(lines[0]):
+        return "YAML (conda-lock.yml or the like)"
+    if all(_REQUIREMENT.match(ln) for ln in lines[:200]):
+        return "a requirements file"
+    return None
+
+
+def _what_else(data: Any, fmt: str) -> str | None:
+    """What parsed data is when it is plainly not a snapshot, or None."""
+    if not isinstance(data, dict):
+        return f"{fmt} holding {'a list' if isinstance(data, list) else 'a single value'}"
+    schema = data.get("schema")
+    if isinstance(schema, str) and schema.startswith("envsnap."):
+        kind = schema.removeprefix("envsnap.").partition("/")[0]
+        return f"an envsnap {kind} report (schema {schema!r})"
+    if data.get("bomFormat") == "CycloneDX":
+        return "a CycloneDX SBOM ('envsnap export' writes these)"
+    if "captured_at" in data and "meta" not in data:
+        return "a snapshot summary ('envsnap show --json' writes these)"
+    if "lock-version" in data:
+        return "a PEP 751 lockfile (pylock.toml)"
+    if schema is None and ({"build-system", "project", "tool"} & data.keys()):
+        return "a pyproject.toml"
+    return None
+
+
 def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = None) -> Snapshot:
     """Parse snapshot text (TOML, or JSON as written by ``--json``); ``memo``: see from_dict."""
     try:
@@ -209,8 +270,9 @@ def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = No
     except UnicodeEncodeError as exc:
         raise SnapshotFormatError(f"not valid Unicode text (character {exc.start})",
                                   file=source) from None
+    fmt = "JSON" if _looks_json(text) else "TOML"
     try:
-        if text.lstrip().startswith("{"):
+        if fmt == "JSON":
             data: Any = parse_json(text)
             _no_lone_surrogates(data)
         else:
@@ -219,10 +281,19 @@ def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = No
         raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
                                   "levels deep)", file=source) from None
     except ValueError as exc:  # TOMLDecodeError and JSONDecodeError both are
-        raise SnapshotFormatError(f"not a valid snapshot file ({exc})", file=source) from None
+        other = _not_toml(text) if fmt == "TOML" else None
+        if other is not None:
+            # YAML's `key: value` is also how a hand-edited TOML line goes wrong: the parser's
+            # words (with the line) stay beside the guess.
+            why = f"; as TOML: {exc}" if other.startswith("YAML") else ""
+            raise SnapshotFormatError(f"{other}, {_NOT_SNAPSHOT}{why}", file=source) from None
+        raise SnapshotFormatError(f"not valid {fmt} ({exc})", file=source) from None
     if not _depth_ok(data):
         raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
                                   "levels deep)", file=source)
+    other = _what_else(data, fmt)
+    if other is not None:
+        raise SnapshotFormatError(f"{other}, {_NOT_SNAPSHOT}", file=source)
     try:
         snapshot = from_dict(data, memo=memo)
     except SnapshotFormatError as exc:
