@@ -58,10 +58,11 @@ def test_a_command_keeps_its_own_verbose(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def _pyproject_extras() -> dict[str, list[str]]:
-    import tomllib
     from pathlib import Path
 
-    data = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    from envsnap.io import parse_toml
+
+    data = parse_toml((Path(__file__).parents[2] / "pyproject.toml").read_text())
     return dict(data["project"]["optional-dependencies"])
 
 
