@@ -38,6 +38,10 @@ examples:
   srun --ntasks-per-node=1 envsnap capture -o snaps/{{hostname}}.toml
                                          one snapshot per node (docs/fleet.md)
 
+-o FILE is replaced only when envsnap wrote it (a TOML snapshot says so in its first line, a
+JSON one is listed in .envsnap-manifest.json beside it); anything else is refused (exit 2)
+unless --force is given. A .toml name with --json, or a .json name without it, is refused.
+
 -o placeholders: {{hostname}} (this machine's host name), {{rank}} (SLURM_PROCID, RANK or
 JOB_COMPLETION_INDEX, the first one set), {{date}} (UTC, YYYY-MM-DD); {{{{ and }}}} for braces.
 """

@@ -73,7 +73,9 @@ def register(sub: Any) -> None:
                    help="the snapshot to check against ('-' for stdin)")
     p.add_argument("--policy", choices=POLICIES, default="exact",
                    help="how closely packages must match (default: exact)")
-    p.add_argument("--python", metavar="PATH", help="check this interpreter's environment")
+    p.add_argument("--python", metavar="PATH",
+                   help="check this interpreter's environment (with --image: its path inside "
+                        "the image, default /opt/venv/bin/python)")
     p.add_argument("--host-only", action="store_true",
                    help="check only the driver and GPUs (no Python environment)")
     p.add_argument("--image", metavar="TAG",

@@ -22,6 +22,8 @@ examples:
   envsnap export runs:/4f2a... --lock pylock.toml            (a snapshot logged with MLflow)
 
 The same snapshot gives the same bytes (the serial number is derived from its digest).
+-o FILE is replaced only when envsnap wrote it (listed in .envsnap-manifest.json beside it);
+anything else is refused (exit 2) unless --force is given, and so is a .toml name.
 """
 
 

@@ -29,15 +29,29 @@ examples:
   envsnap build-image train.toml --dockerfile-only -o ctx/      just write the context
   docker build ctx/                                              ... and build it yourself
   envsnap build-image train.toml -t train:v1
+  envsnap build-image train.toml -t train:v1 --verify           build, then check the image
   envsnap build-image train.toml --wheelhouse wh/ --network none  air-gapped, no network
   envsnap build-image train.toml --base-image envsnap-base:bookworm --heavy numpy,scipy
+
+--verify runs the built image with envsnap mounted read-only (nothing is installed into it),
+captures its environment with the image's own interpreter and compares it with the snapshot:
+drift in the environment exits 1; host facts (driver, GPUs, CPU, OS, the host's CUDA) and the
+base image's Python patch are listed as expected ('envsnap check SNAP --image TAG' does the
+same later). The label io.envsnap.python states the Python the image really runs; when it is
+not the snapshot's, every build says so, cached or not.
+
+-o DIR: files envsnap did not write (a hand-written Dockerfile) are never replaced (exit 2,
+before any download; --force replaces them), and a symlinked folder inside DIR is refused.
 
 The build streams through the Docker Engine (Docker SDK, classic builder). Each step is
 shown with the time it took (one updating line on a terminal); a failing step is reported
 with its log tail; --timeout stops a hung build; Ctrl-C leaves no container behind.
-Indexes are reached as 'envsnap lock' reaches them (the user's pip/uv configuration, or
---index-url). exit: 0 built, 1 the build failed or an index did not answer, 2 bad input
-(hostile snapshot, or a local/VCS package without --wheelhouse: said before any download).
+The Docker engine is reached before anything is downloaded. Indexes are reached as 'envsnap
+lock' reaches them (the user's pip/uv configuration, or --index-url). stdout: the tag (with
+--verify, the verification follows). exit: 0 built (and verified), 1 the build failed, an
+index did not answer or --verify found drift, 2 bad input (hostile snapshot, a missing
+extra, a file in -o DIR envsnap did not write, or a local/VCS package without --wheelhouse:
+said before any download).
 """
 
 
