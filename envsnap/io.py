@@ -459,8 +459,13 @@ _MANIFEST_KIND = "envsnap outputs: files envsnap wrote here (name -> sha256); it
 
 
 def marked(text: str) -> bool:
-    """True when ``text`` says in its first lines that envsnap wrote it."""
-    return any(_OUR_HEADER.match(line) for line in text.splitlines()[:_HEADER_LINES])
+    """True when ``text``'s header (the comment lines it starts with) says envsnap wrote it."""
+    for line in text.splitlines()[:_HEADER_LINES]:
+        if not line.startswith("#"):
+            return False
+        if _OUR_HEADER.match(line):
+            return True
+    return False
 
 
 def _file_marked(path: str) -> bool:
@@ -483,14 +488,15 @@ def _read_manifest(folder: str) -> dict[str, str]:
     path = os.path.join(folder, MANIFEST)
     if not os.path.lexists(path):
         return {}
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = parse_json(fh.read(MAX_SNAPSHOT_BYTES))
-    except (OSError, ValueError):
-        data = None
+    data = None
+    if os.path.isfile(path) and not os.path.islink(path):  # never open a FIFO or follow a link
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = parse_json(fh.read(MAX_SNAPSHOT_BYTES))
+        except (OSError, ValueError):
+            data = None
     files = data.get("files") if isinstance(data, dict) and data.get("kind") == _MANIFEST_KIND else None
-    if (os.path.islink(path) or not isinstance(files, dict)
-            or not all(isinstance(v, str) for v in files.values())):
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
         raise BadInputError(f"{path}: exists and is not envsnap's manifest; refusing to replace it")
     return dict(files)
 
