@@ -958,13 +958,49 @@ def _pip_cuda(s: Snapshot) -> bool:
     return any(rules.framework_cuda(fw) for fw in s.frameworks)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _HostCudaUse:
+    """Whether the environment loads the host's CUDA (docs/diff-and-check.md#scope): nothing of
+    it when nothing in the environment needs CUDA (rules.cuda_needs of A or B: a CUDA framework
+    build, an nvidia-*, CuPy or JAX CUDA wheel, a +cuXYZ package, the environment's own
+    cudart); and a host library copy that goes away is not missed when B's environment brings
+    its own copy of that library (a pip wheel or a conda package)."""
+
+    needs: bool
+    own: frozenset[str]
+
+    @classmethod
+    def of(cls, a: Snapshot, b: Snapshot) -> _HostCudaUse:
+        libs = b.cuda.libraries if b.cuda else ()
+        return cls(needs=bool(cuda_needs(a) or cuda_needs(b)),
+                   own=frozenset(c.library for c in libs
+                                 if rules.library_scope(c.found_via) == rules.ENVIRONMENT))
+
+    def unused(self, removed: str | None = None) -> str | None:
+        """Why nothing in the environment loads what changed on the host (``removed``: the
+        library whose host copy went away), or None when something may."""
+        if not self.needs:
+            return ("nothing in the environment uses CUDA (no CUDA framework build, CUDA wheel "
+                    "or +cuXYZ package), so nothing loads it")
+        if removed is not None and removed in self.own:
+            return f"the environment brings its own {removed} copy"
+        return None
+
+
 def _diff_cuda(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    if a.cuda == b.cuda:
+        return
     ca, cb = a.cuda or CudaInfo(), b.cuda or CudaInfo()
+    use = _HostCudaUse.of(a, b)
     for attr, label in (("toolkit_version", "toolkit"), ("nvcc_version", "nvcc")):
         vo, vn = getattr(ca, attr), getattr(cb, attr)
         if vo == vn:
             continue
-        if _pip_cuda(b):
+        unused = use.unused()
+        if unused:
+            severity = compat.rule("host_cuda_unused")
+            expl = f"The host's CUDA {label} differs; {unused}."
+        elif _pip_cuda(b):
             severity = compat.rule("toolkit_beside_wheels")
             expl = (f"The system CUDA {label} differs, which is normal beside pip-wheel CUDA: "
                     "the frameworks load their own CUDA libraries from nvidia-* wheels. It "
@@ -975,7 +1011,7 @@ def _diff_cuda(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
             expl = f"The system CUDA {label} changed; builds linking it use the new one."
         out.append(Change(section="cuda", name=label, kind=_kind(vo, vn), severity=severity,
                           old=vo, new=vn, explanation=expl))
-    _diff_libraries(ca.libraries, cb.libraries, out)
+    _diff_libraries(ca.libraries, cb.libraries, use, out)
 
 
 def _kind(old: str | None, new: str | None) -> str:
@@ -998,7 +1034,7 @@ def _group(libs: Iterable[LibraryCopy]) -> dict[str, dict[str, LibraryCopy]]:
     return out
 
 
-def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy],
+def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy], use: _HostCudaUse,
                     out: list[Change]) -> None:
     ga, gb = _group(la), _group(lb)
     for lib in sorted(ga.keys() | gb.keys()):
@@ -1027,15 +1063,27 @@ def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy],
                                       new=_lib_text(cn),
                                       explanation=f"{lib} is now found via {via}."))
             elif cn is None and co is not None:
+                unused = use.unused(lib) if scope == rules.HOST else None
+                if unused:
+                    severity = compat.rule("host_cuda_unused")
+                    expl = f"The host's {lib} copy found via {via} is gone; {unused}."
+                else:
+                    severity = compat.rule("library_removed")
+                    expl = (f"The {lib} copy found via {via} is gone; code that loaded it fails "
+                            "unless another copy is found.")
                 out.append(Change(section="cuda.libraries", name=name, kind="removed",
-                                  scope=scope,
-                                  severity=compat.rule("library_removed"), old=_lib_text(co),
-                                  new=None,
-                                  explanation=f"The {lib} copy found via {via} is gone; code "
-                                              "that loaded it fails unless another copy is "
-                                              "found."))
+                                  scope=scope, severity=severity, old=_lib_text(co), new=None,
+                                  explanation=expl))
             elif co is not None and cn is not None and co.version != cn.version:
-                _library_version_change(lib, name, co, cn, out)
+                unused = use.unused() if scope == rules.HOST else None
+                if unused:
+                    out.append(Change(
+                        section="cuda.libraries", name=name, kind=_kind(co.version, cn.version),
+                        scope=scope, severity=compat.rule("host_cuda_unused"), old=co.version,
+                        new=cn.version, explanation=f"The host's {lib} changed {co.version} -> "
+                                                    f"{cn.version}; {unused}."))
+                else:
+                    _library_version_change(lib, name, co, cn, out)
 
 
 def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCopy,

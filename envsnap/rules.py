@@ -201,6 +201,9 @@ _DIST_CUDA_MAJOR = re.compile(r"nvidia-[a-z0-9-]+-cu(\d{1,2})|cupy-cuda(\d{1,2})
 _DIST_CUDA_DIGITS = re.compile(r"cupy-cuda(\d{1,2})(\d)")
 
 
+_CUDA_DIST_PREFIXES = ("nvidia-", "cupy-cuda", "jax-cuda")  # what _DIST_CUDA_* can match
+
+
 def cuda_of_dist(name: str) -> str | None:
     """The CUDA a distribution's name says it was built for: ``nvidia-cudnn-cu12`` -> ``12``,
     ``cupy-cuda12x`` -> ``12``, ``cupy-cuda118`` -> ``11.8``, ``cupy-cuda102`` -> ``10.2``,
@@ -289,8 +292,8 @@ class CudaNeed:
 
 def cuda_needs(snapshot: Snapshot) -> list[CudaNeed]:
     """Every CUDA version the snapshot's binaries were built for, most specific first: the
-    frameworks' builds, packages with a CUDA local label, NVIDIA's runtime wheels and the
-    environment's own cudart."""
+    frameworks' builds, packages with a CUDA local label, the CUDA wheels (NVIDIA's runtime,
+    CuPy's, JAX's plugins: cuda_of_dist) and the environment's own cudart."""
     needs: list[CudaNeed] = []
     for fw in snapshot.frameworks:
         cuda = framework_cuda(fw)
@@ -305,7 +308,7 @@ def cuda_needs(snapshot: Snapshot) -> list[CudaNeed]:
                 cuda = cuda_of_version(pkg.version)
                 if cuda:
                     needs.append(CudaNeed(cuda=cuda, origin=f"{pkg.name} {pkg.version}"))
-            if pkg.name.startswith("nvidia-"):
+            if pkg.name.startswith(_CUDA_DIST_PREFIXES):
                 major = cuda_of_dist(pkg.name)
                 if major:
                     needs.append(CudaNeed(cuda=major, origin=pkg.name))

@@ -155,9 +155,9 @@ def cli(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def cpu_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(on the host, in the image): one real CPU-only venv captured twice, click upgraded in
-    between; the first capture carries the host's CUDA, the second none (no CUDA in the image)."""
+def cpu_only(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """One real CPU-only venv captured three times: on the host (with the host's CUDA), in its
+    image (no CUDA there), and in the image after click was upgraded."""
     root = tmp_path_factory.mktemp("cpu-only")
     wheels = root / "wheels"
     for name in CPU_ONLY:
@@ -166,7 +166,9 @@ def cpu_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     python = support.make_venv(root / "venv")
     pip(python, "--find-links", wheels, *(f"{name}==1.0" for name in CPU_ONLY))
     snaps = []
-    for out, cuda in (("host.json", HOST_CUDA), ("image.json", None)):
+    for out, cuda in (("host.json", HOST_CUDA), ("image.json", None), ("drifted.json", None)):
+        if out == "drifted.json":
+            pip(python, "--find-links", wheels, "click==1.1")
         proc = cli(root, "capture", "--python", str(python), "--skip", "project,cuda",
                    "--json", "-o", str(root / "raw.json"))
         assert proc.returncode == 0, proc.stderr
@@ -176,16 +178,29 @@ def cpu_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             del data["digest"]  # edited on purpose: no digest rather than a wrong one
         (root / out).write_text(json.dumps(data))
         snaps.append(root / out)
-        pip(python, "--find-links", wheels, "click==1.1")
-    return snaps[0], snaps[1]
+    return snaps[0], snaps[1], snaps[2]
 
 
-def test_diff_tells_host_facts_from_environment_facts(cpu_pair: tuple[Path, Path]) -> None:
-    host, image = cpu_pair
-    proc = cli(host.parent, "diff", str(host), str(image), "--format", "json", "--fail-on",
+def test_diff_tells_host_facts_from_environment_facts(
+    cpu_only: tuple[Path, Path, Path],
+) -> None:
+    host, _, drifted = cpu_only
+    proc = cli(host.parent, "diff", str(host), str(drifted), "--format", "json", "--fail-on",
                "never")
     assert proc.returncode == 0, proc.stderr
     scopes = {(c["section"], c["name"]): c["scope"] for c in json.loads(proc.stdout)["changes"]}
     assert scopes == {("cuda", "toolkit"): "host", ("cuda", "nvcc"): "host",
                       ("cuda.libraries", "cudart (ldconfig)"): "host",
                       ("python.packages", "click"): "environment"}, proc.stdout
+
+
+def test_a_perfect_image_of_a_cpu_only_venv_passes_a_major_gate(
+    cpu_only: tuple[Path, Path, Path],
+) -> None:
+    # Issue 18: the host's /usr/local/cuda, which nothing in the venv uses, failed the gate.
+    host, image, _ = cpu_only
+    proc = cli(host.parent, "diff", str(host), str(image), "--fail-on", "minor")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 critical, 0 major, 0 minor, 3 info" in proc.stdout
+    assert "cuda.libraries: cudart (ldconfig) removed" in proc.stdout
+    assert "nothing in the environment uses CUDA" in proc.stdout

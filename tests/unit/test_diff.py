@@ -433,6 +433,48 @@ def test_a_cuda_library_copys_scope_is_how_it_was_found(via: str, scope: str) ->
     assert (c.name, c.scope) == (f"cudnn ({via})", scope)
 
 
+HOST_CUDART = LibraryCopy(library="cudart", version="13.0.96",
+                          path="/usr/local/cuda-13.0/lib/libcudart.so.13", found_via="ldconfig")
+HOST_CUDA = CudaInfo(toolkit_version="13.0.88", nvcc_version="13.0.88", libraries=(HOST_CUDART,))
+
+
+def test_host_cuda_nothing_in_the_environment_uses_is_info() -> None:
+    # A CPU-only venv captured on a machine with /usr/local/cuda, against its image.
+    cpu_only = snap(*(pkg(n, "1.0") for n in ("requests", "tqdm", "pyyaml", "click")))
+    d = diff(replace(cpu_only, cuda=HOST_CUDA), cpu_only)
+    got = {c.name: (c.kind, c.severity, c.scope) for c in d.changes}
+    assert got == {"toolkit": ("removed", "info", "host"), "nvcc": ("removed", "info", "host"),
+                   "cudart (ldconfig)": ("removed", "info", "host")}
+    assert not d.failed("minor")
+    assert all("nothing in the environment uses CUDA" in c.explanation for c in d.changes)
+    # Another version of the host's libraries is no news to it either.
+    newer = CudaInfo(libraries=(replace(HOST_CUDART, version="12.8.90"),))
+    assert only(diff(replace(cpu_only, cuda=CudaInfo(libraries=(HOST_CUDART,))),
+                     replace(cpu_only, cuda=newer))).severity == "info"
+
+
+@pytest.mark.parametrize("user", [
+    pkg("cupy-cuda12x", "13.3.0"), pkg("nvidia-cublas-cu12", "12.8.4.1"),
+    pkg("jax-cuda12-plugin", "0.4.38"), pkg("mylib", "1.0+cu124"),
+])
+def test_host_cuda_a_cuda_package_may_load_keeps_its_rule(user: Package) -> None:
+    a = snap(user, cuda=HOST_CUDA)
+    c = next(c for c in diff(a, replace(a, cuda=None)).changes if c.name == "cudart (ldconfig)")
+    assert c.severity == "major" and "fails unless another copy" in c.explanation
+
+
+def test_a_host_copy_removed_beside_the_environments_own_copy_is_info() -> None:
+    wheel = LibraryCopy(library="cudart", version="12.8.90", path="/v/nvidia/cuda_runtime/lib",
+                        found_via="pip:nvidia-cuda-runtime-cu12")
+    a = snap(cuda=CudaInfo(libraries=(HOST_CUDART, wheel)), frameworks=(TORCH_CU128,))
+    c = only(diff(a, replace(a, cuda=CudaInfo(libraries=(wheel,)))))
+    assert (c.severity, c.scope) == ("info", "host")
+    assert "brings its own cudart copy" in c.explanation
+    # Its own copy going away is the environment's, and as serious as before.
+    c = only(diff(a, replace(a, cuda=CudaInfo(libraries=(HOST_CUDART,)))))
+    assert (c.severity, c.scope) == ("major", "environment")
+
+
 def test_a_section_nobody_classified_is_the_environments() -> None:
     # A plugin's section (or a Change built by hand) gets its scope from its section.
     assert Change(section="infiniband", name="rate", kind="changed", severity="info",
