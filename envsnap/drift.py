@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
 from . import compat, probes, rules
 from .config import Ignore
 from .graph import BrokenRequirement, Graph, requirement, satisfied
 from .rules import (
+    LEVEL_WORDS,
+    WIDE_REACH,
     CudaNeed,
+    VersionChange,
     arch_list_of,
+    classify_version,
     cuda_needs,
     describe_arch_list,
     glibc_needs,
@@ -24,6 +25,7 @@ from .rules import (
     gpu_fix,
     missing_isa,
     package_glibc,
+    rate_package,
     uncovered,
     worst_driver_verdict,
 )
@@ -183,75 +185,6 @@ def _diff_plain(field: str, a: Snapshot, b: Snapshot, out: list[Change]) -> None
 
 
 # ---------------------------------------------------------------------------------------------
-# Versions
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VersionChange:
-    """How two version strings differ under PEP 440 (https://peps.python.org/pep-0440/)."""
-
-    kind: str  # upgraded | downgraded | variant | changed
-    level: str  # epoch | major | minor | patch | pre | post | variant | unparseable
-    old_local: str | None = None
-    new_local: str | None = None
-
-
-_RAW_PART = re.compile(r"\d+|[^\d]+")
-
-
-def _raw_key(v: str) -> tuple[tuple[int, int | str], ...]:
-    # Unparseable versions still compare: digit runs numerically, the rest as text.
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _RAW_PART.findall(v))
-
-
-def classify_version(old: str, new: str) -> VersionChange | None:
-    """None when equal under PEP 440 (1.0 == 1.0.0); a local-label-only change is a variant."""
-    if old == new:
-        return None
-    try:
-        vo, vn = Version(old), Version(new)
-    except InvalidVersion:
-        ko, kn = _raw_key(old), _raw_key(new)
-        kind = "changed" if ko == kn else ("upgraded" if kn > ko else "downgraded")
-        return VersionChange(kind=kind, level="unparseable")
-    if vo == vn:
-        return None
-    if vo.public == vn.public:
-        return VersionChange(kind="variant", level="variant", old_local=vo.local,
-                             new_local=vn.local)
-    kind = "upgraded" if Version(vn.public) > Version(vo.public) else "downgraded"
-    ro, rn = vo.release, vn.release
-    if vo.epoch != vn.epoch:
-        level = "epoch"
-    elif ro[0] != rn[0]:
-        level = "major"
-    elif _at(ro, 1) != _at(rn, 1):
-        level = "minor"
-    elif ro[2:] + (0,) * (len(rn) - len(ro)) != rn[2:] + (0,) * (len(ro) - len(rn)):
-        level = "patch"
-    elif vo.pre != vn.pre or vo.dev != vn.dev:
-        level = "pre"
-    else:
-        level = "post"
-    return VersionChange(kind=kind, level=level, old_local=vo.local, new_local=vn.local)
-
-
-def _at(release: tuple[int, ...], i: int) -> int:
-    return release[i] if i < len(release) else 0
-
-
-_LEVEL_WORDS = {
-    "epoch": "an epoch change (the version numbering restarted)",
-    "major": "a major version change",
-    "minor": "a minor version change",
-    "patch": "a patch-level change",
-    "pre": "a pre-release or development build change",
-    "post": "a post-release change",
-    "unparseable": "a change between versions that are not PEP 440",
-}
-
-
-# ---------------------------------------------------------------------------------------------
 # Python
 
 
@@ -265,7 +198,7 @@ def _diff_python(a: Snapshot, b: Snapshot, out: list[Change], *,
         assert present is not None
         out.append(Change(
             section="python", name="python", kind="added" if pa is None else "removed",
-            severity=compat.rule("other"),
+            severity=compat.rule("other" if pa is None else "python_missing"),
             old=pa.version if pa else None, new=pb.version if pb else None,
             explanation=("B has a Python environment and A does not."
                          if pa is None else
@@ -326,25 +259,12 @@ def source_text(src: Source | None) -> str:
     return f"{src.kind} {src.url}" if src.url else src.kind
 
 
-# How far a change reaches, by the graph (docs/diff-and-check.md#dependents):
-# a major or epoch change that this many installed packages depend on, directly or through
-# others, is one level more severe.
-WIDE_REACH = 20
+# The version rules (classify_version, the one package severity rate_package and its
+# WIDE_REACH) live in rules.py, shared with check; imported above, and re-exported here.
+__all__ = ["KINDS", "WIDE_REACH", "Change", "SnapshotDiff", "VersionChange", "classify_version",
+           "diff", "sort_key"]
+
 NAMES_SHOWN = 5  # dependents named in an explanation before "and N more"
-
-# Severities of the rules the dependency graph added, used until severity.toml [rules] holds
-# them; the shipped file wins as soon as it does.
-_GRAPH_RULES = {
-    "requirement_missing": "critical",  # a requirement on something no longer installed
-    "requirement_broken": "major",  # installed, but outside the requirement's specifier
-    "requirement_fixed": "info",
-    "removed_with_dependent": "info",  # a dependency that left with the only package needing it
-}
-
-
-def graph_rule(name: str) -> str:
-    table: Mapping[str, str] = compat.data("severity.toml")["rules"]
-    return str(table.get(name, _GRAPH_RULES[name]))
 
 
 def names_text(names: Iterable[str], limit: int = NAMES_SHOWN) -> str:
@@ -352,13 +272,6 @@ def names_text(names: Iterable[str], limit: int = NAMES_SHOWN) -> str:
     shown = sorted(names)
     head = ", ".join(shown[:limit])
     return head + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
-
-
-def advice(policy: compat.PackagePolicy, *, downgrade: bool) -> tuple[str | None, str | None]:
-    """The shipped why/fix of a package's policy for this direction. severity.toml's texts
-    describe an upgrade (NumPy's 'built against 1.x fail under 2.x; pin numpy<2'); a downgrade
-    gets the generic downgrade advice instead of the upgrade's."""
-    return (None, None) if downgrade else (policy.why, policy.fix)
 
 
 def generic_fix(name: str, old: str, new: str, *, downgrade: bool,
@@ -423,7 +336,6 @@ class _PackageDiff:
 
     def _removed(self, name: str) -> Change:
         po = self.old[name]
-        pol = compat.package_policy(name, "removed")
         users = self.ga.dependents(name)
         remaining = sorted(u for u in users if u in self.new)
         expl = (f"{name} {po.version} is no longer installed; code importing it fails with "
@@ -434,8 +346,9 @@ class _PackageDiff:
         elif users:
             expl += f" In A it was required by {names_text(users)}, which are gone too."
         return Change(section="python.packages", name=name, kind="removed",
-                      severity=pol.severity, old=po.version, new=None, explanation=expl,
-                      dependents=tuple(sorted(users)), dependents_total=self.reach_a.get(name, 0))
+                      severity=rate_package(name, "removed").severity, old=po.version, new=None,
+                      explanation=expl, dependents=tuple(sorted(users)),
+                      dependents_total=self.reach_a.get(name, 0))
 
     def _added(self, name: str) -> Change:
         pn = self.new[name]
@@ -444,8 +357,8 @@ class _PackageDiff:
         if users:
             expl += f" Required by {names_text(users)}."
         return Change(section="python.packages", name=name, kind="added",
-                      severity=compat.package_policy(name, "added").severity, old=None,
-                      new=pn.version, explanation=expl, dependents=tuple(sorted(users)),
+                      severity=rate_package(name, "added").severity, old=None, new=pn.version,
+                      explanation=expl, dependents=tuple(sorted(users)),
                       dependents_total=self.reach_b.get(name, 0))
 
     def _changed(self, po: Package, pn: Package) -> Change | None:
@@ -456,10 +369,10 @@ class _PackageDiff:
         if vc is None:
             if po.source == pn.source:
                 return None
-            pol = compat.package_policy(name, "source")
             so, sn = source_text(po.source), source_text(pn.source)
             return Change(
-                section="python.packages", name=name, kind="source", severity=pol.severity,
+                section="python.packages", name=name, kind="source",
+                severity=rate_package(name, "source").severity,
                 old=f"{po.version} ({so})", new=f"{pn.version} ({sn})",
                 explanation=f"Same version of {name}, installed from elsewhere ({so} -> {sn}): "
                             "the code may differ even though the version does not. Pin the "
@@ -472,38 +385,32 @@ class _PackageDiff:
                            dependents=tuple(sorted(users)), dependents_total=total)
         downgrade = vc.kind == "downgraded"
         native_users = sorted(u for u in users if self.new[u].native)
-        pol = compat.package_policy(name, vc.level, native_dependents=bool(native_users),
-                                    downgrade=downgrade)
-        severity = pol.severity
+        rating = rate_package(name, vc, native_dependents=bool(native_users), reach=total,
+                              required=bool(users), requested=po.requested or pn.requested)
+        severity = rating.severity
         verb = "upgraded" if vc.kind == "upgraded" else "downgraded"
-        expl = f"{name} {verb} {po.version} -> {pn.version}: {_LEVEL_WORDS[vc.level]}."
+        expl = f"{name} {verb} {po.version} -> {pn.version}: {LEVEL_WORDS[vc.level]}."
         if vc.kind == "changed":
             expl = f"{name} changed {po.version} -> {pn.version} (not PEP 440, compared as text)."
         expl += self._dependents_note(name, users, total)
-        requested = po.requested or pn.requested
-        if vc.level in ("epoch", "major") and total >= WIDE_REACH:
-            severity = compat.bump(severity, 1)
+        if rating.adjusted == "wide":
             expl += (f" {total} installed packages depend on it: a {vc.level} change this wide "
                      "is rated one level higher.")
-        elif not users and not requested and severity != "info":
-            severity = compat.SEVERITIES[compat.rank(severity) + 1]
+        elif rating.adjusted == "leftover":
             expl += (" It was not installed on request either (a leftover or an unused "
                      "dependency): rated one level lower.")
-        lost_cuda = rules.lost_cuda(vc.old_local, vc.new_local)
-        if lost_cuda:
-            severity = compat.rule("torch_lost_cuda")
+        elif rating.adjusted == "lost_cuda":
             expl += (f" The new build is not a CUDA build (+{vc.old_local} -> "
                      f"+{vc.new_local or 'none'}): GPU code will fail or run on the CPU.")
         if compat.at_least(severity, "major"):
-            why, fix = advice(pol, downgrade=downgrade)
-            if why:
-                expl += f" {why}"
+            if rating.why:
+                expl += f" {rating.why}"
             if native_users:
                 expl += (" Installed packages with compiled extensions that require it: "
                          f"{names_text(native_users)}.")
-            if fix:
-                expl += f" Fix: {fix}."
-            elif not lost_cuda:
+            if rating.fix:
+                expl += f" Fix: {rating.fix}."
+            elif rating.adjusted != "lost_cuda":
                 expl += " " + generic_fix(name, po.version, pn.version, downgrade=downgrade,
                                           dependents=users)
         if po.source != pn.source:
@@ -528,7 +435,7 @@ class _PackageDiff:
             if parent is None or child is None:
                 continue
             if name in tails:
-                child = replace(child, severity=graph_rule("removed_with_dependent"),
+                child = replace(child, severity=compat.rule("removed_with_dependent"),
                                 explanation=f"{name} {child.old} was removed along with {cause}: "
                                             "nothing still installed requires it.")
             else:
@@ -606,14 +513,14 @@ class _PackageDiff:
         req = requirement(b.requirement)
         head = f"{b.dependent} {b.dependent_version} requires {b.requirement}"
         if b.installed is None:
-            severity = graph_rule("requirement_missing")
+            severity = compat.rule("requirement_missing")
             expl = (f"{head}, which is no longer installed" if had else
                     f"{head}, which is not installed") + (
                 f" (A had {b.required} {had}): importing {b.dependent} or the part of it that "
                 f"uses {b.required} fails with ModuleNotFoundError." if had else
                 f": the part of {b.dependent} that uses it fails with ModuleNotFoundError.")
         else:
-            severity = graph_rule("requirement_broken")
+            severity = compat.rule("requirement_broken")
             moved = ""
             if had and had != b.installed:
                 vc = classify_version(had, b.installed)
@@ -641,7 +548,7 @@ class _PackageDiff:
         now = self.new.get(b.required)
         return Change(
             section="python.requirements", name=f"{b.dependent} requires {b.requirement}",
-            kind="fixed", severity=graph_rule("requirement_fixed"), old=b.installed,
+            kind="fixed", severity=compat.rule("requirement_fixed"), old=b.installed,
             new=now.version if now else None,
             explanation=f"{b.dependent}'s requirement {b.requirement} is satisfied in B "
                         f"({b.required} {now.version if now else '?'}); in A it was not.",
@@ -650,15 +557,13 @@ class _PackageDiff:
 
 def _variant_change(po: Package, pn: Package, vc: VersionChange) -> Change:
     name = po.name
-    pol = compat.package_policy(name, "variant")
-    severity = pol.severity
+    severity = rate_package(name, vc).severity
     lo, ln = vc.old_local or "none", vc.new_local or "none"
     expl = (f"Same {name} release, different build variant (+{lo} -> +{ln}): it was "
             "compiled for another CUDA or CPU target. pip cannot switch variants by version "
             "alone; install from the matching index")
     index = rules.pytorch_index(vc.old_local)
     if rules.lost_cuda(vc.old_local, vc.new_local):
-        severity = compat.rule("torch_lost_cuda")
         expl = (f"{name} lost its CUDA build (+{lo} -> +{ln}): GPU code now fails with "
                 "'Torch not compiled with CUDA enabled' or silently runs on the CPU. "
                 + (f"Install from {index}" if index else
@@ -693,12 +598,12 @@ def _diff_conda(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
         po, pn = old.get(name), new.get(name)
         if po is None and pn is not None:
             out.append(Change(section="conda.packages", name=name, kind="added",
-                              severity=compat.package_policy(name, "added").severity,
+                              severity=rate_package(name, "added").severity,
                               old=None, new=_conda_text(pn),
                               explanation=f"conda package {name} is newly installed."))
         elif pn is None and po is not None:
             out.append(Change(section="conda.packages", name=name, kind="removed",
-                              severity=compat.package_policy(name, "removed").severity,
+                              severity=rate_package(name, "removed").severity,
                               old=_conda_text(po), new=None,
                               explanation=f"conda package {name} is no longer installed."))
         elif po is not None and pn is not None:
@@ -714,12 +619,13 @@ def _conda_change(po: CondaPackage, pn: CondaPackage, out: list[Change]) -> None
     vc = classify_version(po.version, pn.version)
     if vc is not None:
         level = vc.level if vc.level != "variant" else "patch"
-        pol = compat.package_policy(name, level, downgrade=vc.kind == "downgraded")
         kind = vc.kind if vc.kind != "variant" else "changed"
-        out.append(Change(section="conda.packages", name=name, kind=kind, severity=pol.severity,
+        # A conda build string, not a local label, says what a conda package was built for.
+        severity = rate_package(name, VersionChange(kind=kind, level=level)).severity
+        out.append(Change(section="conda.packages", name=name, kind=kind, severity=severity,
                           old=_conda_text(po), new=_conda_text(pn),
                           explanation=f"conda {name} {kind} {po.version} -> {pn.version}: "
-                                      f"{_LEVEL_WORDS.get(level, 'a version change')}."))
+                                      f"{LEVEL_WORDS.get(level, 'a version change')}."))
     elif po.build != pn.build:
         out.append(Change(section="conda.packages", name=name, kind="variant",
                           severity=compat.rule("conda_build"),
@@ -728,7 +634,7 @@ def _conda_change(po: CondaPackage, pn: CondaPackage, out: list[Change]) -> None
                                       f"{pn.build}): it may link other libraries (CUDA, BLAS)."))
     elif po.channel != pn.channel:
         out.append(Change(section="conda.packages", name=name, kind="source",
-                          severity=compat.package_policy(name, "source").severity,
+                          severity=rate_package(name, "source").severity,
                           old=po.channel, new=pn.channel,
                           explanation=f"Same {name} build from another channel."))
 
@@ -905,6 +811,17 @@ def _gpu_text(g: GPU) -> str:
     return f"{g.name} (sm_{cc.replace('.', '')})" if cc else g.name
 
 
+_GPU_WORDS = {
+    "gpu_older_arch": "{new} is an older architecture than {old}: the builds still have kernels "
+                      "for it, but features of the newer one (FP8 from sm_89, TMA and wgmma from "
+                      "sm_90) are missing and numerics can differ.",
+    "gpu_memory": "It has less memory than {old}: models and batch sizes that fit there can fail "
+                  "with 'CUDA out of memory'.",
+    "gpu_model": "Another GPU model of the same or a newer architecture: the frameworks' arch "
+                 "lists cover it.",
+}
+
+
 def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Change]) -> None:
     old = {g.index: g for g in ga}
     new = {g.index: g for g in gb}
@@ -919,9 +836,9 @@ def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Chan
                                           "sized for A's GPU count fail or slow down."))
             continue
         assert gn is not None
-        same = go is not None and go.name == gn.name and gpu_cc(go) == gpu_cc(gn)
+        differs = rules.gpu_change(go, gn) if go is not None else ()
         misses = [fw for (i, _), fw in bad.items() if i == idx]
-        if same and not misses:
+        if go is not None and not differs and not misses:
             continue
         if misses:
             fw = misses[0]
@@ -935,9 +852,11 @@ def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Chan
             severity = compat.rule("gpu_added")
             expl = f"B has an extra GPU: {gn.name}."
         else:
-            severity = compat.rule("gpu_changed")
-            expl = ("Another GPU model: memory size and speed differ; the frameworks' arch "
-                    "lists cover it.")
+            assert go is not None
+            severity = compat.rule(differs[0])
+            expl = _GPU_WORDS[differs[0]].format(old=go.name, new=gn.name)
+            if "gpu_memory" in differs[1:]:
+                expl += " " + _GPU_WORDS["gpu_memory"].format(old=go.name, new=gn.name)
         out.append(Change(section="nvidia.gpus", name=name,
                           kind="added" if go is None else "changed", severity=severity,
                           old=_gpu_text(go) if go else None, new=_gpu_text(gn),
@@ -1119,12 +1038,12 @@ def _diff_frameworks(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
         fo, fn = old.get(name), new.get(name)
         if fn is None and fo is not None:
             out.append(Change(section="frameworks", name=name, kind="removed",
-                              severity=compat.package_policy(name, "removed").severity,
+                              severity=rate_package(name, "removed").severity,
                               old=fo.version, new=None,
                               explanation=f"{name} is no longer installed."))
         elif fo is None and fn is not None:
             out.append(Change(section="frameworks", name=name, kind="added",
-                              severity=compat.package_policy(name, "added").severity,
+                              severity=rate_package(name, "added").severity,
                               old=None, new=fn.version,
                               explanation=f"{name} {fn.version} is newly installed."))
         elif fo is not None and fn is not None:
@@ -1178,19 +1097,20 @@ def _framework_change(fo: Framework, fn: Framework, gpus_b: Iterable[GPU],
     vc = classify_version(fo.version, fn.version)
     if vc is not None and vc.kind != "variant":
         downgrade = vc.kind == "downgraded"
-        pol = compat.package_policy(name, vc.level, downgrade=downgrade)
-        expl = f"{name} {vc.kind} {fo.version} -> {fn.version}: {_LEVEL_WORDS[vc.level]}."
-        if compat.at_least(pol.severity, "major"):
-            why, fix = advice(pol, downgrade=downgrade)
-            expl += f" {why}" if why else ""
-            expl += (f" Fix: {fix}." if fix else
+        # Whether the build lost CUDA is the {name}.cuda change's, above.
+        rating = rate_package(name, replace(vc, old_local=None, new_local=None))
+        expl = f"{name} {vc.kind} {fo.version} -> {fn.version}: {LEVEL_WORDS[vc.level]}."
+        if compat.at_least(rating.severity, "major"):
+            expl += f" {rating.why}" if rating.why else ""
+            expl += (f" Fix: {rating.fix}." if rating.fix else
                      " " + generic_fix(name, fo.version, fn.version, downgrade=downgrade))
-        out.append(Change(section="frameworks", name=name, kind=vc.kind, severity=pol.severity,
+        out.append(Change(section="frameworks", name=name, kind=vc.kind,
+                          severity=rating.severity,
                           old=fo.version, new=fn.version, explanation=expl))
     elif (vc is not None or fo.variant != fn.variant) and not (co and not cn):
         out.append(Change(
             section="frameworks", name=name, kind="variant",
-            severity=compat.package_policy(name, "variant").severity,
+            severity=rate_package(name, "variant").severity,
             old=f"{fo.version} ({fo.variant or 'default'})",
             new=f"{fn.version} ({fn.variant or 'default'})",
             explanation=f"Same {name} release, another build variant: compiled for another "

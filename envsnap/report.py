@@ -11,6 +11,7 @@ from . import compat
 from .drift import Change, SnapshotDiff
 from .fleet import FleetReport, NodeGroup
 from .gate import CheckResult, Finding, FindingGroup, Remedy
+from .rules import ENVIRONMENT, HOST
 from .text import printable
 
 FORMATS = ("text", "json", "markdown")
@@ -307,8 +308,8 @@ def render_fleet(f: FleetReport, fmt: str, *, color: bool = False) -> str:
 
 def finding_data(f: Finding) -> dict[str, Any]:
     return {"rule": f.rule, "kind": f.kind, "subject": f.subject, "severity": f.severity,
-            "expected": f.expected, "actual": f.actual, "explanation": f.explanation,
-            "fix": f.fix}
+            "scope": f.scope, "expected": f.expected, "actual": f.actual,
+            "explanation": f.explanation, "fix": f.fix}
 
 
 def _remedy_data(r: Remedy | None) -> dict[str, Any] | None:
@@ -319,6 +320,7 @@ def check_data(r: CheckResult, *, snapshot: str, fail_on: str) -> dict[str, Any]
     return {
         "schema": CHECK_SCHEMA, "snapshot": snapshot, "policy": r.policy,
         "host_only": r.host_only, "fail_on": fail_on, "passed": not r.failed(fail_on),
+        "thresholds": r.thresholds(fail_on),
         "summary": r.summary(), "checked": list(r.checked), "skipped": dict(r.skipped),
         "ignored": dict(r.ignored),
         "groups": [{"rule": g.rule, "kind": g.kind, "severity": g.severity,
@@ -335,6 +337,22 @@ def check_json(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
 
 def _verdict(r: CheckResult, fail_on: str) -> str:
     return "FAIL" if r.failed(fail_on) else "OK"
+
+
+def gate_text(r: CheckResult, fail_on: str) -> str:
+    """What fails the gate, in one line: the policy's threshold for the environment and the
+    --fail-on threshold for the host (docs/diff-and-check.md#the-gate)."""
+    t = r.thresholds(fail_on)
+    env, host = t[ENVIRONMENT], t[HOST]
+    if env is None or host is None:
+        return "fails on: nothing (--fail-on never)"
+
+    def level(s: str) -> str:
+        return "any severity" if s == "info" else f"{s} or worse"
+
+    by = f"policy {r.policy}" if env == r.policy_threshold else f"--fail-on {fail_on}"
+    return (f"fails on: environment differences at {level(env)} ({by}), host findings at "
+            f"{level(host)} (--fail-on {fail_on})")
 
 
 def _finding_line(f: Finding) -> str:
@@ -358,6 +376,7 @@ def check_text(r: CheckResult, *, snapshot: str, fail_on: str, color: bool = Fal
     else:
         out.add(head)
     out.add(_summary_line(r.summary()))
+    out.add(gate_text(r, fail_on))
     out.add(f"checked: {', '.join(r.checked) or 'nothing'}")
     for rule, why in sorted(r.skipped.items()):
         out.add(f"skipped {rule}: {why}")
@@ -400,7 +419,8 @@ def check_markdown(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
     lines = [f"### envsnap check {_md_code(snapshot)}: {'❌' if verdict == 'FAIL' else '✅'} "
              f"{verdict}", "",
              f"policy `{r.policy}`{' · host only' if r.host_only else ''} · "
-             + " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES)]
+             + " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES),
+             "", _md(gate_text(r, fail_on))]
     lines += [f"ignored: {n} {_md(what)}" for what, n in sorted(r.ignored.items())]
     groups = r.groups()
     if groups:

@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from packaging.version import InvalidVersion, Version
+
 from . import compat
 from .snapshot import GPU, Framework, Package, PythonEnv, Snapshot
 
@@ -391,6 +393,24 @@ def parse_arch(entry: str) -> Arch | None:
     return Arch(kind=m.group(1), cc=(int(m.group(2)), int(m.group(3))), suffix=m.group(4))
 
 
+def gpu_change(want: GPU, have: GPU) -> tuple[str, ...]:
+    """The [rules] another GPU in the same slot falls under, worst first: ``gpu_older_arch``
+    (an older architecture: FP8 from sm_89, TMA and wgmma from sm_90 are missing) or else
+    ``gpu_model`` (another model, same or newer architecture), and ``gpu_memory`` (more than 5%
+    less memory) before ``gpu_model``; empty when it is the same GPU. Coverage by the framework builds is
+    ``uncovered``'s."""
+    out: list[str] = []
+    cw, ch = parse_cc(gpu_cc(want)), parse_cc(gpu_cc(have))
+    older = cw is not None and ch is not None and ch < cw
+    if older:
+        out.append("gpu_older_arch")
+    if want.memory_bytes and have.memory_bytes and have.memory_bytes < want.memory_bytes * 0.95:
+        out.append("gpu_memory")
+    if not older and (want.name != have.name or gpu_cc(want) != gpu_cc(have)):
+        out.append("gpu_model")
+    return tuple(out)
+
+
 def parse_cc(cc: str | None) -> tuple[int, int] | None:
     """A compute capability ``'9.0'`` -> ``(9, 0)``."""
     nums = numeric(cc)
@@ -601,3 +621,122 @@ def missing_isa(expected: Iterable[str], live: Iterable[str]) -> list[str]:
     wanted = frozenset(compat.data("platform.toml")["cpu_isa"]["flags"])
     have = set(live)
     return sorted(f for f in set(expected) & wanted if f not in have)
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions, and the one severity of a package change (docs/diff-and-check.md#one-severity):
+# diff rates A -> B with it, check rates the snapshot -> this machine with it.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionChange:
+    """How two version strings differ under PEP 440 (https://peps.python.org/pep-0440/)."""
+
+    kind: str  # upgraded | downgraded | variant | changed
+    level: str  # epoch | major | minor | patch | pre | post | variant | unparseable
+    old_local: str | None = None
+    new_local: str | None = None
+
+
+_RAW_PART = re.compile(r"\d+|[^\d]+")
+
+
+def _raw_key(v: str) -> tuple[tuple[int, int | str], ...]:
+    # Unparseable versions still compare: digit runs numerically, the rest as text.
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _RAW_PART.findall(v))
+
+
+def classify_version(old: str, new: str) -> VersionChange | None:
+    """None when equal under PEP 440 (1.0 == 1.0.0); a local-label-only change is a variant."""
+    if old == new:
+        return None
+    try:
+        vo, vn = Version(old), Version(new)
+    except InvalidVersion:
+        ko, kn = _raw_key(old), _raw_key(new)
+        kind = "changed" if ko == kn else ("upgraded" if kn > ko else "downgraded")
+        return VersionChange(kind=kind, level="unparseable")
+    if vo == vn:
+        return None
+    if vo.public == vn.public:
+        return VersionChange(kind="variant", level="variant", old_local=vo.local,
+                             new_local=vn.local)
+    kind = "upgraded" if Version(vn.public) > Version(vo.public) else "downgraded"
+    ro, rn = vo.release, vn.release
+    if vo.epoch != vn.epoch:
+        level = "epoch"
+    elif ro[0] != rn[0]:
+        level = "major"
+    elif _at(ro, 1) != _at(rn, 1):
+        level = "minor"
+    elif ro[2:] + (0,) * (len(rn) - len(ro)) != rn[2:] + (0,) * (len(ro) - len(rn)):
+        level = "patch"
+    elif vo.pre != vn.pre or vo.dev != vn.dev:
+        level = "pre"
+    else:
+        level = "post"
+    return VersionChange(kind=kind, level=level, old_local=vo.local, new_local=vn.local)
+
+
+def _at(release: tuple[int, ...], i: int) -> int:
+    return release[i] if i < len(release) else 0
+
+
+# How diff and check name a version class in a sentence.
+LEVEL_WORDS = {
+    "epoch": "an epoch change (the version numbering restarted)",
+    "major": "a major version change",
+    "minor": "a minor version change",
+    "patch": "a patch-level change",
+    "pre": "a pre-release or development build change",
+    "post": "a post-release change",
+    "unparseable": "a change between versions that are not PEP 440",
+}
+
+
+# How far a change reaches, by the graph (docs/diff-and-check.md#dependents): a major or epoch
+# change that this many installed packages depend on, directly or through others, is one level
+# more severe.
+WIDE_REACH = 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageRating:
+    """The severity of one package change and what set it, for the explanation."""
+
+    severity: str
+    why: str | None = None  # the shipped advice for this direction (an upgrade's only)
+    fix: str | None = None
+    adjusted: str | None = None  # wide | leftover | lost_cuda: what moved it off its class
+
+
+def rate_package(name: str, change: str | VersionChange, *, native_dependents: bool = False,
+                 reach: int = 0, required: bool = True, requested: bool = False
+                 ) -> PackageRating:
+    """The severity of a package change: ``change`` is ``added``, ``removed``, ``source``,
+    ``variant`` (a build whose local label is not known) or how the version moved.
+    ``reach``: installed packages that depend on it, directly or not; ``required``: some
+    installed package requires it directly; ``requested``: installed on request (a REQUESTED
+    record on either side)."""
+    if isinstance(change, str):  # added, removed, source, variant: not adjusted
+        return PackageRating(severity=compat.package_policy(name, change).severity)
+    lost = lost_cuda(change.old_local, change.new_local)
+    if change.kind == "variant":
+        if lost:
+            return PackageRating(severity=compat.rule("torch_lost_cuda"), adjusted="lost_cuda")
+        return PackageRating(severity=compat.package_policy(name, "variant").severity)
+    downgrade = change.kind == "downgraded"
+    policy = compat.package_policy(name, change.level, native_dependents=native_dependents,
+                                   downgrade=downgrade)
+    severity, adjusted = policy.severity, None
+    if change.level in ("epoch", "major") and reach >= WIDE_REACH:
+        severity, adjusted = compat.bump(severity, 1), "wide"
+    elif not required and not requested and severity != "info":
+        # A leftover nothing requires and nobody asked for: only code that imports it
+        # undeclared can notice.
+        severity, adjusted = compat.SEVERITIES[compat.rank(severity) + 1], "leftover"
+    if lost:
+        severity, adjusted = compat.rule("torch_lost_cuda"), "lost_cuda"
+    # severity.toml's why/fix describe an upgrade; a downgrade gets the generic advice.
+    return PackageRating(severity=severity, why=None if downgrade else policy.why,
+                         fix=None if downgrade else policy.fix, adjusted=adjusted)

@@ -281,7 +281,28 @@ def test_gpu_covered_via_ptx_is_not_critical() -> None:
     ptx = replace(TORCH_CU128, arch_list=("sm_80", "sm_90", "compute_90"))
     a = Snapshot(nvidia=nv("580.1", H100), frameworks=(ptx,))
     c = only(diff(a, replace(a, nvidia=nv("580.1", RTX5090))))
-    assert c.severity == "major"
+    # A newer architecture the build covers: gpu_model, as check rates it.
+    assert c.severity == "info" and "newer architecture" in c.explanation
+
+
+@pytest.mark.parametrize(("old", "new", "severity", "says"), [
+    (H100, replace(RTX5090, memory_bytes=32 * 2**30), "major", "less memory"),
+    (replace(H100, memory_bytes=80 * 2**30), GPU(index=0, name="NVIDIA A100-SXM4-80GB",
+                                                compute_capability="8.0",
+                                                memory_bytes=80 * 2**30), "major", "older"),
+    (H100, GPU(index=0, name="NVIDIA H200", compute_capability="9.0"), "info", "same or a newer"),
+])
+def test_another_gpu_is_rated_as_check_rates_it(old: GPU, new: GPU, severity: str,
+                                                says: str) -> None:
+    h100 = replace(old, memory_bytes=old.memory_bytes or 80 * 2**30)
+    c = only(diff(Snapshot(nvidia=nv("580.1", h100)), Snapshot(nvidia=nv("580.1", new))))
+    assert (c.severity, c.scope) == (severity, "host") and says in c.explanation
+
+
+def test_fewer_gpus_is_critical_as_in_check() -> None:
+    c = only(diff(Snapshot(nvidia=nv("580.1", H100, replace(H100, index=1))),
+                  Snapshot(nvidia=nv("580.1", H100))))
+    assert (c.kind, c.severity) == ("removed", "critical")
 
 
 def test_glibc_below_newest_manylinux_tag_is_critical() -> None:
