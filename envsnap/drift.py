@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -15,6 +18,7 @@ from .rules import (
     LEVEL_WORDS,
     WIDE_REACH,
     CudaNeed,
+    Remedy,
     VersionChange,
     arch_list_of,
     classify_version,
@@ -74,6 +78,8 @@ class Change:
     # along with the only package that needed it, one an upgrade pulled in.
     caused_by: str | None = None
     requirement: str | None = None  # python.requirements: the requirement as recorded
+    # What to run (or do) on B to undo it, where one thing does: `python -m pip install X==A`.
+    fix: str | None = None
     # host | environment (rules.scope_of): whether an image built from the snapshot brings it.
     # Left out, the section decides; a CUDA library copy's and a probe failure's are given.
     scope: str = ""
@@ -86,6 +92,10 @@ class Change:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SnapshotDiff:
     changes: tuple[Change, ...] = ()
+    # The ignore lists applied (config.Ignore), and what they left out -> how many changes
+    # (as check's `ignored`): said on every run that applies them.
+    ignore: Ignore | None = None
+    ignored: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
         counts = dict.fromkeys(compat.SEVERITIES, 0)
@@ -98,6 +108,22 @@ class SnapshotDiff:
 
     def __len__(self) -> int:
         return len(self.changes)
+
+    def remedy(self, a: str) -> Remedy | None:
+        """The one command that brings B's Python environment to A's (``a``: A's snapshot
+        file): lock A, remove what B added (never envsnap or what it needs: those changes have
+        no fix) and what came from elsewhere, install A's pins. None without package changes."""
+        packages = [c for c in self.changes if c.section == "python.packages"]
+        install = any(c.kind not in ("added",) for c in packages) or any(
+            c.section == "python.requirements" and c.kind == "broken" for c in self.changes)
+        py = next((c for c in self.changes if c.section == "python" and c.name == "python"), None)
+        return rules.remedy(
+            a, python="python", install=install,
+            remove=[c.name for c in packages if c.kind in ("added", "source") and c.fix],
+            recreate=py.old if py is not None and py.old and rules.major_minor(py.old)
+            != rules.major_minor(py.new) else None,
+            unfixed=[c.section.partition(".")[0] for c in self.changes
+                     if c.scope == rules.HOST and compat.at_least(c.severity, "major")])
 
 
 def sort_key(c: Change) -> tuple[int, int, int, str, str]:
@@ -127,26 +153,42 @@ def diff(a: Snapshot, b: Snapshot, *, ignore: Ignore | None = None,
         else:
             _diff_plain(field, a, b, out)
     _diff_probes(a, b, out)
+    ignored: dict[str, int] = {}
     if ignore:
-        out = _without_ignored(out, ignore)
+        out = _without_ignored(out, ignore, ignored)
     out.sort(key=sort_key)
-    return SnapshotDiff(changes=tuple(out))
+    return SnapshotDiff(changes=tuple(out), ignore=ignore or None, ignored=ignored)
 
 
 _PACKAGE_SECTIONS = ("python.packages", "conda.packages")
 
 
-def _without_ignored(changes: list[Change], ignore: Ignore) -> list[Change]:
-    def ignored(c: Change) -> bool:
+# How diff and check name what an ignore list left out (CheckResult.ignored uses the same).
+IGNORED_PACKAGES = "packages matching the ignore list"
+IGNORED_REQUIREMENTS = "requirements matching the ignore list"
+IGNORED_ENV = "environment variables matching the ignore list"
+IGNORED_LISTS = (IGNORED_PACKAGES, IGNORED_REQUIREMENTS, IGNORED_ENV)
+
+
+def _without_ignored(changes: list[Change], ignore: Ignore,
+                     counts: dict[str, int]) -> list[Change]:
+    def ignored(c: Change) -> str | None:
         if c.section in _PACKAGE_SECTIONS:
-            return ignore.package(c.name)
+            return IGNORED_PACKAGES if ignore.package(c.name) else None
         if c.section == "python.requirements":
             req = requirement(c.requirement or "")
-            return ignore.package(c.dependents[0] if c.dependents else "") or (
+            hit = ignore.package(c.dependents[0] if c.dependents else "") or (
                 req is not None and ignore.package(req.name))
-        return c.section == "env" and ignore.env_var(c.name)
+            return IGNORED_REQUIREMENTS if hit else None
+        return IGNORED_ENV if c.section == "env" and ignore.env_var(c.name) else None
 
-    kept = [c for c in changes if not ignored(c)]
+    kept = []
+    for c in changes:
+        why = ignored(c)
+        if why is None:
+            kept.append(c)
+        else:
+            counts[why] = counts.get(why, 0) + 1
     names = {c.name for c in kept if c.section == "python.packages"}
     # A change grouped under an ignored one becomes a headline of its own.
     return [replace(c, caused_by=None) if c.caused_by and c.caused_by not in names else c
@@ -236,6 +278,7 @@ def _diff_interpreter(pa: PythonEnv, pb: PythonEnv, out: list[Change]) -> None:
             section="python", name="python", kind=vc.kind if vc.kind != "variant" else "changed",
             severity=compat.rule(f"python_{level}"), old=pa.version, new=pb.version,
             explanation=expl,
+            fix=None if level == "patch" else f"use a Python {pa.version} interpreter",
         ))
     elif pa.abi_tag and pb.abi_tag and pa.abi_tag != pb.abi_tag:
         out.append(Change(
@@ -265,6 +308,7 @@ __all__ = ["KINDS", "WIDE_REACH", "Change", "SnapshotDiff", "VersionChange", "cl
            "diff", "sort_key"]
 
 NAMES_SHOWN = 5  # dependents named in an explanation before "and N more"
+PIP = "python -m pip"  # B's interpreter, in the fix commands
 
 
 def names_text(names: Iterable[str], limit: int = NAMES_SHOWN) -> str:
@@ -313,6 +357,9 @@ class _PackageDiff:
         self.ga, self.gb = ga, gb
         self.reach_a = ga.reach(self.removed)
         self.reach_b = gb.reach([*self.changed, *self.added])
+        # envsnap and what it needs in B: no fix removes them (rules.envsnap_footprint).
+        self.own_b = (rules.envsnap_footprint(self.new, gb.dependencies) if self.added
+                      else frozenset())
         changes: dict[str, Change] = {}
         for name in self.removed:
             changes[name] = self._removed(name)
@@ -345,10 +392,15 @@ class _PackageDiff:
                      f" above. Fix: pip install {name}=={po.version}.")
         elif users:
             expl += f" In A it was required by {names_text(users)}, which are gone too."
+        else:
+            expl += (" Nothing installed required it (a top-level package: a tool, or a library"
+                     " your own code imports), so no other package breaks.")
         return Change(section="python.packages", name=name, kind="removed",
-                      severity=rate_package(name, "removed").severity, old=po.version, new=None,
+                      severity=rate_package(name, "removed", required=bool(users)).severity,
+                      old=po.version, new=None,
                       explanation=expl, dependents=tuple(sorted(users)),
-                      dependents_total=self.reach_a.get(name, 0))
+                      dependents_total=self.reach_a.get(name, 0),
+                      fix=rules.pip_install(PIP, po))
 
     def _added(self, name: str) -> Change:
         pn = self.new[name]
@@ -356,10 +408,14 @@ class _PackageDiff:
         expl = f"{name} {pn.version} is newly installed."
         if users:
             expl += f" Required by {names_text(users)}."
+        own = name in self.own_b
+        if own:
+            expl += " It is envsnap or a package envsnap needs: left alone."
         return Change(section="python.packages", name=name, kind="added",
                       severity=rate_package(name, "added").severity, old=None, new=pn.version,
                       explanation=expl, dependents=tuple(sorted(users)),
-                      dependents_total=self.reach_b.get(name, 0))
+                      dependents_total=self.reach_b.get(name, 0),
+                      fix=None if own else f"{PIP} uninstall -y {shlex.quote(name)}")
 
     def _changed(self, po: Package, pn: Package) -> Change | None:
         name = po.name
@@ -377,12 +433,14 @@ class _PackageDiff:
                 explanation=f"Same version of {name}, installed from elsewhere ({so} -> {sn}): "
                             "the code may differ even though the version does not. Pin the "
                             f"source, not just the version.{self._dependents_note(name, users, total)}",
-                dependents=tuple(sorted(users)), dependents_total=total)
+                dependents=tuple(sorted(users)), dependents_total=total,
+                fix=rules.pip_install(PIP, po, reinstall=True))
         if vc.kind == "variant":
             change = _variant_change(po, pn, vc)
             return replace(change, explanation=change.explanation
                            + self._dependents_note(name, users, total),
-                           dependents=tuple(sorted(users)), dependents_total=total)
+                           dependents=tuple(sorted(users)), dependents_total=total,
+                           fix=rules.pip_install(PIP, po))
         downgrade = vc.kind == "downgraded"
         native_users = sorted(u for u in users if self.new[u].native)
         rating = rate_package(name, vc, native_dependents=bool(native_users), reach=total,
@@ -417,7 +475,8 @@ class _PackageDiff:
             expl += f" Source also changed: {source_text(po.source)} -> {source_text(pn.source)}."
         return Change(section="python.packages", name=name, kind=vc.kind, severity=severity,
                       old=po.version, new=pn.version, explanation=expl,
-                      dependents=tuple(sorted(users)), dependents_total=total)
+                      dependents=tuple(sorted(users)), dependents_total=total,
+                      fix=rules.pip_install(PIP, po))
 
     # -- grouping ------------------------------------------------------------------------------
 
@@ -531,8 +590,10 @@ class _PackageDiff:
             expl += f" ({b.dependent} itself changed {dep_old.version} -> {b.dependent_version}.)"
         fixes: list[str] = []
         if had and req is not None and satisfied(req, had):
+            command = f"{PIP} install {shlex.quote(f'{b.required}=={had}')}"
             fixes.append(f"pip install {b.required}=={had} (A's version, which satisfies it)")
         else:
+            command = f"{PIP} install {shlex.quote(b.requirement)}"
             fixes.append(f"pip install '{b.requirement}'")
         if dep_old is not None and dep_old.version != b.dependent_version:
             fixes.append(f"pip install {b.dependent}=={dep_old.version} (A's {b.dependent})")
@@ -542,7 +603,8 @@ class _PackageDiff:
         expl += " pip check reports this. Fix: " + ", or ".join(fixes) + "."
         return Change(section="python.requirements", name=f"{b.dependent} requires {b.requirement}",
                       kind="broken", severity=severity, old=had, new=b.installed,
-                      explanation=expl, dependents=(b.dependent,), requirement=b.requirement)
+                      explanation=expl, dependents=(b.dependent,), requirement=b.requirement,
+                      fix=command)
 
     def _fixed(self, b: BrokenRequirement) -> Change:
         now = self.new.get(b.required)
@@ -776,7 +838,9 @@ def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: 
     if not unchanged and vo is not None and vn is not None:
         kind = "downgraded" if vn < vo else "upgraded"
     verdict = worst_driver_verdict(new, needs)
+    fix = None
     if verdict is not None and verdict.status == "below_floor":
+        fix = f"install NVIDIA driver {verdict.floor} or newer"
         severity = compat.rule("driver_below_floor")
         expl = (f"Driver {new} is below {verdict.floor}, the minimum for CUDA "
                 f"{rules.cuda_major(verdict.need.cuda)}.x that {verdict.need.origin} needs "
@@ -787,6 +851,7 @@ def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: 
                 + ", or a build for an older CUDA.")
     elif verdict is not None and verdict.status == "below_toolkit":
         severity = compat.rule("driver_below_toolkit")
+        fix = f"install NVIDIA driver {verdict.toolkit} or newer"
         expl = (f"Driver {new} runs {verdict.need.origin} only through CUDA minor-version "
                 f"compatibility (limited features; below {verdict.toolkit}, the CUDA "
                 f"{verdict.need.cuda} driver). Driver {verdict.toolkit} or newer for all "
@@ -803,7 +868,7 @@ def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: 
     if unchanged:
         expl = "The driver is the same but B's builds need a newer CUDA. " + expl
     out.append(Change(section="nvidia", name="driver", kind=kind, severity=severity,
-                      old=old, new=new, explanation=expl))
+                      old=old, new=new, explanation=expl, fix=fix))
 
 
 def _gpu_text(g: GPU) -> str:
@@ -840,10 +905,12 @@ def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Chan
         misses = [fw for (i, _), fw in bad.items() if i == idx]
         if go is not None and not differs and not misses:
             continue
+        fix = None
         if misses:
             fw = misses[0]
             cc = gpu_cc(gn) or "?"
             severity = compat.rule("gpu_not_covered")
+            fix = gpu_fix(gn, fw)
             expl = (f"{gn.name} has compute capability {cc}, which {fw.name} {fw.version} was "
                     f"not built for (arch list: {describe_arch_list(arch_list_of(fw))}): kernels "
                     "fail with 'no kernel image is available for execution on the device'. "
@@ -860,7 +927,7 @@ def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Chan
         out.append(Change(section="nvidia.gpus", name=name,
                           kind="added" if go is None else "changed", severity=severity,
                           old=_gpu_text(go) if go else None, new=_gpu_text(gn),
-                          explanation=expl))
+                          explanation=expl, fix=fix))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1137,7 +1204,17 @@ def _diff_env(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
             expl = f"Environment variable {key} differs."
         kind = "added" if vo is None else "removed" if vn is None else "changed"
         out.append(Change(section="env", name=key, kind=kind, severity=severity, old=vo, new=vn,
-                          explanation=expl))
+                          explanation=expl, fix=_env_fix(key, vo)))
+
+
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _env_fix(key: str, value: str | None) -> str | None:
+    """A's value back, as a POSIX shell line; None for a name no shell takes."""
+    if not _SHELL_NAME.fullmatch(key):
+        return None
+    return f"unset {key}" if value is None else f"export {key}={shlex.quote(value)}"
 
 
 def _diff_project(a: Snapshot, b: Snapshot, out: list[Change]) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shlex
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from . import compat, rules
 from .config import Ignore
-from .drift import names_text
+from .drift import IGNORED_PACKAGES, IGNORED_REQUIREMENTS, names_text
 from .graph import Graph, requirement, satisfied
 from .rules import classify_version
 from .snapshot import GPU, NvidiaInfo, Package, PythonEnv, Snapshot
@@ -102,15 +101,8 @@ _GROUP_WORDS = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Remedy:
-    """One command that brings the environment to the snapshot, and what it cannot do."""
-
-    command: str
-    caveats: tuple[str, ...] = ()
-
-
-LOCK_DIR = "envsnap-lock"
+Remedy = rules.Remedy
+LOCK_DIR = rules.LOCK_DIR
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,6 +113,7 @@ class CheckResult:
     checked: tuple[str, ...] = ()  # the rules that ran
     skipped: Mapping[str, str] = field(default_factory=dict)  # rule -> why it could not run
     ignored: Mapping[str, int] = field(default_factory=dict)  # what was left out -> how many
+    ignore: Ignore | None = None  # the ignore lists applied
     python: str = "python"  # the interpreter fix commands name
     own: frozenset[str] = frozenset()  # envsnap and what it needs here: never uninstalled
 
@@ -169,34 +162,16 @@ class CheckResult:
             if f.rule in ("package", "requirement") and self.fails(f, self.policy_threshold):
                 by_kind.setdefault(f.kind, []).append(f.subject)
         fixable = ("missing", "version", "variant", "source", "broken")
-        if not any(k in by_kind for k in fixable) and "extra" not in by_kind:
-            return None
-        pip = f"{shlex.quote(self.python)} -m pip"
-        caveats: list[str] = []
-        ref = snapshot
-        if snapshot == "-":
-            ref = "SNAPSHOT.toml"
-            caveats.append("save the snapshot you piped in as SNAPSHOT.toml first")
-        steps: list[str] = []
-        if any(k in by_kind for k in fixable):
-            steps.append(f"envsnap lock {shlex.quote(ref)} -o {LOCK_DIR}")
-        # Installed from elsewhere at the same version: pip would call it satisfied.
-        remove = sorted({*by_kind.get("extra", ()), *by_kind.get("source", ())} - self.own)
-        if remove:
-            steps.append(f"{pip} uninstall -y {' '.join(map(shlex.quote, remove))}")
-        if any(k in by_kind for k in fixable):
-            steps.append(f"{pip} install --require-hashes --no-deps -r "
-                         f"{LOCK_DIR}/requirements.txt")
         python_finding = next((f for f in self.findings if f.rule == "python"), None)
-        if python_finding is not None and python_finding.kind == "version":
-            caveats.append(f"recreate the environment with Python {python_finding.expected} "
-                           "first: the lock holds builds for that interpreter")
-        host = sorted({f.rule for f in self.findings
-                       if f.rule not in ("python", "package", "requirement")
-                       and compat.at_least(f.severity, "major")})
-        if host:
-            caveats.append(f"it does not fix the {', '.join(host)} finding(s) above")
-        return Remedy(command=" && ".join(steps), caveats=tuple(caveats))
+        return rules.remedy(
+            snapshot, python=self.python, install=any(k in by_kind for k in fixable),
+            # Installed from elsewhere at the same version: pip would call it satisfied.
+            remove={*by_kind.get("extra", ()), *by_kind.get("source", ())} - self.own,
+            recreate=python_finding.expected if python_finding is not None
+            and python_finding.kind == "version" else None,
+            unfixed=[f.rule for f in self.findings
+                     if f.rule not in ("python", "package", "requirement")
+                     and compat.at_least(f.severity, "major")], what="finding(s)")
 
 
 def sort_key(f: Finding) -> tuple[int, int, str, str]:
@@ -264,7 +239,7 @@ def check(
     findings.sort(key=sort_key)
     return CheckResult(findings=tuple(findings), policy=policy, host_only=host_only,
                        checked=tuple(checked), skipped=skipped, ignored=ignored,
-                       python=python or "python", own=own)
+                       python=python or "python", own=own, ignore=ignore or None)
 
 
 def _drop(findings: list[Finding], ignore: Ignore | None, ignore_extras: bool,
@@ -280,9 +255,8 @@ def _drop(findings: list[Finding], ignore: Ignore | None, ignore_extras: bool,
             req = requirement(f.expected or "")
             names = [f.subject.partition(" ")[0], req.name if req else ""]
         if ignore and f.rule in ("package", "requirement") and any(map(ignore.package, names)):
-            what = "packages" if f.rule == "package" else "requirements"
-            ignored[f"{what} matching the ignore list"] = ignored.get(
-                f"{what} matching the ignore list", 0) + 1
+            what = IGNORED_PACKAGES if f.rule == "package" else IGNORED_REQUIREMENTS
+            ignored[what] = ignored.get(what, 0) + 1
             continue
         kept.append(f)
     return kept
@@ -319,34 +293,12 @@ def _probe_failures(live: Snapshot, host_only: bool) -> list[Finding]:
 # Python
 
 
-def _file_path(url: str) -> str | None:
-    parsed = urllib.parse.urlsplit(url)
-    return urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else None
-
-
-def install_args(pkg: Package) -> tuple[str, ...]:
-    """What to hand pip to get exactly this package back: the source it was installed from
-    (a VCS commit, a local folder, an archive URL) where it has one, else NAME==VERSION with
-    the index that serves its local label (download.pytorch.org/whl/cu121)."""
-    src = pkg.source
-    if src is not None and src.url:
-        if src.kind == "vcs":
-            ref = f"{src.vcs or 'git'}+{src.url}"
-            rev = src.commit or src.requested_revision
-            ref += f"@{rev}" if rev else ""
-            ref += f"#subdirectory={src.subdirectory}" if src.subdirectory else ""
-            return (f"{pkg.name} @ {ref}",)
-        path = _file_path(src.url)
-        if src.kind == "editable":
-            return ("-e", path or src.url)
-        return (path,) if path else (f"{pkg.name} @ {src.url}",)
-    index = rules.pytorch_index(rules.local_label(pkg.version))
-    return (f"{pkg.name}=={pkg.version}", *(("--index-url", index) if index else ()))
+# What to hand pip to get a package back, and the one-line remedy: rules.py, shared with diff.
+install_args = rules.install_args
 
 
 def _install(pip: str, pkg: Package, *, reinstall: bool = False) -> str:
-    flags = " --force-reinstall --no-deps" if reinstall else ""
-    return f"{pip} install{flags} " + " ".join(map(shlex.quote, install_args(pkg)))
+    return rules.pip_install(pip, pkg, reinstall=reinstall)
 
 
 def _source_kind(pkg: Package) -> str:
@@ -371,8 +323,11 @@ class _PythonCheck:
                  tool: frozenset[str]) -> None:
         self.exp, self.live, self.policy, self.pip = exp, live, policy, pip
         self.graph = Graph(live)
+        self.exp_graph = Graph(exp)
         self.native = frozenset(p.name for p in live.packages if p.native) if live else frozenset()
-        self.own = _tool_footprint(live, self.graph, tool) if live is not None else frozenset()
+        # Checking an environment means installing envsnap into it, which is not drift.
+        self.own = rules.envsnap_footprint((p.name for p in live.packages), self.graph.dependencies,
+                                           tool) if live is not None else frozenset()
 
     def findings(self) -> list[Finding]:
         exp, live = self.exp, self.live
@@ -410,7 +365,9 @@ class _PythonCheck:
                          else pkg.version)
                 out.append(Finding(
                     rule="package", subject=pkg.name, kind="missing",
-                    severity=rules.rate_package(pkg.name, "removed").severity,
+                    severity=rules.rate_package(
+                        pkg.name, "removed", required=bool(self.exp_graph.dependents(pkg.name))
+                    ).severity,
                     expected=shown, actual=None,
                     explanation=f"{pkg.name} {pkg.version} is in the snapshot but not "
                                 "installed here.",
@@ -496,7 +453,7 @@ class _PythonCheck:
         the snapshot had too are information, not drift."""
         if self.live is None:
             return []
-        before = {b.key for b in Graph(self.exp).broken()}
+        before = {b.key for b in self.exp_graph.broken()}
         pinned = {p.name: p for p in self.exp.packages}
         out: list[Finding] = []
         for b in self.graph.broken():
@@ -519,24 +476,6 @@ class _PythonCheck:
                 fix=None if old else fix,
             ))
         return out
-
-
-def _tool_footprint(live: PythonEnv, graph: Graph, tool: frozenset[str]) -> frozenset[str]:
-    """envsnap and everything it needs, where this environment has envsnap: ``tool`` (what
-    envsnap's own metadata requires with every extra, transitively) and what envsnap's recorded
-    requirements reach here. Checking an environment means installing envsnap into it, which
-    is not drift, and removing what envsnap needs would break the command the user runs."""
-    if "envsnap" not in graph:
-        return frozenset()
-    names = {p.name for p in live.packages}
-    own = {"envsnap"} | (tool & names)
-    queue = list(own)
-    while queue:
-        for dep in graph.dependencies(queue.pop()):
-            if dep not in own:
-                own.add(dep)
-                queue.append(dep)
-    return frozenset(own)
 
 
 def _check_glibc(expected: Snapshot, live: Snapshot) -> list[Finding]:

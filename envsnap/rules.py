@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+import shlex
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
@@ -707,7 +709,7 @@ class PackageRating:
     severity: str
     why: str | None = None  # the shipped advice for this direction (an upgrade's only)
     fix: str | None = None
-    adjusted: str | None = None  # wide | leftover | lost_cuda: what moved it off its class
+    adjusted: str | None = None  # wide | leftover | lost_cuda | leaf: what moved it off its class
 
 
 def rate_package(name: str, change: str | VersionChange, *, native_dependents: bool = False,
@@ -716,10 +718,16 @@ def rate_package(name: str, change: str | VersionChange, *, native_dependents: b
     """The severity of a package change: ``change`` is ``added``, ``removed``, ``source``,
     ``variant`` (a build whose local label is not known) or how the version moved.
     ``reach``: installed packages that depend on it, directly or not; ``required``: some
-    installed package requires it directly; ``requested``: installed on request (a REQUESTED
-    record on either side)."""
-    if isinstance(change, str):  # added, removed, source, variant: not adjusted
-        return PackageRating(severity=compat.package_policy(name, change).severity)
+    installed package requires it directly (for a removal: on the side that had it);
+    ``requested``: installed on request (a REQUESTED record on either side)."""
+    if isinstance(change, str):  # added, removed, source, variant: not adjusted by reach
+        severity = compat.package_policy(name, change).severity
+        if change == "removed" and not required:
+            # A leaf: nothing installed required it, so no other package breaks; only code and
+            # commands that use it directly notice, and loudly (ModuleNotFoundError).
+            return PackageRating(severity=max(severity, compat.rule("removed_leaf"),
+                                              key=compat.rank), adjusted="leaf")
+        return PackageRating(severity=severity)
     lost = lost_cuda(change.old_local, change.new_local)
     if change.kind == "variant":
         if lost:
@@ -740,3 +748,102 @@ def rate_package(name: str, change: str | VersionChange, *, native_dependents: b
     # severity.toml's why/fix describe an upgrade; a downgrade gets the generic advice.
     return PackageRating(severity=severity, why=None if downgrade else policy.why,
                          fix=None if downgrade else policy.fix, adjusted=adjusted)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixes: what to hand pip to get a package back, and the one command that brings an environment
+# to a snapshot (diff's remedy brings B to A, check's this machine to the snapshot).
+
+
+def _file_path(url: str) -> str | None:
+    parsed = urllib.parse.urlsplit(url)
+    return urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else None
+
+
+def install_args(pkg: Package) -> tuple[str, ...]:
+    """What to hand pip to get exactly this package back: the source it was installed from
+    (a VCS commit, a local folder, an archive URL) where it has one, else NAME==VERSION with
+    the index that serves its local label (download.pytorch.org/whl/cu121)."""
+    src = pkg.source
+    if src is not None and src.url:
+        if src.kind == "vcs":
+            ref = f"{src.vcs or 'git'}+{src.url}"
+            rev = src.commit or src.requested_revision
+            ref += f"@{rev}" if rev else ""
+            ref += f"#subdirectory={src.subdirectory}" if src.subdirectory else ""
+            return (f"{pkg.name} @ {ref}",)
+        path = _file_path(src.url)
+        if src.kind == "editable":
+            return ("-e", path or src.url)
+        return (path,) if path else (f"{pkg.name} @ {src.url}",)
+    index = pytorch_index(local_label(pkg.version))
+    return (f"{pkg.name}=={pkg.version}", *(("--index-url", index) if index else ()))
+
+
+def pip_install(pip: str, pkg: Package, *, reinstall: bool = False) -> str:
+    """``PIP install ARGS``, shell-quoted; ``reinstall`` for the same version from elsewhere."""
+    flags = " --force-reinstall --no-deps" if reinstall else ""
+    return f"{pip} install{flags} " + " ".join(map(shlex.quote, install_args(pkg)))
+
+
+def envsnap_footprint(names: Iterable[str], dependencies: Callable[[str], Iterable[str]],
+                      tool: Iterable[str] = ()) -> frozenset[str]:
+    """envsnap and everything it needs in an environment holding ``names``, where envsnap is
+    one of them (else nothing): ``tool`` (what envsnap's own metadata requires with every
+    extra) and what ``dependencies`` reach from them. Installing envsnap to look at an
+    environment is no drift, and removing what it needs breaks the command the user runs."""
+    present = set(names)
+    if "envsnap" not in present:
+        return frozenset()
+    own = {"envsnap"} | (set(tool) & present)
+    queue = list(own)
+    while queue:
+        for dep in dependencies(queue.pop()):
+            if dep not in own:
+                own.add(dep)
+                queue.append(dep)
+    return frozenset(own)
+
+
+LOCK_DIR = "envsnap-lock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Remedy:
+    """One command that brings the environment to the snapshot, and what it cannot do."""
+
+    command: str
+    caveats: tuple[str, ...] = ()
+
+
+def remedy(snapshot: str, *, python: str, install: bool, remove: Iterable[str] = (),
+           recreate: str | None = None, unfixed: Iterable[str] = (),
+           what: str = "change(s)") -> Remedy | None:
+    """Lock ``snapshot`` and install exactly its packages from the hashed lock (``install``),
+    after uninstalling ``remove`` (what the snapshot lacks, and what came from elsewhere at
+    the same version: pip would call it satisfied); None when there is nothing to run.
+    ``recreate``: the snapshot's Python, when the interpreter itself differs; ``unfixed``:
+    the host sections or rules no pip command fixes."""
+    gone = sorted(set(remove))
+    if not install and not gone:
+        return None
+    pip = f"{shlex.quote(python)} -m pip"
+    caveats: list[str] = []
+    ref = snapshot
+    if snapshot == "-":
+        ref = "SNAPSHOT.toml"
+        caveats.append("save the snapshot you piped in as SNAPSHOT.toml first")
+    steps: list[str] = []
+    if install:
+        steps.append(f"envsnap lock {shlex.quote(ref)} -o {LOCK_DIR}")
+    if gone:
+        steps.append(f"{pip} uninstall -y {' '.join(map(shlex.quote, gone))}")
+    if install:
+        steps.append(f"{pip} install --require-hashes --no-deps -r {LOCK_DIR}/requirements.txt")
+    if recreate:
+        caveats.append(f"recreate the environment with Python {recreate} first: the lock holds "
+                       "builds for that interpreter")
+    host = sorted(set(unfixed))
+    if host:
+        caveats.append(f"it does not fix the {', '.join(host)} {what} above")
+    return Remedy(command=" && ".join(steps), caveats=tuple(caveats))

@@ -204,6 +204,13 @@ def test_diff_and_check_give_a_change_one_severity_and_the_policy_decides(
     assert ("fails on: environment differences at minor or worse (policy compatible), host "
             "findings at critical or worse (--fail-on critical)") in proc.stdout
     assert "To bring this environment" not in proc.stdout  # the policy allows it: no remedy
+    # An ignore list is said on every run that applies it, with what it hid.
+    (tmp_path / "pyproject.toml").write_text('[tool.envsnap]\nignore-packages = ["pyyaml"]\n')
+    proc = cli(tmp_path, "check", "before.toml", "--python", str(python), "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == (f"envsnap: ignoring packages pyyaml ([tool.envsnap] in "
+                           f"{tmp_path / 'pyproject.toml'}): 1 change hidden\n")
+    assert json.loads(proc.stdout)["ignore"] == {"packages": ["pyyaml"], "env": []}
 
 
 @pytest.mark.slow

@@ -105,7 +105,8 @@ def test_missing_extra_variant_and_source() -> None:
                                     Package(name="extra", version="2.0")))
     r = check(exp, live)
     # The severities diff gives the same changes: lost CUDA, removed, source, added.
-    assert rules(r) == [("package", "torch", "critical"), ("package", "gone", "major"),
+    # gone: nothing in the snapshot required it (removed_leaf, minor).
+    assert rules(r) == [("package", "torch", "critical"), ("package", "gone", "minor"),
                         ("package", "ed", "minor"), ("package", "extra", "info")]
     torch = r.findings[0]
     assert "whl/cu128" in (torch.fix or "")
@@ -371,9 +372,9 @@ def test_python_minor_mismatch_comes_before_package_findings() -> None:
         Package(name="numpy", version="2.0.0"), Package(name="six", version="1.17.0"))))
     r = check(BASE, live)
     # numpy and six: nothing requires them, nobody asked for them (leftovers, one level lower,
-    # as in diff).
+    # as in diff); attrs: a removed leaf.
     assert [(f.rule, f.subject, f.severity) for f in r.findings] == [
-        ("python", "python", "critical"), ("package", "attrs", "major"),
+        ("python", "python", "critical"), ("package", "attrs", "minor"),
         ("package", "numpy", "minor"), ("package", "six", "info")]
 
 

@@ -639,12 +639,13 @@ def test_a_removal_and_its_exclusive_tail_are_one_change() -> None:
     d = diff(a, b)
     by = {c.name: c for c in d.changes}
     assert set(by) == {"flask", "werkzeug", "jinja2"}  # markupsafe is still needed and stays
-    assert (by["flask"].severity, by["flask"].caused_by) == ("major", None)
+    # Nothing installed required flask: a top-level package, removed_leaf (minor).
+    assert (by["flask"].severity, by["flask"].caused_by) == ("minor", None)
     assert "2 dependencies nothing else needs went with it: jinja2, werkzeug" in \
         by["flask"].explanation
     for tail in ("werkzeug", "jinja2"):
         assert (by[tail].severity, by[tail].caused_by) == ("info", "flask")
-    assert d.summary() == {"critical": 0, "major": 1, "minor": 0, "info": 2}
+    assert d.summary() == {"critical": 0, "major": 0, "minor": 1, "info": 2}
 
 
 def test_a_dependency_still_needed_elsewhere_is_its_own_change() -> None:
@@ -702,3 +703,15 @@ def test_a_long_tail_is_followed_to_its_head_in_one_pass() -> None:
     # A cycle of leftovers with nothing above it explains nothing: each is its own change.
     loop = [req("x", "1.0", "y"), req("y", "1.0", "x")]
     assert {c.caused_by for c in diff(snap(*loop), snap()).changes} == {None}
+
+
+def test_a_removal_nothing_required_is_a_leaf_one_others_required_keeps_its_class() -> None:
+    a = snap(pkg("black", "24.10.0", requested=True), req("app", "1.0", "lib", requested=True),
+             pkg("lib", "2.0"))
+    d = diff(a, snap(req("app", "1.0", "lib", requested=True)))
+    sev = {c.name: c.severity for c in d.changes}
+    assert sev == {"black": "minor", "lib": "major", "app requires lib": "critical"}
+    assert "Nothing installed required it" in next(
+        c.explanation for c in d.changes if c.name == "black")
+    # Never worse than the class's own removal level (pip removed: minor already).
+    assert only(diff(snap(pkg("pip", "24.0")), snap())).severity == "minor"
