@@ -11,8 +11,9 @@ from ..gate import HOST_PROBES, POLICIES, check
 from ..host import Host
 from ..io import load
 from ..report import render_check
+from ..resources import own_distributions
 from . import require_extras
-from .diff import add_output_options, settings
+from .diff import add_output_options, announce_ignored, settings
 
 CHECK_HELP = """\
 Capture this machine and evaluate it against a snapshot, before you deploy:
@@ -98,7 +99,9 @@ def run(args: argparse.Namespace, console: Any, *, host: Host | None = None) -> 
     live = (capture(only=HOST_PROBES, host=host) if args.host_only
             else capture(python=args.python, skip=("project",), host=host))
     result = check(expected, live, policy=args.policy, host_only=args.host_only,
-                   python=args.python, ignore=cfg.ignore, ignore_extras=cfg.ignore_extras)
+                   python=args.python, ignore=cfg.ignore, ignore_extras=cfg.ignore_extras,
+                   tool=() if args.host_only else own_distributions())
+    announce_ignored(console, args, cfg, result.ignored)
     console.report(render_check(result, args.format, snapshot=args.snapshot,
                                    fail_on=cfg.threshold, color=console.color,
                                    verbose=getattr(args, "verbose", False)))
