@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,21 @@ def verify(expected: Snapshot, inside: Snapshot, *, image: str) -> Verification:
                         expected=tuple(known))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageDrift(SnapshotDiff):
+    """Drift found in an image: the remedy is a rebuild from the snapshot, not a pip command
+    run inside an image."""
+
+    image: str = ""
+
+    def remedy(self, a: str) -> rules.Remedy | None:
+        if not self.changes:
+            return None
+        ref = "SNAPSHOT.toml" if a == "-" else a
+        return rules.Remedy(command=f"envsnap build-image {shlex.quote(ref)} -t "
+                                    f"{shlex.quote(self.image)} --verify")
+
+
 def _arrow(c: Change) -> str:
     return f"{c.old or '-'} -> {c.new or '-'}"
 
@@ -150,11 +166,14 @@ def _arrow(c: Change) -> str:
 def verification_data(v: Verification, *, snapshot: str) -> dict[str, Any]:
     from ..report import change_data
 
+    remedy = ImageDrift(changes=v.drift, image=v.image).remedy(snapshot)
     return {
         "schema": VERIFY_SCHEMA, "snapshot": snapshot, "image": v.image, "python": v.python,
         "packages": v.packages, "passed": v.passed,
-        "drift": [change_data(c) for c in v.drift],
-        "expected": [{**change_data(e.change), "why": e.why} for e in v.expected],
+        # An image is fixed by rebuilding it, not by pip inside it: no per-change fix.
+        "drift": [{**change_data(c), "fix": None} for c in v.drift],
+        "expected": [{**change_data(e.change), "fix": None, "why": e.why} for e in v.expected],
+        "remedy": {"command": remedy.command} if remedy else None,
     }
 
 
@@ -170,8 +189,8 @@ def render_verification(v: Verification, fmt: str, *, snapshot: str,
     where = f"image {v.image}"
     lines: list[str] = []
     if v.drift:
-        lines.append(render_diff(SnapshotDiff(changes=v.drift), fmt, a=snapshot, b=where,
-                                 color=color).rstrip("\n"))
+        drift = ImageDrift(changes=v.drift, image=v.image)
+        lines.append(render_diff(drift, fmt, a=snapshot, b=where, color=color).rstrip("\n"))
         lines.append("")
     bullet = "- " if fmt == "markdown" else "  "
     if v.expected:

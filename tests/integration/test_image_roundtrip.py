@@ -279,6 +279,9 @@ def test_check_image_names_the_changed_pin(cpu: dict[str, Path]) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "python.packages: click downgraded  8.1.8 -> 8.1.7" in proc.stdout
     assert proc.stdout.splitlines()[-1].endswith("in 1 environment fact(s)")
+    # The remedy is a rebuild, never a pip command run inside the image.
+    assert f"  envsnap build-image {path} -t {VERIFY_TAG} --verify\n" in proc.stdout
+    assert "pip install" not in proc.stdout
     proc = envsnap("check", cpu["snapshot"], "--image", VERIFY_TAG, "--format", "json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
