@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from packaging.version import InvalidVersion, Version
-
 from . import compat, probes, rules
 from .config import Ignore
 from .graph import BrokenRequirement, Graph, requirement, satisfied
 from .rules import (
+    LEVEL_WORDS,
+    WIDE_REACH,
     CudaNeed,
+    Remedy,
+    VersionChange,
     arch_list_of,
+    classify_version,
     cuda_needs,
     describe_arch_list,
     glibc_needs,
@@ -24,6 +29,7 @@ from .rules import (
     gpu_fix,
     missing_isa,
     package_glibc,
+    rate_package,
     uncovered,
     worst_driver_verdict,
 )
@@ -72,11 +78,24 @@ class Change:
     # along with the only package that needed it, one an upgrade pulled in.
     caused_by: str | None = None
     requirement: str | None = None  # python.requirements: the requirement as recorded
+    # What to run (or do) on B to undo it, where one thing does: `python -m pip install X==A`.
+    fix: str | None = None
+    # host | environment (rules.scope_of): whether an image built from the snapshot brings it.
+    # Left out, the section decides; a CUDA library copy's and a probe failure's are given.
+    scope: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.scope:
+            object.__setattr__(self, "scope", rules.scope_of(self.section))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SnapshotDiff:
     changes: tuple[Change, ...] = ()
+    # The ignore lists applied (config.Ignore), and what they left out -> how many changes
+    # (as check's `ignored`): said on every run that applies them.
+    ignore: Ignore | None = None
+    ignored: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
         counts = dict.fromkeys(compat.SEVERITIES, 0)
@@ -89,6 +108,22 @@ class SnapshotDiff:
 
     def __len__(self) -> int:
         return len(self.changes)
+
+    def remedy(self, a: str) -> Remedy | None:
+        """The one command that brings B's Python environment to A's (``a``: A's snapshot
+        file): lock A, remove what B added (never envsnap or what it needs: those changes have
+        no fix) and what came from elsewhere, install A's pins. None without package changes."""
+        packages = [c for c in self.changes if c.section == "python.packages"]
+        install = any(c.kind not in ("added",) for c in packages) or any(
+            c.section == "python.requirements" and c.kind == "broken" for c in self.changes)
+        py = next((c for c in self.changes if c.section == "python" and c.name == "python"), None)
+        return rules.remedy(
+            a, python="python", install=install,
+            remove=[c.name for c in packages if c.kind in ("added", "source") and c.fix],
+            recreate=py.old if py is not None and py.old and rules.major_minor(py.old)
+            != rules.major_minor(py.new) else None,
+            unfixed=[c.section.partition(".")[0] for c in self.changes
+                     if c.scope == rules.HOST and compat.at_least(c.severity, "major")])
 
 
 def sort_key(c: Change) -> tuple[int, int, int, str, str]:
@@ -118,26 +153,42 @@ def diff(a: Snapshot, b: Snapshot, *, ignore: Ignore | None = None,
         else:
             _diff_plain(field, a, b, out)
     _diff_probes(a, b, out)
+    ignored: dict[str, int] = {}
     if ignore:
-        out = _without_ignored(out, ignore)
+        out = _without_ignored(out, ignore, ignored)
     out.sort(key=sort_key)
-    return SnapshotDiff(changes=tuple(out))
+    return SnapshotDiff(changes=tuple(out), ignore=ignore or None, ignored=ignored)
 
 
 _PACKAGE_SECTIONS = ("python.packages", "conda.packages")
 
 
-def _without_ignored(changes: list[Change], ignore: Ignore) -> list[Change]:
-    def ignored(c: Change) -> bool:
+# How diff and check name what an ignore list left out (CheckResult.ignored uses the same).
+IGNORED_PACKAGES = "packages matching the ignore list"
+IGNORED_REQUIREMENTS = "requirements matching the ignore list"
+IGNORED_ENV = "environment variables matching the ignore list"
+IGNORED_LISTS = (IGNORED_PACKAGES, IGNORED_REQUIREMENTS, IGNORED_ENV)
+
+
+def _without_ignored(changes: list[Change], ignore: Ignore,
+                     counts: dict[str, int]) -> list[Change]:
+    def ignored(c: Change) -> str | None:
         if c.section in _PACKAGE_SECTIONS:
-            return ignore.package(c.name)
+            return IGNORED_PACKAGES if ignore.package(c.name) else None
         if c.section == "python.requirements":
             req = requirement(c.requirement or "")
-            return ignore.package(c.dependents[0] if c.dependents else "") or (
+            hit = ignore.package(c.dependents[0] if c.dependents else "") or (
                 req is not None and ignore.package(req.name))
-        return c.section == "env" and ignore.env_var(c.name)
+            return IGNORED_REQUIREMENTS if hit else None
+        return IGNORED_ENV if c.section == "env" and ignore.env_var(c.name) else None
 
-    kept = [c for c in changes if not ignored(c)]
+    kept = []
+    for c in changes:
+        why = ignored(c)
+        if why is None:
+            kept.append(c)
+        else:
+            counts[why] = counts.get(why, 0) + 1
     names = {c.name for c in kept if c.section == "python.packages"}
     # A change grouped under an ignored one becomes a headline of its own.
     return [replace(c, caused_by=None) if c.caused_by and c.caused_by not in names else c
@@ -176,75 +227,6 @@ def _diff_plain(field: str, a: Snapshot, b: Snapshot, out: list[Change]) -> None
 
 
 # ---------------------------------------------------------------------------------------------
-# Versions
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VersionChange:
-    """How two version strings differ under PEP 440 (https://peps.python.org/pep-0440/)."""
-
-    kind: str  # upgraded | downgraded | variant | changed
-    level: str  # epoch | major | minor | patch | pre | post | variant | unparseable
-    old_local: str | None = None
-    new_local: str | None = None
-
-
-_RAW_PART = re.compile(r"\d+|[^\d]+")
-
-
-def _raw_key(v: str) -> tuple[tuple[int, int | str], ...]:
-    # Unparseable versions still compare: digit runs numerically, the rest as text.
-    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _RAW_PART.findall(v))
-
-
-def classify_version(old: str, new: str) -> VersionChange | None:
-    """None when equal under PEP 440 (1.0 == 1.0.0); a local-label-only change is a variant."""
-    if old == new:
-        return None
-    try:
-        vo, vn = Version(old), Version(new)
-    except InvalidVersion:
-        ko, kn = _raw_key(old), _raw_key(new)
-        kind = "changed" if ko == kn else ("upgraded" if kn > ko else "downgraded")
-        return VersionChange(kind=kind, level="unparseable")
-    if vo == vn:
-        return None
-    if vo.public == vn.public:
-        return VersionChange(kind="variant", level="variant", old_local=vo.local,
-                             new_local=vn.local)
-    kind = "upgraded" if Version(vn.public) > Version(vo.public) else "downgraded"
-    ro, rn = vo.release, vn.release
-    if vo.epoch != vn.epoch:
-        level = "epoch"
-    elif ro[0] != rn[0]:
-        level = "major"
-    elif _at(ro, 1) != _at(rn, 1):
-        level = "minor"
-    elif ro[2:] + (0,) * (len(rn) - len(ro)) != rn[2:] + (0,) * (len(ro) - len(rn)):
-        level = "patch"
-    elif vo.pre != vn.pre or vo.dev != vn.dev:
-        level = "pre"
-    else:
-        level = "post"
-    return VersionChange(kind=kind, level=level, old_local=vo.local, new_local=vn.local)
-
-
-def _at(release: tuple[int, ...], i: int) -> int:
-    return release[i] if i < len(release) else 0
-
-
-_LEVEL_WORDS = {
-    "epoch": "an epoch change (the version numbering restarted)",
-    "major": "a major version change",
-    "minor": "a minor version change",
-    "patch": "a patch-level change",
-    "pre": "a pre-release or development build change",
-    "post": "a post-release change",
-    "unparseable": "a change between versions that are not PEP 440",
-}
-
-
-# ---------------------------------------------------------------------------------------------
 # Python
 
 
@@ -258,7 +240,7 @@ def _diff_python(a: Snapshot, b: Snapshot, out: list[Change], *,
         assert present is not None
         out.append(Change(
             section="python", name="python", kind="added" if pa is None else "removed",
-            severity=compat.rule("other"),
+            severity=compat.rule("other" if pa is None else "python_missing"),
             old=pa.version if pa else None, new=pb.version if pb else None,
             explanation=("B has a Python environment and A does not."
                          if pa is None else
@@ -296,6 +278,7 @@ def _diff_interpreter(pa: PythonEnv, pb: PythonEnv, out: list[Change]) -> None:
             section="python", name="python", kind=vc.kind if vc.kind != "variant" else "changed",
             severity=compat.rule(f"python_{level}"), old=pa.version, new=pb.version,
             explanation=expl,
+            fix=None if level == "patch" else f"use a Python {pa.version} interpreter",
         ))
     elif pa.abi_tag and pb.abi_tag and pa.abi_tag != pb.abi_tag:
         out.append(Change(
@@ -319,25 +302,13 @@ def source_text(src: Source | None) -> str:
     return f"{src.kind} {src.url}" if src.url else src.kind
 
 
-# How far a change reaches, by the graph (docs/diff-and-check.md#dependents):
-# a major or epoch change that this many installed packages depend on, directly or through
-# others, is one level more severe.
-WIDE_REACH = 20
+# The version rules (classify_version, the one package severity rate_package and its
+# WIDE_REACH) live in rules.py, shared with check; imported above, and re-exported here.
+__all__ = ["KINDS", "WIDE_REACH", "Change", "SnapshotDiff", "VersionChange", "classify_version",
+           "diff", "sort_key"]
+
 NAMES_SHOWN = 5  # dependents named in an explanation before "and N more"
-
-# Severities of the rules the dependency graph added, used until severity.toml [rules] holds
-# them; the shipped file wins as soon as it does.
-_GRAPH_RULES = {
-    "requirement_missing": "critical",  # a requirement on something no longer installed
-    "requirement_broken": "major",  # installed, but outside the requirement's specifier
-    "requirement_fixed": "info",
-    "removed_with_dependent": "info",  # a dependency that left with the only package needing it
-}
-
-
-def graph_rule(name: str) -> str:
-    table: Mapping[str, str] = compat.data("severity.toml")["rules"]
-    return str(table.get(name, _GRAPH_RULES[name]))
+PIP = "python -m pip"  # B's interpreter, in the fix commands
 
 
 def names_text(names: Iterable[str], limit: int = NAMES_SHOWN) -> str:
@@ -345,13 +316,6 @@ def names_text(names: Iterable[str], limit: int = NAMES_SHOWN) -> str:
     shown = sorted(names)
     head = ", ".join(shown[:limit])
     return head + (f" and {len(shown) - limit} more" if len(shown) > limit else "")
-
-
-def advice(policy: compat.PackagePolicy, *, downgrade: bool) -> tuple[str | None, str | None]:
-    """The shipped why/fix of a package's policy for this direction. severity.toml's texts
-    describe an upgrade (NumPy's 'built against 1.x fail under 2.x; pin numpy<2'); a downgrade
-    gets the generic downgrade advice instead of the upgrade's."""
-    return (None, None) if downgrade else (policy.why, policy.fix)
 
 
 def generic_fix(name: str, old: str, new: str, *, downgrade: bool,
@@ -393,6 +357,9 @@ class _PackageDiff:
         self.ga, self.gb = ga, gb
         self.reach_a = ga.reach(self.removed)
         self.reach_b = gb.reach([*self.changed, *self.added])
+        # envsnap and what it needs in B: no fix removes them (rules.envsnap_footprint).
+        self.own_b = (rules.envsnap_footprint(self.new, gb.dependencies) if self.added
+                      else frozenset())
         changes: dict[str, Change] = {}
         for name in self.removed:
             changes[name] = self._removed(name)
@@ -416,7 +383,6 @@ class _PackageDiff:
 
     def _removed(self, name: str) -> Change:
         po = self.old[name]
-        pol = compat.package_policy(name, "removed")
         users = self.ga.dependents(name)
         remaining = sorted(u for u in users if u in self.new)
         expl = (f"{name} {po.version} is no longer installed; code importing it fails with "
@@ -426,9 +392,15 @@ class _PackageDiff:
                      f" above. Fix: pip install {name}=={po.version}.")
         elif users:
             expl += f" In A it was required by {names_text(users)}, which are gone too."
+        else:
+            expl += (" Nothing installed required it (a top-level package: a tool, or a library"
+                     " your own code imports), so no other package breaks.")
         return Change(section="python.packages", name=name, kind="removed",
-                      severity=pol.severity, old=po.version, new=None, explanation=expl,
-                      dependents=tuple(sorted(users)), dependents_total=self.reach_a.get(name, 0))
+                      severity=rate_package(name, "removed", required=bool(users)).severity,
+                      old=po.version, new=None,
+                      explanation=expl, dependents=tuple(sorted(users)),
+                      dependents_total=self.reach_a.get(name, 0),
+                      fix=rules.pip_install(PIP, po))
 
     def _added(self, name: str) -> Change:
         pn = self.new[name]
@@ -436,10 +408,14 @@ class _PackageDiff:
         expl = f"{name} {pn.version} is newly installed."
         if users:
             expl += f" Required by {names_text(users)}."
+        own = name in self.own_b
+        if own:
+            expl += " It is envsnap or a package envsnap needs: left alone."
         return Change(section="python.packages", name=name, kind="added",
-                      severity=compat.package_policy(name, "added").severity, old=None,
-                      new=pn.version, explanation=expl, dependents=tuple(sorted(users)),
-                      dependents_total=self.reach_b.get(name, 0))
+                      severity=rate_package(name, "added").severity, old=None, new=pn.version,
+                      explanation=expl, dependents=tuple(sorted(users)),
+                      dependents_total=self.reach_b.get(name, 0),
+                      fix=None if own else f"{PIP} uninstall -y {shlex.quote(name)}")
 
     def _changed(self, po: Package, pn: Package) -> Change | None:
         name = po.name
@@ -449,61 +425,58 @@ class _PackageDiff:
         if vc is None:
             if po.source == pn.source:
                 return None
-            pol = compat.package_policy(name, "source")
             so, sn = source_text(po.source), source_text(pn.source)
             return Change(
-                section="python.packages", name=name, kind="source", severity=pol.severity,
+                section="python.packages", name=name, kind="source",
+                severity=rate_package(name, "source").severity,
                 old=f"{po.version} ({so})", new=f"{pn.version} ({sn})",
                 explanation=f"Same version of {name}, installed from elsewhere ({so} -> {sn}): "
                             "the code may differ even though the version does not. Pin the "
                             f"source, not just the version.{self._dependents_note(name, users, total)}",
-                dependents=tuple(sorted(users)), dependents_total=total)
+                dependents=tuple(sorted(users)), dependents_total=total,
+                fix=rules.pip_install(PIP, po, reinstall=True))
         if vc.kind == "variant":
             change = _variant_change(po, pn, vc)
             return replace(change, explanation=change.explanation
                            + self._dependents_note(name, users, total),
-                           dependents=tuple(sorted(users)), dependents_total=total)
+                           dependents=tuple(sorted(users)), dependents_total=total,
+                           fix=rules.pip_install(PIP, po))
         downgrade = vc.kind == "downgraded"
         native_users = sorted(u for u in users if self.new[u].native)
-        pol = compat.package_policy(name, vc.level, native_dependents=bool(native_users),
-                                    downgrade=downgrade)
-        severity = pol.severity
+        rating = rate_package(name, vc, native_dependents=bool(native_users), reach=total,
+                              required=bool(users), requested=po.requested or pn.requested)
+        severity = rating.severity
         verb = "upgraded" if vc.kind == "upgraded" else "downgraded"
-        expl = f"{name} {verb} {po.version} -> {pn.version}: {_LEVEL_WORDS[vc.level]}."
+        expl = f"{name} {verb} {po.version} -> {pn.version}: {LEVEL_WORDS[vc.level]}."
         if vc.kind == "changed":
             expl = f"{name} changed {po.version} -> {pn.version} (not PEP 440, compared as text)."
         expl += self._dependents_note(name, users, total)
-        requested = po.requested or pn.requested
-        if vc.level in ("epoch", "major") and total >= WIDE_REACH:
-            severity = compat.bump(severity, 1)
+        if rating.adjusted == "wide":
             expl += (f" {total} installed packages depend on it: a {vc.level} change this wide "
                      "is rated one level higher.")
-        elif not users and not requested and severity != "info":
-            severity = compat.SEVERITIES[compat.rank(severity) + 1]
+        elif rating.adjusted == "leftover":
             expl += (" It was not installed on request either (a leftover or an unused "
                      "dependency): rated one level lower.")
-        lost_cuda = rules.lost_cuda(vc.old_local, vc.new_local)
-        if lost_cuda:
-            severity = compat.rule("torch_lost_cuda")
+        elif rating.adjusted == "lost_cuda":
             expl += (f" The new build is not a CUDA build (+{vc.old_local} -> "
                      f"+{vc.new_local or 'none'}): GPU code will fail or run on the CPU.")
         if compat.at_least(severity, "major"):
-            why, fix = advice(pol, downgrade=downgrade)
-            if why:
-                expl += f" {why}"
+            if rating.why:
+                expl += f" {rating.why}"
             if native_users:
                 expl += (" Installed packages with compiled extensions that require it: "
                          f"{names_text(native_users)}.")
-            if fix:
-                expl += f" Fix: {fix}."
-            elif not lost_cuda:
+            if rating.fix:
+                expl += f" Fix: {rating.fix}."
+            elif rating.adjusted != "lost_cuda":
                 expl += " " + generic_fix(name, po.version, pn.version, downgrade=downgrade,
                                           dependents=users)
         if po.source != pn.source:
             expl += f" Source also changed: {source_text(po.source)} -> {source_text(pn.source)}."
         return Change(section="python.packages", name=name, kind=vc.kind, severity=severity,
                       old=po.version, new=pn.version, explanation=expl,
-                      dependents=tuple(sorted(users)), dependents_total=total)
+                      dependents=tuple(sorted(users)), dependents_total=total,
+                      fix=rules.pip_install(PIP, po))
 
     # -- grouping ------------------------------------------------------------------------------
 
@@ -521,7 +494,7 @@ class _PackageDiff:
             if parent is None or child is None:
                 continue
             if name in tails:
-                child = replace(child, severity=graph_rule("removed_with_dependent"),
+                child = replace(child, severity=compat.rule("removed_with_dependent"),
                                 explanation=f"{name} {child.old} was removed along with {cause}: "
                                             "nothing still installed requires it.")
             else:
@@ -599,14 +572,14 @@ class _PackageDiff:
         req = requirement(b.requirement)
         head = f"{b.dependent} {b.dependent_version} requires {b.requirement}"
         if b.installed is None:
-            severity = graph_rule("requirement_missing")
+            severity = compat.rule("requirement_missing")
             expl = (f"{head}, which is no longer installed" if had else
                     f"{head}, which is not installed") + (
                 f" (A had {b.required} {had}): importing {b.dependent} or the part of it that "
                 f"uses {b.required} fails with ModuleNotFoundError." if had else
                 f": the part of {b.dependent} that uses it fails with ModuleNotFoundError.")
         else:
-            severity = graph_rule("requirement_broken")
+            severity = compat.rule("requirement_broken")
             moved = ""
             if had and had != b.installed:
                 vc = classify_version(had, b.installed)
@@ -617,8 +590,10 @@ class _PackageDiff:
             expl += f" ({b.dependent} itself changed {dep_old.version} -> {b.dependent_version}.)"
         fixes: list[str] = []
         if had and req is not None and satisfied(req, had):
+            command = f"{PIP} install {shlex.quote(f'{b.required}=={had}')}"
             fixes.append(f"pip install {b.required}=={had} (A's version, which satisfies it)")
         else:
+            command = f"{PIP} install {shlex.quote(b.requirement)}"
             fixes.append(f"pip install '{b.requirement}'")
         if dep_old is not None and dep_old.version != b.dependent_version:
             fixes.append(f"pip install {b.dependent}=={dep_old.version} (A's {b.dependent})")
@@ -628,13 +603,14 @@ class _PackageDiff:
         expl += " pip check reports this. Fix: " + ", or ".join(fixes) + "."
         return Change(section="python.requirements", name=f"{b.dependent} requires {b.requirement}",
                       kind="broken", severity=severity, old=had, new=b.installed,
-                      explanation=expl, dependents=(b.dependent,), requirement=b.requirement)
+                      explanation=expl, dependents=(b.dependent,), requirement=b.requirement,
+                      fix=command)
 
     def _fixed(self, b: BrokenRequirement) -> Change:
         now = self.new.get(b.required)
         return Change(
             section="python.requirements", name=f"{b.dependent} requires {b.requirement}",
-            kind="fixed", severity=graph_rule("requirement_fixed"), old=b.installed,
+            kind="fixed", severity=compat.rule("requirement_fixed"), old=b.installed,
             new=now.version if now else None,
             explanation=f"{b.dependent}'s requirement {b.requirement} is satisfied in B "
                         f"({b.required} {now.version if now else '?'}); in A it was not.",
@@ -643,15 +619,13 @@ class _PackageDiff:
 
 def _variant_change(po: Package, pn: Package, vc: VersionChange) -> Change:
     name = po.name
-    pol = compat.package_policy(name, "variant")
-    severity = pol.severity
+    severity = rate_package(name, vc).severity
     lo, ln = vc.old_local or "none", vc.new_local or "none"
     expl = (f"Same {name} release, different build variant (+{lo} -> +{ln}): it was "
             "compiled for another CUDA or CPU target. pip cannot switch variants by version "
             "alone; install from the matching index")
     index = rules.pytorch_index(vc.old_local)
     if rules.lost_cuda(vc.old_local, vc.new_local):
-        severity = compat.rule("torch_lost_cuda")
         expl = (f"{name} lost its CUDA build (+{lo} -> +{ln}): GPU code now fails with "
                 "'Torch not compiled with CUDA enabled' or silently runs on the CPU. "
                 + (f"Install from {index}" if index else
@@ -686,12 +660,12 @@ def _diff_conda(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
         po, pn = old.get(name), new.get(name)
         if po is None and pn is not None:
             out.append(Change(section="conda.packages", name=name, kind="added",
-                              severity=compat.package_policy(name, "added").severity,
+                              severity=rate_package(name, "added").severity,
                               old=None, new=_conda_text(pn),
                               explanation=f"conda package {name} is newly installed."))
         elif pn is None and po is not None:
             out.append(Change(section="conda.packages", name=name, kind="removed",
-                              severity=compat.package_policy(name, "removed").severity,
+                              severity=rate_package(name, "removed").severity,
                               old=_conda_text(po), new=None,
                               explanation=f"conda package {name} is no longer installed."))
         elif po is not None and pn is not None:
@@ -707,12 +681,13 @@ def _conda_change(po: CondaPackage, pn: CondaPackage, out: list[Change]) -> None
     vc = classify_version(po.version, pn.version)
     if vc is not None:
         level = vc.level if vc.level != "variant" else "patch"
-        pol = compat.package_policy(name, level, downgrade=vc.kind == "downgraded")
         kind = vc.kind if vc.kind != "variant" else "changed"
-        out.append(Change(section="conda.packages", name=name, kind=kind, severity=pol.severity,
+        # A conda build string, not a local label, says what a conda package was built for.
+        severity = rate_package(name, VersionChange(kind=kind, level=level)).severity
+        out.append(Change(section="conda.packages", name=name, kind=kind, severity=severity,
                           old=_conda_text(po), new=_conda_text(pn),
                           explanation=f"conda {name} {kind} {po.version} -> {pn.version}: "
-                                      f"{_LEVEL_WORDS.get(level, 'a version change')}."))
+                                      f"{LEVEL_WORDS.get(level, 'a version change')}."))
     elif po.build != pn.build:
         out.append(Change(section="conda.packages", name=name, kind="variant",
                           severity=compat.rule("conda_build"),
@@ -721,7 +696,7 @@ def _conda_change(po: CondaPackage, pn: CondaPackage, out: list[Change]) -> None
                                       f"{pn.build}): it may link other libraries (CUDA, BLAS)."))
     elif po.channel != pn.channel:
         out.append(Change(section="conda.packages", name=name, kind="source",
-                          severity=compat.package_policy(name, "source").severity,
+                          severity=rate_package(name, "source").severity,
                           old=po.channel, new=pn.channel,
                           explanation=f"Same {name} build from another channel."))
 
@@ -863,7 +838,9 @@ def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: 
     if not unchanged and vo is not None and vn is not None:
         kind = "downgraded" if vn < vo else "upgraded"
     verdict = worst_driver_verdict(new, needs)
+    fix = None
     if verdict is not None and verdict.status == "below_floor":
+        fix = f"install NVIDIA driver {verdict.floor} or newer"
         severity = compat.rule("driver_below_floor")
         expl = (f"Driver {new} is below {verdict.floor}, the minimum for CUDA "
                 f"{rules.cuda_major(verdict.need.cuda)}.x that {verdict.need.origin} needs "
@@ -874,6 +851,7 @@ def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: 
                 + ", or a build for an older CUDA.")
     elif verdict is not None and verdict.status == "below_toolkit":
         severity = compat.rule("driver_below_toolkit")
+        fix = f"install NVIDIA driver {verdict.toolkit} or newer"
         expl = (f"Driver {new} runs {verdict.need.origin} only through CUDA minor-version "
                 f"compatibility (limited features; below {verdict.toolkit}, the CUDA "
                 f"{verdict.need.cuda} driver). Driver {verdict.toolkit} or newer for all "
@@ -890,12 +868,23 @@ def _driver_change(old: str | None, nb: NvidiaInfo, needs: list[CudaNeed], out: 
     if unchanged:
         expl = "The driver is the same but B's builds need a newer CUDA. " + expl
     out.append(Change(section="nvidia", name="driver", kind=kind, severity=severity,
-                      old=old, new=new, explanation=expl))
+                      old=old, new=new, explanation=expl, fix=fix))
 
 
 def _gpu_text(g: GPU) -> str:
     cc = gpu_cc(g)
     return f"{g.name} (sm_{cc.replace('.', '')})" if cc else g.name
+
+
+_GPU_WORDS = {
+    "gpu_older_arch": "{new} is an older architecture than {old}: the builds still have kernels "
+                      "for it, but features of the newer one (FP8 from sm_89, TMA and wgmma from "
+                      "sm_90) are missing and numerics can differ.",
+    "gpu_memory": "It has less memory than {old}: models and batch sizes that fit there can fail "
+                  "with 'CUDA out of memory'.",
+    "gpu_model": "Another GPU model of the same or a newer architecture: the frameworks' arch "
+                 "lists cover it.",
+}
 
 
 def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Change]) -> None:
@@ -912,14 +901,16 @@ def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Chan
                                           "sized for A's GPU count fail or slow down."))
             continue
         assert gn is not None
-        same = go is not None and go.name == gn.name and gpu_cc(go) == gpu_cc(gn)
+        differs = rules.gpu_change(go, gn) if go is not None else ()
         misses = [fw for (i, _), fw in bad.items() if i == idx]
-        if same and not misses:
+        if go is not None and not differs and not misses:
             continue
+        fix = None
         if misses:
             fw = misses[0]
             cc = gpu_cc(gn) or "?"
             severity = compat.rule("gpu_not_covered")
+            fix = gpu_fix(gn, fw)
             expl = (f"{gn.name} has compute capability {cc}, which {fw.name} {fw.version} was "
                     f"not built for (arch list: {describe_arch_list(arch_list_of(fw))}): kernels "
                     "fail with 'no kernel image is available for execution on the device'. "
@@ -928,13 +919,15 @@ def _diff_gpus(ga: Iterable[GPU], gb: Iterable[GPU], b: Snapshot, out: list[Chan
             severity = compat.rule("gpu_added")
             expl = f"B has an extra GPU: {gn.name}."
         else:
-            severity = compat.rule("gpu_changed")
-            expl = ("Another GPU model: memory size and speed differ; the frameworks' arch "
-                    "lists cover it.")
+            assert go is not None
+            severity = compat.rule(differs[0])
+            expl = _GPU_WORDS[differs[0]].format(old=go.name, new=gn.name)
+            if "gpu_memory" in differs[1:]:
+                expl += " " + _GPU_WORDS["gpu_memory"].format(old=go.name, new=gn.name)
         out.append(Change(section="nvidia.gpus", name=name,
                           kind="added" if go is None else "changed", severity=severity,
                           old=_gpu_text(go) if go else None, new=_gpu_text(gn),
-                          explanation=expl))
+                          explanation=expl, fix=fix))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -951,13 +944,49 @@ def _pip_cuda(s: Snapshot) -> bool:
     return any(rules.framework_cuda(fw) for fw in s.frameworks)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _HostCudaUse:
+    """Whether the environment loads the host's CUDA (docs/diff-and-check.md#scope): nothing of
+    it when nothing in the environment needs CUDA (rules.cuda_needs of A or B: a CUDA framework
+    build, an nvidia-*, CuPy or JAX CUDA wheel, a +cuXYZ package, the environment's own
+    cudart); and a host library copy that goes away is not missed when B's environment brings
+    its own copy of that library (a pip wheel or a conda package)."""
+
+    needs: bool
+    own: frozenset[str]
+
+    @classmethod
+    def of(cls, a: Snapshot, b: Snapshot) -> _HostCudaUse:
+        libs = b.cuda.libraries if b.cuda else ()
+        return cls(needs=bool(cuda_needs(a) or cuda_needs(b)),
+                   own=frozenset(c.library for c in libs
+                                 if rules.library_scope(c.found_via) == rules.ENVIRONMENT))
+
+    def unused(self, removed: str | None = None) -> str | None:
+        """Why nothing in the environment loads what changed on the host (``removed``: the
+        library whose host copy went away), or None when something may."""
+        if not self.needs:
+            return ("nothing in the environment uses CUDA (no CUDA framework build, CUDA wheel "
+                    "or +cuXYZ package), so nothing loads it")
+        if removed is not None and removed in self.own:
+            return f"the environment brings its own {removed} copy"
+        return None
+
+
 def _diff_cuda(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
+    if a.cuda == b.cuda:
+        return
     ca, cb = a.cuda or CudaInfo(), b.cuda or CudaInfo()
+    use = _HostCudaUse.of(a, b)
     for attr, label in (("toolkit_version", "toolkit"), ("nvcc_version", "nvcc")):
         vo, vn = getattr(ca, attr), getattr(cb, attr)
         if vo == vn:
             continue
-        if _pip_cuda(b):
+        unused = use.unused()
+        if unused:
+            severity = compat.rule("host_cuda_unused")
+            expl = f"The host's CUDA {label} differs; {unused}."
+        elif _pip_cuda(b):
             severity = compat.rule("toolkit_beside_wheels")
             expl = (f"The system CUDA {label} differs, which is normal beside pip-wheel CUDA: "
                     "the frameworks load their own CUDA libraries from nvidia-* wheels. It "
@@ -968,7 +997,7 @@ def _diff_cuda(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
             expl = f"The system CUDA {label} changed; builds linking it use the new one."
         out.append(Change(section="cuda", name=label, kind=_kind(vo, vn), severity=severity,
                           old=vo, new=vn, explanation=expl))
-    _diff_libraries(ca.libraries, cb.libraries, out)
+    _diff_libraries(ca.libraries, cb.libraries, use, out)
 
 
 def _kind(old: str | None, new: str | None) -> str:
@@ -991,7 +1020,7 @@ def _group(libs: Iterable[LibraryCopy]) -> dict[str, dict[str, LibraryCopy]]:
     return out
 
 
-def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy],
+def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy], use: _HostCudaUse,
                     out: list[Change]) -> None:
     ga, gb = _group(la), _group(lb)
     for lib in sorted(ga.keys() | gb.keys()):
@@ -1000,11 +1029,12 @@ def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy],
         for via in sorted(old.keys() | new.keys()):
             co, cn = old.get(via), new.get(via)
             name = f"{lib} ({via})"
+            scope = rules.library_scope(via)
             if co is None and cn is not None:
                 if duplicate and old:
                     others = "; ".join(_lib_text(c) for v, c in sorted(new.items()) if v != via)
                     out.append(Change(
-                        section="cuda.libraries", name=name, kind="added",
+                        section="cuda.libraries", name=name, kind="added", scope=scope,
                         severity=compat.rule("library_duplicate"), old=None, new=_lib_text(cn),
                         explanation=f"A second {lib} copy appeared ({_lib_text(cn)} beside "
                                     f"{others}): which one loads depends on RPATH, "
@@ -1014,18 +1044,32 @@ def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy],
                                     "uses pip wheels)."))
                 else:
                     out.append(Change(section="cuda.libraries", name=name, kind="added",
+                                      scope=scope,
                                       severity=compat.rule("library_added"), old=None,
                                       new=_lib_text(cn),
                                       explanation=f"{lib} is now found via {via}."))
             elif cn is None and co is not None:
+                unused = use.unused(lib) if scope == rules.HOST else None
+                if unused:
+                    severity = compat.rule("host_cuda_unused")
+                    expl = f"The host's {lib} copy found via {via} is gone; {unused}."
+                else:
+                    severity = compat.rule("library_removed")
+                    expl = (f"The {lib} copy found via {via} is gone; code that loaded it fails "
+                            "unless another copy is found.")
                 out.append(Change(section="cuda.libraries", name=name, kind="removed",
-                                  severity=compat.rule("library_removed"), old=_lib_text(co),
-                                  new=None,
-                                  explanation=f"The {lib} copy found via {via} is gone; code "
-                                              "that loaded it fails unless another copy is "
-                                              "found."))
+                                  scope=scope, severity=severity, old=_lib_text(co), new=None,
+                                  explanation=expl))
             elif co is not None and cn is not None and co.version != cn.version:
-                _library_version_change(lib, name, co, cn, out)
+                unused = use.unused() if scope == rules.HOST else None
+                if unused:
+                    out.append(Change(
+                        section="cuda.libraries", name=name, kind=_kind(co.version, cn.version),
+                        scope=scope, severity=compat.rule("host_cuda_unused"), old=co.version,
+                        new=cn.version, explanation=f"The host's {lib} changed {co.version} -> "
+                                                    f"{cn.version}; {unused}."))
+                else:
+                    _library_version_change(lib, name, co, cn, out)
 
 
 def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCopy,
@@ -1045,6 +1089,7 @@ def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCop
         expl = (f"{lib} {co.version} -> {cn.version}, same major: compatible when the new "
                 "minor is at least what the framework was built with.")
     out.append(Change(section="cuda.libraries", name=name, kind=_kind(co.version, cn.version),
+                      scope=rules.library_scope(co.found_via),
                       severity=severity, old=co.version, new=cn.version, explanation=expl))
 
 
@@ -1060,12 +1105,12 @@ def _diff_frameworks(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
         fo, fn = old.get(name), new.get(name)
         if fn is None and fo is not None:
             out.append(Change(section="frameworks", name=name, kind="removed",
-                              severity=compat.package_policy(name, "removed").severity,
+                              severity=rate_package(name, "removed").severity,
                               old=fo.version, new=None,
                               explanation=f"{name} is no longer installed."))
         elif fo is None and fn is not None:
             out.append(Change(section="frameworks", name=name, kind="added",
-                              severity=compat.package_policy(name, "added").severity,
+                              severity=rate_package(name, "added").severity,
                               old=None, new=fn.version,
                               explanation=f"{name} {fn.version} is newly installed."))
         elif fo is not None and fn is not None:
@@ -1119,19 +1164,20 @@ def _framework_change(fo: Framework, fn: Framework, gpus_b: Iterable[GPU],
     vc = classify_version(fo.version, fn.version)
     if vc is not None and vc.kind != "variant":
         downgrade = vc.kind == "downgraded"
-        pol = compat.package_policy(name, vc.level, downgrade=downgrade)
-        expl = f"{name} {vc.kind} {fo.version} -> {fn.version}: {_LEVEL_WORDS[vc.level]}."
-        if compat.at_least(pol.severity, "major"):
-            why, fix = advice(pol, downgrade=downgrade)
-            expl += f" {why}" if why else ""
-            expl += (f" Fix: {fix}." if fix else
+        # Whether the build lost CUDA is the {name}.cuda change's, above.
+        rating = rate_package(name, replace(vc, old_local=None, new_local=None))
+        expl = f"{name} {vc.kind} {fo.version} -> {fn.version}: {LEVEL_WORDS[vc.level]}."
+        if compat.at_least(rating.severity, "major"):
+            expl += f" {rating.why}" if rating.why else ""
+            expl += (f" Fix: {rating.fix}." if rating.fix else
                      " " + generic_fix(name, fo.version, fn.version, downgrade=downgrade))
-        out.append(Change(section="frameworks", name=name, kind=vc.kind, severity=pol.severity,
+        out.append(Change(section="frameworks", name=name, kind=vc.kind,
+                          severity=rating.severity,
                           old=fo.version, new=fn.version, explanation=expl))
     elif (vc is not None or fo.variant != fn.variant) and not (co and not cn):
         out.append(Change(
             section="frameworks", name=name, kind="variant",
-            severity=compat.package_policy(name, "variant").severity,
+            severity=rate_package(name, "variant").severity,
             old=f"{fo.version} ({fo.variant or 'default'})",
             new=f"{fn.version} ({fn.variant or 'default'})",
             explanation=f"Same {name} release, another build variant: compiled for another "
@@ -1158,7 +1204,17 @@ def _diff_env(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
             expl = f"Environment variable {key} differs."
         kind = "added" if vo is None else "removed" if vn is None else "changed"
         out.append(Change(section="env", name=key, kind=kind, severity=severity, old=vo, new=vn,
-                          explanation=expl))
+                          explanation=expl, fix=_env_fix(key, vo)))
+
+
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _env_fix(key: str, value: str | None) -> str | None:
+    """A's value back, as a POSIX shell line; None for a name no shell takes."""
+    if not _SHELL_NAME.fullmatch(key):
+        return None
+    return f"unset {key}" if value is None else f"export {key}={shlex.quote(value)}"
 
 
 def _diff_project(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
@@ -1184,7 +1240,7 @@ def _diff_probes(a: Snapshot, b: Snapshot, out: list[Change]) -> None:
         before = a.probes.get(name)
         if st.status == "error" and (before is None or before.status != "error"):
             out.append(Change(section="probes", name=name, kind="changed",
-                              severity=compat.rule("probe_failed"),
+                              severity=compat.rule("probe_failed"), scope=rules.scope_of(name),
                               old=before.status if before else None, new="error",
                               explanation=f"The {name} probe failed on B ({st.error}); that "
                                           "section could not be compared."))

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import shlex
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from packaging.version import InvalidVersion, Version
-
 from . import compat, rules
 from .config import Ignore
-from .drift import advice, names_text
+from .drift import IGNORED_PACKAGES, IGNORED_REQUIREMENTS, names_text
 from .graph import Graph, requirement, satisfied
+from .rules import classify_version
 from .snapshot import GPU, NvidiaInfo, Package, PythonEnv, Snapshot
 
 POLICIES = ("exact", "compatible")
@@ -21,25 +19,22 @@ POLICIES = ("exact", "compatible")
 # interpreter, a probe that could not run), then the host, then the environment's contents.
 RULE_ORDER = ("python", "probe", "os", "driver", "gpu", "glibc", "cpu", "requirement", "package")
 
-# Severities of the rules added with the dependency graph and the GPU presence checks, used
-# until severity.toml [check] holds them; the shipped file wins as soon as it does.
-_NEW_RULES = {
-    "gpu_missing": "critical",  # the snapshot ran on GPUs, this machine has none
-    "gpu_count": "critical",  # fewer GPUs than the snapshot
-    "gpu_older_arch": "major",  # an older architecture the build still covers
-    "gpu_memory": "major",  # less memory per GPU
-    "gpu_model": "info",  # another model, same or newer architecture
-    "requirement_missing": "critical",
-    "requirement_broken": "major",
-    "requirement_preexisting": "info",  # broken in the snapshot too
-    "package_tool": "info",  # envsnap itself and what only it needs
-}
+# How strict each policy is with the environment: the mildest severity of an environment
+# difference that fails the gate (docs/diff-and-check.md#the-gate). exact: the environment is
+# the snapshot's, every difference fails; compatible: differences rated info (patch and post
+# releases of packages that are not ABI-sensitive) pass.
+POLICY_THRESHOLD = {"exact": "info", "compatible": "minor"}
 
+# Findings that are no difference between the snapshot and this machine, said and never
+# failed: envsnap itself installed to run the check, a requirement the snapshot broke too, a
+# rule that could not be evaluated for lack of data.
+NOT_DIFFERENCES = frozenset({("package", "tool"), ("requirement", "preexisting"),
+                             ("gpu", "arch_list_unknown")})
 
-def severity(name: str) -> str:
-    """Severity of a named check rule: severity.toml [check], else the pending default."""
-    table: Mapping[str, str] = compat.data("severity.toml")["check"]
-    return str(table.get(name, _NEW_RULES.get(name, "")) or compat.check_rule(name))
+# The snapshot section each rule reads, for its scope (rules.scope_of); a probe's is its own.
+_RULE_SECTION = {"python": "python", "package": "python.packages",
+                 "requirement": "python.requirements", "os": "os", "glibc": "os", "cpu": "cpu",
+                 "driver": "nvidia", "gpu": "nvidia.gpus"}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +49,17 @@ class Finding:
     explanation: str
     fix: str | None = None
     kind: str = ""  # the group it belongs to inside its rule: missing, version, extra ...
+    scope: str = ""  # host | environment (rules.scope_of); left out, the rule decides
+
+    def __post_init__(self) -> None:
+        if not self.scope:
+            section = self.subject if self.rule == "probe" else _RULE_SECTION.get(self.rule, "")
+            object.__setattr__(self, "scope", rules.scope_of(section))
+
+    @property
+    def difference(self) -> bool:
+        """Whether it is a difference at all (NOT_DIFFERENCES are said, never failed)."""
+        return (self.rule, self.kind) not in NOT_DIFFERENCES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,15 +101,8 @@ _GROUP_WORDS = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Remedy:
-    """One command that brings the environment to the snapshot, and what it cannot do."""
-
-    command: str
-    caveats: tuple[str, ...] = ()
-
-
-LOCK_DIR = "envsnap-lock"
+Remedy = rules.Remedy
+LOCK_DIR = rules.LOCK_DIR
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,7 +113,13 @@ class CheckResult:
     checked: tuple[str, ...] = ()  # the rules that ran
     skipped: Mapping[str, str] = field(default_factory=dict)  # rule -> why it could not run
     ignored: Mapping[str, int] = field(default_factory=dict)  # what was left out -> how many
+    ignore: Ignore | None = None  # the ignore lists applied
     python: str = "python"  # the interpreter fix commands name
+    own: frozenset[str] = frozenset()  # envsnap and what it needs here: never uninstalled
+
+    @property
+    def policy_threshold(self) -> str:
+        return POLICY_THRESHOLD[self.policy]
 
     def summary(self) -> dict[str, int]:
         counts = dict.fromkeys(compat.SEVERITIES, 0)
@@ -122,9 +127,21 @@ class CheckResult:
             counts[f.severity] += 1
         return counts
 
-    def failed(self, threshold: str) -> bool:
-        return threshold != "never" and any(compat.at_least(f.severity, threshold)
-                                            for f in self.findings)
+    def thresholds(self, fail_on: str) -> dict[str, str | None]:
+        """The mildest severity that fails the gate, per scope (None: nothing fails). The
+        policy sets the environment's, and ``fail_on`` can only make it stricter; ``fail_on``
+        sets the host's. ``never`` turns the gate off."""
+        if fail_on == "never":
+            return {rules.ENVIRONMENT: None, rules.HOST: None}
+        policy = POLICY_THRESHOLD[self.policy]
+        return {rules.ENVIRONMENT: max(policy, fail_on, key=compat.rank), rules.HOST: fail_on}
+
+    def fails(self, f: Finding, fail_on: str) -> bool:
+        threshold = self.thresholds(fail_on)[f.scope]
+        return f.difference and threshold is not None and compat.at_least(f.severity, threshold)
+
+    def failed(self, fail_on: str) -> bool:
+        return any(self.fails(f, fail_on) for f in self.findings)
 
     def groups(self) -> tuple[FindingGroup, ...]:
         """Findings grouped by severity, rule and kind, in the findings' order (most severe
@@ -137,40 +154,24 @@ class CheckResult:
 
     def remedy(self, snapshot: str) -> Remedy | None:
         """The one command that installs exactly the snapshot's packages from a hashed lock
-        (and removes what it does not have); None when no package finding needs it."""
+        (and removes what it does not have); None when no package finding the policy fails
+        on needs it. It never removes envsnap or what envsnap needs (``own``)."""
         by_kind: dict[str, list[str]] = {}
         for f in self.findings:
-            if f.rule in ("package", "requirement"):
+            # The policy's gate alone: --fail-on decides the exit code, not what is drift.
+            if f.rule in ("package", "requirement") and self.fails(f, self.policy_threshold):
                 by_kind.setdefault(f.kind, []).append(f.subject)
         fixable = ("missing", "version", "variant", "source", "broken")
-        if not any(k in by_kind for k in fixable) and "extra" not in by_kind:
-            return None
-        pip = f"{shlex.quote(self.python)} -m pip"
-        caveats: list[str] = []
-        ref = snapshot
-        if snapshot == "-":
-            ref = "SNAPSHOT.toml"
-            caveats.append("save the snapshot you piped in as SNAPSHOT.toml first")
-        steps: list[str] = []
-        if any(k in by_kind for k in fixable):
-            steps.append(f"envsnap lock {shlex.quote(ref)} -o {LOCK_DIR}")
-        # Installed from elsewhere at the same version: pip would call it satisfied.
-        remove = sorted({*by_kind.get("extra", ()), *by_kind.get("source", ())})
-        if remove:
-            steps.append(f"{pip} uninstall -y {' '.join(map(shlex.quote, remove))}")
-        if any(k in by_kind for k in fixable):
-            steps.append(f"{pip} install --require-hashes --no-deps -r "
-                         f"{LOCK_DIR}/requirements.txt")
         python_finding = next((f for f in self.findings if f.rule == "python"), None)
-        if python_finding is not None and python_finding.kind == "version":
-            caveats.append(f"recreate the environment with Python {python_finding.expected} "
-                           "first: the lock holds builds for that interpreter")
-        host = sorted({f.rule for f in self.findings
-                       if f.rule not in ("python", "package", "requirement")
-                       and compat.at_least(f.severity, "major")})
-        if host:
-            caveats.append(f"it does not fix the {', '.join(host)} finding(s) above")
-        return Remedy(command=" && ".join(steps), caveats=tuple(caveats))
+        return rules.remedy(
+            snapshot, python=self.python, install=any(k in by_kind for k in fixable),
+            # Installed from elsewhere at the same version: pip would call it satisfied.
+            remove={*by_kind.get("extra", ()), *by_kind.get("source", ())} - self.own,
+            recreate=python_finding.expected if python_finding is not None
+            and python_finding.kind == "version" else None,
+            unfixed=[f.rule for f in self.findings
+                     if f.rule not in ("python", "package", "requirement")
+                     and compat.at_least(f.severity, "major")], what="finding(s)")
 
 
 def sort_key(f: Finding) -> tuple[int, int, str, str]:
@@ -185,17 +186,21 @@ def sort_key(f: Finding) -> tuple[int, int, str, str]:
 def check(
     expected: Snapshot, live: Snapshot, *, policy: str = "exact", host_only: bool = False,
     python: str | None = None, ignore: Ignore | None = None, ignore_extras: bool = False,
+    tool: Iterable[str] = (),
 ) -> CheckResult:
     """Evaluate the live machine against the snapshot. ``host_only`` checks only what a
     container cannot bring with it: the driver and the GPUs. ``python`` is the interpreter the
     fix commands name (the one --python points at; default ``python``); ``ignore`` leaves
-    packages out by name; ``ignore_extras`` drops packages the snapshot does not have."""
+    packages out by name; ``ignore_extras`` drops packages the snapshot does not have;
+    ``tool`` names what envsnap needs with all its extras (resources.own_distributions()):
+    where envsnap is installed, the check never counts them as drift or removes them."""
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; choose from {', '.join(POLICIES)}")
     findings: list[Finding] = []
     checked: list[str] = []
     skipped: dict[str, str] = {}
     ignored: dict[str, int] = {}
+    own: frozenset[str] = frozenset()
     pip = f"{shlex.quote(python or 'python')} -m pip"
 
     if host_only:
@@ -206,7 +211,8 @@ def check(
             skipped["python"] = "the snapshot has no Python environment"
         else:
             checked.append("python")
-            env = _PythonCheck(expected.python, live.python, policy, pip)
+            env = _PythonCheck(expected.python, live.python, policy, pip, frozenset(tool))
+            own = env.own
             findings += env.findings()
             findings += env.requirements()
             findings = _drop(findings, ignore, ignore_extras, ignored)
@@ -233,7 +239,7 @@ def check(
     findings.sort(key=sort_key)
     return CheckResult(findings=tuple(findings), policy=policy, host_only=host_only,
                        checked=tuple(checked), skipped=skipped, ignored=ignored,
-                       python=python or "python")
+                       python=python or "python", own=own, ignore=ignore or None)
 
 
 def _drop(findings: list[Finding], ignore: Ignore | None, ignore_extras: bool,
@@ -249,9 +255,8 @@ def _drop(findings: list[Finding], ignore: Ignore | None, ignore_extras: bool,
             req = requirement(f.expected or "")
             names = [f.subject.partition(" ")[0], req.name if req else ""]
         if ignore and f.rule in ("package", "requirement") and any(map(ignore.package, names)):
-            what = "packages" if f.rule == "package" else "requirements"
-            ignored[f"{what} matching the ignore list"] = ignored.get(
-                f"{what} matching the ignore list", 0) + 1
+            what = IGNORED_PACKAGES if f.rule == "package" else IGNORED_REQUIREMENTS
+            ignored[what] = ignored.get(what, 0) + 1
             continue
         kept.append(f)
     return kept
@@ -275,7 +280,7 @@ def _probe_failures(live: Snapshot, host_only: bool) -> list[Finding]:
         st = live.probes.get(name)
         if st is not None and st.status == "error":
             out.append(Finding(
-                rule="probe", subject=name, severity=compat.check_rule("probe_failed"),
+                rule="probe", subject=name, severity=compat.rule("probe_failed"),
                 expected=None, actual="error", kind="failed",
                 explanation=f"The {name} probe failed on this machine ({st.error}); the rules "
                             "that read it could not be evaluated.",
@@ -288,34 +293,12 @@ def _probe_failures(live: Snapshot, host_only: bool) -> list[Finding]:
 # Python
 
 
-def _file_path(url: str) -> str | None:
-    parsed = urllib.parse.urlsplit(url)
-    return urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else None
-
-
-def install_args(pkg: Package) -> tuple[str, ...]:
-    """What to hand pip to get exactly this package back: the source it was installed from
-    (a VCS commit, a local folder, an archive URL) where it has one, else NAME==VERSION with
-    the index that serves its local label (download.pytorch.org/whl/cu121)."""
-    src = pkg.source
-    if src is not None and src.url:
-        if src.kind == "vcs":
-            ref = f"{src.vcs or 'git'}+{src.url}"
-            rev = src.commit or src.requested_revision
-            ref += f"@{rev}" if rev else ""
-            ref += f"#subdirectory={src.subdirectory}" if src.subdirectory else ""
-            return (f"{pkg.name} @ {ref}",)
-        path = _file_path(src.url)
-        if src.kind == "editable":
-            return ("-e", path or src.url)
-        return (path,) if path else (f"{pkg.name} @ {src.url}",)
-    index = rules.pytorch_index(rules.local_label(pkg.version))
-    return (f"{pkg.name}=={pkg.version}", *(("--index-url", index) if index else ()))
+# What to hand pip to get a package back, and the one-line remedy: rules.py, shared with diff.
+install_args = rules.install_args
 
 
 def _install(pip: str, pkg: Package, *, reinstall: bool = False) -> str:
-    flags = " --force-reinstall --no-deps" if reinstall else ""
-    return f"{pip} install{flags} " + " ".join(map(shlex.quote, install_args(pkg)))
+    return rules.pip_install(pip, pkg, reinstall=reinstall)
 
 
 def _source_kind(pkg: Package) -> str:
@@ -333,14 +316,24 @@ def _source_shown(pkg: Package) -> str:
 
 
 class _PythonCheck:
-    def __init__(self, exp: PythonEnv, live: PythonEnv | None, policy: str, pip: str) -> None:
+    """The snapshot's Python environment against this machine's, each package difference
+    rated as diff rates the same change (rules.rate_package) over this machine's graph."""
+
+    def __init__(self, exp: PythonEnv, live: PythonEnv | None, policy: str, pip: str,
+                 tool: frozenset[str]) -> None:
         self.exp, self.live, self.policy, self.pip = exp, live, policy, pip
+        self.graph = Graph(live)
+        self.exp_graph = Graph(exp)
+        self.native = frozenset(p.name for p in live.packages if p.native) if live else frozenset()
+        # Checking an environment means installing envsnap into it, which is not drift.
+        self.own = rules.envsnap_footprint((p.name for p in live.packages), self.graph.dependencies,
+                                           tool) if live is not None else frozenset()
 
     def findings(self) -> list[Finding]:
         exp, live = self.exp, self.live
         if live is None:
             return [Finding(
-                rule="python", subject="python", severity=compat.check_rule("python_missing"),
+                rule="python", subject="python", severity=compat.rule("python_missing"),
                 expected=f"Python {exp.version}", actual=None, kind="missing",
                 explanation="No Python environment was captured on this machine, so none of "
                             "the snapshot's packages can be checked.",
@@ -349,9 +342,11 @@ class _PythonCheck:
         out: list[Finding] = []
         ev, lv = rules.major_minor(exp.version), rules.major_minor(live.version)
         if ev != lv or (self.policy == "exact" and exp.version != live.version):
+            vc = classify_version(exp.version, live.version)
+            level = vc.level if vc is not None and vc.level in ("major", "minor") else "patch"
             out.append(Finding(
                 rule="python", subject="python", kind="version" if ev != lv else "patch",
-                severity=compat.check_rule("python_version" if ev != lv else "package_mismatch"),
+                severity=compat.rule(f"python_{level}"),
                 expected=exp.version, actual=live.version,
                 explanation=(f"The snapshot ran on Python {exp.version}, this environment has "
                              f"{live.version}"
@@ -360,6 +355,9 @@ class _PythonCheck:
                 fix=f"use a Python {exp.version} interpreter",
             ))
         have = {p.name: p for p in live.packages}
+        changed = [p.name for p in exp.packages if p.name in have
+                   and p.version != have[p.name].version]
+        self.reach = self.graph.reach(changed) if changed else {}
         for pkg in exp.packages:
             cur = have.get(pkg.name)
             if cur is None:
@@ -367,7 +365,10 @@ class _PythonCheck:
                          else pkg.version)
                 out.append(Finding(
                     rule="package", subject=pkg.name, kind="missing",
-                    severity=compat.check_rule("package_missing"), expected=shown, actual=None,
+                    severity=rules.rate_package(
+                        pkg.name, "removed", required=bool(self.exp_graph.dependents(pkg.name))
+                    ).severity,
+                    expected=shown, actual=None,
                     explanation=f"{pkg.name} {pkg.version} is in the snapshot but not "
                                 "installed here.",
                     fix=_install(self.pip, pkg),
@@ -377,17 +378,16 @@ class _PythonCheck:
         wanted = {p.name for p in exp.packages}
         extra = sorted(n for n in have if n not in wanted)
         if extra and self.policy == "exact":
-            tool = _tool_footprint(live, wanted)
             for name in extra:
-                mine = name in tool
+                mine = name in self.own
                 out.append(Finding(
                     rule="package", subject=name, kind="tool" if mine else "extra",
-                    severity=severity("package_tool") if mine
-                    else compat.check_rule("package_extra"),
+                    severity=compat.rule("package_tool") if mine
+                    else rules.rate_package(name, "added").severity,
                     expected=None, actual=have[name].version,
                     explanation=(f"{name} {have[name].version} is installed here but not in the "
-                                 "snapshot" + (": envsnap itself, or a dependency only envsnap "
-                                               "needs." if mine else
+                                 "snapshot" + (": envsnap itself, or a package envsnap needs."
+                                               if mine else
                                                "; it can shadow or change what gets imported.")),
                     fix=None if mine else f"{self.pip} uninstall -y {shlex.quote(name)}",
                 ))
@@ -400,7 +400,7 @@ class _PythonCheck:
                     and (exp.source.url, exp.source.commit) != (cur.source.url, cur.source.commit)):
                 return [Finding(
                     rule="package", subject=exp.name, kind="source",
-                    severity=compat.check_rule("package_source"),
+                    severity=rules.rate_package(exp.name, "source").severity,
                     expected=f"{exp.version} ({_source_shown(exp)})",
                     actual=f"{cur.version} ({_source_shown(cur)})",
                     explanation=f"{exp.name} has the same version but was installed from "
@@ -408,55 +408,43 @@ class _PythonCheck:
                     fix=_install(self.pip, exp, reinstall=True),
                 )]
             return []
-        ev: Version | None
-        cv: Version | None
-        try:
-            ev, cv = Version(exp.version), Version(cur.version)
-        except InvalidVersion:
-            ev = cv = None
+        vc = classify_version(exp.version, cur.version)
+        if vc is None:
+            return []  # 1.0 == 1.0.0 under PEP 440
         fix = _install(self.pip, exp)
-        if ev is not None and cv is not None:
-            if ev == cv:
-                return []  # 1.0 == 1.0.0 under PEP 440
-            if ev.public == cv.public:
-                return [Finding(
-                    rule="package", subject=exp.name, kind="variant",
-                    severity=compat.check_rule("package_variant"),
-                    expected=exp.version, actual=cur.version,
-                    explanation=f"{exp.name} is the same release but another build variant "
-                                f"(+{ev.local or 'none'} -> +{cv.local or 'none'}): it was "
-                                "compiled for a different CUDA or CPU target.",
-                    fix=fix,
-                )]
-            patch_only = (ev.epoch == cv.epoch and ev.release[:2] == cv.release[:2]
-                          and ev.local == cv.local)
-            if (self.policy == "compatible" and patch_only
-                    and not compat.is_abi_sensitive(exp.name)):
-                return [Finding(
-                    rule="package", subject=exp.name, kind="patch",
-                    severity=compat.check_rule("package_patch_drift"),
-                    expected=exp.version, actual=cur.version,
-                    explanation=f"{exp.name} differs only at patch level, which --policy "
-                                "compatible allows.",
-                    fix=None,
-                )]
-        why = (" It is ABI-sensitive, so --policy compatible holds it to the exact pin too."
-               if self.policy == "compatible" and compat.is_abi_sensitive(exp.name) else "")
-        if ev is not None and cv is not None and ev.major != cv.major:
-            # Seen from the snapshot: this machine moved up (an upgrade) or down.
-            note, _ = advice(compat.package_policy(exp.name, "major"), downgrade=cv < ev)
-            if note:
-                why += f" {note}"
-            elif cv < ev:
+        if vc.kind == "variant":
+            return [Finding(
+                rule="package", subject=exp.name, kind="variant",
+                severity=rules.rate_package(exp.name, vc).severity,
+                expected=exp.version, actual=cur.version,
+                explanation=f"{exp.name} is the same release but another build variant "
+                            f"(+{vc.old_local or 'none'} -> +{vc.new_local or 'none'}): it was "
+                            "compiled for a different CUDA or CPU target.",
+                fix=fix,
+            )]
+        # Seen from the snapshot: this machine moved up (an upgrade) or down.
+        users = self.graph.dependents(exp.name)
+        rating = rules.rate_package(
+            exp.name, vc, native_dependents=not users.isdisjoint(self.native),
+            reach=self.reach.get(exp.name, 0), required=bool(users),
+            requested=exp.requested or cur.requested)
+        why = ""
+        if vc.level in ("patch", "post") and compat.is_abi_sensitive(exp.name):
+            why += (" It is ABI-sensitive: even a patch release can change the binary interface "
+                    "compiled packages use.")
+        if vc.level in ("epoch", "major"):
+            if rating.why:
+                why += f" {rating.why}"
+            elif vc.kind == "downgraded":
                 why += (f" Code and packages made for {exp.version} may use features or a "
                         f"binary interface {cur.version} lacks.")
         if exp.source is not None:
             why += f" The snapshot installed it from {_source_shown(exp)}."
         return [Finding(
-            rule="package", subject=exp.name, kind="version",
-            severity=compat.check_rule("package_mismatch"),
+            rule="package", subject=exp.name, kind="version", severity=rating.severity,
             expected=exp.version, actual=cur.version,
-            explanation=f"{exp.name} is {cur.version} here; the snapshot pins {exp.version}.{why}",
+            explanation=f"{exp.name} is {cur.version} here; the snapshot pins {exp.version}: "
+                        f"{rules.LEVEL_WORDS.get(vc.level, 'another version')}.{why}",
             fix=fix,
         )]
 
@@ -465,10 +453,10 @@ class _PythonCheck:
         the snapshot had too are information, not drift."""
         if self.live is None:
             return []
-        before = {b.key for b in Graph(self.exp).broken()}
+        before = {b.key for b in self.exp_graph.broken()}
         pinned = {p.name: p for p in self.exp.packages}
         out: list[Finding] = []
-        for b in Graph(self.live).broken():
+        for b in self.graph.broken():
             old = b.key in before
             kind = "preexisting" if old else "broken"
             rule = ("requirement_preexisting" if old else
@@ -481,7 +469,7 @@ class _PythonCheck:
                 fix = f"{self.pip} install {shlex.quote(b.requirement)}"
             out.append(Finding(
                 rule="requirement", subject=f"{b.dependent} {b.dependent_version}",
-                kind=kind, severity=severity(rule), expected=b.requirement,
+                kind=kind, severity=compat.rule(rule), expected=b.requirement,
                 actual=f"{b.required} {b.installed}" if b.installed else "not installed",
                 explanation=b.sentence() + (" The snapshot's environment had the same problem."
                                             if old else ""),
@@ -490,29 +478,13 @@ class _PythonCheck:
         return out
 
 
-def _tool_footprint(live: PythonEnv, wanted: set[str]) -> frozenset[str]:
-    """envsnap and the packages only it needs, when the snapshot had none of them: checking an
-    environment means installing envsnap into it, which is not drift."""
-    if "envsnap" in wanted or live.package("envsnap") is None:
-        return frozenset()
-    graph = Graph(live)
-    tool = {"envsnap"}
-    queue = ["envsnap"]
-    while queue:
-        for dep in graph.dependencies(queue.pop()):
-            if dep not in tool and dep not in wanted and graph.dependents(dep) <= tool:
-                tool.add(dep)
-                queue.append(dep)
-    return frozenset(tool)
-
-
 def _check_glibc(expected: Snapshot, live: Snapshot) -> list[Finding]:
     need, names = rules.glibc_needs(live.python or expected.python)
     have = live.os.glibc if live.os else None
     if need is None or have is None or rules.glibc_at_least(have, need) is not False:
         return []  # met, or unknown (no wheel tags, no glibc, or a glibc that is no version)
     return [Finding(
-        rule="glibc", subject="glibc", severity=compat.check_rule("glibc_below_wheels"),
+        rule="glibc", subject="glibc", severity=compat.rule("glibc_below_wheels"),
         expected=f">= {need}", actual=have, kind="below_wheels",
         explanation=f"Installed wheels are tagged manylinux_{need.replace('.', '_')} "
                     f"({names_text(names, 5)}): they need glibc {need} or newer and fail to import "
@@ -526,7 +498,7 @@ def _check_cpu(expected: Snapshot, live: Snapshot) -> list[Finding]:
     out: list[Finding] = []
     if expected.os and live.os and expected.os.arch != live.os.arch:
         out.append(Finding(
-            rule="os", subject="architecture", severity=compat.check_rule("arch_mismatch"),
+            rule="os", subject="architecture", severity=compat.rule("arch_changed"),
             expected=expected.os.arch, actual=live.os.arch, kind="arch",
             explanation=f"The snapshot was captured on {expected.os.arch}; binary wheels for it "
                         f"do not run on {live.os.arch}.",
@@ -537,7 +509,7 @@ def _check_cpu(expected: Snapshot, live: Snapshot) -> list[Finding]:
         lost = rules.missing_isa(expected.cpu.flags, live.cpu.flags)
         if lost:
             out.append(Finding(
-                rule="cpu", subject="cpu", severity=compat.check_rule("cpu_isa_missing"),
+                rule="cpu", subject="cpu", severity=compat.rule("cpu_isa_lost"),
                 expected=" ".join(lost), actual="missing", kind="isa",
                 explanation=f"This CPU lacks {', '.join(lost)}, which the snapshot's CPU had: "
                             "code compiled for them (-march=native builds, some wheels) dies "
@@ -561,7 +533,7 @@ def _check_driver(expected: Snapshot, live: NvidiaInfo | None) -> list[Finding]:
         need = needs[0]
         floor = rules.mvc_floor(need.cuda)
         return [Finding(
-            rule="driver", subject="driver", severity=compat.check_rule("driver_missing"),
+            rule="driver", subject="driver", severity=compat.rule("driver_removed"),
             expected=f">= {floor}" if floor else f"CUDA {need.cuda}", actual=None,
             kind="missing",
             explanation=f"The snapshot uses CUDA {need.cuda} ({need.origin}) but no NVIDIA "
@@ -571,7 +543,7 @@ def _check_driver(expected: Snapshot, live: NvidiaInfo | None) -> list[Finding]:
     out: list[Finding] = []
     if live is not None and live.driver_mismatch:
         out.append(Finding(
-            rule="driver", subject="driver", severity=compat.check_rule("driver_mismatch"),
+            rule="driver", subject="driver", severity=compat.rule("driver_mismatch"),
             expected=live.kernel_module_version, actual=live.driver_version, kind="mismatch",
             explanation="The user-space driver and the loaded kernel module differ; CUDA fails "
                         "with 'Driver/library version mismatch'.",
@@ -582,7 +554,7 @@ def _check_driver(expected: Snapshot, live: NvidiaInfo | None) -> list[Finding]:
         if v.status == "below_floor" and v.floor not in floors_reported:
             floors_reported.add(v.floor)
             out.append(Finding(
-                rule="driver", subject="driver", severity=compat.check_rule("driver_below_floor"),
+                rule="driver", subject="driver", severity=compat.rule("driver_below_floor"),
                 expected=f">= {v.floor}", actual=driver, kind="below_floor",
                 explanation=f"{v.need.origin} needs CUDA {rules.cuda_major(v.need.cuda)}.x, "
                             f"which needs driver {v.floor} or newer (minor-version "
@@ -594,7 +566,7 @@ def _check_driver(expected: Snapshot, live: NvidiaInfo | None) -> list[Finding]:
         elif v.status == "below_toolkit":
             out.append(Finding(
                 rule="driver", subject="driver",
-                severity=compat.check_rule("driver_below_toolkit"),
+                severity=compat.rule("driver_below_toolkit"),
                 expected=f">= {v.toolkit}", actual=driver, kind="below_toolkit",
                 explanation=f"Driver {driver} runs {v.need.origin} through CUDA minor-version "
                             f"compatibility only: features that need the CUDA {v.need.cuda} "
@@ -626,7 +598,7 @@ def _check_gpus(expected: Snapshot, live: Snapshot) -> list[Finding]:
     if want and not gpus:
         cc = rules.gpu_cc(want[0])
         out.append(Finding(
-            rule="gpu", subject="GPUs", kind="missing", severity=severity("gpu_missing"),
+            rule="gpu", subject="GPUs", kind="missing", severity=compat.rule("gpu_removed"),
             expected=_gpus_text(want), actual="none",
             explanation=f"The snapshot ran on {_gpus_text(want)}; this machine has no NVIDIA "
                         "GPU" + ("" if live.nvidia else " (no driver answered either)")
@@ -637,7 +609,7 @@ def _check_gpus(expected: Snapshot, live: Snapshot) -> list[Finding]:
         ))
     elif len(gpus) < len(want):
         out.append(Finding(
-            rule="gpu", subject="GPUs", kind="count", severity=severity("gpu_count"),
+            rule="gpu", subject="GPUs", kind="count", severity=compat.rule("gpu_removed"),
             expected=str(len(want)), actual=str(len(gpus)),
             explanation=f"The snapshot ran on {len(want)} GPUs, this machine has {len(gpus)}: "
                         "a job sized for them (torchrun --nproc-per-node, device maps, "
@@ -651,7 +623,7 @@ def _check_gpus(expected: Snapshot, live: Snapshot) -> list[Finding]:
         archs = rules.arch_list_of(fw)
         out.append(Finding(
             rule="gpu", subject=f"GPU{gpu.index} {gpu.name}", kind="not_covered",
-            severity=compat.check_rule("gpu_not_covered"),
+            severity=compat.rule("gpu_not_covered"),
             expected=rules.describe_arch_list(archs), actual=f"sm_{cc.replace('.', '')}",
             explanation=f"GPU{gpu.index} ({gpu.name}) has compute capability {cc}, which "
                         f"{fw.name} {fw.version} was not built for (arch list: "
@@ -666,7 +638,7 @@ def _check_gpus(expected: Snapshot, live: Snapshot) -> list[Finding]:
     for fw in expected.frameworks:
         if rules.framework_cuda(fw) and gpus and not rules.arch_list_of(fw):
             out.append(Finding(
-                rule="gpu", subject=fw.name, severity=compat.check_rule("arch_list_unknown"),
+                rule="gpu", subject=fw.name, severity=compat.rule("arch_list_unknown"),
                 expected=None, actual=None, kind="arch_list_unknown",
                 explanation=f"The snapshot does not record {fw.name}'s arch list, so GPU "
                             "coverage could not be checked.",
@@ -682,7 +654,7 @@ def _compare_gpu(want: GPU, gpu: GPU) -> list[Finding]:
     cw, cl = rules.parse_cc(rules.gpu_cc(want)), rules.parse_cc(rules.gpu_cc(gpu))
     if cw is not None and cl is not None and cl < cw:
         out.append(Finding(
-            rule="gpu", subject=subject, kind="older_arch", severity=severity("gpu_older_arch"),
+            rule="gpu", subject=subject, kind="older_arch", severity=compat.rule("gpu_older_arch"),
             expected=_gpu_text(want), actual=_gpu_text(gpu),
             explanation=f"{gpu.name} is an older architecture than the snapshot's {want.name}; "
                         "the framework builds still have kernels for it, but features of the "
@@ -693,7 +665,7 @@ def _compare_gpu(want: GPU, gpu: GPU) -> list[Finding]:
     elif want.name != gpu.name:
         same = cw is not None and cw == cl
         out.append(Finding(
-            rule="gpu", subject=subject, kind="model", severity=severity("gpu_model"),
+            rule="gpu", subject=subject, kind="model", severity=compat.rule("gpu_model"),
             expected=_gpu_text(want), actual=_gpu_text(gpu),
             explanation=f"Another GPU model than the snapshot's {want.name}"
                         + ("; the same architecture, so the same kernels run."
@@ -703,7 +675,7 @@ def _compare_gpu(want: GPU, gpu: GPU) -> list[Finding]:
     if (want.memory_bytes and gpu.memory_bytes
             and gpu.memory_bytes < want.memory_bytes * 0.95):
         out.append(Finding(
-            rule="gpu", subject=subject, kind="memory", severity=severity("gpu_memory"),
+            rule="gpu", subject=subject, kind="memory", severity=compat.rule("gpu_memory"),
             expected=_gib(want.memory_bytes), actual=_gib(gpu.memory_bytes),
             explanation=f"{gpu.name} has {_gib(gpu.memory_bytes)} of memory, the snapshot's GPU "
                         f"had {_gib(want.memory_bytes)}: models and batch sizes that fit there can "

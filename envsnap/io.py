@@ -209,6 +209,67 @@ def _no_lone_surrogates(data: Any) -> None:
         raise ValueError("a string holds a lone UTF-16 surrogate") from None
 
 
+# ---------------------------------------------------------------------------------------------
+# What a file is: a snapshot is TOML (or the JSON `capture --json` writes); anything else is
+# named, so `show pylock.toml` says what it was given instead of a parser's complaint.
+
+_NOT_SNAPSHOT = "not a snapshot ('envsnap capture' writes those)"
+_YAML_KEY = re.compile(r"[A-Za-z_][\w.-]*:(\s|$)")
+_REQUIREMENT = re.compile(r"(-[rcef]\s|--[a-z-]+|[A-Za-z0-9][A-Za-z0-9._-]*\s*(\[[^\]]*\])?"
+                          r"\s*(===?|>=|<=|~=|!=|<|>|@|;|\\|$))")
+
+
+def _looks_json(text: str) -> bool:
+    """JSON by its first character: an object, or an array (a TOML table header such as
+    ``[meta]`` starts with '[' too, but is no JSON)."""
+    head = text.lstrip()
+    if head.startswith("{"):
+        return True
+    if not head.startswith("["):
+        return False
+    try:
+        parse_json(head)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _not_toml(text: str) -> str | None:
+    """What a file that is not TOML is instead, when it is plain to see."""
+    lines = [ln.strip() for ln in text.splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        return None
+    if lines[0].startswith("<"):
+        return "HTML or XML"
+    if lines[0].upper().startswith("FROM "):
+        return "a Dockerfile"
+    if lines[0] == "---" or _YAML_KEY.match(lines[0]):
+        return "YAML (conda-lock.yml or the like)"
+    if all(_REQUIREMENT.match(ln) for ln in lines[:200]):
+        return "a requirements file"
+    return None
+
+
+def _what_else(data: Any, fmt: str) -> str | None:
+    """What parsed data is when it is plainly not a snapshot, or None."""
+    if not isinstance(data, dict):
+        return f"{fmt} holding {'a list' if isinstance(data, list) else 'a single value'}"
+    schema = data.get("schema")
+    if isinstance(schema, str) and schema.startswith("envsnap."):
+        kind = schema.removeprefix("envsnap.").partition("/")[0]
+        return f"an envsnap {kind} report (schema {schema!r})"
+    if data.get("bomFormat") == "CycloneDX":
+        return "a CycloneDX SBOM ('envsnap export' writes these)"
+    if "captured_at" in data and "meta" not in data:
+        return "a snapshot summary ('envsnap show --json' writes these)"
+    if "lock-version" in data:
+        return "a PEP 751 lockfile (pylock.toml)"
+    if schema is None and ({"build-system", "project", "tool"} & data.keys()):
+        return "a pyproject.toml"
+    return None
+
+
 def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = None) -> Snapshot:
     """Parse snapshot text (TOML, or JSON as written by ``--json``); ``memo``: see from_dict."""
     try:
@@ -216,8 +277,9 @@ def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = No
     except UnicodeEncodeError as exc:
         raise SnapshotFormatError(f"not valid Unicode text (character {exc.start})",
                                   file=source) from None
+    fmt = "JSON" if _looks_json(text) else "TOML"
     try:
-        if text.lstrip().startswith("{"):
+        if fmt == "JSON":
             data: Any = parse_json(text)
             _no_lone_surrogates(data)
         else:
@@ -226,10 +288,19 @@ def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = No
         raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
                                   "levels deep)", file=source) from None
     except ValueError as exc:  # TOMLDecodeError and JSONDecodeError both are
-        raise SnapshotFormatError(f"not a valid snapshot file ({exc})", file=source) from None
+        other = _not_toml(text) if fmt == "TOML" else None
+        if other is not None:
+            # YAML's `key: value` is also how a hand-edited TOML line goes wrong: the parser's
+            # words (with the line) stay beside the guess.
+            why = f"; as TOML: {exc}" if other.startswith("YAML") else ""
+            raise SnapshotFormatError(f"{other}, {_NOT_SNAPSHOT}{why}", file=source) from None
+        raise SnapshotFormatError(f"not valid {fmt} ({exc})", file=source) from None
     if not _depth_ok(data):
         raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
                                   "levels deep)", file=source)
+    other = _what_else(data, fmt)
+    if other is not None:
+        raise SnapshotFormatError(f"{other}, {_NOT_SNAPSHOT}", file=source)
     try:
         snapshot = from_dict(data, memo=memo)
     except SnapshotFormatError as exc:
@@ -381,27 +452,138 @@ def map_snapshots(paths: Sequence[str], task: Callable[[Snapshot], R], *,
 
 
 # ---------------------------------------------------------------------------------------------
-# Atomic writes
+# Writing files: atomic, and never over a file envsnap did not write (the one rule every
+# command's output goes through).
+
+# Text outputs say who wrote them in a comment near their top: lockfiles ("autogenerated by
+# envsnap", "Generated by envsnap"), the Dockerfile, snapshots ("# envsnap snapshot:").
+_OUR_HEADER = re.compile(r"^#.*(?:generated by envsnap|envsnap snapshot:)", re.IGNORECASE)
+_HEADER_LINES = 5
+# Outputs that cannot hold a comment (JSON, wheels copied into a build context) are listed,
+# with their sha256, in this file in the folder they were written to.
+MANIFEST = ".envsnap-manifest.json"
+_MANIFEST_KIND = "envsnap outputs: files envsnap wrote here (name -> sha256); it replaces only these"
 
 
-@contextlib.contextmanager
-def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any]:
-    """Write to a temp file beside ``path`` and rename it into place only on success.
+def marked(text: str) -> bool:
+    """True when ``text``'s header (the comment lines it starts with) says envsnap wrote it."""
+    for line in text.splitlines()[:_HEADER_LINES]:
+        if not line.startswith("#"):
+            return False
+        if _OUR_HEADER.match(line):
+            return True
+    return False
 
-    A crash or Ctrl-C leaves either the old file or none, never half of a new one.
-    """
-    target = os.fspath(path)
+
+def _file_marked(path: str) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    return marked(head.decode("utf-8", "replace"))
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_manifest(folder: str) -> dict[str, str]:
+    path = os.path.join(folder, MANIFEST)
+    if not os.path.lexists(path):
+        return {}
+    data = None
+    if os.path.isfile(path) and not os.path.islink(path):  # never open a FIFO or follow a link
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = parse_json(fh.read(MAX_SNAPSHOT_BYTES))
+        except (OSError, ValueError):
+            data = None
+    files = data.get("files") if isinstance(data, dict) and data.get("kind") == _MANIFEST_KIND else None
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise BadInputError(f"{path}: exists and is not envsnap's manifest; refusing to replace it")
+    return dict(files)
+
+
+def _write_manifest(folder: str, files: Mapping[str, str]) -> None:
+    text = json.dumps({"kind": _MANIFEST_KIND, "files": dict(sorted(files.items()))}, indent=1)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{MANIFEST}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, os.path.join(folder, MANIFEST))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _inside(root: str, name: str) -> str:
+    """``root/name``, refused when ``name`` leaves ``root`` or a folder on the way is a
+    symbolic link: -o is resolved once (the user named it), nothing below it redirects."""
+    parts = name.split("/")
+    if os.path.isabs(name) or ".." in parts or "" in parts:
+        raise BadInputError(f"{name}: not a file name inside {root}")
+    for depth in range(1, len(parts)):
+        folder = os.path.join(root, *parts[:depth])
+        if os.path.islink(folder):
+            raise BadInputError(f"{folder}: is a symbolic link inside the output folder; "
+                                "refusing to write through it (remove it, or name its target "
+                                "as the output)")
+    return os.path.join(root, *parts)
+
+
+def _refuse_foreign(target: str, recorded: str | None, *, force: bool) -> None:
+    """The rule: an existing file is replaced only when envsnap wrote it (its header says so,
+    or the folder's manifest holds its current sha256), or with ``force``."""
     if os.path.islink(target):
         raise BadInputError(f"{target}: is a symbolic link; name the file it points to "
                             f"({os.path.realpath(target)}) to write there")
+    if not os.path.lexists(target):
+        return
     if os.path.isdir(target):
         raise BadInputError(f"{target}: is a directory, expected a file name")
-    if os.path.exists(target) and not os.path.isfile(target):
+    if not os.path.isfile(target):
         # A FIFO or a device: replacing it with a file would surprise, writing into it hang.
         raise BadInputError(f"{target}: exists and is not a regular file")
+    if force:
+        return
+    try:
+        ours = _file_marked(target) or (recorded is not None and _sha256(target) == recorded)
+    except OSError as exc:
+        raise BadInputError(f"{target}: cannot read ({exc.strerror or exc})") from None
+    if not ours:
+        raise BadInputError(f"{target}: exists and was not written by envsnap; refusing to "
+                            "replace it (move it away, choose another -o, or pass --force)")
+
+
+def check_replaceable(path: str | os.PathLike[str], *, force: bool = False) -> None:
+    """Raise BadInputError (exit 2) now, before any work, when writing ``path`` later would be
+    refused: the same rule atomic_writer applies."""
+    parent, name = os.path.split(os.fspath(path))
+    parent = parent or os.curdir
+    manifest = _read_manifest(parent) if os.path.isdir(parent) else {}
+    _refuse_foreign(os.fspath(path), manifest.get(name), force=force)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike[str], mode: str = "w", *,
+                  force: bool = False) -> Iterator[Any]:
+    """Write to a temp file beside ``path`` and rename it into place only on success.
+
+    A crash or Ctrl-C leaves either the old file or none, never half of a new one. An
+    existing file is replaced only when envsnap wrote it (see ``_refuse_foreign``).
+    """
+    target = os.fspath(path)
     # Split as given, not normalised: the kernel resolves `link/../x` as the user meant it.
     parent, name = os.path.split(target)
     parent = parent or os.curdir
+    manifest = _read_manifest(parent) if os.path.isdir(parent) else {}
+    _refuse_foreign(target, manifest.get(name), force=force)
     os.makedirs(parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{name}.", suffix=".tmp")
     try:
@@ -410,6 +592,13 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
+        unmarked = not _file_marked(tmp)
+        if unmarked or name in manifest:
+            if unmarked:
+                manifest[name] = _sha256(tmp)
+            else:
+                del manifest[name]
+            _write_manifest(parent, manifest)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -417,28 +606,53 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w") -> Iterator[Any
         raise
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+_EXTENSIONS = {".toml": "TOML", ".json": "JSON"}
+
+
+def check_extension(path: str | os.PathLike[str], fmt: str) -> None:
+    """Refuse (exit 2) to write ``fmt`` ("TOML"/"JSON") into a file whose name says the other:
+    every reader, envsnap's included, goes by the name first."""
+    stem, ext = os.path.splitext(os.fspath(path))
+    named = _EXTENSIONS.get(ext.lower())
+    if named is not None and named != fmt:
+        right = next(e for e, f in _EXTENSIONS.items() if f == fmt)
+        raise BadInputError(f"{os.fspath(path)}: refusing to write {fmt} into a {ext} file; "
+                            f"name it {stem}{right}")
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> None:
     try:
-        with atomic_writer(path) as fh:
+        with atomic_writer(path, force=force) as fh:
             fh.write(text)
     except OSError as exc:
         raise BadInputError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
-def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str]) -> None:
+def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str], *,
+                       copies: Mapping[str, str | os.PathLike[str]] | None = None,
+                       folders: Sequence[str] = (), force: bool = False) -> None:
     """Write several files into ``dest`` (a folder, created if missing) as a set: all are
     written into a temporary folder first, then moved into place, so a failure while writing
     (a full disk, Ctrl-C) leaves none of the new files, never part of a set. Names may hold
-    sub-folders (``lock/requirements.txt``); none may be a symbolic link already."""
+    sub-folders (``lock/requirements.txt``); none may pass through a symbolic link. ``copies``
+    are files copied byte for byte (wheels into a build context; one already there with the
+    same bytes is kept), ``folders`` are created even when empty. Every existing file is
+    checked before anything is written: one envsnap did not write stops the whole set."""
     root = os.fspath(dest)
-    for name in files:
-        target = os.path.join(root, name)
-        if os.path.islink(target):
-            raise BadInputError(f"{target}: is a symbolic link; refusing to replace it")
-        if os.path.isdir(target):
-            raise BadInputError(f"{target}: is a directory, expected a file name")
+    sources = {name: os.fspath(src) for name, src in (copies or {}).items()}
     if os.path.exists(root) and not os.path.isdir(root):
         raise BadInputError(f"{root}: exists and is not a directory")
+    manifest = _read_manifest(root) if os.path.isdir(root) else {}
+    keep: set[str] = set()
+    for name in [*files, *sources]:
+        target = _inside(root, name)
+        if (name in sources and not os.path.islink(target) and os.path.isfile(target)
+                and _sha256(target) == _sha256(sources[name])):
+            keep.add(name)  # already there, byte for byte: nothing to write
+            continue
+        _refuse_foreign(target, manifest.get(name), force=force)
+    for folder in folders:
+        _inside(root, f"{folder}/-")
     created = not os.path.exists(root)
     try:
         os.makedirs(root, exist_ok=True)
@@ -446,6 +660,7 @@ def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str]) -
     except OSError as exc:
         raise BadInputError(f"{root}: cannot write ({exc.strerror or exc})") from None
     try:
+        recorded = dict(manifest)
         for name, text in files.items():
             path = os.path.join(staging, name)
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -454,10 +669,27 @@ def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str]) -
                 fh.flush()
                 os.fsync(fh.fileno())
             os.chmod(path, 0o644)
-        for name in files:  # renames within one file system: each is atomic and cannot fill a disk
+            if marked(text):
+                recorded.pop(name, None)
+            else:
+                recorded[name] = _sha256(path)
+        for name, src in sources.items():
+            if name in keep:
+                continue
+            path = os.path.join(staging, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            shutil.copyfile(src, path)
+            os.chmod(path, 0o644)
+            recorded[name] = _sha256(path)
+        for folder in folders:
+            os.makedirs(os.path.join(root, folder), exist_ok=True)
+        for name in [*files, *(c for c in sources if c not in keep)]:
+            # Renames within one file system: each is atomic and cannot fill a disk.
             target = os.path.join(root, name)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             os.replace(os.path.join(staging, name), target)
+        if recorded != manifest:
+            _write_manifest(root, recorded)
     except OSError as exc:
         raise BadInputError(f"{root}: cannot write ({exc.strerror or exc})") from None
     finally:
@@ -466,7 +698,9 @@ def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str]) -
             os.rmdir(root)
 
 
-def dump(snapshot: Snapshot, path: str | os.PathLike[str], *, fmt: str = "toml") -> None:
-    """Write a snapshot atomically (TOML by default, JSON with ``fmt='json'``)."""
+def dump(snapshot: Snapshot, path: str | os.PathLike[str], *, fmt: str = "toml",
+         force: bool = False) -> None:
+    """Write a snapshot atomically (TOML by default, JSON with ``fmt='json'``); an existing
+    file envsnap did not write is replaced only with ``force``."""
     text = dumps_json(snapshot) if fmt == "json" else dumps(snapshot)
-    write_text_atomic(path, text)
+    write_text_atomic(path, text, force=force)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import compat
+from .config import Ignore
 from .drift import Change, SnapshotDiff
 from .fleet import FleetReport, NodeGroup
 from .gate import CheckResult, Finding, FindingGroup, Remedy
+from .rules import ENVIRONMENT, HOST
 from .text import printable
 
 FORMATS = ("text", "json", "markdown")
@@ -115,7 +118,8 @@ def _names(names: Sequence[str], limit: int) -> str:
 def change_data(c: Change) -> dict[str, Any]:
     data: dict[str, Any] = {
         "section": c.section, "name": c.name, "kind": c.kind, "severity": c.severity,
-        "old": c.old, "new": c.new, "explanation": c.explanation, "caused_by": c.caused_by}
+        "scope": c.scope, "old": c.old, "new": c.new, "explanation": c.explanation,
+        "caused_by": c.caused_by, "fix": c.fix}
     if c.section in ("python.packages", "python.requirements"):
         data["dependents"] = list(c.dependents)
         data["dependents_total"] = c.dependents_total
@@ -126,7 +130,14 @@ def change_data(c: Change) -> dict[str, Any]:
 
 def diff_data(d: SnapshotDiff, *, a: str, b: str) -> dict[str, Any]:
     return {"schema": DIFF_SCHEMA, "a": a, "b": b, "summary": d.summary(),
-            "changes": [change_data(c) for c in d.changes]}
+            "ignore": _ignore_data(d.ignore), "ignored": dict(d.ignored),
+            "changes": [change_data(c) for c in d.changes],
+            "remedy": _remedy_data(d.remedy(a))}
+
+
+def _ignore_data(ignore: Ignore | None) -> dict[str, list[str]] | None:
+    return None if ignore is None else {"packages": list(ignore.packages),
+                                        "env": list(ignore.env)}
 
 
 def diff_json(d: SnapshotDiff, *, a: str, b: str) -> str:
@@ -152,10 +163,100 @@ def _grouped_note(d: SnapshotDiff) -> str:
     return f" ({n} shown under the change that caused them)" if n else ""
 
 
-def diff_text(d: SnapshotDiff, *, a: str, b: str, color: bool = False) -> str:
+# More changes of one cause than this are one line; -v lists each (docs/diff-and-check.md).
+COLLAPSE_FROM = 20
+
+_LEAVES = "top-level packages removed"
+_LEAVES_WHY = ("Nothing installed required them (tools, or libraries your own code imports): no "
+               "other package breaks; code and commands that use them fail (ModuleNotFoundError, "
+               "command not found).")
+_REQUIRED = "packages removed that other packages required"
+_REQUIRED_WHY = ("Code importing them fails with ModuleNotFoundError; what still requires them "
+                 "is in the broken requirements above.")
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """One headline of a diff's text or Markdown: a change with the changes it caused, or a
+    group of changes of one cause (``title``) shown as one."""
+
+    change: Change | None
+    kids: tuple[Change, ...] = ()
+    members: tuple[Change, ...] = ()
+    title: str = ""
+    why: str = ""
+
+
+def _removal(c: Change) -> str | None:
+    """Which group a headline removal of a Python package joins: a leaf (nothing installed
+    required it) or one others required."""
+    if c.section != "python.packages" or c.kind != "removed" or c.caused_by is not None:
+        return None
+    return _LEAVES if not c.dependents else _REQUIRED
+
+
+def _blocks(entries: Sequence[tuple[Change, list[Change]]], verbose: bool) -> list[_Block]:
+    """The headlines of one severity. Two or more removed leaves are always one group ('3
+    top-level packages removed: black, pytest-xdist, ruff'); more than COLLAPSE_FROM removals
+    others required are one line unless ``verbose``."""
+    by_group: dict[str, list[tuple[Change, list[Change]]]] = {}
+    for e in entries:
+        group = _removal(e[0])
+        if group is not None:
+            by_group.setdefault(group, []).append(e)
+    grouped = {g for g, es in by_group.items()
+               if (g == _LEAVES and len(es) > 1) or (len(es) > COLLAPSE_FROM and not verbose)}
+    out: list[_Block] = []
+    for c, kids in entries:
+        group = _removal(c)
+        if group not in grouped:
+            out.append(_Block(change=c, kids=tuple(kids)))
+        elif c is by_group[group][0][0]:  # the group stands where its first member would
+            members = by_group[group]
+            out.append(_Block(change=None, members=tuple(m for m, _ in members),
+                              kids=tuple(k for _, ks in members for k in ks), title=group,
+                              why=_LEAVES_WHY if group == _LEAVES else _REQUIRED_WHY))
+    return out
+
+
+def _collapsed_kids(kids: Sequence[Change], them: bool = False) -> list[str]:
+    """Changes one change (a group: ``them``) caused, one line per kind: '23 removed with it:
+    a, b, ...'."""
+    lines = []
+    for kind, words in (("removed", f"removed with {'them' if them else 'it'}"),
+                        ("added", "pulled in")):
+        names = sorted(k.name for k in kids if k.kind == kind)
+        if names:
+            lines.append(f"{len(names)} {words}: {_names(names, SUBJECTS_SHOWN)}")
+    rest = sorted(k.name for k in kids if k.kind not in ("removed", "added"))
+    if rest:
+        lines.append(f"{len(rest)} more: {_names(rest, SUBJECTS_SHOWN)}")
+    return [f"{line} (-v lists each)" for line in lines]
+
+
+def _member_names(b: _Block, verbose: bool) -> str:
+    names = [f"{m.name} {m.old}" for m in b.members]
+    if verbose or len(names) <= COLLAPSE_FROM:
+        return ", ".join(names)
+    return f"{_names(names, SUBJECTS_SHOWN)} (-v lists each)"
+
+
+def _remedy_text(d: SnapshotDiff, a: str) -> list[str]:
+    remedy = d.remedy(a)
+    if remedy is None:
+        return ["No command to run: no Python package differs (each change above says what "
+                "matters)."]
+    return ["To bring B's Python environment to A's, run:", f"  {remedy.command}",
+            *(f"  note: {c}" for c in remedy.caveats)]
+
+
+def diff_text(d: SnapshotDiff, *, a: str, b: str, color: bool = False,
+              verbose: bool = False) -> str:
     out = _Text(color)
     out.add(f"envsnap diff {a} -> {b}")
     out.add(_summary_line(d.summary()) + _grouped_note(d))
+    for what, n in sorted(d.ignored.items()):
+        out.add(f"ignored: {n} {'change' if n == 1 else 'changes'} of {what}")
     if not d.changes:
         out.add()
         out.add("No differences.")
@@ -165,13 +266,31 @@ def diff_text(d: SnapshotDiff, *, a: str, b: str, color: bool = False) -> str:
             continue
         out.add()
         out.heading(f"{severity.upper()} ({len(entries)})", severity)
-        for c, kids in entries:
-            out.add(f"  {c.section}: {c.name} {c.kind}  {_arrow(c.old, c.new)}")
-            out.wrap(c.explanation)
+        for block in _blocks(entries, verbose):
+            c = block.change
+            if c is None:
+                out.wrap(f"python.packages: {len(block.members)} {block.title}: "
+                         f"{_member_names(block, verbose)}", "  ", _INDENT)
+                out.wrap(block.why)
+            else:
+                out.add(f"  {c.section}: {c.name} {c.kind}  {_arrow(c.old, c.new)}")
+                out.wrap(c.explanation)
+            kids = block.kids
+            if len(kids) > COLLAPSE_FROM and not verbose:
+                lines = _collapsed_kids(kids, them=c is None)
+                for i, line in enumerate(lines):
+                    last = i == len(lines) - 1
+                    out.wrap(f"{'└─' if last else '├─'} {line}", "      ",
+                             "         " if last else "      │  ")
+                continue
             for i, k in enumerate(kids):
                 branch = "└─" if i == len(kids) - 1 else "├─"
                 out.add(f"      {branch} {k.name} {k.kind}  {_arrow(k.old, k.new)}  [{k.severity}]")
                 out.wrap(k.explanation, "         " if i == len(kids) - 1 else "      │  ")
+    # A command is never wrapped: it must survive copy and paste.
+    out.add()
+    for line in _remedy_text(d, a):
+        out.add(line)
     return out.render()
 
 
@@ -180,29 +299,59 @@ def diff_markdown(d: SnapshotDiff, *, a: str, b: str) -> str:
     lines = [f"### envsnap diff {_md_code(a)} → {_md_code(b)}", "",
              " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES)
              + _md(_grouped_note(d))]
+    lines += [f"ignored: {n} {'change' if n == 1 else 'changes'} of {_md(what)}"
+              for what, n in sorted(d.ignored.items())]
     if not d.changes:
         return "\n".join([*lines, "", "No differences."]) + "\n"
+    details: list[str] = []
     for severity, entries in _by_severity(_tree(d.changes), lambda e: e[0].severity).items():
         if not entries:
             continue
         lines += ["", f"#### {_MD_MARK[severity]} {severity.capitalize()} ({len(entries)})", "",
                   "| Section | Name | Change | Old | New | Why |",
                   "|---|---|---|---|---|---|"]
-        for c, kids in entries:
-            lines.append(f"| {_md(c.section)} | {_md_code(c.name)} | {c.kind} | {_md_code(c.old)} | "
-                         f"{_md_code(c.new)} | {_md(c.explanation)} |")
+        for block in _blocks(entries, verbose=False):
+            c = block.change
+            if c is None:
+                names = [f"{m.name} {m.old}" for m in block.members]
+                lines.append(f"| python.packages | **{len(names)} {block.title}** | removed | "
+                             f"{_md(_names(names, SUBJECTS_SHOWN))} | | {_md(block.why)} |")
+                if len(names) > SUBJECTS_SHOWN:
+                    details += _md_details(f"{len(names)} {block.title}", names)
+            else:
+                lines.append(f"| {_md(c.section)} | {_md_code(c.name)} | {c.kind} | "
+                             f"{_md_code(c.old)} | {_md_code(c.new)} | {_md(c.explanation)} |")
+            kids = block.kids
+            if len(kids) > COLLAPSE_FROM:
+                lines += [f"| ↳ | | | | | {_md(line.replace(' (-v lists each)', ''))} |"
+                          for line in _collapsed_kids(kids, them=c is None)]
+                details += _md_details(f"{len(kids)} changes they caused",
+                                       [f"{k.name} {k.kind} {_arrow(k.old, k.new)}" for k in kids])
+                continue
             lines += [f"| ↳ | {_md_code(k.name)} | {k.kind} ({_MD_MARK[k.severity]} {k.severity}) | "
                       f"{_md_code(k.old)} | {_md_code(k.new)} | {_md(k.explanation)} |"
                       for k in kids]
+    lines += details
+    remedy = d.remedy(a)
+    if remedy is not None:
+        lines += ["", "**To bring B's Python environment to A's:**", "", "```sh",
+                  printable(remedy.command), "```"]
+        lines += [f"- {_md(c)}" for c in remedy.caveats]
     return "\n".join(lines) + "\n"
 
 
-def render_diff(d: SnapshotDiff, fmt: str, *, a: str, b: str, color: bool = False) -> str:
+def _md_details(summary: str, items: Sequence[str]) -> list[str]:
+    return ["", f"<details><summary>{_md(summary)}</summary>", "",
+            *(f"- {_md(item)}" for item in items), "", "</details>"]
+
+
+def render_diff(d: SnapshotDiff, fmt: str, *, a: str, b: str, color: bool = False,
+                verbose: bool = False) -> str:
     if fmt == "json":
         return diff_json(d, a=a, b=b)
     if fmt == "markdown":
         return diff_markdown(d, a=a, b=b)
-    return diff_text(d, a=a, b=b, color=color)
+    return diff_text(d, a=a, b=b, color=color, verbose=verbose)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,8 +456,8 @@ def render_fleet(f: FleetReport, fmt: str, *, color: bool = False) -> str:
 
 def finding_data(f: Finding) -> dict[str, Any]:
     return {"rule": f.rule, "kind": f.kind, "subject": f.subject, "severity": f.severity,
-            "expected": f.expected, "actual": f.actual, "explanation": f.explanation,
-            "fix": f.fix}
+            "scope": f.scope, "expected": f.expected, "actual": f.actual,
+            "explanation": f.explanation, "fix": f.fix}
 
 
 def _remedy_data(r: Remedy | None) -> dict[str, Any] | None:
@@ -319,8 +468,9 @@ def check_data(r: CheckResult, *, snapshot: str, fail_on: str) -> dict[str, Any]
     return {
         "schema": CHECK_SCHEMA, "snapshot": snapshot, "policy": r.policy,
         "host_only": r.host_only, "fail_on": fail_on, "passed": not r.failed(fail_on),
+        "thresholds": r.thresholds(fail_on),
         "summary": r.summary(), "checked": list(r.checked), "skipped": dict(r.skipped),
-        "ignored": dict(r.ignored),
+        "ignore": _ignore_data(r.ignore), "ignored": dict(r.ignored),
         "groups": [{"rule": g.rule, "kind": g.kind, "severity": g.severity,
                     "count": len(g.findings), "summary": g.summary,
                     "subjects": [f.subject for f in g.findings]} for g in r.groups()],
@@ -335,6 +485,22 @@ def check_json(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
 
 def _verdict(r: CheckResult, fail_on: str) -> str:
     return "FAIL" if r.failed(fail_on) else "OK"
+
+
+def gate_text(r: CheckResult, fail_on: str) -> str:
+    """What fails the gate, in one line: the policy's threshold for the environment and the
+    --fail-on threshold for the host (docs/diff-and-check.md#the-gate)."""
+    t = r.thresholds(fail_on)
+    env, host = t[ENVIRONMENT], t[HOST]
+    if env is None or host is None:
+        return "fails on: nothing (--fail-on never)"
+
+    def level(s: str) -> str:
+        return "any severity" if s == "info" else f"{s} or worse"
+
+    by = f"policy {r.policy}" if env == r.policy_threshold else f"--fail-on {fail_on}"
+    return (f"fails on: environment differences at {level(env)} ({by}), host findings at "
+            f"{level(host)} (--fail-on {fail_on})")
 
 
 def _finding_line(f: Finding) -> str:
@@ -358,6 +524,7 @@ def check_text(r: CheckResult, *, snapshot: str, fail_on: str, color: bool = Fal
     else:
         out.add(head)
     out.add(_summary_line(r.summary()))
+    out.add(gate_text(r, fail_on))
     out.add(f"checked: {', '.join(r.checked) or 'nothing'}")
     for rule, why in sorted(r.skipped.items()):
         out.add(f"skipped {rule}: {why}")
@@ -400,7 +567,8 @@ def check_markdown(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
     lines = [f"### envsnap check {_md_code(snapshot)}: {'❌' if verdict == 'FAIL' else '✅'} "
              f"{verdict}", "",
              f"policy `{r.policy}`{' · host only' if r.host_only else ''} · "
-             + " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES)]
+             + " · ".join(f"{_MD_MARK[s]} **{counts[s]}** {s}" for s in compat.SEVERITIES),
+             "", _md(gate_text(r, fail_on))]
     lines += [f"ignored: {n} {_md(what)}" for what, n in sorted(r.ignored.items())]
     groups = r.groups()
     if groups:

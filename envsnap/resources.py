@@ -21,3 +21,43 @@ def template_text(name: str) -> str:
 def compat_text(name: str) -> str:
     """The text of ``envsnap/compat/<name>`` (shipped compatibility data)."""
     return importlib.resources.files("envsnap.compat").joinpath(name).read_text("utf-8")
+
+
+def own_distributions() -> frozenset[str]:
+    """envsnap and what its installed metadata requires with every extra it offers, and what
+    the extras named in those requirements add (``pypiserver[passlib]``: passlib), as canonical
+    names. `check` follows the rest through the checked environment's graph: it never counts
+    these as drift where envsnap is installed, nor removes them (issue 18.6)."""
+    # Local imports: only check needs them, and packaging's requirement parser costs start-up.
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    out = {"envsnap"}
+    queue: list[tuple[str, tuple[str, ...] | None]] = [("envsnap", None)]  # None: every extra
+    seen: set[tuple[str, tuple[str, ...] | None]] = set()
+    while queue:
+        name, extras = queue.pop()
+        if (name, extras) in seen:
+            continue
+        seen.add((name, extras))
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if extras is None:
+            extras = tuple(dist.metadata.get_all("Provides-Extra") or ())
+        for text in dist.requires or ():
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            if req.marker is not None and not any(
+                    req.marker.evaluate({"extra": extra}) for extra in ("", *extras)):
+                continue
+            dep = canonicalize_name(req.name)
+            out.add(dep)
+            if req.extras:
+                queue.append((dep, tuple(sorted(req.extras))))
+    return frozenset(out)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+import shlex
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+
+from packaging.version import InvalidVersion, Version
 
 from . import compat
 from .snapshot import GPU, Framework, Package, PythonEnv, Snapshot
@@ -201,6 +205,9 @@ _DIST_CUDA_MAJOR = re.compile(r"nvidia-[a-z0-9-]+-cu(\d{1,2})|cupy-cuda(\d{1,2})
 _DIST_CUDA_DIGITS = re.compile(r"cupy-cuda(\d{1,2})(\d)")
 
 
+_CUDA_DIST_PREFIXES = ("nvidia-", "cupy-cuda", "jax-cuda")  # what _DIST_CUDA_* can match
+
+
 def cuda_of_dist(name: str) -> str | None:
     """The CUDA a distribution's name says it was built for: ``nvidia-cudnn-cu12`` -> ``12``,
     ``cupy-cuda12x`` -> ``12``, ``cupy-cuda118`` -> ``11.8``, ``cupy-cuda102`` -> ``10.2``,
@@ -245,6 +252,40 @@ def toolkit_driver(cuda: str | None) -> str | None:
     return table.get(mm) if mm else None
 
 
+# ---------------------------------------------------------------------------------------------
+# Scope: a fact of the host or of the environment (docs/diff-and-check.md#scope). An image built
+# from a snapshot brings the environment (the interpreter, its packages, conda, the framework
+# builds, the variables the environment sets) and runs on whatever host is under it: the
+# kernel, C library, CPU, driver, GPUs and the system's CUDA toolkit and libraries are the
+# host's, and differ between a capture on the machine and one inside the image by design.
+
+HOST = "host"
+ENVIRONMENT = "environment"
+SCOPES = (HOST, ENVIRONMENT)
+
+# Snapshot sections (a change's section up to its first dot) that describe the host. Every
+# other section, including a plugin probe's, is the environment's: a difference nobody
+# classified fails an environment gate rather than passing unseen.
+HOST_SECTIONS = frozenset({"os", "cpu", "nvidia", "cuda"})
+# How a CUDA library copy found inside the environment says so (LibraryCopy.found_via):
+# a pip wheel (nvidia-cudnn-cu12) or a conda package. ldconfig, cuda_home, system:<dpkg> and
+# ld_library_path copies belong to the host.
+_ENVIRONMENT_VIA = ("pip:", "conda:")
+
+
+def library_scope(found_via: str) -> str:
+    """The scope of one CUDA library copy, by how it was found."""
+    return ENVIRONMENT if found_via.startswith(_ENVIRONMENT_VIA) else HOST
+
+
+def scope_of(section: str, *, found_via: str | None = None) -> str:
+    """``host`` or ``environment`` for a section (``python.packages``, ``nvidia.gpus``, a
+    probe's name); a CUDA library copy's ``found_via`` decides for that copy."""
+    if found_via is not None:
+        return library_scope(found_via)
+    return HOST if section.partition(".")[0] in HOST_SECTIONS else ENVIRONMENT
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CudaNeed:
     """A CUDA version some part of the snapshot was built for, and what says so."""
@@ -255,8 +296,8 @@ class CudaNeed:
 
 def cuda_needs(snapshot: Snapshot) -> list[CudaNeed]:
     """Every CUDA version the snapshot's binaries were built for, most specific first: the
-    frameworks' builds, packages with a CUDA local label, NVIDIA's runtime wheels and the
-    environment's own cudart."""
+    frameworks' builds, packages with a CUDA local label, the CUDA wheels (NVIDIA's runtime,
+    CuPy's, JAX's plugins: cuda_of_dist) and the environment's own cudart."""
     needs: list[CudaNeed] = []
     for fw in snapshot.frameworks:
         cuda = framework_cuda(fw)
@@ -271,7 +312,7 @@ def cuda_needs(snapshot: Snapshot) -> list[CudaNeed]:
                 cuda = cuda_of_version(pkg.version)
                 if cuda:
                     needs.append(CudaNeed(cuda=cuda, origin=f"{pkg.name} {pkg.version}"))
-            if pkg.name.startswith("nvidia-"):
+            if pkg.name.startswith(_CUDA_DIST_PREFIXES):
                 major = cuda_of_dist(pkg.name)
                 if major:
                     needs.append(CudaNeed(cuda=major, origin=pkg.name))
@@ -281,7 +322,7 @@ def cuda_needs(snapshot: Snapshot) -> list[CudaNeed]:
             # in) is a need; a toolkit on the system is merely available, and a machine with a
             # CUDA toolkit but no GPU is a normal build host.
             if (lib.library == "cudart" and cuda_version(lib.version)
-                    and lib.found_via.startswith(("pip:", "conda:"))):
+                    and library_scope(lib.found_via) == ENVIRONMENT):
                 needs.append(CudaNeed(cuda=str(lib.version), origin=f"libcudart {lib.version}"))
     return needs
 
@@ -352,6 +393,24 @@ def parse_arch(entry: str) -> Arch | None:
     if m is None:
         return None
     return Arch(kind=m.group(1), cc=(int(m.group(2)), int(m.group(3))), suffix=m.group(4))
+
+
+def gpu_change(want: GPU, have: GPU) -> tuple[str, ...]:
+    """The [rules] another GPU in the same slot falls under, worst first: ``gpu_older_arch``
+    (an older architecture: FP8 from sm_89, TMA and wgmma from sm_90 are missing) or else
+    ``gpu_model`` (another model, same or newer architecture), and ``gpu_memory`` (more than 5%
+    less memory) before ``gpu_model``; empty when it is the same GPU. Coverage by the framework builds is
+    ``uncovered``'s."""
+    out: list[str] = []
+    cw, ch = parse_cc(gpu_cc(want)), parse_cc(gpu_cc(have))
+    older = cw is not None and ch is not None and ch < cw
+    if older:
+        out.append("gpu_older_arch")
+    if want.memory_bytes and have.memory_bytes and have.memory_bytes < want.memory_bytes * 0.95:
+        out.append("gpu_memory")
+    if not older and (want.name != have.name or gpu_cc(want) != gpu_cc(have)):
+        out.append("gpu_model")
+    return tuple(out)
 
 
 def parse_cc(cc: str | None) -> tuple[int, int] | None:
@@ -564,3 +623,227 @@ def missing_isa(expected: Iterable[str], live: Iterable[str]) -> list[str]:
     wanted = frozenset(compat.data("platform.toml")["cpu_isa"]["flags"])
     have = set(live)
     return sorted(f for f in set(expected) & wanted if f not in have)
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions, and the one severity of a package change (docs/diff-and-check.md#one-severity):
+# diff rates A -> B with it, check rates the snapshot -> this machine with it.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VersionChange:
+    """How two version strings differ under PEP 440 (https://peps.python.org/pep-0440/)."""
+
+    kind: str  # upgraded | downgraded | variant | changed
+    level: str  # epoch | major | minor | patch | pre | post | variant | unparseable
+    old_local: str | None = None
+    new_local: str | None = None
+
+
+_RAW_PART = re.compile(r"\d+|[^\d]+")
+
+
+def _raw_key(v: str) -> tuple[tuple[int, int | str], ...]:
+    # Unparseable versions still compare: digit runs numerically, the rest as text.
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in _RAW_PART.findall(v))
+
+
+def classify_version(old: str, new: str) -> VersionChange | None:
+    """None when equal under PEP 440 (1.0 == 1.0.0); a local-label-only change is a variant."""
+    if old == new:
+        return None
+    try:
+        vo, vn = Version(old), Version(new)
+    except InvalidVersion:
+        ko, kn = _raw_key(old), _raw_key(new)
+        kind = "changed" if ko == kn else ("upgraded" if kn > ko else "downgraded")
+        return VersionChange(kind=kind, level="unparseable")
+    if vo == vn:
+        return None
+    if vo.public == vn.public:
+        return VersionChange(kind="variant", level="variant", old_local=vo.local,
+                             new_local=vn.local)
+    kind = "upgraded" if Version(vn.public) > Version(vo.public) else "downgraded"
+    ro, rn = vo.release, vn.release
+    if vo.epoch != vn.epoch:
+        level = "epoch"
+    elif ro[0] != rn[0]:
+        level = "major"
+    elif _at(ro, 1) != _at(rn, 1):
+        level = "minor"
+    elif ro[2:] + (0,) * (len(rn) - len(ro)) != rn[2:] + (0,) * (len(ro) - len(rn)):
+        level = "patch"
+    elif vo.pre != vn.pre or vo.dev != vn.dev:
+        level = "pre"
+    else:
+        level = "post"
+    return VersionChange(kind=kind, level=level, old_local=vo.local, new_local=vn.local)
+
+
+def _at(release: tuple[int, ...], i: int) -> int:
+    return release[i] if i < len(release) else 0
+
+
+# How diff and check name a version class in a sentence.
+LEVEL_WORDS = {
+    "epoch": "an epoch change (the version numbering restarted)",
+    "major": "a major version change",
+    "minor": "a minor version change",
+    "patch": "a patch-level change",
+    "pre": "a pre-release or development build change",
+    "post": "a post-release change",
+    "unparseable": "a change between versions that are not PEP 440",
+}
+
+
+# How far a change reaches, by the graph (docs/diff-and-check.md#dependents): a major or epoch
+# change that this many installed packages depend on, directly or through others, is one level
+# more severe.
+WIDE_REACH = 20
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackageRating:
+    """The severity of one package change and what set it, for the explanation."""
+
+    severity: str
+    why: str | None = None  # the shipped advice for this direction (an upgrade's only)
+    fix: str | None = None
+    adjusted: str | None = None  # wide | leftover | lost_cuda | leaf: what moved it off its class
+
+
+def rate_package(name: str, change: str | VersionChange, *, native_dependents: bool = False,
+                 reach: int = 0, required: bool = True, requested: bool = False
+                 ) -> PackageRating:
+    """The severity of a package change: ``change`` is ``added``, ``removed``, ``source``,
+    ``variant`` (a build whose local label is not known) or how the version moved.
+    ``reach``: installed packages that depend on it, directly or not; ``required``: some
+    installed package requires it directly (for a removal: on the side that had it);
+    ``requested``: installed on request (a REQUESTED record on either side)."""
+    if isinstance(change, str):  # added, removed, source, variant: not adjusted by reach
+        severity = compat.package_policy(name, change).severity
+        if change == "removed" and not required:
+            # A leaf: nothing installed required it, so no other package breaks; only code and
+            # commands that use it directly notice, and loudly (ModuleNotFoundError).
+            return PackageRating(severity=max(severity, compat.rule("removed_leaf"),
+                                              key=compat.rank), adjusted="leaf")
+        return PackageRating(severity=severity)
+    lost = lost_cuda(change.old_local, change.new_local)
+    if change.kind == "variant":
+        if lost:
+            return PackageRating(severity=compat.rule("torch_lost_cuda"), adjusted="lost_cuda")
+        return PackageRating(severity=compat.package_policy(name, "variant").severity)
+    downgrade = change.kind == "downgraded"
+    policy = compat.package_policy(name, change.level, native_dependents=native_dependents,
+                                   downgrade=downgrade)
+    severity, adjusted = policy.severity, None
+    if change.level in ("epoch", "major") and reach >= WIDE_REACH:
+        severity, adjusted = compat.bump(severity, 1), "wide"
+    elif not required and not requested and severity != "info":
+        # A leftover nothing requires and nobody asked for: only code that imports it
+        # undeclared can notice.
+        severity, adjusted = compat.SEVERITIES[compat.rank(severity) + 1], "leftover"
+    if lost:
+        severity, adjusted = compat.rule("torch_lost_cuda"), "lost_cuda"
+    # severity.toml's why/fix describe an upgrade; a downgrade gets the generic advice.
+    return PackageRating(severity=severity, why=None if downgrade else policy.why,
+                         fix=None if downgrade else policy.fix, adjusted=adjusted)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fixes: what to hand pip to get a package back, and the one command that brings an environment
+# to a snapshot (diff's remedy brings B to A, check's this machine to the snapshot).
+
+
+def _file_path(url: str) -> str | None:
+    parsed = urllib.parse.urlsplit(url)
+    return urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else None
+
+
+def install_args(pkg: Package) -> tuple[str, ...]:
+    """What to hand pip to get exactly this package back: the source it was installed from
+    (a VCS commit, a local folder, an archive URL) where it has one, else NAME==VERSION with
+    the index that serves its local label (download.pytorch.org/whl/cu121)."""
+    src = pkg.source
+    if src is not None and src.url:
+        if src.kind == "vcs":
+            ref = f"{src.vcs or 'git'}+{src.url}"
+            rev = src.commit or src.requested_revision
+            ref += f"@{rev}" if rev else ""
+            ref += f"#subdirectory={src.subdirectory}" if src.subdirectory else ""
+            return (f"{pkg.name} @ {ref}",)
+        path = _file_path(src.url)
+        if src.kind == "editable":
+            return ("-e", path or src.url)
+        return (path,) if path else (f"{pkg.name} @ {src.url}",)
+    index = pytorch_index(local_label(pkg.version))
+    return (f"{pkg.name}=={pkg.version}", *(("--index-url", index) if index else ()))
+
+
+def pip_install(pip: str, pkg: Package, *, reinstall: bool = False) -> str:
+    """``PIP install ARGS``, shell-quoted; ``reinstall`` for the same version from elsewhere."""
+    flags = " --force-reinstall --no-deps" if reinstall else ""
+    return f"{pip} install{flags} " + " ".join(map(shlex.quote, install_args(pkg)))
+
+
+def envsnap_footprint(names: Iterable[str], dependencies: Callable[[str], Iterable[str]],
+                      tool: Iterable[str] = ()) -> frozenset[str]:
+    """envsnap and everything it needs in an environment holding ``names``, where envsnap is
+    one of them (else nothing): ``tool`` (what envsnap's own metadata requires with every
+    extra) and what ``dependencies`` reach from them. Installing envsnap to look at an
+    environment is no drift, and removing what it needs breaks the command the user runs."""
+    present = set(names)
+    if "envsnap" not in present:
+        return frozenset()
+    own = {"envsnap"} | (set(tool) & present)
+    queue = list(own)
+    while queue:
+        for dep in dependencies(queue.pop()):
+            if dep not in own:
+                own.add(dep)
+                queue.append(dep)
+    return frozenset(own)
+
+
+LOCK_DIR = "envsnap-lock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Remedy:
+    """One command that brings the environment to the snapshot, and what it cannot do."""
+
+    command: str
+    caveats: tuple[str, ...] = ()
+
+
+def remedy(snapshot: str, *, python: str, install: bool, remove: Iterable[str] = (),
+           recreate: str | None = None, unfixed: Iterable[str] = (),
+           what: str = "change(s)") -> Remedy | None:
+    """Lock ``snapshot`` and install exactly its packages from the hashed lock (``install``),
+    after uninstalling ``remove`` (what the snapshot lacks, and what came from elsewhere at
+    the same version: pip would call it satisfied); None when there is nothing to run.
+    ``recreate``: the snapshot's Python, when the interpreter itself differs; ``unfixed``:
+    the host sections or rules no pip command fixes."""
+    gone = sorted(set(remove))
+    if not install and not gone:
+        return None
+    pip = f"{shlex.quote(python)} -m pip"
+    caveats: list[str] = []
+    ref = snapshot
+    if snapshot == "-":
+        ref = "SNAPSHOT.toml"
+        caveats.append("save the snapshot you piped in as SNAPSHOT.toml first")
+    steps: list[str] = []
+    if install:
+        steps.append(f"envsnap lock {shlex.quote(ref)} -o {LOCK_DIR}")
+    if gone:
+        steps.append(f"{pip} uninstall -y {' '.join(map(shlex.quote, gone))}")
+    if install:
+        steps.append(f"{pip} install --require-hashes --no-deps -r {LOCK_DIR}/requirements.txt")
+    if recreate:
+        caveats.append(f"recreate the environment with Python {recreate} first: the lock holds "
+                       "builds for that interpreter")
+    host = sorted(set(unfixed))
+    if host:
+        caveats.append(f"it does not fix the {', '.join(host)} {what} above")
+    return Remedy(command=" && ".join(steps), caveats=tuple(caveats))

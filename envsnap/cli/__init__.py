@@ -9,7 +9,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from .. import __version__
 from ..errors import EnvsnapError
@@ -28,6 +28,20 @@ COMMANDS = {
     "export": "export",
     "fleet": "fleet",
 }
+
+# The extras a command needs (pyproject.toml [project.optional-dependencies]), and the modules
+# envsnap imports from each extra. Checked before the command runs: a plain `pip install
+# envsnap` gets one line naming the extra and the pip command, not a traceback halfway through.
+EXTRA_MODULES = {
+    "lock": ("requests", "rich"),
+    "image": ("docker",),
+    "sbom": ("cyclonedx",),
+    "mlflow": ("mlflow",),
+    "wandb": ("wandb",),
+    "ray": ("ray",),
+}
+COMMAND_EXTRAS = {"lock": ("lock",), "restore": ("lock",), "build-image": ("lock",),
+                  "export": ("sbom",)}
 
 # Exit codes, documented in docs/cli.md: CI scripts branch on them.
 EXIT_OK = 0
@@ -98,8 +112,47 @@ def _requested_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+class MissingExtra(EnvsnapError):
+    """A command needs an extra that is not installed."""
+
+    exit_code = 2
+
+    def __init__(self, extra: str, module: str, command: str | None = None) -> None:
+        what = f"'envsnap {command}'" if command else "this"
+        super().__init__(f"{what} needs the {extra} extra ({module} is not installed): "
+                         f"pip install 'envsnap[{extra}]'")
+
+
+def require_extras(*extras: str, command: str | None = None) -> None:
+    """Raise MissingExtra for the first extra whose modules are not importable (looked up,
+    not imported: the check costs nothing when they are there)."""
+    from importlib.util import find_spec
+
+    for extra in extras:
+        for module in EXTRA_MODULES[extra]:
+            if find_spec(module) is None:
+                raise MissingExtra(extra, module, command)
+
+
+def _extra_of(exc: ModuleNotFoundError) -> str | None:
+    top = (exc.name or "").partition(".")[0]
+    return next((extra for extra, modules in EXTRA_MODULES.items() if top in modules), None)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every command's parser takes -v too, so `envsnap lock -v` means what `envsnap -v lock`
+    does; a command with a -v of its own (check, diff: list every finding) keeps it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("conflict_handler", "resolve")
+        super().__init__(*args, **kwargs)
+        # SUPPRESS: not given here, the -v before the command still decides.
+        self.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                          help="show tracebacks for unexpected errors")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="envsnap",
         description="Make ML environments reproducible: capture, lock, rebuild, diff, check.",
         epilog=EPILOG,
@@ -140,6 +193,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         warnings.simplefilter("default")
         warnings.showwarning = show_warning
         try:
+            require_extras(*COMMAND_EXTRAS.get(args.command, ()), command=args.command)
             return int(args.handler(args, console))
         except EnvsnapError as exc:
             console.err.write(f"envsnap: error: {_one_line(str(exc))}\n")
@@ -156,6 +210,11 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the final flush
             return EXIT_OK
         except Exception as exc:
+            extra = _extra_of(exc) if isinstance(exc, ModuleNotFoundError) else None
+            if extra is not None:  # an import the up-front check does not know of
+                error = MissingExtra(extra, getattr(exc, "name", None) or extra, args.command)
+                console.err.write(f"envsnap: error: {error}\n")
+                return error.exit_code
             if getattr(args, "verbose", False):
                 raise
             console.err.write(

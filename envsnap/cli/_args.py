@@ -23,3 +23,9 @@ def comma_list(allowed: Sequence[str], what: str, *, all_word: str | None = None
         return names
 
     return parse
+
+
+def add_force(p: argparse.ArgumentParser) -> None:
+    """--force: the one override of the file edge's rule (envsnap replaces only its own files)."""
+    p.add_argument("--force", action="store_true",
+                   help="replace existing files even when envsnap did not write them")

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import BadInputError
 from ..probes import PROBE_NAMES
 from ..text import short_hostname
-from ._args import comma_list
+from ._args import add_force, comma_list
 
 CAPTURE_HELP = f"""\
 Probe this machine into a TOML snapshot: the Python environment you are working in (every
@@ -37,6 +37,10 @@ examples:
                                          (a pre-commit hook: no churn of captured_at)
   srun --ntasks-per-node=1 envsnap capture -o snaps/{{hostname}}.toml
                                          one snapshot per node (docs/fleet.md)
+
+-o FILE is replaced only when envsnap wrote it (a TOML snapshot says so in its first line, a
+JSON one is listed in .envsnap-manifest.json beside it); anything else is refused (exit 2)
+unless --force is given. A .toml name with --json, or a .json name without it, is refused.
 
 -o placeholders: {{hostname}} (this machine's host name), {{rank}} (SLURM_PROCID, RANK or
 JOB_COMPLETION_INDEX, the first one set), {{date}} (UTC, YYYY-MM-DD); {{{{ and }}}} for braces.
@@ -79,6 +83,7 @@ def register(sub: Any) -> None:
                    help="leave -o FILE untouched (bytes and mtime) when its content digest is "
                         "the same as this capture's")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
+    add_force(p)
     p.set_defaults(handler=run_capture)
 
     s = sub.add_parser(
@@ -94,7 +99,12 @@ def register(sub: Any) -> None:
 
 def run_capture(args: argparse.Namespace, console: Any) -> int:
     from ..capturing import capture
+    from ..io import check_extension, check_replaceable
 
+    output = args.output if args.output == "-" else output_path(args.output)
+    if output != "-":  # said before anything is probed
+        check_extension(output, "JSON" if args.json else "TOML")
+        check_replaceable(output, force=args.force)
     snapshot = capture(
         python=args.python,
         deep=args.deep,
@@ -104,7 +114,6 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
     )
     from ..io import dumps, dumps_json, write_text_atomic
 
-    output = args.output if args.output == "-" else output_path(args.output)
     text = dumps_json(snapshot) if args.json else dumps(snapshot)
     if output == "-":
         console.out.write(text)
@@ -113,7 +122,7 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
             console.info(f"{output}: unchanged (digest {snapshot.digest[:19]}), left as it was")
         return 0
     else:
-        write_text_atomic(output, text)
+        write_text_atomic(output, text, force=args.force)
     if not args.quiet:
         py = snapshot.python
         failed = [n for n, st in snapshot.probes.items() if st.status == "error"]

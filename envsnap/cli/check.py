@@ -6,11 +6,14 @@ import argparse
 from typing import Any
 
 from ..capturing import capture
+from ..errors import BadInputError
 from ..gate import HOST_PROBES, POLICIES, check
 from ..host import Host
 from ..io import load
 from ..report import render_check
-from .diff import add_output_options, settings
+from ..resources import own_distributions
+from . import require_extras
+from .diff import add_output_options, announce_ignored, settings
 
 CHECK_HELP = """\
 Capture this machine and evaluate it against a snapshot, before you deploy:
@@ -38,6 +41,16 @@ examples:
   envsnap check train.toml --format json --fail-on major
   envsnap check train.toml --ignore-extras --ignore 'nvidia-*'
   curl -s $URL/train.toml | envsnap check -               the snapshot from standard input
+  envsnap check train.toml --image train:v1             an image, run with envsnap mounted
+                                                        read-only (nothing installed in it)
+
+With --image TAG the environment inside the image is captured (by the image's own
+interpreter, --python, default /opt/venv/bin/python, which needs Python 3.10+; no network,
+a read-only file system) and compared with the snapshot: any difference in the environment
+fails (exit 1), while host-level facts (driver, GPUs, CPU, OS, the host's CUDA) and what an
+image changes by design (the base image's Python patch, the shell's variables, packages
+installed from the lock's wheels) are listed as expected. --policy, --fail-on and the
+ignore options do not apply to it.
 
 CI configuration: [tool.envsnap] in the nearest pyproject.toml (fail-on, ignore-packages,
 ignore-env, ignore-extras); flags win over it.
@@ -61,9 +74,13 @@ def register(sub: Any) -> None:
                    help="the snapshot to check against ('-' for stdin)")
     p.add_argument("--policy", choices=POLICIES, default="exact",
                    help="how closely packages must match (default: exact)")
-    p.add_argument("--python", metavar="PATH", help="check this interpreter's environment")
+    p.add_argument("--python", metavar="PATH",
+                   help="check this interpreter's environment (with --image: its path inside "
+                        "the image, default /opt/venv/bin/python)")
     p.add_argument("--host-only", action="store_true",
                    help="check only the driver and GPUs (no Python environment)")
+    p.add_argument("--image", metavar="TAG",
+                   help="check this Docker image's environment instead of this machine's")
     p.add_argument("--ignore-extras", action="store_true",
                    help="leave out installed packages the snapshot does not have")
     # SUPPRESS: not given here, the top-level -v (tracebacks) still decides.
@@ -76,12 +93,35 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace, console: Any, *, host: Host | None = None) -> int:
     """``host``: the machine to capture (tests replay recorded ones); default this one."""
     cfg = settings(args)  # a bad configuration fails before anything is read
+    if args.image is not None:
+        return _check_image(args, console)
     expected = load(args.snapshot)  # bad input fails here, before any probing
     live = (capture(only=HOST_PROBES, host=host) if args.host_only
             else capture(python=args.python, skip=("project",), host=host))
     result = check(expected, live, policy=args.policy, host_only=args.host_only,
-                   python=args.python, ignore=cfg.ignore, ignore_extras=cfg.ignore_extras)
+                   python=args.python, ignore=cfg.ignore, ignore_extras=cfg.ignore_extras,
+                   tool=() if args.host_only else own_distributions())
+    announce_ignored(console, args, cfg, result.ignored)
     console.report(render_check(result, args.format, snapshot=args.snapshot,
                                    fail_on=cfg.threshold, color=console.color,
                                    verbose=getattr(args, "verbose", False)))
     return 1 if result.failed(cfg.threshold) else 0
+
+
+def _check_image(args: argparse.Namespace, console: Any) -> int:
+    """The image round trip of build-image --verify, for an image built before."""
+    if args.host_only:
+        raise BadInputError("--host-only checks this machine; it cannot go with --image")
+    require_extras("image", command="check --image")
+    from ..image.engine import Engine
+    from ..image.verify import IMAGE_PYTHON, capture_in_image, render_verification, verify
+
+    expected = load(args.snapshot)
+    with Engine.connect() as engine:
+        if not engine.has_image(args.image):
+            raise BadInputError(f"--image {args.image}: no such image on this Docker engine")
+        inside = capture_in_image(engine, args.image, python=args.python or IMAGE_PYTHON)
+    result = verify(expected, inside, image=args.image)
+    console.report(render_verification(result, args.format, snapshot=args.snapshot,
+                                       color=console.color))
+    return 0 if result.passed else 1

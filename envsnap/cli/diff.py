@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .. import config
 from ..config import FAIL_ON
-from ..drift import diff
+from ..drift import IGNORED_LISTS, diff
 from ..errors import BadInputError
 from ..io import load
 from ..report import FORMATS, render_diff
@@ -18,7 +19,11 @@ Compare two snapshots (A: where it worked, B: where it does not) over every sect
 its packages (PEP 440 aware: upgrade, downgrade, variant for +cu121 -> +cu124, source for
 editable -> index), conda, OS and glibc, CPU features, NVIDIA driver and GPUs, CUDA libraries,
 framework builds, environment variables. Each change gets a severity (critical, major, minor,
-info) and a sentence saying why it matters and what to do.
+info) and a sentence saying why it matters and what to do; the same change gets the same
+severity from 'envsnap check'. Two or more removed packages nothing required are one line
+("3 top-level packages removed: black, pytest-xdist, ruff"); more than 20 changes of one cause
+are one line (-v lists each). The output ends with one command that brings B's Python
+environment to A's (JSON: "remedy", and a "fix" per change where one exists).
 
 With --baseline, compare many snapshots (files or directories of *.toml / *.json) against one
 golden snapshot, nodes grouped by identical drift: the same as 'envsnap fleet report --baseline'
@@ -29,6 +34,7 @@ examples:
   envsnap diff good.toml bad.toml --format markdown > comment.md     (a PR comment)
   envsnap diff good.toml bad.toml --format json | jq '.changes[] | select(.severity=="critical")'
   envsnap diff good.toml bad.toml --fail-on major                     (CI gate)
+  envsnap diff good.toml bad.toml -v                (every change of a collapsed group)
   envsnap diff --baseline golden.toml nodes/                          (fleet drift)
   envsnap diff --baseline golden.toml node-*.toml --format json
 
@@ -64,6 +70,24 @@ def settings(args: argparse.Namespace) -> config.Config:
         ignore_extras=getattr(args, "ignore_extras", False))
 
 
+def announce_ignored(console: Any, args: argparse.Namespace, cfg: config.Config,
+                     ignored: Mapping[str, int]) -> None:
+    """Every run that applies an ignore list says so on stderr: the patterns, where they came
+    from and how many changes they hid (also in JSON: `ignore`, `ignored`)."""
+    if not cfg.ignore:
+        return
+    what = [f"packages {', '.join(cfg.ignore.packages)}"] if cfg.ignore.packages else []
+    what += [f"environment variables {', '.join(cfg.ignore.env)}"] if cfg.ignore.env else []
+    flags = bool(args.ignore or args.ignore_env)
+    filed = cfg.source is not None and (
+        len(cfg.ignore.packages) > len(args.ignore) or len(cfg.ignore.env) > len(args.ignore_env))
+    where = " and ".join([*([f"[tool.envsnap] in {cfg.source}"] if filed else []),
+                          *(["--ignore"] if flags else [])])
+    hidden = sum(n for key, n in ignored.items() if key in IGNORED_LISTS)
+    console.info(f"ignoring {'; '.join(what)} ({where}): {hidden} "
+                 f"{'change' if hidden == 1 else 'changes'} hidden")
+
+
 def one_stdin(paths: list[str]) -> None:
     """Standard input can be read once: refuse a second '-' before reading the first."""
     if sum(1 for p in paths if p == "-") > 1:
@@ -84,6 +108,9 @@ def register(sub: Any) -> None:
     p.add_argument("--baseline", metavar="GOLDEN",
                    help="compare every SNAPSHOT against this one ('-' for stdin) and group the "
                         "drift")
+    # SUPPRESS: not given here, the top-level -v (tracebacks) still decides.
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="list each change of a collapsed group (more than 20 of one cause)")
     add_output_options(p)
     p.set_defaults(handler=run)
 
@@ -115,7 +142,9 @@ def run(args: argparse.Namespace, console: Any) -> int:
     one_stdin(args.snapshots)
     a_path, b_path = args.snapshots
     result = diff(load(a_path), load(b_path), ignore=cfg.ignore)
-    console.report(render_diff(result, args.format, a=a_path, b=b_path, color=console.color))
+    announce_ignored(console, args, cfg, result.ignored)
+    console.report(render_diff(result, args.format, a=a_path, b=b_path, color=console.color,
+                               verbose=getattr(args, "verbose", False)))
     return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
 
 

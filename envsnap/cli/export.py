@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._args import add_force
+
 EXPORT_HELP = """\
 Write a snapshot as a CycloneDX 1.6 JSON SBOM: one component per Python distribution
 (pkg:pypi package URLs; VCS, archive and local-directory sources as external references), per
@@ -20,6 +22,8 @@ examples:
   envsnap export runs:/4f2a... --lock pylock.toml            (a snapshot logged with MLflow)
 
 The same snapshot gives the same bytes (the serial number is derived from its digest).
+-o FILE is replaced only when envsnap wrote it (listed in .envsnap-manifest.json beside it);
+anything else is refused (exit 2) unless --force is given, and so is a .toml name.
 """
 
 
@@ -40,6 +44,7 @@ def register(sub: Any) -> None:
     p.add_argument("--lock", metavar="FILE",
                    help="take package hashes from this requirements.txt (--hash lines) or "
                         "pylock.toml")
+    add_force(p)
     p.set_defaults(handler=run)
 
 
@@ -59,14 +64,17 @@ def _read_lock(path: str) -> str:
 
 def run(args: argparse.Namespace, console: Any) -> int:
     from ..integrations.sbom import cyclonedx_json, parse_lock
-    from ..io import load, write_text_atomic
+    from ..io import check_extension, check_replaceable, load, write_text_atomic
 
+    if args.output != "-":  # said before anything is read
+        check_extension(args.output, "JSON")
+        check_replaceable(args.output, force=args.force)
     snapshot = load(args.snapshot)
     lock = parse_lock(_read_lock(args.lock), source=args.lock) if args.lock else None
     text = cyclonedx_json(snapshot, lock=lock)
     if args.output == "-":
         console.out.write(text)
     else:
-        write_text_atomic(args.output, text)
+        write_text_atomic(args.output, text, force=args.force)
         console.info(f"wrote a CycloneDX {len(text) // 1024 or 1} KiB SBOM -> {args.output}")
     return 0

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError
-from ..io import load, write_files_atomic
+from ..io import check_replaceable, load, write_files_atomic
 from ..lock import FORMATS, LockPlan, lacking, lock, plan, render, wheel_dir_for
 from ..lock.hashing import BuildRefused, build_reason, builds_needed, describe_build
-from ..lock.index import require_requests, source
+from ..lock.index import source
 from ..lock.settings import IndexSettings, user_settings, with_flags
 from ..progress import Bars, Reporter, reporter
-from ._args import comma_list
+from ._args import add_force, comma_list
 
 LOCK_HELP = """\
 Write lockfiles that reinstall exactly the snapshot's packages. The versions come from the
@@ -29,6 +29,8 @@ outputs (in -o DIR):
   pylock.toml          PEP 751, validated with packaging's pylock model
   conda-lock.yml       conda-lock v1 from the snapshot's conda records (no solver), plus
   conda-PLATFORM.lock  @EXPLICIT files: conda create -n ENV --file conda-linux-64.lock
+A file there that envsnap did not write (a hand-written requirements.txt) is never replaced:
+exit 2 naming it, before any network use; --force replaces it.
 
 hashes come from:
   (default)            the index's Simple API (PEP 691 JSON, PEP 503 HTML): the file pip
@@ -55,7 +57,7 @@ their code, only with --allow-build (or allow-build = true in [tool.envsnap]). W
 a run that would build them lists each one and exits 2 before anything ran.
 
 examples:
-  envsnap lock train.toml                        requirements.txt + pylock.toml in .
+  envsnap lock train.toml                        requirements.txt + pylock.toml in envsnap-lock/
   envsnap lock train.toml -o lock/ --wheelhouse lock/wheels
   envsnap lock train.toml -o lock/ --wheelhouse wheels/   pylock paths: ../wheels/...
   envsnap lock train.toml --index-url https://mirror.example/simple
@@ -75,6 +77,10 @@ before any network use).
 
 
 _formats = comma_list(FORMATS, "format", all_word="all")
+# Its own folder by default: a project's hand-written requirements.txt is never in the way.
+DEFAULT_OUTPUT = "envsnap-lock"
+_FIRST_FILE = {"requirements": "requirements.txt", "pylock": "pylock.toml",
+               "conda": "conda-lock.yml"}
 
 
 def register(sub: Any) -> None:
@@ -85,8 +91,8 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot file ('-' for stdin)")
-    p.add_argument("-o", "--output", default=".", metavar="DIR",
-                   help="folder for the lockfiles (default: .)")
+    p.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="DIR",
+                   help=f"folder for the lockfiles (default: {DEFAULT_OUTPUT}/)")
     p.add_argument("--format", type=_formats, default=FORMATS, metavar="FORMATS",
                    help=f"comma-separated: {', '.join(FORMATS)} or all (default: all that apply)")
     p.add_argument("--wheelhouse", type=Path, metavar="DIR",
@@ -95,6 +101,7 @@ def register(sub: Any) -> None:
     p.add_argument("--offline", action="store_true",
                    help="with --wheelhouse: use only the wheels already there, no network")
     add_index_options(p)
+    add_force(p)
     p.set_defaults(handler=run)
 
 
@@ -180,7 +187,6 @@ def settings_factory(args: argparse.Namespace) -> Callable[[], IndexSettings]:
 
     worker = None
     if not getattr(args, "offline", False):
-        require_requests()  # the 'lock' extra: one line, exit 2, before any work
         worker = threading.Thread(target=read, name="envsnap-settings", daemon=True)
         worker.start()
 
@@ -239,6 +245,8 @@ def run(args: argparse.Namespace, console: Any) -> int:
         raise BadInputError(f"--offline --wheelhouse {args.wheelhouse}: no such directory")
     if args.offline and args.wheelhouse is None:
         raise BadInputError("--offline needs --wheelhouse DIR holding every wheel")
+    for fmt in args.format:  # a file envsnap did not write is said before any network use
+        check_replaceable(out / _FIRST_FILE[fmt], force=args.force)
     flagged = index_plan_args(args)
     pins = plan(snapshot, **flagged)  # refuses hostile input (exit 2) before anything else
     allow_build = (build_consent(args, pins, console, wheelhouse=args.wheelhouse)
@@ -278,7 +286,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
         console.warn("pylock.toml refers to wheels/FILE: keep the wheelhouse in a 'wheels' "
                      "folder beside it (or use --wheelhouse inside -o DIR)")
     # Everything is rendered before anything is written, and the files land as a set.
-    write_files_atomic(out, files)
+    write_files_atomic(out, files, force=args.force)
     for item in hashed.unlockable:
         if item.name not in said:
             console.warn(f"not locked: {item.name}=={item.version}: {item.reason}")

@@ -75,13 +75,14 @@ def sources() -> list[TableSource]:
 
 
 def rule(name: str) -> str:
-    """Severity of a named domain rule of `envsnap diff` (severity.toml [rules])."""
+    """Severity of a named domain rule of `envsnap diff` and `envsnap check`: one table
+    (severity.toml [rules]), so both rate the same change the same."""
     return str(data("severity.toml")["rules"][name])
 
 
-def check_rule(name: str) -> str:
-    """Severity of a named `envsnap check` rule (severity.toml [check])."""
-    return str(data("severity.toml")["check"][name])
+def worse(a: str, b: str) -> str:
+    """The more severe of two levels."""
+    return a if _RANK[a] <= _RANK[b] else b
 
 
 def _override(name: str) -> Mapping[str, Any]:
@@ -117,6 +118,8 @@ def package_policy(name: str, change: str, *, native_dependents: bool = False,
         bumped = bump(severity, int(default["downgrade_bump"]))
         cap = str(default["downgrade_cap"])
         severity = cap if at_least(bumped, cap) else bumped
+    if change in ("patch", "post") and is_abi_sensitive(name):
+        severity = worse(severity, str(data("severity.toml")["abi_sensitive"]["severity"]))
     return PackagePolicy(severity=severity, why=over.get("why"), fix=over.get("fix"))
 
 

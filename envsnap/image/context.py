@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import tarfile
 import tempfile
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import IO
 
 from ..errors import BadInputError
 from ..io import write_files_atomic
-from ..lock.hashing import sha256_file
 from .dockerfile import ImagePlan
 
 # Fixed metadata for every entry, so identical content gives identical cache keys on every
@@ -65,20 +63,22 @@ def context_tar(plan: ImagePlan, wheelhouse: Path | None) -> IO[bytes]:
     return fh
 
 
-def write_context(plan: ImagePlan, wheelhouse: Path | None, dest: Path) -> list[Path]:
-    """Write the context as a folder (--dockerfile-only); each text file atomically."""
-    written: list[Path] = []
-    for d in ("lock", "wheels/heavy", "wheels/light"):
-        (dest / d).mkdir(parents=True, exist_ok=True)
+def dockerfile_tar(dockerfile: str) -> IO[bytes]:
+    """A context holding only a Dockerfile (relabelling a built image)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        data = dockerfile.encode("utf-8")
+        tar.addfile(_info("Dockerfile", size=len(data)), io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def write_context(plan: ImagePlan, wheelhouse: Path | None, dest: Path, *,
+                  force: bool = False) -> list[Path]:
+    """Write the context as a folder (--dockerfile-only), as one set through the file edge:
+    nothing replaces a file envsnap did not write, nothing goes through a symlinked folder."""
     texts = {**plan.files, "Dockerfile": plan.dockerfile}
-    write_files_atomic(dest, texts)  # the Dockerfile and its lockfiles as one set
-    written.extend(dest / name for name in sorted(texts))
-    for name, path in sorted(_wheel_paths(plan, wheelhouse).items()):
-        target = dest / name
-        # Same size is not same content (a rebuilt local wheel): compare bytes' hashes.
-        if not target.exists() or sha256_file(target) != sha256_file(path):
-            tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(path, tmp)
-            tmp.replace(target)
-        written.append(target)
-    return written
+    wheels = _wheel_paths(plan, wheelhouse)
+    write_files_atomic(dest, texts, copies=wheels, folders=("lock", "wheels/heavy", "wheels/light"),
+                       force=force)
+    return [dest / name for name in [*sorted(texts), *sorted(wheels)]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__, compat, rules
@@ -21,6 +21,9 @@ from ..snapshot import Snapshot, content_digest, to_dict
 
 SNAPSHOT_PATH = "/opt/envsnap/snapshot.toml"
 LABEL_PREFIX = "io.envsnap"
+PYTHON_LABEL = f"{LABEL_PREFIX}.python"  # the Python the image really runs
+_EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+")
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 
 # Docker image references: [registry/]name[:tag][@sha256:hex]. Nothing a shell or the
 # Dockerfile parser gives meaning to can pass.
@@ -75,6 +78,7 @@ class ImagePlan:
     heavy: tuple[str, ...]
     light: tuple[str, ...]
     notes: tuple[str, ...]
+    labels: Mapping[str, str] = field(default_factory=dict)  # as the Dockerfile sets them
 
 
 def cuda_of(snapshot: Snapshot) -> str | None:
@@ -146,6 +150,11 @@ def choose_base(snapshot: Snapshot, override: str | None = None,
         reason=f"GPU snapshot built for CUDA {cuda}; {why} (tags: cog cuda_compatibility.json)",
         apt_python=apt, python_version=pyver,
     )
+
+
+def python_note(image: str, snapshot: str) -> str:
+    """What build-image says, on every build, when the image's Python is not the snapshot's."""
+    return f"the image runs Python {image}, the snapshot {snapshot} (patch differs)"
 
 
 def is_heavy(name: str, size: int | None = None, extra: Iterable[str] = ()) -> bool:
@@ -257,10 +266,9 @@ def render(snapshot: Snapshot, lock: HashedLock, *, base: BaseImage, offline: bo
                 f" -d /opt/venv/lib/python{minor}/site-packages {site}")
     light_lines.append(run)
     notes: list[str] = []
-    if base.python_version and base.python_version != py.version:
-        notes.append(f"the base image has Python {base.python_version}, the snapshot "
-                     f"{py.version}" + (" (patch differs)"
-                                        if base.python_version.startswith(minor + ".") else ""))
+    if (base.python_version and _EXACT_VERSION.fullmatch(base.python_version)
+            and base.python_version != py.version):
+        notes.append(python_note(base.python_version, py.version))
     # ensurepip puts pip/setuptools into the venv; remove the ones the snapshot did not have.
     present = {p.name for p in py.packages}
     absent = [t for t in ("setuptools", "wheel", "pip") if t not in present]
@@ -277,15 +285,19 @@ def render(snapshot: Snapshot, lock: HashedLock, *, base: BaseImage, offline: bo
             env_lines.append(f"ENV {name}={_q(value)}")
     all_labels = {
         "org.opencontainers.image.title": "envsnap environment",
-        "org.opencontainers.image.description":
-            f"Python {py.version} environment rebuilt from envsnap snapshot",
+        "org.opencontainers.image.description": "Python environment rebuilt from an envsnap "
+                                                "snapshot",
         "org.opencontainers.image.version": snapshot.digest.removeprefix("sha256:")[:12],
         "org.opencontainers.image.base.name": base.ref.split("@")[0],
         f"{LABEL_PREFIX}.snapshot.digest": snapshot.digest,
         f"{LABEL_PREFIX}.snapshot.path": SNAPSHOT_PATH,
+        f"{LABEL_PREFIX}.snapshot.python": py.version,
         f"{LABEL_PREFIX}.version": __version__,
-        f"{LABEL_PREFIX}.python": py.version,
     }
+    if base.python_version and _EXACT_VERSION.fullmatch(base.python_version):
+        # The Python the image runs, when the base says it exactly (python:3.11.7-slim runs
+        # 3.11.7); otherwise build-image labels it from the built image's own interpreter.
+        all_labels[PYTHON_LABEL] = base.python_version
     if "@sha256:" in base.ref:
         all_labels["org.opencontainers.image.base.digest"] = base.ref.split("@", 1)[1]
     all_labels.update(user_labels)
@@ -322,4 +334,14 @@ def render(snapshot: Snapshot, lock: HashedLock, *, base: BaseImage, offline: bo
     text = re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], template_text("Dockerfile.tmpl"))
     text = re.sub(r"\n{3,}", "\n\n", text)
     return ImagePlan(dockerfile=text, base=base, files=files, wheels=wheels, heavy=heavy,
-                     light=light, notes=tuple(notes))
+                     light=light, notes=tuple(notes), labels=all_labels)
+
+
+def label_dockerfile(image_id: str, labels: Mapping[str, str]) -> str:
+    """A Dockerfile that only sets labels on an image built before: no layer, so the image
+    keeps its content and gains what was learnt by running it (the Python it runs)."""
+    if not _IMAGE_ID.fullmatch(image_id):
+        raise BadInputError(f"refusing image ID {image_id!r}")
+    check_labels(labels)
+    return (f"FROM {image_id}\nLABEL "
+            + " \\\n      ".join(f"{_q(k)}={_q(v)}" for k, v in sorted(labels.items())) + "\n")

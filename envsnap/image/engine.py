@@ -9,7 +9,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -58,6 +58,13 @@ class BuildResult:
     @property
     def cached_steps(self) -> tuple[int, ...]:
         return tuple(s.number for s in self.steps if s.cached)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    exit_code: int
+    stdout: str
+    stderr: str
 
 
 class BuildFailed(EngineError):
@@ -288,6 +295,53 @@ class Engine:
                 raise
 
     # -----------------------------------------------------------------------------------------
+
+    def run(self, image: str, argv: Sequence[str], *, mounts: Mapping[str, str] | None = None,
+            environment: Mapping[str, str] | None = None, timeout: float = 120.0) -> RunResult:
+        """Run ``argv`` in a throwaway container of ``image`` and collect its output.
+
+        The container cannot change anything: no network, a read-only root file system
+        (a small tmpfs at /tmp), ``mounts`` (host path -> container path) bound read-only;
+        it is removed afterwards, also on Ctrl-C or a timeout."""
+        import docker
+        import requests
+
+        binds = {host: {"bind": inside, "mode": "ro"} for host, inside in (mounts or {}).items()}
+        config = self.api.create_host_config(binds=binds, network_mode="none", read_only=True,
+                                             tmpfs={"/tmp": "size=64m"})
+        try:
+            created = self.api.create_container(
+                image, entrypoint=[argv[0]], command=list(argv[1:]),
+                environment=dict(environment or {}), host_config=config, network_disabled=True)
+        except docker.errors.ImageNotFound:
+            raise EngineError(f"no image {image} on this engine") from None
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot run {image}: {exc.explanation or exc}") from None
+        container = str(created["Id"])
+        try:
+            self.api.start(container)
+            try:
+                status = self.api.wait(container, timeout=timeout)
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout):
+                raise EngineError(f"{argv[0]} in {image} ran past {timeout:.0f}s") from None
+            out = self.api.logs(container, stdout=True, stderr=False)
+            err = self.api.logs(container, stdout=False, stderr=True)
+        except docker.errors.APIError as exc:
+            raise EngineError(f"cannot run {image}: {exc.explanation or exc}") from None
+        finally:
+            self._remove(container, client=self.control)
+        return RunResult(exit_code=int(status.get("StatusCode", -1)),
+                         stdout=out.decode("utf-8", "replace"),
+                         stderr=err.decode("utf-8", "replace"))
+
+    def has_image(self, ref: str) -> bool:
+        import docker
+
+        try:
+            self.api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
 
     def inspect(self, ref: str) -> dict[str, Any]:
         data: dict[str, Any] = self.api.inspect_image(ref)

@@ -23,7 +23,7 @@ from .hashing import (
     hash_pins,
     sha256_file,
 )
-from .index import IndexRefused, IndexUnreachable, MissingExtra
+from .index import IndexRefused, IndexUnreachable
 from .plan import LockPlan, Pin, plan
 from .pylock import pins_without_url, render_pylock, validate_pylock
 from .requirements import render_requirements
@@ -43,7 +43,6 @@ __all__ = [
     "LockPlan",
     "LockedFile",
     "LockedPin",
-    "MissingExtra",
     "Pin",
     "ProgressFn",
     "Unlockable",

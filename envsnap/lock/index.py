@@ -27,7 +27,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from .. import rules
-from ..errors import BadInputError, EnvsnapError, FileTooLarge
+from ..errors import EnvsnapError, FileTooLarge
 from ..host import read_regular_file
 from ..progress import SILENT, Transfer, human_bytes
 from ..redact import redact_url
@@ -71,21 +71,6 @@ class OffIndexRedirect(EnvsnapError):
 
 class Cancelled(Exception):
     """Raised in a worker whose run was cancelled (Ctrl-C, or another worker failed)."""
-
-
-class MissingExtra(BadInputError):
-    """The command needs an optional dependency that is not installed: exit 2, one line."""
-
-
-def require_requests() -> None:
-    """Raise MissingExtra unless requests (the ``lock`` extra) is installed: said before any
-    work, in place of a ModuleNotFoundError in the middle of it. Looked up, not imported:
-    the import itself runs on a thread beside the user's pip configuration (cli/lock.py)."""
-    import importlib.util
-
-    if importlib.util.find_spec("requests") is None:
-        raise MissingExtra("reaching a package index needs the 'lock' extra (requests): "
-                           "pip install 'envsnap[lock]'")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

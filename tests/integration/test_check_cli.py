@@ -52,14 +52,17 @@ def test_check_passes_on_the_same_machine_and_fails_after_a_package_changes(
     # The fix names the interpreter that was checked, not whatever `pip` is on PATH.
     assert f"fix: {python} -m pip install pinned==1.0" in out
     assert "package: 6 packages not in the snapshot: stray0, stray1, stray2" in out
-    assert out.index("CRITICAL") < out.index("MINOR")
+    # Rated as diff rates them: a minor upgrade, packages added; exact fails on both.
+    assert out.index("MINOR") < out.index("INFO")
+    assert "fails on: environment differences at any severity (policy exact)" in out
     assert (f"  envsnap lock {snap} -o envsnap-lock && {python} -m pip uninstall -y stray0 "
             "stray1 stray2 stray3 stray4 stray5 && ") in out
 
     rc, out, _ = envsnap("check", str(snap), "--python", str(python), "--format", "json")
     data = json.loads(out)
     assert rc == 1 and data["passed"] is False
-    assert (data["findings"][0]["subject"], data["findings"][0]["severity"]) == ("pinned", "critical")
+    assert (data["findings"][0]["subject"], data["findings"][0]["severity"]) == ("pinned", "minor")
+    assert data["thresholds"] == {"environment": "info", "host": "critical"}
     assert [(g["kind"], g["count"]) for g in data["groups"]] == [("version", 1), ("extra", 6)]
 
     rc, out, _ = envsnap("check", str(snap), "--python", str(python), "--ignore-extras", "-v",
@@ -157,3 +160,74 @@ def test_fleet_directory_and_help(tmp_path: Path) -> None:
     for command in ("diff", "check", "fleet"):
         out_io = io.StringIO()
         assert main([command, "--help"], Console(out=out_io)) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Through `python -m envsnap`, as CI runs it.
+
+
+def cli(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`python -m envsnap ARGV` in ``cwd`` (no pyproject.toml above it but the test's own)."""
+    return subprocess.run([sys.executable, "-m", "envsnap", *argv], cwd=cwd,
+                          env=support.clean_env(), capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+@pytest.mark.slow
+def test_diff_and_check_give_a_change_one_severity_and_the_policy_decides(
+    tmp_path: Path,
+) -> None:
+    # Issue 18: the same pyyaml patch upgrade was info in diff and critical in check.
+    wheels = tmp_path / "wheels"
+    for version in ("6.0.1", "6.0.2"):
+        support.build_wheel(wheels, "pyyaml", version)
+    python = support.make_venv(tmp_path / "venv")
+    support.pip_install(python, "--isolated", "--no-index", "--find-links", wheels,
+                        "pyyaml==6.0.1")
+    assert cli(tmp_path, "capture", "--python", str(python), "-o", "before.toml").returncode == 0
+    support.pip_install(python, "--isolated", "--no-index", "--find-links", wheels,
+                        "pyyaml==6.0.2")
+    assert cli(tmp_path, "capture", "--python", str(python), "-o", "after.toml").returncode == 0
+
+    proc = cli(tmp_path, "diff", "before.toml", "after.toml", "--format", "json")
+    diffed = {c["name"]: c["severity"] for c in json.loads(proc.stdout)["changes"]}
+    proc = cli(tmp_path, "check", "before.toml", "--python", str(python), "--format", "json")
+    checked = json.loads(proc.stdout)
+    assert diffed == {f["subject"]: f["severity"] for f in checked["findings"]} == {
+        "pyyaml": "info"}
+    # exact: the environment is the snapshot's, so even an info difference fails the gate.
+    assert proc.returncode == 1 and checked["passed"] is False
+    assert checked["thresholds"] == {"environment": "info", "host": "critical"}
+    proc = cli(tmp_path, "check", "before.toml", "--python", str(python), "--policy",
+               "compatible")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("fails on: environment differences at minor or worse (policy compatible), host "
+            "findings at critical or worse (--fail-on critical)") in proc.stdout
+    assert "To bring this environment" not in proc.stdout  # the policy allows it: no remedy
+    # An ignore list is said on every run that applies it, with what it hid.
+    (tmp_path / "pyproject.toml").write_text('[tool.envsnap]\nignore-packages = ["pyyaml"]\n')
+    proc = cli(tmp_path, "check", "before.toml", "--python", str(python), "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == (f"envsnap: ignoring packages pyyaml ([tool.envsnap] in "
+                           f"{tmp_path / 'pyproject.toml'}): 1 change hidden\n")
+    assert json.loads(proc.stdout)["ignore"] == {"packages": ["pyyaml"], "env": []}
+
+
+@pytest.mark.slow
+def test_checks_remedy_never_removes_envsnap_or_what_its_extras_need(tmp_path: Path) -> None:
+    # Issue 18: the remedy would `pip uninstall` conda-lock, pip-tools and the rest of
+    # envsnap's own dependencies. Checked here: the environment this envsnap runs in, against
+    # a snapshot of a venv without envsnap.
+    wheels = tmp_path / "wheels"
+    support.build_wheel(wheels, "pinned", "1.0")
+    python = support.make_venv(tmp_path / "venv")
+    support.pip_install(python, "--isolated", "--no-index", "--find-links", wheels, "pinned")
+    assert cli(tmp_path, "capture", "--python", str(python), "-o", "snap.toml").returncode == 0
+    proc = cli(tmp_path, "check", "snap.toml", "--python", sys.executable, "--format", "json")
+    data = json.loads(proc.stdout)
+    tool = {f["subject"] for f in data["findings"] if f["kind"] == "tool"}
+    assert {"envsnap", "packaging", "conda-lock", "pip-tools"} <= tool, tool
+    remedy = data["remedy"]["command"]
+    assert "pip install --require-hashes" in remedy  # pinned is missing: there is a remedy
+    removed = remedy.partition("uninstall -y ")[2].partition(" && ")[0].split()
+    assert not tool & set(removed), tool & set(removed)

@@ -38,7 +38,7 @@ def test_help_teaches() -> None:
 @pytest.mark.parametrize(
     ("content", "needle"),
     [
-        (b"this is not toml = = =", "not a valid snapshot file"),
+        (b"this is not toml = = =", "not valid TOML"),
         (b"schema = 99\n", "schema 99 is not supported"),
         (b"\x00\xff\xfe", "not UTF-8"),
         (b"schema = 1\n[python]\nversion = '3.11'\n", "missing required key at 'python.implementation'"),

@@ -107,11 +107,12 @@ def test_diff_of_two_real_venvs_reports_exactly_the_drift(
     assert edpkg_old.startswith("1.0 (editable file://")
     assert sum(data["summary"].values()) == 8
     severity = {c["name"]: c["severity"] for c in data["changes"]}
-    assert (severity["gone"], severity["gone-dep"]) == ("major", "info")
+    # Nothing installed required gone: a top-level removal (removed_leaf).
+    assert (severity["gone"], severity["gone-dep"]) == ("minor", "info")
     users = {c["name"]: c["dependents"] for c in data["changes"]}
     assert users["up-helper"] == ["up"] and users["gone-dep"] == ["gone"]
 
-    # The default gate (critical) passes; --fail-on major fails on the removal.
+    # The default gate (critical) passes; --fail-on major fails (the +cu121 -> +cu124 variant).
     assert envsnap("diff", a, b)[0] == 0
     rc, text, _ = envsnap("diff", a, b, "--fail-on", "major")
     assert rc == 1 and "gone removed" in text
@@ -131,3 +132,160 @@ def test_diff_reads_a_snapshot_from_stdin(venv_pair: tuple[Path, Path], tmp_path
                           env=support.clean_env(), check=False)
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)["changes"]) == 8
+
+
+# ---------------------------------------------------------------------------------------------
+# Through `python -m envsnap`, as CI runs it: a CPU-only venv against the same venv captured
+# where the host's CUDA is not (an image built from the snapshot).
+
+# The host's CUDA as this project's build machine recorded it (/usr/local/cuda-13.0, its
+# libcudart found by ldconfig): a host fact, whatever machine runs the test.
+HOST_CUDA = {"toolkit_version": "13.0.88", "toolkit_path": "/usr/local/cuda-13.0",
+             "toolkit_found_via": "/usr/local/cuda", "nvcc_version": "13.0.88",
+             "libraries": [{"library": "cudart", "version": "13.0.96",
+                            "path": "/usr/local/cuda-13.0/lib/libcudart.so.13",
+                            "found_via": "ldconfig", "soname": "libcudart.so.13"}]}
+CPU_ONLY = ("requests", "tqdm", "pyyaml", "click")
+
+
+def cli(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """`python -m envsnap ARGV` in ``cwd`` (no pyproject.toml above it but the test's own)."""
+    return subprocess.run([sys.executable, "-m", "envsnap", *argv], cwd=cwd,
+                          env=support.clean_env(), capture_output=True, text=True, timeout=300,
+                          check=False)
+
+
+@pytest.fixture(scope="module")
+def cpu_only(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """One real CPU-only venv captured three times: on the host (with the host's CUDA), in its
+    image (no CUDA there), and in the image after click was upgraded."""
+    root = tmp_path_factory.mktemp("cpu-only")
+    wheels = root / "wheels"
+    for name in CPU_ONLY:
+        support.build_wheel(wheels, name, "1.0")
+    support.build_wheel(wheels, "click", "1.1")
+    python = support.make_venv(root / "venv")
+    pip(python, "--find-links", wheels, *(f"{name}==1.0" for name in CPU_ONLY))
+    snaps = []
+    for out, cuda in (("host.json", HOST_CUDA), ("image.json", None), ("drifted.json", None)):
+        if out == "drifted.json":
+            pip(python, "--find-links", wheels, "click==1.1")
+        proc = cli(root, "capture", "--python", str(python), "--skip", "project,cuda",
+                   "--json", "-o", str(root / "raw.json"))
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads((root / "raw.json").read_text())
+        if cuda is not None:
+            data["cuda"] = cuda
+            del data["digest"]  # edited on purpose: no digest rather than a wrong one
+        (root / out).write_text(json.dumps(data))
+        snaps.append(root / out)
+    return snaps[0], snaps[1], snaps[2]
+
+
+def test_diff_tells_host_facts_from_environment_facts(
+    cpu_only: tuple[Path, Path, Path],
+) -> None:
+    host, _, drifted = cpu_only
+    proc = cli(host.parent, "diff", str(host), str(drifted), "--format", "json", "--fail-on",
+               "never")
+    assert proc.returncode == 0, proc.stderr
+    scopes = {(c["section"], c["name"]): c["scope"] for c in json.loads(proc.stdout)["changes"]}
+    assert scopes == {("cuda", "toolkit"): "host", ("cuda", "nvcc"): "host",
+                      ("cuda.libraries", "cudart (ldconfig)"): "host",
+                      ("python.packages", "click"): "environment"}, proc.stdout
+
+
+def test_a_perfect_image_of_a_cpu_only_venv_passes_a_major_gate(
+    cpu_only: tuple[Path, Path, Path],
+) -> None:
+    # Issue 18: the host's /usr/local/cuda, which nothing in the venv uses, failed the gate.
+    host, image, _ = cpu_only
+    proc = cli(host.parent, "diff", str(host), str(image), "--fail-on", "minor")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 critical, 0 major, 0 minor, 3 info" in proc.stdout
+    assert "cuda.libraries: cudart (ldconfig) removed" in proc.stdout
+    assert "nothing in the environment uses CUDA" in proc.stdout
+
+
+# The issue's triage example, for real: black, ruff and pytest-xdist removed (with what only
+# they needed), scikit-learn one release back, and a package whose 25 dependencies went with it.
+TOOLS = {("black", "24.10.0"): ["pathspec>=0.9"], ("pathspec", "0.12.1"): [],
+         ("ruff", "0.8.0"): [], ("pytest-xdist", "3.6.1"): ["execnet>=2.1"],
+         ("execnet", "2.1.1"): [], ("big", "1.0"): [f"dep{i:02d}" for i in range(25)],
+         **{(f"dep{i:02d}", "1.0"): [] for i in range(25)}}
+
+
+@pytest.fixture(scope="module")
+def triage_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("triage")
+    wheels = root / "wheels"
+    for (name, version), requires in TOOLS.items():
+        support.build_wheel(wheels, name, version, requires=requires)
+    for version in ("1.5.2", "1.4.2"):
+        support.build_wheel(wheels, "scikit-learn", version)
+    python = support.make_venv(root / "venv")
+    pip(python, "--find-links", wheels, "black", "ruff", "pytest-xdist", "big",
+        "scikit-learn==1.5.2")
+    assert cli(root, "capture", "--python", str(python), "--skip", "project", "-o",
+               "a.toml").returncode == 0
+    support.run([python, "-m", "pip", "uninstall", "-y", "black", "pathspec", "ruff",
+                 "pytest-xdist", "execnet", "big", *(f"dep{i:02d}" for i in range(25))],
+                env=support.clean_env())
+    pip(python, "--find-links", wheels, "scikit-learn==1.4.2")
+    assert cli(root, "capture", "--python", str(python), "--skip", "project", "-o",
+               "b.toml").returncode == 0
+    return root / "a.toml", root / "b.toml"
+
+
+def test_top_level_removals_are_one_line_ranked_below_a_downgrade(
+    triage_pair: tuple[Path, Path],
+) -> None:
+    a, b = triage_pair
+    proc = cli(a.parent, "diff", str(a), str(b), "--fail-on", "major")
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr  # the downgrade, not the tools
+    assert ("  python.packages: 4 top-level packages removed: big 1.0, black 24.10.0, "
+            "pytest-xdist 3.6.1, ruff\n      0.8.0\n") in out
+    assert out.index("MAJOR (1)") < out.index("scikit-learn downgraded") < out.index(
+        "MINOR (4)") < out.index("4 top-level packages removed")
+    assert "python.packages: ruff removed" not in out
+
+
+def test_more_than_20_removals_of_one_cause_are_one_line_and_v_lists_each(
+    triage_pair: tuple[Path, Path],
+) -> None:
+    a, b = triage_pair
+    out = cli(a.parent, "diff", str(a), str(b)).stdout
+    assert "27 removed with them: dep00, dep01, dep02, dep03, dep04, dep05, dep06, dep07" in out
+    assert "dep24 removed" not in out and "and 19 more\n         (-v lists each)" in out
+    verbose = cli(a.parent, "diff", str(a), str(b), "-v").stdout
+    assert all(f"dep{i:02d} removed  - 1.0  [info]" in verbose for i in range(25))
+
+
+def test_diff_ends_with_a_remedy_and_json_gives_each_fix(triage_pair: tuple[Path, Path]) -> None:
+    a, b = triage_pair
+    out = cli(a.parent, "diff", str(a), str(b)).stdout
+    remedy = (f"envsnap lock {a} -o envsnap-lock && python -m pip install --require-hashes "
+              "--no-deps -r envsnap-lock/requirements.txt")
+    assert out.endswith(f"To bring B's Python environment to A's, run:\n  {remedy}\n"), out
+    data = json.loads(cli(a.parent, "diff", str(a), str(b), "--format", "json").stdout)
+    assert data["remedy"] == {"command": remedy, "caveats": []}
+    fixes = {c["name"]: c["fix"] for c in data["changes"]}
+    assert fixes["scikit-learn"] == "python -m pip install scikit-learn==1.5.2"
+    assert fixes["ruff"] == "python -m pip install ruff==0.8.0"
+
+
+def test_ignore_packages_is_announced_with_what_it_hid(triage_pair: tuple[Path, Path],
+                                                      tmp_path: Path) -> None:
+    a, b = triage_pair
+    (tmp_path / "pyproject.toml").write_text('[tool.envsnap]\nignore-packages = ["ruff", "dep*"]\n')
+    proc = cli(tmp_path, "diff", str(a), str(b), "--format", "json")
+    assert proc.stderr == (f"envsnap: ignoring packages ruff, dep* ([tool.envsnap] in "
+                           f"{tmp_path / 'pyproject.toml'}): 26 changes hidden\n")
+    data = json.loads(proc.stdout)
+    assert data["ignored"] == {"packages matching the ignore list": 26}
+    assert data["ignore"] == {"packages": ["ruff", "dep*"], "env": []}
+    proc = cli(tmp_path, "diff", str(a), str(b), "--ignore", "black")
+    assert ("ignoring packages ruff, dep*, black ([tool.envsnap] in "
+            f"{tmp_path / 'pyproject.toml'} and --ignore): 27 changes hidden") in proc.stderr
+    assert "ignored: 27 changes of packages matching the ignore list" in proc.stdout

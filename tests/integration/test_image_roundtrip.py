@@ -5,6 +5,9 @@ after one small package changed reuses the heavy layers."""
 from __future__ import annotations
 
 import io
+import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -186,3 +189,126 @@ def test_rebuild_after_small_change_reuses_heavy_layers(source: dict[str, Path],
 def engine_layers_of_base() -> tuple[str, ...]:
     with Engine.connect() as engine:
         return engine.layers(BASE)
+
+
+# ---------------------------------------------------------------------------------------------
+# build-image --verify and check --image: a CPU venv (requests, tqdm, pyyaml, click) captured
+# with the CLI, built air-gapped on the local base, then captured inside the image by envsnap
+# mounted read-only and compared by scope.
+
+CPU_PINS = ("requests==2.32.3", "certifi==2024.8.30", "charset-normalizer==3.4.0", "idna==3.10",
+            "urllib3==2.2.3", "tqdm==4.67.1", "pyyaml==6.0.2", "click==8.1.7")
+VERIFY_TAG = "envsnap-test:verify"
+
+
+def envsnap(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "envsnap", *map(str, args)],
+                          env=support.clean_env({"NO_COLOR": "1"}), capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+@pytest.fixture(scope="module")
+def cpu(tmp_path_factory: pytest.TempPathFactory, docker_engine: None) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("verify")
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "envsnap-tests"
+    wheels = support.download_wheels(cache / "cpu-venv", CPU_PINS)
+    python = support.make_venv(root / "venv", with_pip=False)  # exactly these 8 packages
+    support.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-index",
+                 "--find-links", wheels, *CPU_PINS], env=support.clean_env())
+    snap = root / "cpu.toml"
+    proc = envsnap("capture", "--python", python, "-o", snap, "-q")
+    assert proc.returncode == 0, proc.stderr
+    return {"root": root, "snapshot": snap, "wheels": wheels}
+
+
+def _build_verified(cpu: dict[str, Path]) -> subprocess.CompletedProcess[str]:
+    return envsnap("build-image", cpu["snapshot"], "-t", VERIFY_TAG, "--wheelhouse", cpu["wheels"],
+                   "--offline", "--network", "none", "--base-image", BASE, "--verify")
+
+
+def _base_python() -> str:
+    return subprocess.run(["docker", "run", "--rm", "--network", "none", BASE, "python3", "-c",
+                           "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+
+
+def test_build_image_verify_passes_on_a_faithful_image(cpu: dict[str, Path]) -> None:
+    proc = _build_verified(cpu)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == VERIFY_TAG
+    assert lines[-1].startswith(f"verified: image {VERIFY_TAG} (Python ")
+    assert "8 package(s)) has the environment of" in lines[-1]
+    # The host's CUDA and the like are listed as expected, never as drift.
+    assert "drift" not in proc.stdout.split("expected for an image")[0]
+    with Engine.connect() as engine:
+        meta = engine.inspect(VERIFY_TAG)
+    snap = snapio.load(cpu["snapshot"])
+    assert snap.python is not None
+    labels = meta["Config"]["Labels"]
+    assert labels["io.envsnap.python"] == _base_python()  # what the image runs (Debian's 3.11.x)
+    assert labels["io.envsnap.snapshot.python"] == snap.python.version
+    assert labels["io.envsnap.snapshot.digest"] == snap.digest
+
+
+def test_a_different_patch_is_said_on_every_build_cached_or_not(cpu: dict[str, Path]) -> None:
+    snap = snapio.load(cpu["snapshot"])
+    assert snap.python is not None
+    real = _base_python()
+    built = []
+    for _ in range(2):  # the second build comes entirely from the cache: the same image
+        proc = _build_verified(cpu)
+        assert proc.returncode == 0, proc.stderr
+        said = f"warning: the image runs Python {real}, the snapshot {snap.python.version}"
+        assert (said in proc.stderr) == (real != snap.python.version), proc.stderr
+        built.append(re.findall(r"built (sha256:\w+) in", proc.stderr))
+    assert built[0] == built[1] and len(built[0]) == 1
+
+
+def test_check_image_names_the_changed_pin(cpu: dict[str, Path]) -> None:
+    assert _build_verified(cpu).returncode == 0
+    snap = snapio.load(cpu["snapshot"])
+    assert snap.python is not None
+    changed = snap.replace(python=replace(snap.python, packages=tuple(
+        replace(p, version="8.1.8") if p.name == "click" else p for p in snap.python.packages)))
+    path = cpu["root"] / "changed.toml"
+    snapio.dump(changed, path)
+    proc = envsnap("check", path, "--image", VERIFY_TAG)
+    assert proc.returncode == 1, proc.stderr
+    assert "python.packages: click downgraded  8.1.8 -> 8.1.7" in proc.stdout
+    assert proc.stdout.splitlines()[-1].endswith("in 1 environment fact(s)")
+    # The remedy is a rebuild, never a pip command run inside the image.
+    assert f"  envsnap build-image {path} -t {VERIFY_TAG} --verify\n" in proc.stdout
+    assert "pip install" not in proc.stdout
+    proc = envsnap("check", cpu["snapshot"], "--image", VERIFY_TAG, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["schema"] == "envsnap.verify/1" and data["passed"] and data["drift"] == []
+    assert all(e["scope"] == "host" or e["section"] in ("python", "env") for e in data["expected"])
+
+
+def test_the_image_is_not_changed_by_being_checked(cpu: dict[str, Path]) -> None:
+    assert _build_verified(cpu).returncode == 0
+    with Engine.connect() as engine:
+        before = engine.inspect(VERIFY_TAG)["Id"]
+    proc = envsnap("check", cpu["snapshot"], "--image", VERIFY_TAG, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    inside = json.loads(proc.stdout)
+    assert inside["packages"] == 8  # neither envsnap nor packaging was installed to capture
+    with Engine.connect() as engine:
+        assert engine.inspect(VERIFY_TAG)["Id"] == before
+    listed = subprocess.run(["docker", "run", "--rm", "--network", "none", VERIFY_TAG,
+                             "/opt/venv/bin/python", "-c",
+                             "import importlib.util as u; print(u.find_spec('envsnap'), "
+                             "u.find_spec('packaging'))"],
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    assert listed.strip() == "None None"
+
+
+def test_check_image_of_a_missing_image_is_bad_input(cpu: dict[str, Path]) -> None:
+    proc = envsnap("check", cpu["snapshot"], "--image", "envsnap-test:no-such-image")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("--image envsnap-test:no-such-image: no such image on "
+                                        "this Docker engine")

@@ -130,6 +130,6 @@ def test_a_missing_extra_is_one_line_with_the_pip_command(plain_install: Path, c
                           timeout=120, check=False)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
-        "envsnap: error: reaching a package index needs the 'lock' extra (requests): "
+        f"envsnap: error: 'envsnap {command}' needs the lock extra (requests is not installed): "
         "pip install 'envsnap[lock]'"]
     assert not any(p.name in ("out", "v", "ctx") for p in tmp_path.iterdir())

@@ -67,16 +67,32 @@ def test_exact_policy_fails_on_any_version_change() -> None:
     live = live_with(Package(name="numpy", version="1.26.4"), Package(name="six", version="1.16.1"),
                      Package(name="attrs", version="23.2.0"))
     r = check(BASE, live)
-    assert rules(r) == [("package", "six", "critical")]
+    # Rated as diff rates it (a patch release: info); the exact policy fails on it anyway.
+    assert rules(r) == [("package", "six", "info")]
     assert r.findings[0].fix == "python -m pip install six==1.16.0"
+    assert r.thresholds("critical") == {"environment": "info", "host": "critical"}
+    assert r.failed("critical") and not r.failed("never")
 
 
 def test_compatible_policy_allows_patch_drift_of_non_abi_packages_only() -> None:
-    live = live_with(Package(name="numpy", version="1.26.5"), Package(name="six", version="1.16.1"),
+    live = live_with(Package(name="numpy", version="1.26.5", requested=True),
+                     Package(name="six", version="1.16.1"),
                      Package(name="attrs", version="23.2.0"))
     r = check(BASE, live, policy="compatible")
-    assert rules(r) == [("package", "numpy", "critical"), ("package", "six", "info")]
+    # numpy is ABI-sensitive: its patch release is minor (severity.toml [abi_sensitive]), and
+    # the compatible policy fails from minor up.
+    assert rules(r) == [("package", "numpy", "minor"), ("package", "six", "info")]
     assert "ABI-sensitive" in r.findings[0].explanation
+    assert r.thresholds("critical") == {"environment": "minor", "host": "critical"}
+    assert [r.fails(f, "critical") for f in r.findings] == [True, False]
+    # --fail-on can make the environment's gate stricter, never looser than the policy's.
+    assert r.thresholds("info")["environment"] == "info"
+    assert r.thresholds("critical")["environment"] == "minor"
+    six_only = check(BASE, replace(live, python=env(Package(name="numpy", version="1.26.4"),
+                                                   Package(name="six", version="1.16.1"),
+                                                   Package(name="attrs", version="23.2.0"))),
+                     policy="compatible")
+    assert not six_only.failed("critical") and six_only.remedy("t.toml") is None
 
 
 def test_missing_extra_variant_and_source() -> None:
@@ -88,11 +104,14 @@ def test_missing_extra_variant_and_source() -> None:
                                     Package(name="ed", version="1.0"),
                                     Package(name="extra", version="2.0")))
     r = check(exp, live)
-    assert rules(r) == [("package", "gone", "critical"), ("package", "torch", "critical"),
-                        ("package", "ed", "major"), ("package", "extra", "minor")]
-    torch = r.findings[1]
+    # The severities diff gives the same changes: lost CUDA, removed, source, added.
+    # gone: nothing in the snapshot required it (removed_leaf, minor).
+    assert rules(r) == [("package", "torch", "critical"), ("package", "gone", "minor"),
+                        ("package", "ed", "minor"), ("package", "extra", "info")]
+    torch = r.findings[0]
     assert "whl/cu128" in (torch.fix or "")
-    assert rules(check(exp, live, policy="compatible"))[-1] != ("package", "extra", "minor")
+    assert r.failed("critical")  # exact: the extra package alone would fail it
+    assert rules(check(exp, live, policy="compatible"))[-1] != ("package", "extra", "info")
 
 
 def test_python_minor_change() -> None:
@@ -352,9 +371,11 @@ def test_python_minor_mismatch_comes_before_package_findings() -> None:
     live = replace(BASE, python=replace(BASE.python, version="3.12.1", packages=(
         Package(name="numpy", version="2.0.0"), Package(name="six", version="1.17.0"))))
     r = check(BASE, live)
-    assert [(f.rule, f.subject) for f in r.findings][:2] == [("python", "python"),
-                                                             ("package", "attrs")]
-    assert all(f.severity == "critical" for f in r.findings)
+    # numpy and six: nothing requires them, nobody asked for them (leftovers, one level lower,
+    # as in diff); attrs: a removed leaf.
+    assert [(f.rule, f.subject, f.severity) for f in r.findings] == [
+        ("python", "python", "critical"), ("package", "attrs", "minor"),
+        ("package", "numpy", "minor"), ("package", "six", "info")]
 
 
 def _extras(n: int) -> tuple[Package, ...]:
@@ -374,17 +395,37 @@ def test_extras_are_one_group_and_ignore_extras_drops_them() -> None:
     assert quiet.ignored == {"packages not in the snapshot (--ignore-extras)": 59}
 
 
-def test_envsnap_and_what_only_it_needs_are_not_drift() -> None:
+def test_envsnap_and_what_it_needs_are_not_drift_and_never_removed() -> None:
     assert BASE.python is not None
     tool = (Package(name="envsnap", version="0.1.0", requires=("packaging>=25.0", "tomli>=2.1")),
             Package(name="tomli", version="2.2.1"),
             Package(name="packaging", version="25.0"),
-            Package(name="other", version="1.0", requires=("packaging",)))
+            Package(name="other", version="1.0", requires=("packaging",)),
+            # What envsnap's extras need (its metadata says so, the capture's graph does not).
+            Package(name="conda-lock", version="3.0.4", requires=("pydantic",)),
+            Package(name="pydantic", version="2.11.0"))
     live = replace(BASE, python=replace(BASE.python, packages=BASE.python.packages + tool))
-    kinds = {f.subject: (f.kind, f.severity) for f in check(BASE, live).findings}
-    # packaging is needed by `other` too: an extra like any other.
+    r = check(BASE, live, tool=("envsnap", "conda-lock", "pip-tools"))
+    kinds = {f.subject: (f.kind, f.severity) for f in r.findings}
+    # packaging is needed by `other` too, and by envsnap: never uninstalled.
     assert kinds == {"envsnap": ("tool", "info"), "tomli": ("tool", "info"),
-                     "packaging": ("extra", "minor"), "other": ("extra", "minor")}
+                     "packaging": ("tool", "info"), "conda-lock": ("tool", "info"),
+                     "pydantic": ("tool", "info"), "other": ("extra", "info")}
+    remedy = r.remedy("t.toml")
+    assert remedy is not None and remedy.command.endswith("uninstall -y other")
+    assert not any(f.difference for f in r.findings if f.kind == "tool")
+    # Where envsnap is not installed (--python another environment), nothing is its own.
+    without = env(*(p for p in BASE.python.packages + tool if p.name != "envsnap"))
+    other_env = replace(live, python=without)
+    found = {f.subject: f.kind for f in check(BASE, other_env, tool=("conda-lock",)).findings}
+    assert found["conda-lock"] == "extra"
+    # The snapshot itself had envsnap: what its extras need still stays.
+    with_envsnap = replace(BASE, python=replace(BASE.python, packages=BASE.python.packages
+                                                 + tool[:1]))
+    r = check(with_envsnap, live, tool=("envsnap", "conda-lock"))
+    assert {f.subject for f in r.findings if f.kind == "tool"} == {
+        "tomli", "packaging", "conda-lock", "pydantic"}
+    assert "conda-lock" not in (r.remedy("t.toml") or remedy).command
 
 
 def test_ignore_list_drops_packages_and_says_so() -> None:

@@ -281,7 +281,28 @@ def test_gpu_covered_via_ptx_is_not_critical() -> None:
     ptx = replace(TORCH_CU128, arch_list=("sm_80", "sm_90", "compute_90"))
     a = Snapshot(nvidia=nv("580.1", H100), frameworks=(ptx,))
     c = only(diff(a, replace(a, nvidia=nv("580.1", RTX5090))))
-    assert c.severity == "major"
+    # A newer architecture the build covers: gpu_model, as check rates it.
+    assert c.severity == "info" and "newer architecture" in c.explanation
+
+
+@pytest.mark.parametrize(("old", "new", "severity", "says"), [
+    (H100, replace(RTX5090, memory_bytes=32 * 2**30), "major", "less memory"),
+    (replace(H100, memory_bytes=80 * 2**30), GPU(index=0, name="NVIDIA A100-SXM4-80GB",
+                                                compute_capability="8.0",
+                                                memory_bytes=80 * 2**30), "major", "older"),
+    (H100, GPU(index=0, name="NVIDIA H200", compute_capability="9.0"), "info", "same or a newer"),
+])
+def test_another_gpu_is_rated_as_check_rates_it(old: GPU, new: GPU, severity: str,
+                                                says: str) -> None:
+    h100 = replace(old, memory_bytes=old.memory_bytes or 80 * 2**30)
+    c = only(diff(Snapshot(nvidia=nv("580.1", h100)), Snapshot(nvidia=nv("580.1", new))))
+    assert (c.severity, c.scope) == (severity, "host") and says in c.explanation
+
+
+def test_fewer_gpus_is_critical_as_in_check() -> None:
+    c = only(diff(Snapshot(nvidia=nv("580.1", H100, replace(H100, index=1))),
+                  Snapshot(nvidia=nv("580.1", H100))))
+    assert (c.kind, c.severity) == ("removed", "critical")
 
 
 def test_glibc_below_newest_manylinux_tag_is_critical() -> None:
@@ -369,6 +390,118 @@ def test_failed_probe_is_reported() -> None:
     b = Snapshot(probes={"nvidia": ProbeStatus(status="error", error="NVML timed out")})
     c = only(diff(a, b))
     assert c.section == "probes" and "NVML timed out" in c.explanation
+
+
+# ---------------------------------------------------------------------------------------------
+# Scope: host facts and environment facts
+
+
+def test_every_change_says_whether_the_host_or_the_environment_holds_it() -> None:
+    ldconfig = LibraryCopy(library="cudart", version="12.8.90", path="/usr/lib/libcudart.so.12",
+                           found_via="ldconfig")
+    wheel = LibraryCopy(library="cudnn", version="9.10.2", path="/v/nvidia/cudnn/lib",
+                        found_via="pip:nvidia-cudnn-cu12")
+    conda_copy = LibraryCopy(library="nccl", version="2.27.5", path="/c/lib/libnccl.so.2",
+                             found_via="conda:nccl")
+    a = snap(pkg("x", "1.0"), pkg("typer", "1.0", requires=("click<9",)), pkg("click", "8.0"),
+             os=OSInfo(system="Linux", arch="x86_64", glibc="2.39"),
+             cpu=CPUInfo(model="EPYC", flags=("avx512f",)),
+             nvidia=NvidiaInfo(driver_version="580.159.04", gpus=(H100,)),
+             cuda=CudaInfo(toolkit_version="12.8", nvcc_version="12.8",
+                           libraries=(ldconfig, wheel, conda_copy)),
+             frameworks=(TORCH_CU128,), env={"PYTHONHASHSEED": "0"},
+             conda=CondaEnv(prefix="/c", packages=(
+                 CondaPackage(name="nccl", version="2.27.5", build="h1"),)),
+             probes={"nvidia": ProbeStatus(status="ok"), "python": ProbeStatus(status="ok")})
+    b = snap(pkg("x", "2.0"), pkg("typer", "1.0", requires=("click<9",)), pkg("click", "9.0"),
+             os=OSInfo(system="Linux", arch="x86_64", glibc="2.41"),
+             cpu=CPUInfo(model="Xeon", flags=()),
+             nvidia=NvidiaInfo(driver_version="580.160.01", gpus=(replace(H100, name="H200"),)),
+             cuda=CudaInfo(toolkit_version="13.0", nvcc_version="13.0", libraries=(
+                 replace(ldconfig, version="13.0.96"), replace(wheel, version="9.11.0"),
+                 replace(conda_copy, version="2.28.3"))),
+             frameworks=(replace(TORCH_CU128, version="2.9.2+cu128"),), env={"PYTHONHASHSEED": "1"},
+             conda=CondaEnv(prefix="/c", packages=(
+                 CondaPackage(name="nccl", version="2.28.3", build="h1"),)),
+             probes={"nvidia": ProbeStatus(status="error", error="NVML timed out"),
+                     "python": ProbeStatus(status="error", error="timed out")})
+    got = {(c.section, c.name): c.scope for c in diff(a, b).changes}
+    assert got == {
+        ("os", "glibc"): "host", ("cpu", "model"): "host", ("cpu", "avx512f"): "host",
+        ("nvidia", "driver"): "host", ("nvidia.gpus", "GPU0"): "host",
+        ("cuda", "toolkit"): "host", ("cuda", "nvcc"): "host",
+        ("cuda.libraries", "cudart (ldconfig)"): "host",
+        # A CUDA library the environment brought (a wheel, a conda package) is the environment's.
+        ("cuda.libraries", "cudnn (pip:nvidia-cudnn-cu12)"): "environment",
+        ("cuda.libraries", "nccl (conda:nccl)"): "environment",
+        ("python.packages", "x"): "environment", ("python.packages", "click"): "environment",
+        ("python.requirements", "typer requires click<9"): "environment",
+        ("conda.packages", "nccl"): "environment", ("frameworks", "torch"): "environment",
+        ("env", "PYTHONHASHSEED"): "environment",
+        # A failed probe takes its section's scope.
+        ("probes", "nvidia"): "host", ("probes", "python"): "environment",
+    }
+
+
+@pytest.mark.parametrize(("via", "scope"), [
+    ("ldconfig", "host"), ("cuda_home", "host"), ("system:libcudnn9-cuda-12", "host"),
+    ("ld_library_path", "host"), ("pip:nvidia-nccl-cu12", "environment"),
+    ("conda:cudnn", "environment"),
+])
+def test_a_cuda_library_copys_scope_is_how_it_was_found(via: str, scope: str) -> None:
+    copy = LibraryCopy(library="cudnn", version="9.1.0", path="/x/libcudnn.so.9", found_via=via)
+    c = only(diff(Snapshot(cuda=CudaInfo(libraries=(copy,))), Snapshot(cuda=CudaInfo())))
+    assert (c.name, c.scope) == (f"cudnn ({via})", scope)
+
+
+HOST_CUDART = LibraryCopy(library="cudart", version="13.0.96",
+                          path="/usr/local/cuda-13.0/lib/libcudart.so.13", found_via="ldconfig")
+HOST_CUDA = CudaInfo(toolkit_version="13.0.88", nvcc_version="13.0.88", libraries=(HOST_CUDART,))
+
+
+def test_host_cuda_nothing_in_the_environment_uses_is_info() -> None:
+    # A CPU-only venv captured on a machine with /usr/local/cuda, against its image.
+    cpu_only = snap(*(pkg(n, "1.0") for n in ("requests", "tqdm", "pyyaml", "click")))
+    d = diff(replace(cpu_only, cuda=HOST_CUDA), cpu_only)
+    got = {c.name: (c.kind, c.severity, c.scope) for c in d.changes}
+    assert got == {"toolkit": ("removed", "info", "host"), "nvcc": ("removed", "info", "host"),
+                   "cudart (ldconfig)": ("removed", "info", "host")}
+    assert not d.failed("minor")
+    assert all("nothing in the environment uses CUDA" in c.explanation for c in d.changes)
+    # Another version of the host's libraries is no news to it either.
+    newer = CudaInfo(libraries=(replace(HOST_CUDART, version="12.8.90"),))
+    assert only(diff(replace(cpu_only, cuda=CudaInfo(libraries=(HOST_CUDART,))),
+                     replace(cpu_only, cuda=newer))).severity == "info"
+
+
+@pytest.mark.parametrize("user", [
+    pkg("cupy-cuda12x", "13.3.0"), pkg("nvidia-cublas-cu12", "12.8.4.1"),
+    pkg("jax-cuda12-plugin", "0.4.38"), pkg("mylib", "1.0+cu124"),
+])
+def test_host_cuda_a_cuda_package_may_load_keeps_its_rule(user: Package) -> None:
+    a = snap(user, cuda=HOST_CUDA)
+    c = next(c for c in diff(a, replace(a, cuda=None)).changes if c.name == "cudart (ldconfig)")
+    assert c.severity == "major" and "fails unless another copy" in c.explanation
+
+
+def test_a_host_copy_removed_beside_the_environments_own_copy_is_info() -> None:
+    wheel = LibraryCopy(library="cudart", version="12.8.90", path="/v/nvidia/cuda_runtime/lib",
+                        found_via="pip:nvidia-cuda-runtime-cu12")
+    a = snap(cuda=CudaInfo(libraries=(HOST_CUDART, wheel)), frameworks=(TORCH_CU128,))
+    c = only(diff(a, replace(a, cuda=CudaInfo(libraries=(wheel,)))))
+    assert (c.severity, c.scope) == ("info", "host")
+    assert "brings its own cudart copy" in c.explanation
+    # Its own copy going away is the environment's, and as serious as before.
+    c = only(diff(a, replace(a, cuda=CudaInfo(libraries=(HOST_CUDART,)))))
+    assert (c.severity, c.scope) == ("major", "environment")
+
+
+def test_a_section_nobody_classified_is_the_environments() -> None:
+    # A plugin's section (or a Change built by hand) gets its scope from its section.
+    assert Change(section="infiniband", name="rate", kind="changed", severity="info",
+                  old="1", new="2", explanation="").scope == "environment"
+    assert Change(section="nvidia.gpus", name="GPU0", kind="removed", severity="major",
+                  old="H100", new=None, explanation="").scope == "host"
 
 
 def test_identical_snapshots_have_no_changes_and_order_is_by_severity() -> None:
@@ -506,12 +639,13 @@ def test_a_removal_and_its_exclusive_tail_are_one_change() -> None:
     d = diff(a, b)
     by = {c.name: c for c in d.changes}
     assert set(by) == {"flask", "werkzeug", "jinja2"}  # markupsafe is still needed and stays
-    assert (by["flask"].severity, by["flask"].caused_by) == ("major", None)
+    # Nothing installed required flask: a top-level package, removed_leaf (minor).
+    assert (by["flask"].severity, by["flask"].caused_by) == ("minor", None)
     assert "2 dependencies nothing else needs went with it: jinja2, werkzeug" in \
         by["flask"].explanation
     for tail in ("werkzeug", "jinja2"):
         assert (by[tail].severity, by[tail].caused_by) == ("info", "flask")
-    assert d.summary() == {"critical": 0, "major": 1, "minor": 0, "info": 2}
+    assert d.summary() == {"critical": 0, "major": 0, "minor": 1, "info": 2}
 
 
 def test_a_dependency_still_needed_elsewhere_is_its_own_change() -> None:
@@ -569,3 +703,15 @@ def test_a_long_tail_is_followed_to_its_head_in_one_pass() -> None:
     # A cycle of leftovers with nothing above it explains nothing: each is its own change.
     loop = [req("x", "1.0", "y"), req("y", "1.0", "x")]
     assert {c.caused_by for c in diff(snap(*loop), snap()).changes} == {None}
+
+
+def test_a_removal_nothing_required_is_a_leaf_one_others_required_keeps_its_class() -> None:
+    a = snap(pkg("black", "24.10.0", requested=True), req("app", "1.0", "lib", requested=True),
+             pkg("lib", "2.0"))
+    d = diff(a, snap(req("app", "1.0", "lib", requested=True)))
+    sev = {c.name: c.severity for c in d.changes}
+    assert sev == {"black": "minor", "lib": "major", "app requires lib": "critical"}
+    assert "Nothing installed required it" in next(
+        c.explanation for c in d.changes if c.name == "black")
+    # Never worse than the class's own removal level (pip removed: minor already).
+    assert only(diff(snap(pkg("pip", "24.0")), snap())).severity == "minor"

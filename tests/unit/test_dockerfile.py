@@ -102,7 +102,7 @@ def test_patch_difference_is_reported() -> None:
     base = choose_base(snap)
     base = base.__class__(ref=base.ref, python="python3", reason="x", python_version="3.11.2")
     assert render(snap, _lock(snap), base=base, offline=True).notes == (
-        "the base image has Python 3.11.2, the snapshot 3.11.7 (patch differs)",)
+        "the image runs Python 3.11.2, the snapshot 3.11.7 (patch differs)",)
 
 
 @pytest.mark.parametrize("labels,env", [

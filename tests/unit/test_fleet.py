@@ -114,18 +114,19 @@ def test_nodes_are_grouped_by_identical_drift_and_cluster_rules_rank_them() -> N
     nodes[9] = ("n9", node(9, gpus=4))
     f = fleet_report("golden", base, nodes)
     assert f.agree == ("n0", "n1", "n2", "n4", "n6", "n8")
+    # Fewer GPUs is critical (gpu_removed), as check rates it.
     assert [(g.worst, g.nodes) for g in f.groups] == [
-        ("critical", ("n3", "n7")), ("major", ("n5",)), ("major", ("n9",))]
+        ("critical", ("n3", "n7")), ("critical", ("n9",)), ("major", ("n5",))]
     nccl = {(c.section, c.name): c for c in f.groups[0].changes}
     # The same NCCL seen three ways (framework build, pip wheel, torch's pin) is one group.
     assert nccl[("frameworks", "torch.nccl")].severity == "critical"
     assert nccl[("python.packages", "nvidia-nccl-cu12")].severity == "critical"
     assert "every rank must load the same NCCL" in nccl[("frameworks", "torch.nccl")].explanation
-    odd = {(c.section, c.name): c.severity for c in f.groups[1].changes}
+    odd = {(c.section, c.name): c.severity for c in f.groups[2].changes}
     assert odd[("env", "NCCL_SOCKET_IFNAME")] == "major"
     assert ("python.packages", "numpy") in odd
-    assert {c.section for c in f.groups[2].changes} == {"nvidia.gpus"}
-    assert f.summary() == {"critical": 2, "major": 2, "minor": 0, "info": 0}
+    assert {c.section for c in f.groups[1].changes} == {"nvidia.gpus"}
+    assert f.summary() == {"critical": 3, "major": 1, "minor": 0, "info": 0}
     assert f.failed("critical") and f.failed("major")
     assert f.drifted == ("n3", "n5", "n7", "n9")
 

@@ -20,6 +20,7 @@ import support
 from goldenfiles import EXT, GOLDEN, assert_golden
 
 from envsnap import capture
+from envsnap.config import Ignore
 from envsnap.drift import Change, SnapshotDiff, diff
 from envsnap.fleet import fleet_report
 from envsnap.gate import HOST_PROBES, check
@@ -129,12 +130,32 @@ def numpy_downgrade(s: Snapshot) -> Snapshot:
     return with_packages(s, put=(pkg("numpy", "1.26.4", native=True, requested=True),))
 
 
+TOOLS = (pkg("black", "24.10.0", "click>=8.0.0", "pathspec>=0.9", requested=True),
+         pkg("pathspec", "0.12.1"), pkg("ruff", "0.8.0", requested=True),
+         pkg("pytest-xdist", "3.6.1", "execnet>=2.1", requested=True), pkg("execnet", "2.1.1"),
+         pkg("scikit-learn", "1.5.2", "numpy>=1.19.5", "scipy>=1.6.0", requested=True))
+
+
+def with_tools(s: Snapshot) -> Snapshot:
+    return with_packages(s, put=TOOLS)
+
+
+def tools_removed_sklearn_downgraded(s: Snapshot) -> Snapshot:
+    """The issue's example: black, ruff and pytest-xdist gone (with their own dependencies),
+    scikit-learn one minor release back."""
+    return with_packages(with_tools(s), drop=("black", "pathspec", "ruff", "pytest-xdist",
+                                              "execnet"),
+                         put=(pkg("scikit-learn", "1.4.2", "numpy>=1.19.5", "scipy>=1.6.0",
+                                  requested=True),))
+
+
 DIFFS: dict[str, tuple[Callable[[Snapshot], Snapshot], Callable[[Snapshot], Snapshot]]] = {
     # name: (derive A, derive B)
     "requirement-broken-by-upgrade": (typer_needs_rich_lt_14, rich_15),
     "removal-with-dependency-tail": (lambda s: s, flask_removed),
     "upgrade-pulls-dependencies": (lambda s: s, rich_pulls_dependencies),
     "numpy-2-to-1-downgrade": (lambda s: s, numpy_downgrade),
+    "top-level-tools-removed": (with_tools, tools_removed_sklearn_downgraded),
 }
 
 
@@ -157,9 +178,99 @@ def test_the_goldens_say_what_the_issue_asked() -> None:
     tail = diff(BASE, flask_removed(BASE))
     assert [c.name for c in tail.changes if c.caused_by is None] == ["flask"]
     text = render_diff(tail, "text", a="a", b="b")
-    assert "MAJOR (1)" in text and "├─ blinker removed" in text and "└─ werkzeug removed" in text
+    assert "MINOR (1)" in text and "├─ blinker removed" in text and "└─ werkzeug removed" in text
     down = diff(BASE, numpy_downgrade(BASE)).changes[0]
     assert "numpy<2" not in down.explanation and "reinstall numpy==2.1.3" in down.explanation
+
+
+def test_top_level_removals_are_one_line_below_a_downgrade_others_feel() -> None:
+    d = diff(with_tools(BASE), tools_removed_sklearn_downgraded(with_tools(BASE)))
+    text = render_diff(d, "text", a="a", b="b")
+    assert ("  python.packages: 3 top-level packages removed: black 24.10.0, pytest-xdist 3.6.1, "
+            "ruff 0.8.0\n") in text
+    assert text.index("MAJOR (1)") < text.index("scikit-learn downgraded") < text.index(
+        "MINOR (3)") < text.index("3 top-level packages removed")
+    # Their own dependencies went with them, under the group; JSON keeps every change flat.
+    assert "├─ pathspec removed  - 0.12.1  [info]" in text
+    assert {c["name"] for c in json.loads(render_diff(d, "json", a="a", b="b"))["changes"]} == {
+        "black", "pathspec", "ruff", "pytest-xdist", "execnet", "scikit-learn"}
+    # One leaf alone stays a change of its own.
+    one = diff(with_tools(BASE), with_packages(with_tools(BASE), drop=("ruff",)))
+    assert "python.packages: ruff removed  - 0.8.0" in render_diff(one, "text", a="a", b="b")
+
+
+def many(prefix: str, n: int) -> tuple[Package, ...]:
+    return tuple(pkg(f"{prefix}{i:02d}", "1.0") for i in range(n))
+
+
+def test_more_than_20_of_one_cause_are_one_line_and_v_lists_each() -> None:
+    big = pkg("big", "1.0", *(f"dep{i:02d}" for i in range(25)), requested=True)
+    a = with_packages(BASE, put=(big, *many("dep", 25)))
+    d = diff(a, BASE)
+    text = render_diff(d, "text", a="a", b="b")
+    assert ("      └─ 25 removed with it: dep00, dep01, dep02, dep03, dep04, dep05, dep06, dep07 "
+            "and 17 more (-v\n         lists each)") in text
+    assert "dep24 removed" not in text
+    verbose = render_diff(d, "text", a="a", b="b", verbose=True)
+    assert all(f"dep{i:02d} removed  - 1.0  [info]" in verbose for i in range(25))
+    md = render_diff(d, "markdown", a="a", b="b")
+    assert "25 removed with it: dep00" in md and "<details><summary>25 changes they caused" in md
+    # 20 are still listed one by one.
+    small = pkg("big", "1.0", *(f"dep{i:02d}" for i in range(20)), requested=True)
+    text = render_diff(diff(with_packages(BASE, put=(small, *many("dep", 20))), BASE), "text",
+                       a="a", b="b")
+    assert "dep19 removed  - 1.0  [info]" in text and "-v lists each" not in text
+    # 25 top-level removals: one line, names shortened.
+    leaves = tuple(replace(p, requested=True) for p in many("tool", 25))
+    text = render_diff(diff(with_packages(BASE, put=leaves), BASE), "text", a="a", b="b")
+    assert "25 top-level packages removed: tool00 1.0, tool01 1.0," in text
+    assert "and 17 more (-v lists each)" in text
+
+
+def test_diff_ends_with_one_remedy_and_json_gives_a_fix_per_change() -> None:
+    a = with_packages(BASE, put=(pkg("editable-lib", "1.0", requested=True, source=Source(
+        kind="editable", url="file:///src/ed")),))
+    b = with_packages(rich_pulls_dependencies(BASE), drop=("six",), put=(
+        pkg("editable-lib", "1.0", requested=True),
+        pkg("envsnap", "0.1.0", "packaging>=25.0", requested=True), pkg("packaging", "25.0")))
+    b = replace(b, env={"PYTHONHASHSEED": "0", "BAD NAME": "x"})
+    a = replace(a, env={"PYTHONHASHSEED": "1 2"})
+    d = diff(a, b)
+    text = render_diff(d, "text", a="good.toml", b="bad.toml")
+    remedy = ("  envsnap lock good.toml -o envsnap-lock && python -m pip uninstall -y editable-lib "
+              "ucd-tables wcwidth-lite && python -m pip install --require-hashes --no-deps -r "
+              "envsnap-lock/requirements.txt")
+    assert text.endswith("To bring B's Python environment to A's, run:\n" + remedy + "\n")
+    data = json.loads(render_diff(d, "json", a="good.toml", b="bad.toml"))
+    assert data["remedy"] == {"command": remedy.strip(), "caveats": []}
+    fixes = {c["name"]: c["fix"] for c in data["changes"]}
+    assert fixes == {
+        "rich": "python -m pip install rich==13.9.4",
+        "six": "python -m pip install six==1.16.0",
+        "editable-lib": "python -m pip install --force-reinstall --no-deps -e /src/ed",
+        "wcwidth-lite": "python -m pip uninstall -y wcwidth-lite",
+        "ucd-tables": "python -m pip uninstall -y ucd-tables",
+        # envsnap and what it needs are never removed.
+        "envsnap": None, "packaging": None,
+        "python-dateutil requires six>=1.5": "python -m pip install six==1.16.0",
+        "PYTHONHASHSEED": "export PYTHONHASHSEED='1 2'", "BAD NAME": None,
+    }
+    host_only = diff(BASE, replace(BASE, os=OSInfo(system="Linux", arch="aarch64",
+                                                   glibc="2.39")))
+    assert host_only.remedy("a") is None
+    assert render_diff(host_only, "text", a="a", b="b").endswith(
+        "No command to run: no Python package differs (each change above says what matters).\n")
+
+
+def test_an_ignore_list_is_said_with_what_it_hid() -> None:
+    d = diff(BASE, flask_removed(BASE), ignore=Ignore(packages=("blinker", "flask"), env=("X*",)))
+    assert d.ignored == {"packages matching the ignore list": 2}
+    text = render_diff(d, "text", a="a", b="b")
+    assert "ignored: 2 changes of packages matching the ignore list" in text
+    data = json.loads(render_diff(d, "json", a="a", b="b"))
+    assert data["ignore"] == {"packages": ["blinker", "flask"], "env": ["X*"]}
+    assert data["ignored"] == {"packages matching the ignore list": 2}
+    assert json.loads(render_diff(diff(BASE, BASE), "json", a="a", b="b"))["ignore"] is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,15 +352,17 @@ def test_json_schema_is_versioned_and_documented() -> None:
     data = json.loads(render_diff(SAMPLE, "json", a="a", b="b"))
     assert data["schema"] == DIFF_SCHEMA == "envsnap.diff/1"
     assert data["summary"] == {"critical": 1, "major": 1, "minor": 0, "info": 0}
-    assert set(data["changes"][0]) == {"section", "name", "kind", "severity", "old", "new",
-                                       "explanation", "caused_by", "dependents",
+    assert set(data["changes"][0]) == {"section", "name", "kind", "severity", "scope", "old",
+                                       "new", "explanation", "caused_by", "fix", "dependents",
                                        "dependents_total"}
-    assert set(data["changes"][1]) == {"section", "name", "kind", "severity", "old", "new",
-                                       "explanation", "caused_by"}
+    assert set(data["changes"][1]) == {"section", "name", "kind", "severity", "scope", "old",
+                                       "new", "explanation", "caused_by", "fix"}
+    assert [c["scope"] for c in data["changes"]] == ["environment", "environment"]
     doc = (support.REPO / "docs" / "diff-and-check.md").read_text(encoding="utf-8")
     for schema in (DIFF_SCHEMA, CHECK_SCHEMA, FLEET_SCHEMA):
         assert schema in doc
-    for field in ("caused_by", "dependents_total", "requirement", "remedy", "groups", "kind"):
+    for field in ("caused_by", "dependents_total", "requirement", "remedy", "groups", "kind",
+                  "scope", "fix", "ignored", "ignore", "thresholds"):
         assert f"`{field}`" in doc
 
 
@@ -345,18 +458,27 @@ def test_show_summary_escapes_captured_text() -> None:
 
 
 def test_docs_list_every_rule_with_its_severity() -> None:
-    """docs/diff-and-check.md has a table row for every rule diff and check apply, with the
-    severity the shipped data (or the pending default) gives it."""
-    from envsnap import compat, drift, gate
+    """docs/diff-and-check.md has a table row for every rule of the one severity table, with
+    the severity the shipped data gives it; the rules check applies are in check's table."""
+    from envsnap import compat
 
     doc = (support.REPO / "docs" / "diff-and-check.md").read_text(encoding="utf-8")
     diff_part, _, check_part = doc.partition("## `envsnap check SNAPSHOT`")
     data = compat.data("severity.toml")
-    diff_rules = {**data["rules"], **{k: drift.graph_rule(k) for k in drift._GRAPH_RULES},
-                  **{k: v for k, v in data["packages"]["default"].items()
-                     if k not in ("downgrade_bump", "downgrade_cap")}}
-    check_rules = {**data["check"], **{k: gate.severity(k) for k in gate._NEW_RULES}}
-    for part, table in ((diff_part, diff_rules), (check_part, check_rules)):
+    every = {**data["rules"], **{k: v for k, v in data["packages"]["default"].items()
+                                 if k not in ("downgrade_bump", "downgrade_cap")}}
+    check_only = ("python_missing", "requirement_preexisting", "package_tool",
+                  "arch_list_unknown")
+    # The [rules] check reads (gate.py), each rated as diff rates the same change.
+    check_rules = ("python_minor", "python_patch", "removed", "added", "source", "variant",
+                   "torch_lost_cuda", "requirement_missing", "requirement_broken",
+                   "driver_removed", "driver_below_floor", "driver_below_toolkit",
+                   "driver_mismatch", "gpu_removed", "gpu_not_covered", "gpu_older_arch",
+                   "gpu_memory", "gpu_model", "glibc_below_wheels", "cpu_isa_lost",
+                   "arch_changed", "probe_failed", *check_only)
+    tables = [(diff_part, {k: v for k, v in every.items() if k not in check_only}),
+              (check_part, {k: every[k] for k in check_rules})]
+    for part, table in tables:
         rows = [ln for ln in part.splitlines() if ln.startswith("| `")]
         for name, severity in table.items():
             found = [r for r in rows if f"`{name}`" in r.split("|")[1]]

@@ -360,3 +360,27 @@ def test_lock_plan_platforms_follow_the_captured_glibc() -> None:
 def test_lock_refuses_an_implausible_python_version_promptly(version: str) -> None:
     with prompt(), pytest.raises(BadInputError, match=r"python\.version"):
         plan(_hostile_snapshot(python=version[:128]))
+
+
+@pytest.mark.parametrize(("section", "scope"), [
+    ("os", "host"), ("cpu", "host"), ("nvidia", "host"), ("nvidia.gpus", "host"),
+    ("cuda", "host"), ("cuda.libraries", "host"), ("python", "environment"),
+    ("python.packages", "environment"), ("python.requirements", "environment"),
+    ("conda.packages", "environment"), ("frameworks", "environment"), ("env", "environment"),
+    ("project", "environment"), ("a-plugin-section", "environment"),
+])
+def test_scope_of_a_section(section: str, scope: str) -> None:
+    assert rules.scope_of(section) == scope
+    assert scope in rules.SCOPES
+
+
+def test_a_library_copy_the_environment_brought_is_a_cuda_need_and_its_scope() -> None:
+    # One rule for both: the cudart a wheel or conda package brought is the environment's and
+    # a need; the host's (ldconfig) is neither.
+    for via, scope in (("pip:nvidia-cuda-runtime-cu12", "environment"), ("conda:cuda-cudart",
+                                                                          "environment"),
+                       ("ldconfig", "host"), ("cuda_home", "host")):
+        copy = LibraryCopy(library="cudart", version="12.8.90", path="/x", found_via=via)
+        assert rules.scope_of("cuda.libraries", found_via=via) == scope
+        needs = rules.cuda_needs(Snapshot(cuda=CudaInfo(libraries=(copy,))))
+        assert bool(needs) == (scope == "environment")

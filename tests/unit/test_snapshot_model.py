@@ -244,7 +244,7 @@ def test_loaded_snapshots_cannot_be_mutated() -> None:
     [
         (b"", "empty file"),
         (b"\xff\xfe\x00garbage", "not UTF-8"),
-        (b"schema = 1\n[python\n", "not a valid snapshot file"),
+        (b"schema = 1\n[python\n", "not valid TOML"),
         (b"[meta]\nhostname = 'x'\n", "not an envsnap snapshot"),
         (b"schema = 'one'\n", "expected an integer, got a string at 'schema'"),
     ],
@@ -277,11 +277,11 @@ def test_missing_file_and_directory(tmp_path: Path) -> None:
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
     target = tmp_path / "snap.toml"
-    target.write_text("old content\n")
+    target.write_text("# envsnap snapshot: old content\n")  # envsnap's own: it may be replaced
     with pytest.raises(RuntimeError), io.atomic_writer(target) as fh:
         fh.write("half of a new")
         raise RuntimeError("crash mid-write")
-    assert target.read_text() == "old content\n"
+    assert target.read_text() == "# envsnap snapshot: old content\n"
     assert [p.name for p in tmp_path.iterdir()] == ["snap.toml"]  # no temp file left behind
 
 
@@ -313,7 +313,7 @@ def test_atomic_write_survives_keyboard_interrupt(tmp_path: Path) -> None:
 )
 def test_what_toml_forbids_is_refused_with_the_line(edit, line_hint: str) -> None:  # type: ignore[no-untyped-def]
     text = edit(io.dumps(sample()))
-    with pytest.raises(SnapshotFormatError, match=r"not a valid snapshot file \(.*\(at line \d+"):
+    with pytest.raises(SnapshotFormatError, match=r"not valid TOML \(.*\(at line \d+"):
         io.loads(text)
 
 
