@@ -46,8 +46,13 @@ ignore-env, ignore-extras); flags win over it.
 As a Kubernetes init container: run 'envsnap check /snap/train.toml --host-only'; a non-zero
 exit keeps the pod from starting and the reason is in the init container's log.
 
-exit codes: 0 nothing reached --fail-on (default: critical), 1 something did, 2 bad input
-(an unreadable snapshot, an invalid configuration).
+Each finding has the severity 'envsnap diff' gives the same change. The policy decides what
+fails: exact, any difference in the environment; compatible, minor or worse. Host findings
+(driver, GPUs, glibc, CPU) fail at --fail-on (default: critical), which can also make the
+environment's threshold stricter. The output says which thresholds applied.
+
+exit codes: 0 the gate passed, 1 it failed, 2 bad input (an unreadable snapshot, an invalid
+configuration).
 """
 
 
