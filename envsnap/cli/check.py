@@ -75,7 +75,8 @@ def register(sub: Any) -> None:
     # SUPPRESS: not given here, the top-level -v (tracebacks) still decides.
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="list every finding of a large group, each with its fix")
-    add_output_options(p)
+    add_output_options(p, fail_on_help="exit 1 when a host finding is at LEVEL or worse, or "
+                                       "an environment one at the stricter of LEVEL and --policy")
     p.set_defaults(handler=run)
 
 
