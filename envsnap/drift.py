@@ -16,7 +16,6 @@ from .config import Ignore
 from .graph import BrokenRequirement, Graph, requirement, satisfied
 from .rules import (
     LEVEL_WORDS,
-    WIDE_REACH,
     CudaNeed,
     Remedy,
     VersionChange,
@@ -301,11 +300,6 @@ def source_text(src: Source | None) -> str:
         return f"editable {src.url}" if src.url else "editable"
     return f"{src.kind} {src.url}" if src.url else src.kind
 
-
-# The version rules (classify_version, the one package severity rate_package and its
-# WIDE_REACH) live in rules.py, shared with check; imported above, and re-exported here.
-__all__ = ["KINDS", "WIDE_REACH", "Change", "SnapshotDiff", "VersionChange", "classify_version",
-           "diff", "sort_key"]
 
 NAMES_SHOWN = 5  # dependents named in an explanation before "and N more"
 PIP = "python -m pip"  # B's interpreter, in the fix commands

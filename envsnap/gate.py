@@ -92,8 +92,8 @@ _GROUP_WORDS = {
     ("package", "patch"): ("package differs at patch level (allowed by --policy compatible)",
                            "packages differ at patch level (allowed by --policy compatible)"),
     ("package", "extra"): ("package not in the snapshot", "packages not in the snapshot"),
-    ("package", "tool"): ("package is envsnap or only needed by it (not in the snapshot)",
-                          "packages are envsnap and what only it needs (not in the snapshot)"),
+    ("package", "tool"): ("package is envsnap or needed by it (not in the snapshot)",
+                          "packages are envsnap and what it needs (not in the snapshot)"),
     ("requirement", "broken"): ("broken requirement (pip check reports it)",
                                 "broken requirements (pip check reports them)"),
     ("requirement", "preexisting"): ("broken requirement the snapshot had too",
@@ -651,8 +651,8 @@ def _compare_gpu(want: GPU, gpu: GPU) -> list[Finding]:
     """One live GPU against the snapshot's GPU in the same slot (the first, past its count)."""
     out: list[Finding] = []
     subject = f"GPU{gpu.index} {gpu.name}"
-    cw, cl = rules.parse_cc(rules.gpu_cc(want)), rules.parse_cc(rules.gpu_cc(gpu))
-    if cw is not None and cl is not None and cl < cw:
+    found = rules.gpu_change(want, gpu)  # one rule with diff's
+    if "gpu_older_arch" in found:
         out.append(Finding(
             rule="gpu", subject=subject, kind="older_arch", severity=compat.rule("gpu_older_arch"),
             expected=_gpu_text(want), actual=_gpu_text(gpu),
@@ -662,8 +662,8 @@ def _compare_gpu(want: GPU, gpu: GPU) -> list[Finding]:
                         "kernels compiled for it alone) are missing and numerics can differ.",
             fix=f"run on GPUs of compute capability {rules.gpu_cc(want)} or newer",
         ))
-    elif want.name != gpu.name:
-        same = cw is not None and cw == cl
+    elif "gpu_model" in found:
+        same = rules.gpu_cc(want) is not None and rules.gpu_cc(want) == rules.gpu_cc(gpu)
         out.append(Finding(
             rule="gpu", subject=subject, kind="model", severity=compat.rule("gpu_model"),
             expected=_gpu_text(want), actual=_gpu_text(gpu),
@@ -672,8 +672,8 @@ def _compare_gpu(want: GPU, gpu: GPU) -> list[Finding]:
                            if same else "; a newer architecture the builds cover."),
             fix=None,
         ))
-    if (want.memory_bytes and gpu.memory_bytes
-            and gpu.memory_bytes < want.memory_bytes * 0.95):
+    if "gpu_memory" in found:
+        assert want.memory_bytes and gpu.memory_bytes
         out.append(Finding(
             rule="gpu", subject=subject, kind="memory", severity=compat.rule("gpu_memory"),
             expected=_gib(want.memory_bytes), actual=_gib(gpu.memory_bytes),

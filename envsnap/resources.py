@@ -24,15 +24,24 @@ def compat_text(name: str) -> str:
 
 
 def own_distributions() -> frozenset[str]:
-    """envsnap and what its installed metadata requires with every extra it offers, and what
-    the extras named in those requirements add (``pypiserver[passlib]``: passlib), as canonical
-    names. `check` follows the rest through the checked environment's graph: it never counts
-    these as drift where envsnap is installed, nor removes them (issue 18.6)."""
+    """envsnap and what its installed metadata requires, with every extra that is installed
+    (all of the extra's requirements are: pip installs them together, so `envsnap[lock]` brings
+    conda-lock and pip-tools), and what the extras named in those requirements add
+    (``pypiserver[passlib]``: passlib), as canonical names. `check` follows the rest through
+    the checked environment's graph: it never counts these as drift where envsnap is
+    installed, nor removes them (issue 18.6)."""
     # Local imports: only check needs them, and packaging's requirement parser costs start-up.
     from importlib import metadata
 
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
+
+    def installed(name: str) -> bool:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            return False
+        return True
 
     out = {"envsnap"}
     queue: list[tuple[str, tuple[str, ...] | None]] = [("envsnap", None)]  # None: every extra
@@ -46,18 +55,23 @@ def own_distributions() -> frozenset[str]:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue
-        if extras is None:
-            extras = tuple(dist.metadata.get_all("Provides-Extra") or ())
+        offered = tuple(dist.metadata.get_all("Provides-Extra") or ()) if extras is None else extras
+        by_extra: dict[str, list[Requirement]] = {}
         for text in dist.requires or ():
             try:
                 req = Requirement(text)
             except InvalidRequirement:
                 continue
-            if req.marker is not None and not any(
-                    req.marker.evaluate({"extra": extra}) for extra in ("", *extras)):
-                continue
-            dep = canonicalize_name(req.name)
-            out.add(dep)
-            if req.extras:
-                queue.append((dep, tuple(sorted(req.extras))))
+            for extra in ("", *offered):
+                if req.marker is None or req.marker.evaluate({"extra": extra}):
+                    by_extra.setdefault(extra, []).append(req)
+                    break
+        for extra, reqs in by_extra.items():
+            if extra and not all(installed(r.name) for r in reqs):
+                continue  # an extra this environment does not have
+            for req in reqs:
+                dep = canonicalize_name(req.name)
+                out.add(dep)
+                if req.extras:
+                    queue.append((dep, tuple(sorted(req.extras))))
     return frozenset(out)

@@ -58,8 +58,13 @@ ignore-env, ignore-extras); flags win over it.
 As a Kubernetes init container: run 'envsnap check /snap/train.toml --host-only'; a non-zero
 exit keeps the pod from starting and the reason is in the init container's log.
 
-exit codes: 0 nothing reached --fail-on (default: critical), 1 something did, 2 bad input
-(an unreadable snapshot, an invalid configuration).
+Each finding has the severity 'envsnap diff' gives the same change. The policy decides what
+fails: exact, any difference in the environment; compatible, minor or worse. Host findings
+(driver, GPUs, glibc, CPU) fail at --fail-on (default: critical), which can also make the
+environment's threshold stricter. The output says which thresholds applied.
+
+exit codes: 0 the gate passed, 1 it failed, 2 bad input (an unreadable snapshot, an invalid
+configuration).
 """
 
 
@@ -86,7 +91,8 @@ def register(sub: Any) -> None:
     # SUPPRESS: not given here, the top-level -v (tracebacks) still decides.
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                    help="list every finding of a large group, each with its fix")
-    add_output_options(p)
+    add_output_options(p, fail_on_help="exit 1 when a host finding is at LEVEL or worse, or "
+                                       "an environment one at the stricter of LEVEL and --policy")
     p.set_defaults(handler=run)
 
 

@@ -50,11 +50,14 @@ NO_COLOR is set.
 """
 
 
-def add_output_options(p: argparse.ArgumentParser) -> None:
+FAIL_ON_HELP = "exit 1 when anything is at LEVEL or worse"
+
+
+def add_output_options(p: argparse.ArgumentParser, *, fail_on_help: str = FAIL_ON_HELP) -> None:
     p.add_argument("--format", choices=FORMATS, default="text",
                    help="output format (default: text; json has a versioned schema)")
     p.add_argument("--fail-on", choices=FAIL_ON, default=None, metavar="LEVEL",
-                   help=f"exit 1 when anything is at LEVEL or worse ({', '.join(FAIL_ON)}; "
+                   help=f"{fail_on_help} ({', '.join(FAIL_ON)}; "
                         "default: [tool.envsnap] fail-on, else critical)")
     p.add_argument("--ignore", action="append", default=[], metavar="PACKAGE",
                    help="leave out this package (a name or a pattern such as 'nvidia-*'; "

@@ -507,3 +507,26 @@ def test_groups_never_mix_severities() -> None:
     assert ("critical", "requirement", "broken", 1) in groups
     assert ("major", "requirement", "broken", 1) in groups
     assert sum(n for *_, n in groups) == len(check(exp, live).findings)
+
+
+def _dist_info(root: Path, name: str, version: str, *lines: str) -> None:
+    info = root / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("\n".join(["Metadata-Version: 2.1", f"Name: {name}",
+                                              f"Version: {version}", *lines]) + "\n")
+
+
+def test_envsnaps_own_are_what_its_metadata_requires_with_each_installed_extra(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # envsnap[lock] installed, [mlflow] not: what an extra that is not there needs is not its own.
+    _dist_info(tmp_path, "envsnap", "9.9", "Provides-Extra: lock", "Provides-Extra: mlflow",
+               "Requires-Dist: base-dep>=1", 'Requires-Dist: lockdep[fast]; extra == "lock"',
+               'Requires-Dist: mlflowdep; extra == "mlflow"',
+               'Requires-Dist: windep; sys_platform == "win32"')
+    _dist_info(tmp_path, "lockdep", "1.0", "Provides-Extra: fast",
+               'Requires-Dist: speedup; extra == "fast"', "Requires-Dist: lockbase")
+    _dist_info(tmp_path, "speedup", "1.0")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from envsnap.resources import own_distributions
+
+    assert own_distributions() == {"envsnap", "base-dep", "lockdep", "lockbase", "speedup"}

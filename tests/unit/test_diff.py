@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envsnap.config import Ignore
-from envsnap.drift import Change, SnapshotDiff, classify_version, diff
+from envsnap.drift import Change, SnapshotDiff, diff
 from envsnap.graph import broken_requirements
+from envsnap.rules import classify_version
 from envsnap.snapshot import (
     GPU,
     CondaEnv,
