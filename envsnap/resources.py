@@ -75,3 +75,31 @@ def own_distributions() -> frozenset[str]:
                 if req.extras:
                     queue.append((dep, tuple(sorted(req.extras))))
     return frozenset(out)
+
+
+def runtime_modules() -> tuple[str, ...]:
+    """envsnap and the top-level modules of its required (not optional) dependencies, as its
+    installed metadata names them: what a capture imports. ``build-image --verify`` mounts
+    these into the image, so a dependency added to pyproject.toml is mounted too."""
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    try:
+        requires = metadata.distribution("envsnap").requires or []
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        requires = []
+    wanted: set[str] = set()
+    for text in requires:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            wanted.add(canonicalize_name(req.name))
+    modules = {"envsnap"}
+    for module, dists in metadata.packages_distributions().items():
+        if module.isidentifier() and any(canonicalize_name(d) in wanted for d in dists):
+            modules.add(module)
+    return tuple(sorted(modules))

@@ -13,6 +13,7 @@ from .. import rules
 from ..drift import Change, SnapshotDiff, diff
 from ..errors import BadInputError, EngineError
 from ..io import loads
+from ..resources import runtime_modules
 from ..text import printable
 from .dockerfile import REPRO_ENV
 
@@ -23,21 +24,20 @@ if TYPE_CHECKING:
 VERIFY_SCHEMA = "envsnap.verify/1"
 # Where build-image puts the environment: check --image's default interpreter.
 IMAGE_PYTHON = "/opt/venv/bin/python"
-# envsnap and the modules it imports to capture (pyproject's dependencies: packaging, and
-# nvidia-ml-py's pynvml for the GPU probe), bound read-only under one folder that only the
+# envsnap and the modules it imports to capture (resources.runtime_modules: its required
+# dependencies, from its installed metadata), bound read-only under one folder that only the
 # capturing interpreter's sys.path names: nothing is installed into the image, nothing is
 # written to it, and the environment variables the capture records are the image's own.
 RUN_ROOT = "/opt/envsnap-run"
-RUNTIME_MODULES = ("envsnap", "packaging", "pynvml")
 CAPTURE_TIMEOUT_S = 300.0
 _VERSION_CODE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
 
 
 def runtime_mounts() -> dict[str, str]:
-    """Host path -> path inside the container, for each module of RUNTIME_MODULES found here
-    (a package's folder, or a single-file module)."""
+    """Host path -> path inside the container, for each module resources.runtime_modules names
+    that is found here (a package's folder, or a single-file module)."""
     out: dict[str, str] = {}
-    for module in RUNTIME_MODULES:
+    for module in runtime_modules():
         spec = find_spec(module)
         if spec is None:
             continue  # pynvml: without it the GPU probe records that it could not run

@@ -6,9 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the 3.10 backport
+    import tomli as tomllib
 import support
 
 from envsnap import io
@@ -17,9 +23,11 @@ from envsnap.snapshot import Package, PythonEnv, Snapshot
 pytestmark = pytest.mark.slow
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "envsnap-tests"
-# envsnap's own dependencies (pyproject.toml [project] dependencies) and a build backend new
-# enough for its PEP 639 license field: all a plain install needs, fetched once and cached.
-PLAIN = ("packaging>=25.0", "nvidia-ml-py>=12.535", "setuptools>=77")
+# envsnap's own dependencies, read from pyproject.toml (a new one cannot be forgotten here), and
+# a build backend new enough for its PEP 639 license field: all a plain install needs, fetched
+# once and cached.
+PLAIN = (*tomllib.loads((support.REPO / "pyproject.toml").read_text())["project"]["dependencies"],
+         "setuptools>=77")
 
 
 @pytest.fixture(scope="module")

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import io
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import support
-from indexserver import cli_env, isolate_user_config
+from indexserver import isolate_user_config
 
 from envsnap import io as snapio
 from envsnap.capturing import capture
 from envsnap.cli import Console, main
 from envsnap.lock.pylock import validate_pylock
-from envsnap.snapshot import Package, PythonEnv, Snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -83,53 +80,3 @@ def test_tampered_wheel_is_refused_by_pip(tmp_path: Path, pypi_wheelhouse: Path)
     with pytest.raises(AssertionError, match="DO NOT MATCH"):
         support.run([fresh, "-m", "pip", "install", "--no-index", "--find-links", wheels,
                      "--require-hashes", "--no-deps", "-r", tmp_path / "requirements.txt"])
-
-
-# ---------------------------------------------------------------------------------------------
-# `pip install envsnap` without extras
-
-
-@pytest.fixture(scope="module")
-def plain_install(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> Path:
-    """A venv where envsnap was installed the way the README's first line does it, without
-    an extra: envsnap's wheel (built from this checkout) and its required dependencies only."""
-    root = tmp_path_factory.mktemp("plain-install")
-    deps = support.download_wheels(pypi_wheelhouse.parent / "plain-install",
-                                   ("packaging>=25.0", "nvidia-ml-py>=12.535"))
-    # pyproject.toml's `license = "Apache-2.0"` (PEP 639) needs setuptools >= 77 to build.
-    backend = support.download_wheels(pypi_wheelhouse.parent / "plain-build", ("setuptools>=77",))
-    src = root / "src"  # a copy: the build writes build/ and *.egg-info beside its sources
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md", "envsnap", "templates"):
-        copy = shutil.copytree if (support.REPO / name).is_dir() else shutil.copy2
-        copy(support.REPO / name, src / name)
-    dist = root / "dist"
-    support.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--find-links",
-                 backend, "-w", dist, src])
-    python = support.make_venv(root / "venv", with_pip=False)
-    support.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-index",
-                 "--find-links", deps, *dist.glob("envsnap-*.whl")])
-    missing = support.run([python, "-c", "import importlib.util as u; print(u.find_spec("
-                                         "'requests') is None)"]).stdout.strip()
-    assert missing == "True"
-    return python
-
-
-@pytest.mark.parametrize("command", ["lock", "restore", "build-image"])
-def test_a_missing_extra_is_one_line_with_the_pip_command(plain_install: Path, command: str,
-                                                          tmp_path: Path) -> None:
-    snap = tmp_path / "s.toml"
-    snapio.dump(Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython",
-                                          packages=(Package(name="six", version="1.16.0"),))),
-                snap)
-    argv = {"lock": ["lock", snap, "-o", tmp_path / "out"],
-            "restore": ["restore", snap, "--venv", tmp_path / "v"],
-            "build-image": ["build-image", snap, "--dockerfile-only", "-o", tmp_path / "ctx"]}
-    proc = subprocess.run([plain_install, "-m", "envsnap", *map(str, argv[command])],
-                          env=cli_env(tmp_path / "home"), capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.splitlines() == [
-        f"envsnap: error: 'envsnap {command}' needs the lock extra (requests is not installed): "
-        "pip install 'envsnap[lock]'"]
-    assert not any(p.name in ("out", "v", "ctx") for p in tmp_path.iterdir())
