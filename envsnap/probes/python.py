@@ -101,7 +101,7 @@ def parse_source(direct_url: str) -> Source:
 
     Sample (pip, editable): ``{"dir_info": {"editable": true}, "url": "file:///src/pkg"}``
     """
-    from ..redact import redact_url
+    from ..redact import redact_text, redact_url
     from ..snapshot import Source
 
     data = json.loads(direct_url)
@@ -109,14 +109,18 @@ def parse_source(direct_url: str) -> Source:
         raise ValueError("direct_url.json has no 'url'")
     url = redact_url(data["url"])
     subdir = data.get("subdirectory") if isinstance(data.get("subdirectory"), str) else None
+    if subdir is not None:
+        subdir = redact_text(subdir)
     vcs = data.get("vcs_info")
     if isinstance(vcs, Mapping):
+        # Every field the installer copied from the user's requirement gets the text rules: a
+        # revision is a branch, tag or commit, and sometimes a pasted token (@ghp_...).
         return Source(
             kind="vcs",
             url=url,
-            vcs=str(vcs.get("vcs") or "") or None,
-            commit=str(vcs.get("commit_id") or "") or None,
-            requested_revision=str(vcs.get("requested_revision") or "") or None,
+            vcs=redact_text(str(vcs.get("vcs") or "")) or None,
+            commit=redact_text(str(vcs.get("commit_id") or "")) or None,
+            requested_revision=redact_text(str(vcs.get("requested_revision") or "")) or None,
             subdirectory=subdir,
         )
     dir_info = data.get("dir_info")

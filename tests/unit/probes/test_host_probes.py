@@ -86,8 +86,10 @@ def test_env_allowlist(name: str, captured: bool) -> None:
 
 
 def test_env_values_are_scrubbed() -> None:
-    got = env_vars.select({"TRITON_CACHE_URL": "https://me:hunter2@cache/x", "HOME": "/root"})
-    assert got == {"TRITON_CACHE_URL": "https://****@cache/x"}
+    got = env_vars.select({"TORCHINDUCTOR_REDIS_URL": "https://me:hunter2@cache/x", "HOME": "/root",
+                           "TRITON_CACHE_URL": "https://cache/x"})
+    # a documented name keeps its value, scrubbed; an undocumented one is present, withheld
+    assert got == {"TORCHINDUCTOR_REDIS_URL": "https://****@cache/x", "TRITON_CACHE_URL": "****"}
 
 
 # conda: the real records copied from conda/conda's test data (tests/data/conda-meta/SOURCE.md)
