@@ -245,3 +245,56 @@ def test_capture_from_inside_equals_capture_with_python(
     assert a.python is not None and a.python.package("labelpkg") is not None
 
 
+
+
+def _shells(base: Path) -> dict[str, tuple[dict[str, str], Path]]:
+    """Three shells a user might run `envsnap capture --python` from: each its own working
+    folder, one with envsnap's own virtual environment activated, one inside a conda env."""
+    home = base / "home"
+    conda = base / "conda-env"
+    (conda / "bin").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "conda-meta", conda / "conda-meta",
+                    dirs_exist_ok=True)
+    path = os.environ.get("PATH", "")
+    own = Path(sys.prefix)  # the venv envsnap itself runs from
+    shells = {
+        "plain": {"HOME": str(home)},
+        "envsnap's venv activated": {"HOME": str(home), "VIRTUAL_ENV": str(own),
+                                     "VIRTUAL_ENV_PROMPT": "(.venv) ", "PATH": f"{own}/bin:{path}"},
+        "a conda env activated": {"HOME": str(home), "CONDA_PREFIX": str(conda),
+                                  "CONDA_DEFAULT_ENV": "ml", "CONDA_SHLVL": "1",
+                                  "PATH": f"{conda}/bin:{path}"},
+    }
+    out = {}
+    for i, (name, extra) in enumerate(shells.items()):
+        cwd = base / f"cwd-{i}"
+        cwd.mkdir(parents=True, exist_ok=True)
+        out[name] = (support.clean_env(extra), cwd)
+    return out
+
+
+def test_one_environment_one_digest_whoever_captures_it(
+        awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    snaps = {}
+    for name, (env, cwd) in _shells(tmp_path).items():
+        proc = envsnap("capture", "--python", str(awkward_venv["python"]), "-o", "-", env=env, cwd=cwd)
+        snaps[name] = io.loads(proc.stdout)
+    digests = {name: snap.digest for name, snap in snaps.items()}
+    assert len(set(digests.values())) == 1, digests
+    for snap in snaps.values():
+        assert snap.python is not None and snap.python.env_kind == "venv"
+        assert snap.python.prefix == str(Path(str(awkward_venv["python"])).parent.parent)
+        assert snap.conda is None  # the shell's conda env is not the target's
+        assert not {"VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"} & set(snap.env)
+
+
+def test_anonymize_leaves_no_path_of_the_capturing_user(
+        awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    env, cwd = _shells(tmp_path)["envsnap's venv activated"]
+    env = {**env, "LD_LIBRARY_PATH": f"{tmp_path}/home/lib"}
+    proc = envsnap("capture", "--python", str(awkward_venv["python"]), "--anonymize", "-o", "-",
+                   env=env, cwd=cwd)
+    for path in (sys.prefix, str(tmp_path / "home"), str(cwd)):
+        assert path not in proc.stdout, path
+    snap = io.loads(proc.stdout)
+    assert snap.env["LD_LIBRARY_PATH"] == "~/lib"
