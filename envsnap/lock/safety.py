@@ -29,7 +29,7 @@ MAX_VALUE = 1024
 def check_value(value: str, where: str) -> None:
     if len(value) > MAX_VALUE or not SAFE_VALUE.fullmatch(value):
         raise BadInputError(
-            f"refusing unsafe value {value!r} at '{where}' (only letters, digits, spaces and "
+            f"refusing the value at '{where}' (only letters, digits, spaces and "
             "_ . , : / = + @ % ~ ^ [ ] { } - are allowed)"
         )
 
@@ -55,7 +55,7 @@ def check_snapshot(snapshot: Snapshot) -> None:
     # common; the Dockerfile renderer applies its stricter SAFE_VALUE to what it writes.
     for name, value in snapshot.env.items():
         if _ENV_UNSAFE.search(value):
-            raise BadInputError(f"refusing unsafe value {value!r} at 'env.{name}' (quotes, "
+            raise BadInputError(f"refusing the value at 'env.{name}' (quotes, "
                                 "backslashes, backticks and $ are not allowed)")
     py = snapshot.python
     if py is not None:
@@ -66,7 +66,7 @@ def check_snapshot(snapshot: Snapshot) -> None:
             # Only http(s) URLs are ever written, and never redacted ones (plan.py drops both).
             if url.startswith(("http://", "https://")) and "****" not in url \
                     and not SAFE_URL.fullmatch(url):
-                raise BadInputError(f"refusing URL {url!r} at '{where}' (spaces, quotes and "
+                raise BadInputError(f"refusing the URL at '{where}' (spaces, quotes and "
                                     "shell characters are not allowed in a URL envsnap writes)")
         check_value(py.version, "python.version")
         # Lock and image enumerate wheel tags per Python minor release (packaging's tag
@@ -96,13 +96,16 @@ def check_lock(lock: HashedLock) -> None:
     plan = lock.plan
     for url in (plan.index_url, *plan.extra_index_urls):
         if not SAFE_URL.fullmatch(url):
-            raise BadInputError(f"refusing index URL {url!r} in a lockfile")
+            # Never echoed: a refused value is one the redaction rules may not recognise.
+            raise BadInputError("refusing an index URL with spaces, quotes or shell characters "
+                                "in a lockfile")
     for pin in lock.pins:
         if not is_safe_name(pin.name) or not is_safe_version(pin.version):
             raise BadInputError(f"refusing pin {pin.name!r}=={pin.version!r} in a lockfile")
         for where in (pin.url, pin.index, *(f.url for f in pin.files)):
             if where is not None and not SAFE_URL.fullmatch(where):
-                raise BadInputError(f"refusing URL {where!r} for {pin.name} in a lockfile")
+                raise BadInputError(f"refusing a URL with spaces, quotes or shell characters "
+                                    f"for {pin.name} in a lockfile")
         for f in pin.files:
             if not _SHA256.fullmatch(f.sha256):
                 raise BadInputError(f"refusing hash {f.sha256!r} for {pin.name}: not a SHA-256")
