@@ -283,7 +283,7 @@ def _mask_auth_headers(text: str) -> str:
         else:
             newline = text.find("\n", start)
             end = newline if newline != -1 else len(text)
-        value = text[start:end].rstrip("\r")
+        value = text[start:end].rstrip()  # the space before the next URL is not the credential
         if value and value != REDACTED and not _PLACEHOLDER.fullmatch(value):
             out += [text[pos:start], REDACTED]
             pos = start + len(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 
 from ..host import Host
@@ -43,14 +42,14 @@ ALLOWED_NAMES = frozenset({
 WITHHELD = REDACTED
 
 
-@functools.cache
 def documented_names() -> frozenset[str]:
-    """The names whose values are recorded: envsnap/compat/env_names.toml, each list with the
-    framework documentation (or sources) it was read from."""
+    """The names whose values are recorded: the exact names above and
+    envsnap/compat/env_names.toml, each list with the framework documentation (or sources) it
+    was read from."""
     from .. import compat
 
-    return frozenset(name for table in compat.data("env_names.toml").values()
-                     for name in table["names"])
+    return ALLOWED_NAMES | frozenset(name for table in compat.data("env_names.toml").values()
+                                     for name in table["names"])
 
 
 def is_captured(name: str) -> bool:
@@ -59,25 +58,22 @@ def is_captured(name: str) -> bool:
     return name in ALLOWED_NAMES or (name.startswith(ALLOWED_PREFIXES) and not is_secret_name(name))
 
 
-def is_documented(name: str) -> bool:
-    """Whether a captured variable's value is recorded (else it is withheld)."""
-    return name in ALLOWED_NAMES or name in documented_names()
-
-
 def select(environ: Mapping[str, str]) -> dict[str, str]:
+    documented = documented_names()
     # A name under an allowed prefix that no framework reads (CUDA_ACCESSKEY, JAX_PRIVKEY,
     # TORCH_HUB_BEARER) is someone's own variable: the rule is the name, not a guess at the value.
     # Every recorded value still gets the credential rules: a documented name can hold a URL
     # with a token (TORCHINDUCTOR_REDIS_URL). Values the model refuses (control characters: a
     # newline in a Dockerfile ENV line) are dropped by capture's sanitize step, which names
     # them in a warning.
-    return {k: redact_text(v) if is_documented(k) else WITHHELD
+    return {k: redact_text(v) if k in documented else WITHHELD
             for k, v in sorted(environ.items()) if is_captured(k)}
 
 
 def probe(host: Host) -> Probed[dict[str, str]]:
     value = select(dict(host.environ))
-    withheld = sum(1 for k in value if not is_documented(k))
+    documented = documented_names()
+    withheld = sum(1 for k in value if k not in documented)
     how = "process environment (allowlist)"
     if withheld:
         how += f"; {withheld} value(s) withheld: names no framework documents"
