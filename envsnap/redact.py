@@ -18,15 +18,18 @@ _MARKERS_ANYWHERE = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CRE
 # --key_value_store), and as substrings they are everywhere (PATH, COMPASS, MONKEY).
 _MARKERS_LAST = frozenset({"PAT", "PASS", "PWD", "KEY", "SIG", "SAS", "PIN", "OTP"})
 _NAME_PARTS = re.compile(r"[_.-]+")
+# camelCase and PascalCase names split where a lower-case letter or digit meets an upper-case
+# one: connection-string keys (AccountKey, SharedAccessKey, Pwd) and JSON keys (apiKey).
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def is_secret_name(name: str) -> bool:
     """Whether a variable, option or parameter name says its value is a credential.
 
-    >>> [is_secret_name(n) for n in ("TORCH_HUB_PAT", "--auth_token", "LD_LIBRARY_PATH")]
-    [True, True, False]
+    >>> [is_secret_name(n) for n in ("TORCH_HUB_PAT", "--auth_token", "AccountKey", "LD_LIBRARY_PATH")]
+    [True, True, True, False]
     """
-    parts = [p for p in _NAME_PARTS.split(name.upper()) if p]
+    parts = [p for p in _NAME_PARTS.split(_CAMEL.sub("_", name).upper()) if p]
     if not parts:
         return False
     return parts[-1] in _MARKERS_LAST or any(m in p for p in parts for m in _MARKERS_ANYWHERE)
@@ -63,14 +66,82 @@ _PATH_KEYWORDS = frozenset({"public", "basic"})
 _PATH_TOKEN = re.compile(r"(?=[A-Za-z0-9_-]*[0-9])(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{12,}")
 
 
-def _path_token(authority: str, path: str) -> str:
-    host = authority.rpartition("@")[2].partition(":")[0]
+def _path_token(host: str, path: str) -> str:
     if not _PATH_TOKEN_HOSTS.fullmatch(host):
         return path
     first, sep, rest = path[1:].partition("/")
     if not sep or first.lower() in _PATH_KEYWORDS or not _PATH_TOKEN.fullmatch(first):
         return path
     return f"/{REDACTED}/{rest}"
+
+
+# --- the entropy rule: a path segment that looks like a random token --------------------------
+
+# Hosts whose URL layouts hold no credential in the path (each service's documented index,
+# download or archive URLs), so long hashes there (files.pythonhosted.org's
+# /packages/3f/0d/<60 hex>/..., a commit in a GitHub archive URL) stay readable. Matched as the
+# host or a sub-domain of it.
+KNOWN_HOSTS = frozenset({
+    "pypi.org", "pythonhosted.org", "pypi.python.org", "download.pytorch.org", "pypi.nvidia.com",
+    "pypi.ngc.nvidia.com", "developer.download.nvidia.com", "anaconda.org", "repo.anaconda.com",
+    "github.com", "githubusercontent.com", "gitlab.com", "bitbucket.org", "huggingface.co",
+    "storage.googleapis.com", "data.pyg.org", "pkgs.dev.azure.com",
+})
+# Pieces are what lies between characters that are neither letters nor digits.
+_PIECES = re.compile(r"[A-Za-z0-9]+")
+_CLASS_RUNS = re.compile(r"[0-9]+|[a-z]+|[A-Z]+")
+# The thresholds, measured (tests/unit/test_redact_entropy.py, docs/security.md): no false
+# positive on 1,494 project names, 1,258 version strings and 468 wheel names of the METADATA
+# corpus; 128-bit tokens (32 hex, 22+ base62, 43 base64url) are caught.
+MIN_RANDOM_CHARS = 16
+MIN_CLASS_RUNS = 3
+MIN_PIECE = 4
+
+
+def _random_piece(piece: str) -> bool:
+    # Words, even with a version glued on (beautifulsoup4, oauth2client, manylinux2014), switch
+    # between digits, lower and upper case once or twice; random strings keep switching.
+    return len(piece) >= MIN_PIECE and len(_CLASS_RUNS.findall(piece)) >= MIN_CLASS_RUNS
+
+
+def looks_random(segment: str) -> bool:
+    """The entropy rule: whether a URL path segment looks like a random token.
+
+    Its letters-and-digits pieces that keep switching between digits, lower and upper case
+    (3 or more runs in 4 or more characters) add up to 16 or more characters and to at least
+    two fifths of the segment (so a wheel name holding one random-looking piece, such as
+    flash_attn's ``cu123torch2.4cxx11abiFALSE``, stays).
+
+    >>> [looks_random(s) for s in ("Zq3f9a1b2c3d4e5f6a7b", "nvidia-cusparselt-cu12", "2.5.1+cu121")]
+    [True, False, False]
+    """
+    randomish = sum(len(p) for p in _PIECES.findall(segment) if _random_piece(p))
+    return randomish >= MIN_RANDOM_CHARS and 5 * randomish >= 2 * len(segment)
+
+
+def _known_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == known or host.endswith("." + known) for known in KNOWN_HOSTS)
+
+
+def _path_segments(scheme: str, host: str, path: str) -> str:
+    """``;name=value`` path parameters masked by name, then random-looking segments masked
+    (on hosts not known to keep credentials out of their paths)."""
+    check = scheme.lower() != "file" and not _known_host(host)
+    vcs = "+" in scheme  # git+https://host/o/r.git@<rev>: the revision is not a token
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        base, semi, params = segment.partition(";")
+        if semi:
+            params = _params(params)
+        rev = ""
+        if vcs and i == len(segments) - 1 and "@" in base:
+            base, at, rev = base.partition("@")
+            rev = at + rev
+        if check and base != REDACTED and looks_random(base):
+            base = REDACTED
+        segments[i] = base + rev + semi + params
+    return "/".join(segments)
 
 
 # host:port where the port is not a number: a userinfo whose password holds a raw "/".
@@ -97,12 +168,12 @@ def _params(text: str) -> str:
     pieces = re.split(r"([&;])", text)
     for i in range(0, len(pieces), 2):
         name, eq, value = pieces[i].partition("=")
-        if not pieces[i] or name.lower() in HARMLESS_PARAMS:
+        if not pieces[i] or name.lower() in HARMLESS_PARAMS or pieces[i] == REDACTED:
             continue
         if not eq:
             # A bare piece (?TOKEN) is a value without a name.
             pieces[i] = REDACTED
-        elif value and not _PLACEHOLDER.fullmatch(value):
+        elif value and value != REDACTED and not _PLACEHOLDER.fullmatch(value):
             pieces[i] = f"{name}={REDACTED}"
     return "".join(pieces)
 
@@ -122,16 +193,24 @@ def _redact_one_url(url: str) -> str:
     if "@" in authority:
         userinfo, _, hostport = authority.rpartition("@")
         authority = f"{_userinfo(scheme, userinfo)}@{hostport}"
-    rest = authority + _path_token(authority, path)
-    rest, hash_, fragment = rest.partition("#")
-    rest, qmark, query = rest.partition("?")
+    # Without a path, the query and fragment start in the authority (https://h?token=x).
+    for sep in "?#":
+        cut = authority.find(sep)
+        if cut >= 0:
+            authority, path = authority[:cut], authority[cut:] + path
+    host = authority.rpartition("@")[2]
+    host = host.partition("]")[0].lstrip("[") if host.startswith("[") else host.partition(":")[0]
+    path, hash_, fragment = path.partition("#")
+    path, qmark, query = path.partition("?")
+    path = _path_token(host, path)
     if scheme.lower() != "file":  # /t/ in a local path is a directory name
-        rest = _CONDA_TOKEN.sub(rf"\g<1>{REDACTED}", rest)
+        path = _CONDA_TOKEN.sub(rf"\g<1>{REDACTED}", path)
+    path = _path_segments(scheme, host, path)
     if query:
         query = _params(query)
     if "=" in fragment:  # #egg=x&sha256=...; a bare #anchor is kept
         fragment = _params(fragment)
-    return redact_tokens(f"{scheme}://{rest}{qmark}{query}{hash_}{fragment}")
+    return redact_tokens(f"{scheme}://{authority}{path}{qmark}{query}{hash_}{fragment}")
 
 
 def redact_url(url: str) -> str:
@@ -152,17 +231,64 @@ def redact_url(url: str) -> str:
 
 # --- free text --------------------------------------------------------------------------------
 
-# name=value, --name=value and name: value; the value of a name that says "secret"
-# (is_secret_name) is masked to the next space or quote, so a secret holding "," or "&" goes
-# whole; a quoted value is masked to its closing quote, spaces and all.
-_KEY = re.compile(r"(?<![\w.-])-{0,2}(?P<key>[A-Za-z][\w.-]*)(?:=|:[ \t]*)")
+# name=value, --name=value, name = value, name: value, and the same with the name quoted (JSON
+# and YAML: "api_token": "x"); the value of a name that says "secret" (is_secret_name) is masked
+# to the next space or quote, so a secret holding "," or "&" goes whole; a quoted value is
+# masked to its closing quote, spaces and all. A value opening an object or a list ({, [) is
+# left to the names inside it.
+_KEY = re.compile(r"(?<![\w.-])(?P<q>[\"']?)-{0,2}(?P<key>[A-Za-z][\w.-]*)(?P=q)[ \t]*[=:][ \t]*")
 _VALUE_END = re.compile(r"[\s\"']")
-# --name value, the other spelling of an option (XLA_FLAGS="--password hunter2").
+# An HTTP credential (RFC 9110 section 11.4: auth-scheme, then a token68 or auth-params that may
+# hold spaces and commas) after Authorization or Proxy-Authorization: masked whole, scheme word
+# and all, to the closing quote when the header or its value is quoted, else to the end of the
+# line.
+_AUTH_HEADER = re.compile(r"(?<![\w-])(?P<q>[\"']?)(?:proxy-)?authorization(?P=q)[ \t]*[:=][ \t]*",
+                          re.IGNORECASE)
+# --name value, the other spelling of an option (XLA_FLAGS="--password hunter2"). A value may
+# start with one "-" (a password "-abc"); one starting with "--" is the next option.
 _FLAG_SPACE = re.compile(r"(?<![\w-])(?P<key>--?[A-Za-z][\w.-]*)(?P<ws>[ \t]+)"
-                         r"(?P<value>\"[^\"]*\"?|'[^']*'?|[^\s\"'-][^\s\"']*)")
+                         r"(?P<value>\"[^\"]*\"?|'[^']*'?|-?[^\s\"'-][^\s\"']*)")
 # user:password@host without a scheme (a DSN: "admin:p@ss@db:5432"). The password runs to the
 # last "@" before the host, so a password holding "@" goes whole.
 _BARE_USERINFO = re.compile(r"(?<![^\s=,;(\"'])(?P<userinfo>[^\s:/@=,;\"']+:[^\s/\"']*)@(?=[A-Za-z0-9\[])")
+
+
+def _closing_quote(text: str, start: int, quote: str) -> int:
+    """The index of the quote that closes a value opened just before ``start`` (a backslash
+    escapes one, as in JSON), or the end of the text."""
+    i = start
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == quote:
+            return i
+        i += 1
+    return len(text)
+
+
+def _mask_auth_headers(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for m in _AUTH_HEADER.finditer(text):
+        if m.start() < pos:
+            continue
+        start = m.end()
+        before = text[m.start() - 1] if m.start() > 0 else ""
+        if start < len(text) and text[start] in "\"'":
+            end = _closing_quote(text, start + 1, text[start])
+            start += 1
+        elif not m.group("q") and before in ("\"", "'"):  # "Authorization: Bearer x"
+            end = _closing_quote(text, start, before)
+        else:
+            newline = text.find("\n", start)
+            end = newline if newline != -1 else len(text)
+        value = text[start:end].rstrip()  # the space before the next URL is not the credential
+        if value and value != REDACTED and not _PLACEHOLDER.fullmatch(value):
+            out += [text[pos:start], REDACTED]
+            pos = start + len(value)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _mask_key_values(text: str) -> str:
@@ -173,9 +299,10 @@ def _mask_key_values(text: str) -> str:
             continue
         start = m.end()
         if start < len(text) and text[start] in "\"'":
-            close = text.find(text[start], start + 1)
+            end = _closing_quote(text, start + 1, text[start])
             start += 1
-            end = close if close != -1 else len(text)
+        elif start < len(text) and text[start] in "{[":
+            continue
         else:
             stop = _VALUE_END.search(text, start)
             end = stop.start() if stop else len(text)
@@ -197,6 +324,7 @@ def _mask_named(m: re.Match[str]) -> str:
 
 
 def _redact_plain(text: str) -> str:
+    text = _mask_auth_headers(text)
     text = _mask_key_values(text)
     text = _FLAG_SPACE.sub(_mask_named, text)
     text = _BARE_USERINFO.sub(lambda m: f"{_userinfo('', m.group('userinfo'))}@", text)
@@ -223,16 +351,23 @@ def redact_text(text: str) -> str:
 # --- token shapes -----------------------------------------------------------------------------
 
 # Published prefixes of well-known credentials, matched only as whole tokens (not inside a
-# longer word). Sources: GitHub (ghp_/gho_/ghu_/ghs_/ghr_, github_pat_), GitLab (glpat-),
-# Hugging Face (hf_), Slack (xox?-), AWS access key ids (AKIA/ASIA), PyPI API tokens
-# (pypi-AgE...: a macaroon), Google API keys (AIza), npm (npm_), JSON Web Tokens, and sk-
-# (OpenAI, Anthropic, Stripe), which _looks_like_key checks further.
+# longer word). Sources: GitHub (ghp_/gho_/ghu_/ghs_/ghr_, github_pat_), GitLab (glpat-, and
+# gldt-/glrt-/glptt-/glft-/glsoat-: docs.gitlab.com/ee/security/tokens/#token-prefixes), Hugging
+# Face (hf_), Slack (xox?-), AWS access key ids (AKIA/ASIA), PyPI API tokens (pypi-AgE...: a
+# macaroon), Google API keys (AIza) and OAuth access tokens (ya29.), npm (npm_), JSON Web
+# Tokens, Stripe secret and restricted keys (sk_/rk_ + live/test/prod; gitleaks'
+# stripe-access-token rule), Databricks (dapi + 32 hex), HashiCorp Vault (hvs./hvb.), SendGrid
+# (SG.x.y), Replicate (r8_), Groq (gsk_), and sk- (OpenAI, Anthropic), which _looks_like_key
+# checks further.
 _TOKEN_SHAPES = re.compile(
     r"(?<![A-Za-z0-9_-])(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
-    r"|glpat-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{20,}|xox[abeoprs]-[A-Za-z0-9-]{10,}"
-    r"|(?:AKIA|ASIA)[0-9A-Z]{16}|pypi-AgE[A-Za-z0-9_-]{40,}|AIza[0-9A-Za-z_-]{35}"
-    r"|npm_[A-Za-z0-9]{36}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-    r"|sk-[A-Za-z0-9_-]{20,})(?![A-Za-z0-9_-])"
+    r"|gl(?:pat|dt|rt|ptt|ft|soat)-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{20,}"
+    r"|xox[abeoprs]-[A-Za-z0-9-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}|pypi-AgE[A-Za-z0-9_-]{40,}"
+    r"|AIza[0-9A-Za-z_-]{35}|ya29\.[0-9A-Za-z._-]{20,}|npm_[A-Za-z0-9]{36}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+    r"|[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,}|dapi[0-9a-f]{32}(?:-[0-9]+)?"
+    r"|hv[sb]\.[A-Za-z0-9_-]{20,}|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|r8_[A-Za-z0-9]{30,}"
+    r"|gsk_[A-Za-z0-9]{40,}|sk-[A-Za-z0-9_-]{20,})(?![A-Za-z0-9_-])"
 )
 _KEY_RUN = re.compile(r"[A-Za-z0-9]{16,}")
 

@@ -22,6 +22,7 @@ _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 DATA_FILES = (
     "cuda.toml", "gpus.toml", "pytorch.toml", "platform.toml", "severity.toml", "images_base.toml",
+    "env_names.toml",
 )
 
 

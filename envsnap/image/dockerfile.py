@@ -201,7 +201,8 @@ def _source_args(offline: bool, lock: HashedLock) -> str:
     urls = [lock.plan.index_url, *lock.plan.extra_index_urls]
     for url in urls:
         if not SAFE_URL.fullmatch(url):
-            raise BadInputError(f"refusing index URL {url!r} in a Dockerfile")
+            raise BadInputError("refusing an index URL with spaces, quotes or shell characters "
+                                "in a Dockerfile")  # never echoed: it may hold a credential
     return " ".join([f"--index-url {urls[0]}", *(f"--extra-index-url {u}" for u in urls[1:])])
 
 

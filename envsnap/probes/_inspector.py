@@ -48,6 +48,40 @@ def marker_environment():
     }
 
 
+def metadata_entries(path):
+    """For each sys.path entry, the metadata folders importlib.metadata sees there, in the order
+    it sees them (its FastPath.children): os.listdir's order for a folder, the top-level names of
+    a zip file (a zipped egg, a zip on sys.path). Listed here, in the target, because that order
+    decides which of two copies of a package importlib.metadata and pip report."""
+    out = []
+    seen = set()
+    for entry in path:
+        if not entry or entry in seen:
+            continue
+        seen.add(entry)
+        base_is_egg = os.path.basename(entry.rstrip("/")).lower().endswith(".egg")
+        kind = "dir"
+        try:
+            names = os.listdir(entry)
+        except Exception:
+            kind = "zip"
+            try:
+                import zipfile
+
+                with zipfile.ZipFile(entry) as archive:
+                    names = []
+                    for member in archive.namelist():
+                        top = member.split("/", 1)[0]
+                        if top not in names:
+                            names.append(top)
+            except Exception:
+                continue
+        keep = [n for n in names if n.lower().endswith((".dist-info", ".egg-info"))
+                or (base_is_egg and n.lower() == "egg-info")]
+        out.append([entry, kind, keep])
+    return out
+
+
 def facts(path):
     """The interpreter's own facts (``path``: its sys.path minus its script dir)."""
     site_dirs = []
@@ -68,6 +102,7 @@ def facts(path):
         "sys_path": path,
         "conda": os.path.isdir(os.path.join(sys.prefix, "conda-meta")),
         "markers": marker_environment(),
+        "metadata_entries": metadata_entries(path),
     }
 
 

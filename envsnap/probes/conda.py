@@ -31,15 +31,17 @@ class CondaScan:
 
 
 def find_prefix(host: Host, pyenv: PythonEnv | None, python: str | None) -> str | None:
-    candidates = []
+    """The captured environment's own prefix when it is a conda prefix: what ``sys.prefix``
+    says in the target interpreter, or, when it could not report, the folder above its
+    ``bin/``. Never the capturing shell's ``$CONDA_PREFIX``: ``capture --python X`` describes
+    X's environment, whatever environment the shell running envsnap has activated."""
     if pyenv is not None and pyenv.prefix:
-        candidates.append(pyenv.prefix)
-    if host.environ.get("CONDA_PREFIX"):
-        candidates.append(host.environ["CONDA_PREFIX"])
-    for prefix in candidates:
-        if host.is_dir(posixpath.join(prefix, "conda-meta")):
-            return prefix
-    return None
+        prefix = pyenv.prefix
+    elif python:
+        prefix = posixpath.dirname(posixpath.dirname(python))
+    else:
+        return None
+    return prefix if host.is_dir(posixpath.join(prefix, "conda-meta")) else None
 
 
 def channel_name(channel: str | None, subdir: str | None) -> str | None:
@@ -164,7 +166,7 @@ def scan(host: Host, prefix: str) -> CondaScan:
 
 def probe(host: Host, prefix: str | None) -> Probed[CondaScan]:
     if prefix is None:
-        return Probed(value=None, found_via="no conda-meta/ in the Python prefix or $CONDA_PREFIX")
+        return Probed(value=None, found_via="no conda-meta/ in the Python prefix")
     result = scan(host, prefix)
     return Probed(value=result, found_via=f"{prefix}/conda-meta ({len(result.env.packages)} records)")
 

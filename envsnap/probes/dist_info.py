@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import email
 import importlib.metadata
+import io
 import posixpath
 import re
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +102,49 @@ class HostDistribution(importlib.metadata.Distribution):
     def locate_file(self, path: Any) -> Any:
         return posixpath.join(posixpath.dirname(self._path), str(path))
 
+    def is_folder(self) -> bool:
+        return self._host.is_dir(self._path)
+
+    def has(self, filename: str) -> bool:
+        return self._host.is_file(posixpath.join(self._path, filename))
+
+
+class ZipDistribution(HostDistribution):
+    """A distribution inside a zip file on sys.path (a zipped egg, a zip of packages), read from
+    the archive's members with the same caps as files, as importlib.metadata reads it through
+    zipfile.Path."""
+
+    def __init__(self, host: Host, archive: zipfile.ZipFile, zip_path: str, folder: str) -> None:
+        super().__init__(host, posixpath.join(zip_path, folder))
+        self._archive = archive
+        self._folder = folder
+
+    def _member(self, filename: str) -> zipfile.ZipInfo | None:
+        name = f"{self._folder}/{filename}" if filename else self._folder
+        try:
+            return self._archive.getinfo(name)
+        except KeyError:
+            return None
+
+    def _read(self, filename: str, limit: int) -> bytes | None:
+        member = self._member(filename)
+        if member is None or member.is_dir():
+            return None
+        try:
+            with self._archive.open(member) as f:
+                data = f.read(limit + 1)  # a member's declared size is not trusted
+        except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError) as exc:
+            raise UnreadableMetadata("unreadable-zip", f"{filename}: {exc}") from None
+        if len(data) > limit:
+            raise UnreadableMetadata("too-large", f"{filename or 'PKG-INFO'} over {limit} bytes")
+        return data
+
+    def is_folder(self) -> bool:
+        return any(n.startswith(self._folder + "/") for n in self._archive.namelist())
+
+    def has(self, filename: str) -> bool:
+        return self._member(filename) is not None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Metadata:
@@ -145,16 +190,18 @@ def _first_line(raw: bytes | None) -> str | None:
     return raw.decode("utf-8", "replace").strip().split("\n")[0].strip() or None
 
 
-def read_dist(host: Host, directory: str, entry: str) -> dict[str, Any]:
+def read_dist(host: Host, directory: str, entry: str,
+              dist: HostDistribution | None = None) -> dict[str, Any]:
     """One dist-info / egg-info as a raw record (``error`` set when it cannot be read)."""
-    path = posixpath.join(directory, entry)
     info: dict[str, Any] = {"dir": directory, "entry": entry}
     info["format"] = "dist-info" if entry.lower().endswith(".dist-info") else "egg-info"
-    dist = HostDistribution(host, path)
-    # METADATA in a dist-info; PKG-INFO in an egg-info folder; a single-file egg-info is it.
+    if dist is None:
+        dist = HostDistribution(host, posixpath.join(directory, entry))
+    # METADATA in a dist-info; PKG-INFO in an egg-info folder or an egg's EGG-INFO; a
+    # single-file egg-info is itself the metadata.
     metadata_file = "METADATA"
     if info["format"] != "dist-info":
-        metadata_file = "PKG-INFO" if host.is_dir(path) else ""
+        metadata_file = "PKG-INFO" if dist.is_folder() else ""
     try:
         meta = read_metadata(dist, metadata_file)
     except UnreadableMetadata as exc:
@@ -166,7 +213,7 @@ def read_dist(host: Host, directory: str, entry: str) -> dict[str, Any]:
     if info["format"] != "dist-info":
         return info
     info["installer"] = _first_line(dist._read("INSTALLER", SMALL_FILE_LIMIT))
-    info["requested"] = host.is_file(posixpath.join(path, "REQUESTED"))
+    info["requested"] = dist.has("REQUESTED")
     direct = dist._read("direct_url.json", SMALL_FILE_LIMIT)
     if direct is not None:
         info["direct_url"] = direct.decode("utf-8", "replace")
@@ -186,10 +233,75 @@ def read_dist(host: Host, directory: str, entry: str) -> dict[str, Any]:
     return info
 
 
-def scan(host: Host, path: Sequence[str], *,
+# The largest zip on sys.path read (a zipped egg, a zip of packages): zipped eggs are a few MiB.
+ZIP_LIMIT = 256 * 2**20
+_NORMALIZE = re.compile(r"[-_.]+")
+
+
+def importlib_order(names: Sequence[str], *, base_is_egg: bool) -> list[str]:
+    """The metadata folders of one sys.path entry in the order importlib.metadata yields them
+    (``distributions()``: its ``Lookup``): dist-info and egg-info folders grouped by the project
+    name their folder name starts with, groups in the order first seen, each group in listing
+    order; then an egg's EGG-INFO. ``names`` is the folder's listing in os.listdir's order.
+
+    >>> importlib_order(["b-1.dist-info", "a-2.dist-info", "b-0.dist-info"], base_is_egg=False)
+    ['b-1.dist-info', 'b-0.dist-info', 'a-2.dist-info']
+    """
+    infos: dict[str, list[str]] = {}
+    eggs: list[str] = []
+    for name in names:
+        low = name.lower()
+        if low.endswith((".dist-info", ".egg-info")):
+            project = _NORMALIZE.sub("_", low.rpartition(".")[0].partition("-")[0])
+            infos.setdefault(project, []).append(name)
+        elif base_is_egg and low == "egg-info":
+            eggs.append(name)
+    return [n for group in infos.values() for n in group] + eggs
+
+
+def _is_egg(entry: str) -> bool:
+    return posixpath.basename(entry.rstrip("/")).lower().endswith(".egg")
+
+
+def _scan_zip(host: Host, entry: str, names: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The distributions inside a zip on sys.path, or one record naming why it was not read."""
+    problem: dict[str, Any] = {"dir": posixpath.dirname(entry), "entry": posixpath.basename(entry),
+                               "format": "zip"}
+    try:
+        data = host.read_bytes(entry, limit=ZIP_LIMIT)
+    except FileTooLarge:
+        return [{**problem, "error": "too-large", "detail": f"zip over {ZIP_LIMIT} bytes: not read"}]
+    if data is None:
+        return []
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        listed = names if names is not None else list(
+            dict.fromkeys(n.split("/", 1)[0] for n in archive.namelist()))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return []  # not a zip: importlib.metadata finds nothing there either
+    order = importlib_order(listed, base_is_egg=_is_egg(entry))
+    return [read_dist(host, entry, name, ZipDistribution(host, archive, entry, name))
+            for name in order]
+
+
+def scan(host: Host, path: Sequence[str], *, listing: Sequence[Any] | None = None,
          deadline_s: float = 120.0) -> tuple[list[dict[str, Any]], str | None]:
-    """Every dist-info / egg-info on ``path`` (a sys.path), in path order, and a note when the
-    scan stopped at its deadline (a path on a hung network mount) instead of finishing."""
+    """Every dist-info / egg-info on ``path`` (a sys.path), in importlib.metadata's order, and a
+    note when the scan stopped at its deadline (a path on a hung network mount) instead of
+    finishing.
+
+    ``listing`` is the target interpreter's own view (the inspector's ``metadata_entries``:
+    ``[entry, "dir" | "zip", names in listing order]``): folders in os.listdir's order, which
+    decides which of two copies importlib.metadata and pip report. Without it (an older
+    inspector, a FakeHost) each folder is listed through the Host, and zips are recognised by
+    their content.
+    """
+    seen_entries: dict[str, tuple[str, list[str] | None]] = {}
+    for item in listing or ():
+        if (isinstance(item, (list, tuple)) and len(item) == 3 and isinstance(item[0], str)
+                and item[1] in ("dir", "zip") and isinstance(item[2], list)
+                and all(isinstance(n, str) for n in item[2])):
+            seen_entries[item[0]] = (item[1], list(item[2]))
     dists: list[dict[str, Any]] = []
     seen: set[str] = set()
     stop_at = time.monotonic() + deadline_s
@@ -197,9 +309,16 @@ def scan(host: Host, path: Sequence[str], *,
         if not entry or entry in seen:
             continue
         seen.add(entry)
-        for name in host.listdir(entry):
-            if not name.lower().endswith((".dist-info", ".egg-info")):  # as importlib matches
-                continue
+        if time.monotonic() > stop_at:
+            return dists, f"dist-info scan stopped after {deadline_s:g}s at {entry}"
+        kind, names = seen_entries.get(entry, (None, None))
+        if kind == "zip" or (kind is None and entry.lower().endswith((".zip", ".egg"))
+                             and host.is_file(entry)):
+            dists.extend(_scan_zip(host, entry, names))
+            continue
+        if names is None:
+            names = host.listdir(entry)
+        for name in importlib_order(names, base_is_egg=_is_egg(entry)):
             if time.monotonic() > stop_at:
                 return dists, f"dist-info scan stopped after {deadline_s:g}s at {entry}"
             dists.append(read_dist(host, entry, name))

@@ -1,11 +1,11 @@
-"""Environment variables that change results: an allowlist, values scrubbed of credentials."""
+"""Environment variables that change results: an allowlist; values only for documented names."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from ..host import Host
-from ..redact import is_secret_name, redact_text
+from ..redact import REDACTED, is_secret_name, redact_text
 from . import Probed
 
 # An allowlist, never a denylist: a denylist records DATABASE_URL and every variable nobody
@@ -28,12 +28,28 @@ ALLOWED_PREFIXES = (
     # AMD ROCm
     "HIP_", "ROCM_", "HSA_",
 )
+# Vetted one by one. VIRTUAL_ENV, CONDA_PREFIX and CONDA_DEFAULT_ENV are not here: they describe
+# the shell that runs envsnap, not the environment captured ([python] records its prefix and
+# kind, [conda] its packages), and recording them gave one environment a digest per shell.
 ALLOWED_NAMES = frozenset({
     "LD_LIBRARY_PATH", "LD_PRELOAD", "PYTHONHASHSEED", "PYTHONPATH", "PYTHONNOUSERSITE",
-    "PYTHONOPTIMIZE", "PYTHONUTF8", "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV",
-    "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE",
-    "LANG", "LC_ALL", "TZ",
+    "PYTHONOPTIMIZE", "PYTHONUTF8", "TOKENIZERS_PARALLELISM", "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "LANG", "LC_ALL", "TZ",
 })
+# The value standing for a variable that is set under an allowed prefix but whose name no
+# framework documents: present, value withheld. It is the redaction mark, so every renderer
+# (diff, check, lock, Dockerfile) already treats it as "no value to show or replay".
+WITHHELD = REDACTED
+
+
+def documented_names() -> frozenset[str]:
+    """The names whose values are recorded: the exact names above and
+    envsnap/compat/env_names.toml, each list with the framework documentation (or sources) it
+    was read from."""
+    from .. import compat
+
+    return ALLOWED_NAMES | frozenset(name for table in compat.data("env_names.toml").values()
+                                     for name in table["names"])
 
 
 def is_captured(name: str) -> bool:
@@ -43,11 +59,22 @@ def is_captured(name: str) -> bool:
 
 
 def select(environ: Mapping[str, str]) -> dict[str, str]:
-    # Every kept value gets the credential rules: an allowlisted name can hold a URL with a
-    # token (TRITON_CACHE_URL). Values the model refuses (control characters: a newline in a
-    # Dockerfile ENV line) are dropped by capture's sanitize step, which names them in a warning.
-    return {k: redact_text(v) for k, v in sorted(environ.items()) if is_captured(k)}
+    documented = documented_names()
+    # A name under an allowed prefix that no framework reads (CUDA_ACCESSKEY, JAX_PRIVKEY,
+    # TORCH_HUB_BEARER) is someone's own variable: the rule is the name, not a guess at the value.
+    # Every recorded value still gets the credential rules: a documented name can hold a URL
+    # with a token (TORCHINDUCTOR_REDIS_URL). Values the model refuses (control characters: a
+    # newline in a Dockerfile ENV line) are dropped by capture's sanitize step, which names
+    # them in a warning.
+    return {k: redact_text(v) if k in documented else WITHHELD
+            for k, v in sorted(environ.items()) if is_captured(k)}
 
 
 def probe(host: Host) -> Probed[dict[str, str]]:
-    return Probed(value=select(dict(host.environ)), found_via="process environment (allowlist)")
+    value = select(dict(host.environ))
+    documented = documented_names()
+    withheld = sum(1 for k in value if k not in documented)
+    how = "process environment (allowlist)"
+    if withheld:
+        how += f"; {withheld} value(s) withheld: names no framework documents"
+    return Probed(value=value, found_via=how)

@@ -81,7 +81,7 @@ def probe(host: Host, python: str) -> Probed[PythonEnv]:
     raw = inspector_output(python, host.run([python, _inspector.__file__], timeout=TIMEOUT_S))
     from . import dist_info
 
-    raw["dists"], stopped = dist_info.scan(host, raw["sys_path"])
+    raw["dists"], stopped = dist_info.scan(host, raw["sys_path"], listing=raw.get("metadata_entries"))
     env = parse_inspection(raw, indexes=configured_indexes(host, raw.get("prefix")))
     how = f"{python} (dist-info scan of {len(raw['sys_path'])} path entries)"
     if stopped:
@@ -101,7 +101,7 @@ def parse_source(direct_url: str) -> Source:
 
     Sample (pip, editable): ``{"dir_info": {"editable": true}, "url": "file:///src/pkg"}``
     """
-    from ..redact import redact_url
+    from ..redact import redact_text, redact_url
     from ..snapshot import Source
 
     data = json.loads(direct_url)
@@ -109,14 +109,18 @@ def parse_source(direct_url: str) -> Source:
         raise ValueError("direct_url.json has no 'url'")
     url = redact_url(data["url"])
     subdir = data.get("subdirectory") if isinstance(data.get("subdirectory"), str) else None
+    if subdir is not None:
+        subdir = redact_text(subdir)
     vcs = data.get("vcs_info")
     if isinstance(vcs, Mapping):
+        # Every field the installer copied from the user's requirement gets the text rules: a
+        # revision is a branch, tag or commit, and sometimes a pasted token (@ghp_...).
         return Source(
             kind="vcs",
             url=url,
-            vcs=str(vcs.get("vcs") or "") or None,
-            commit=str(vcs.get("commit_id") or "") or None,
-            requested_revision=str(vcs.get("requested_revision") or "") or None,
+            vcs=redact_text(str(vcs.get("vcs") or "")) or None,
+            commit=redact_text(str(vcs.get("commit_id") or "")) or None,
+            requested_revision=redact_text(str(vcs.get("requested_revision") or "")) or None,
             subdirectory=subdir,
         )
     dir_info = data.get("dir_info")
@@ -176,15 +180,6 @@ def is_valid_version(version: str) -> bool:
     except InvalidVersion:
         return False
     return True
-
-
-def _newer(a: str, b: str) -> bool:
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return Version(a) > Version(b)
-    except InvalidVersion:
-        return False
 
 
 def _marker_environment(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -269,22 +264,18 @@ def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -
             if not version or not is_safe_version(version):
                 continue
         if name in packages:
+            # The first copy in importlib.metadata's order is the one it and pip report (the
+            # scan keeps that order: sys.path, then each folder's listing order); a second
+            # copy in the same folder (an interrupted upgrade, pip#12446) or later on the path
+            # is a problem entry, whichever version is newer.
             same_dir = first_dir[name] == d["dir"]
             kept = packages[name]
-            if same_dir and _newer(version, kept.version):
-                # Two dist-infos in one site dir: the stale one left by an interrupted
-                # upgrade (pip#12446) is almost always the older; report the newer as installed.
-                problems.append(PackageProblem(
-                    kind="duplicate", path=kept.metadata_path or where, name=name,
-                    version=kept.version, detail=f"stale beside {version}"))
-                del packages[name]
-            else:
-                problems.append(PackageProblem(
-                    kind="duplicate" if same_dir else "shadowed", path=where, name=name,
-                    version=version,
-                    detail=f"stale beside {kept.version}" if same_dir
-                    else f"{kept.version} earlier on sys.path is the one imported"))
-                continue
+            problems.append(PackageProblem(
+                kind="duplicate" if same_dir else "shadowed", path=where, name=name,
+                version=version,
+                detail=f"{kept.version} beside it is the one importlib.metadata and pip read"
+                if same_dir else f"{kept.version} earlier on sys.path is the one imported"))
+            continue
         source: Source | None = None
         if d.get("direct_url"):
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,9 +66,10 @@ def awkward_venv(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path
     undecodable.mkdir()
     (undecodable / "METADATA").write_bytes(
         b"Metadata-Version: 2.1\nName: undecodable\nSummary: \xff\xfe\xfa\n")
-    dup = site / "six-1.15.0.dist-info"
-    dup.mkdir()
-    (dup / "METADATA").write_text("Metadata-Version: 2.1\nName: six\nVersion: 1.15.0\n")
+    for version in ("2.0", "1.0"):  # an interrupted upgrade's leftover beside the new copy
+        dup = site / f"twinned-{version}.dist-info"
+        dup.mkdir()
+        (dup / "METADATA").write_text(f"Metadata-Version: 2.1\nName: twinned\nVersion: {version}\n")
     shadow_dir = base / "extra-site"
     (shadow_dir / "markupsafe-2.0.0.dist-info").mkdir(parents=True)
     (shadow_dir / "markupsafe-2.0.0.dist-info" / "METADATA").write_text(
@@ -125,13 +127,19 @@ def test_compiled_extension_and_wheel_tags(awkward_snapshot: Snapshot) -> None:
     assert six is not None and not six.native and six.tags == ("py2-none-any", "py3-none-any")
 
 
-def test_broken_dists_are_flagged_not_fatal(awkward_snapshot: Snapshot) -> None:
+def test_broken_dists_are_flagged_not_fatal(awkward_snapshot: Snapshot,
+                                           awkward_venv: dict[str, object]) -> None:
     assert awkward_snapshot.python is not None
     problems = {(p.kind, p.name) for p in awkward_snapshot.python.problems}
     assert ("no-metadata", "nometa-1.0") in problems
     assert ("undecodable", "undecodable-1.0") in problems
     assert ("invalid-version", "badver") in problems
-    assert ("duplicate", "six") in problems
+    assert ("duplicate", "twinned") in problems
+    # of two copies in one folder, the one importlib.metadata reads is recorded
+    twinned = awkward_snapshot.python.package("twinned")
+    assert twinned is not None and twinned.version == support.run(
+        [str(awkward_venv["python"]), "-c", "import importlib.metadata as m; print(m.version('twinned'))"],
+        cwd=str(awkward_venv["base"])).stdout.strip()
     assert ("shadowed", "markupsafe") in problems
     # an invalid-but-safe version is still recorded raw
     badver = awkward_snapshot.python.package("badver")
@@ -245,3 +253,135 @@ def test_capture_from_inside_equals_capture_with_python(
     assert a.python is not None and a.python.package("labelpkg") is not None
 
 
+
+
+def _shells(base: Path) -> dict[str, tuple[dict[str, str], Path]]:
+    """Three shells a user might run `envsnap capture --python` from: each its own working
+    folder, one with envsnap's own virtual environment activated, one inside a conda env."""
+    home = base / "home"
+    conda = base / "conda-env"
+    (conda / "bin").mkdir(parents=True, exist_ok=True)
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "conda-meta", conda / "conda-meta",
+                    dirs_exist_ok=True)
+    path = os.environ.get("PATH", "")
+    own = Path(sys.prefix)  # the venv envsnap itself runs from
+    shells = {
+        "plain": {"HOME": str(home)},
+        "envsnap's venv activated": {"HOME": str(home), "VIRTUAL_ENV": str(own),
+                                     "VIRTUAL_ENV_PROMPT": "(.venv) ", "PATH": f"{own}/bin:{path}"},
+        "a conda env activated": {"HOME": str(home), "CONDA_PREFIX": str(conda),
+                                  "CONDA_DEFAULT_ENV": "ml", "CONDA_SHLVL": "1",
+                                  "PATH": f"{conda}/bin:{path}"},
+    }
+    out = {}
+    for i, (name, extra) in enumerate(shells.items()):
+        cwd = base / f"cwd-{i}"
+        cwd.mkdir(parents=True, exist_ok=True)
+        out[name] = (support.clean_env(extra), cwd)
+    return out
+
+
+def test_one_environment_one_digest_whoever_captures_it(
+        awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    snaps = {}
+    for name, (env, cwd) in _shells(tmp_path).items():
+        proc = envsnap("capture", "--python", str(awkward_venv["python"]), "-o", "-", env=env, cwd=cwd)
+        snaps[name] = io.loads(proc.stdout)
+    digests = {name: snap.digest for name, snap in snaps.items()}
+    assert len(set(digests.values())) == 1, digests
+    for snap in snaps.values():
+        assert snap.python is not None and snap.python.env_kind == "venv"
+        assert snap.python.prefix == str(Path(str(awkward_venv["python"])).parent.parent)
+        assert snap.conda is None  # the shell's conda env is not the target's
+        assert not {"VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"} & set(snap.env)
+
+
+def test_anonymize_leaves_no_path_of_the_capturing_user(
+        awkward_venv: dict[str, object], tmp_path: Path) -> None:
+    env, cwd = _shells(tmp_path)["envsnap's venv activated"]
+    env = {**env, "LD_LIBRARY_PATH": f"{tmp_path}/home/lib"}
+    proc = envsnap("capture", "--python", str(awkward_venv["python"]), "--anonymize", "-o", "-",
+                   env=env, cwd=cwd)
+    for path in (sys.prefix, str(tmp_path / "home"), str(cwd)):
+        assert path not in proc.stdout, path
+    snap = io.loads(proc.stdout)
+    assert snap.env["LD_LIBRARY_PATH"] == "~/lib"
+
+
+def _zip(path: Path, members: dict[str, str]) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+
+
+def _meta(name: str, version: str) -> str:
+    return f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A real venv holding every layout importlib.metadata reads: an .egg folder and a zipped
+    egg on sys.path (through a .pth file, as easy_install left them), a zip of packages on
+    sys.path, and pairs of dist-info folders of one project in one site-packages."""
+    base = tmp_path_factory.mktemp("layouts")
+    py = support.make_venv(base / "venv")
+    site = support.site_packages(py)
+    eggs = base / "eggs"
+    (eggs / "eggdir-1.5-py3.egg" / "EGG-INFO").mkdir(parents=True)
+    (eggs / "eggdir-1.5-py3.egg" / "EGG-INFO" / "PKG-INFO").write_text(_meta("eggdir", "1.5"))
+    (eggs / "eggdir-1.5-py3.egg" / "eggdir").mkdir()
+    (eggs / "eggdir-1.5-py3.egg" / "eggdir" / "__init__.py").write_text("")
+    _zip(eggs / "zipegg-0.7-py3.egg", {"EGG-INFO/PKG-INFO": _meta("zipegg", "0.7"),
+                                       "zipegg/__init__.py": ""})
+    _zip(base / "bundle.zip", {"bundled-3.1.dist-info/METADATA": _meta("bundled", "3.1"),
+                               "bundled-3.1.dist-info/RECORD": "", "bundled/__init__.py": ""})
+    (site / "zz-layouts.pth").write_text(
+        f"{eggs / 'eggdir-1.5-py3.egg'}\n{eggs / 'zipegg-0.7-py3.egg'}\n{base / 'bundle.zip'}\n")
+    # Two dist-info folders of one project in one folder: which one importlib.metadata and pip
+    # report is decided by the folder's listing order, not by the version. Pairs are added
+    # (created in both orders) until the listing has put the older copy first for one and the
+    # newer first for another, so the test tells "first listed" from "newest" and "oldest".
+    firsts: set[str] = set()
+    for i in range(64):
+        for version in (("1.0", "2.0") if i % 2 else ("2.0", "1.0")):
+            info = site / f"twin{i}-{version}.dist-info"
+            info.mkdir()
+            (info / "METADATA").write_text(_meta(f"twin{i}", version))
+        firsts.add(next(n for n in os.listdir(site) if n.startswith(f"twin{i}-")))
+        if {f.split("-")[1].removesuffix(".dist-info") for f in firsts} >= {"1.0", "2.0"} and i >= 3:
+            break
+    return {"python": py, "site": site}
+
+
+_REFERENCE = """
+import importlib.metadata as m, json, re
+first = {}
+for d in m.distributions():
+    first.setdefault(re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(), d.version)
+print(json.dumps(first))
+"""
+
+
+def test_layouts_are_read_as_importlib_metadata_and_pip_read_them(
+        layouts: dict[str, Path], tmp_path: Path) -> None:
+    py = layouts["python"]
+    snap = io.loads(envsnap("capture", "--python", str(py), "--only", "python", "-o", "-").stdout)
+    assert snap.python is not None
+    ours = {p.name: p.version for p in snap.python.packages}
+    reference = json.loads(support.run([py, "-c", _REFERENCE], cwd=tmp_path).stdout)
+    pip_list = {re.sub(r"[-_.]+", "-", d["name"]).lower(): d["version"] for d in json.loads(
+        support.run([py, "-m", "pip", "list", "--format", "json"], cwd=tmp_path).stdout)}
+    # every distribution importlib.metadata reports, with the version it reports
+    assert ours == reference
+    # pip list agrees wherever it lists a distribution (eggs are importlib.metadata's alone
+    # in pip versions that dropped them)
+    assert {n: v for n, v in pip_list.items() if n in ours} == {n: ours[n] for n in pip_list if n in ours}
+    assert set(pip_list) <= set(ours)
+    for name, version in (("eggdir", "1.5"), ("zipegg", "0.7"), ("bundled", "3.1")):
+        assert ours.get(name) == version, name
+    twins = {n: v for n, v in ours.items() if n.startswith("twin")}
+    assert set(twins.values()) == {"1.0", "2.0"}  # the first listed is reported, old or new
+    problems = {(p.kind, p.name) for p in snap.python.problems}
+    assert all(("duplicate", n) in problems for n in twins)

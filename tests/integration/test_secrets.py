@@ -1,4 +1,4 @@
-"""Secrets planted in eight places never reach the snapshot's bytes, stdout or stderr."""
+"""Secrets planted in ten places never reach the snapshot's bytes, stdout or stderr."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ SECRETS = {
     "allowlisted": "S3cretAllowlisted0007",
     "nvidia_key": "S3cretNvidiaKey0008",
     "uv_index": "S3cretUvIndex0009",
+    "undocumented": "S3cretUndocumented0010",
 }
 
 
@@ -56,7 +57,8 @@ def test_no_secret_anywhere_in_the_snapshot(tmp_path: Path, pypi_wheelhouse: Pat
         "AWS_SECRET_ACCESS_KEY": SECRETS["aws"],
         "HF_TOKEN": SECRETS["hf"],
         "DATABASE_URL": f"postgres://app:{SECRETS['database']}@db.internal:5432/prod",
-        "TRITON_CACHE_URL": f"https://svc:{SECRETS['allowlisted']}@cache.internal/triton",
+        "TORCHINDUCTOR_REDIS_URL": f"https://svc:{SECRETS['allowlisted']}@cache.internal/triton",
+        "TRITON_CACHE_URL": f"https://cache.internal/{SECRETS['undocumented']}",
         "NCCL_SOCKET_IFNAME": "eth0",
         "NVIDIA_API_KEY": SECRETS["nvidia_key"],
         "UV_INDEX": f"corp=https://ci:{SECRETS['uv_index']}@pypi.corp.dev/simple",
@@ -79,7 +81,8 @@ def test_no_secret_anywhere_in_the_snapshot(tmp_path: Path, pypi_wheelhouse: Pat
     assert "pypi.corp.dev/simple" in text  # uv's named index
     assert "github.com/benjaminp/six.git" in text and "ci-bot" not in text  # VCS URL
     assert "github.com/acme/proj.git" in text and "deploy:" not in text  # project remote
-    assert "TRITON_CACHE_URL = " in text and "cache.internal/triton" in text
+    assert "TORCHINDUCTOR_REDIS_URL = " in text and "cache.internal/triton" in text
+    assert "TRITON_CACHE_URL = '****'" in text  # a name no framework documents: value withheld
     assert "NCCL_SOCKET_IFNAME = 'eth0'" in text  # allowlisted, harmless: kept
     for name in ("AWS_SECRET_ACCESS_KEY", "HF_TOKEN", "DATABASE_URL", "NVIDIA_API_KEY"):
         assert name not in text  # not allowlisted: not even the name is written

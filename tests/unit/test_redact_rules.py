@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envsnap.privacy import anonymize
@@ -199,6 +199,179 @@ def test_token_shapes(text: str, expected: str) -> None:
     assert redact_text(text) == expected
 
 
+# --- rule 7: HTTP credentials after Authorization / Proxy-Authorization go whole --------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Authorization: Bearer Zs1", "Authorization: ****"),
+        ("authorization:Basic dXNlcjpwYXNz", "authorization:****"),
+        ("Proxy-Authorization: Basic Zs2==", "Proxy-Authorization: ****"),
+        ('-H "Authorization: Bearer Zs3" -v', '-H "Authorization: ****" -v'),
+        ("-H 'Authorization: token Zs4' https://h/x", "-H 'Authorization: ****' https://h/x"),
+        ('{"Authorization": "Bearer Zs5", "Accept": "json"}', '{"Authorization": "****", "Accept": "json"}'),
+        ('Authorization: Digest username="u", response="Zs6"\nAccept: */*',
+         "Authorization: ****\nAccept: */*"),
+        ("Authorization=Bearer Zs7", "Authorization=****"),
+        # kept
+        ("Authorization: ${TOKEN_HEADER}", "Authorization: ${TOKEN_HEADER}"),
+    ],
+)
+def test_authorization_headers(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+# --- rule 8: assignments with spaces, quoted JSON/YAML keys, connection strings ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("password = Zs1", "password = ****"),
+        ("db_password  =  'Zs 2'", "db_password  =  '****'"),
+        ('{"api_token": "Zs3"}', '{"api_token": "****"}'),
+        ('{"api_token":"Zs4","user":"ci"}', '{"api_token":"****","user":"ci"}'),
+        ("{'secret': 'Zs5'}", "{'secret': '****'}"),
+        ('{"password": "Zs\\"6tail"}', '{"password": "****"}'),  # an escaped quote inside
+        ("token: Zs7", "token: ****"),
+        ("apiKey: Zs8", "apiKey: ****"),  # camelCase names
+        ('{"auth": {"password": "Zs9"}}', '{"auth": {"password": "****"}}'),
+        ("DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Zs10==;EndpointSuffix=core.windows.net",
+         "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=****"),
+        ("Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=root;SharedAccessKey=Zs11=",
+         # inside a URL the path-parameter rule masks every parameter not known to be harmless
+         "Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=****;SharedAccessKey=****"),
+        ("BlobEndpoint=https://a.blob.core.windows.net/;SharedAccessSignature=sv=2022&sig=Zs12",
+         "BlobEndpoint=https://a.blob.core.windows.net/;SharedAccessSignature=****&sig=****"),
+        ("Server=db;Database=app;User Id=sa;Password=Zs13;",
+         "Server=db;Database=app;User Id=sa;Password=****"),
+        ("Driver={ODBC};Server=db;Uid=sa;Pwd=Zs14;", "Driver={ODBC};Server=db;Uid=sa;Pwd=****"),
+        # kept
+        ("numpy == 1.26.4", "numpy == 1.26.4"),
+        ('{"name": "torch", "version": "2.5.1"}', '{"name": "torch", "version": "2.5.1"}'),
+        ("AccountName=acct;EndpointSuffix=core.windows.net",
+         "AccountName=acct;EndpointSuffix=core.windows.net"),
+        ("password = ${DB_PASSWORD}", "password = ${DB_PASSWORD}"),
+    ],
+)
+def test_assignments_json_keys_and_connection_strings(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("AccountKey", True), ("SharedAccessKey", True), ("SharedAccessSignature", True), ("Pwd", True),
+     ("Password", True), ("apiKey", True), ("clientSecret", True), ("AccountName", False),
+     ("EndpointSuffix", False), ("DefaultEndpointsProtocol", False), ("SharedAccessKeyName", False)],
+)
+def test_camel_case_secret_names(name: str, secret: bool) -> None:
+    assert is_secret_name(name) is secret
+
+
+# --- rule 9: flags whose value starts with "-"; ;name= parameters in a URL's path -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("--password -Zs1", "--password ****"),
+        ("--api-key -Zs2 --verbose", "--api-key **** --verbose"),
+        ("-passphrase -Zs3", "-passphrase ****"),
+        ("https://h.example/simple;token=Zs4/x", "https://h.example/simple;token=****/x"),
+        ("https://h.example/dl;jsessionid=Zs5", "https://h.example/dl;jsessionid=****"),
+        ("https://h.example/a;v=1;sig=Zs6/b.whl", "https://h.example/a;v=****;sig=****/b.whl"),
+        # kept
+        ("--password --next", "--password --next"),
+        ("--xla_gpu_autotune_level -1", "--xla_gpu_autotune_level -1"),
+        ("TORCH_CUDA_ARCH_LIST=8.0;8.6+PTX", "TORCH_CUDA_ARCH_LIST=8.0;8.6+PTX"),
+    ],
+)
+def test_dash_led_flag_values_and_path_parameters(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+# --- rule 10: vendor token shapes ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("sk_live_" + "Zs1aB2cD3eF4gH5iJ6kL7mN8", REDACTED),
+        ("rk_live_" + "Zs2aB2cD3eF4gH5iJ6kL7mN8", REDACTED),
+        ("sk_test_" + "Zs3aB2cD3eF4gH5iJ6kL7mN8", REDACTED),
+        ("ya29.a0AfH6SMZs4" + "x" * 30, REDACTED),
+        ("token ya29.c.b0Zs5-AbCdEf_0123456789abcdef end", "token **** end"),
+        ("dapi" + "0123456789abcdef" * 2, REDACTED),
+        ("hvs.CAESIZs6" + "a1B2" * 6, REDACTED),
+        ("SG.Zs7aaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", REDACTED),
+        ("gldt-Zs8" + "a1B2" * 5, REDACTED),
+        ("r8_Zs9" + "a1B2" * 9, REDACTED),
+        # kept: publishable keys are public by design, and words that start the same
+        ("pk_live_j5krY8XTgIcDaHDb3YrsAfCl", "pk_live_j5krY8XTgIcDaHDb3YrsAfCl"),
+        ("task_test_abcdefghijklmnopq", "task_test_abcdefghijklmnopq"),
+        ("ya29.x", "ya29.x"),
+        ("dapi-client", "dapi-client"),
+    ],
+)
+def test_vendor_token_shapes(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
+# --- rule 11: random-looking path segments on hosts envsnap does not know ----------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://pkgs.corp.example/basic/Zq3f9a1b2c3d4e5f6a7b8c9/simple",
+         "https://pkgs.corp.example/basic/****/simple"),
+        ("https://pkgs.corp.example/Ab12Cd34Ef56Gh78Ij90/pypi/simple/", "https://pkgs.corp.example/****/pypi/simple/"),
+        ("https://dl.corp.example/0f3c9a7e2b4d6f81a3c5e7092b4d6f81/x-1.0.tar.gz",
+         "https://dl.corp.example/****/x-1.0.tar.gz"),
+        ("https://dl.corp.example/t0k3n-9Xq2Lm8Rw4Zp7Vb1Nc/simple", "https://dl.corp.example/****/simple"),
+        ("git+https://git.corp.example/A1b2C3d4E5f6G7h8I9j0/repo.git@v1.0",
+         "git+https://git.corp.example/****/repo.git@v1.0"),
+        # kept: real index layouts, names, versions, wheel names, hashes on known hosts
+        ("https://pkgs.corp.example/simple/nvidia-cusparselt-cu12/", "https://pkgs.corp.example/simple/nvidia-cusparselt-cu12/"),
+        ("https://artifactory.corp.example/artifactory/api/pypi/pypi-remote/simple",
+         "https://artifactory.corp.example/artifactory/api/pypi/pypi-remote/simple"),
+        ("https://gitlab.corp.example/api/v4/projects/12345678/packages/pypi/simple",
+         "https://gitlab.corp.example/api/v4/projects/12345678/packages/pypi/simple"),
+        ("https://pkgs.dev.azure.com/org/proj/_packaging/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d/pypi/simple/",
+         "https://pkgs.dev.azure.com/org/proj/_packaging/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d/pypi/simple/"),
+        ("https://mirror.corp.example/whl/torch-2.5.1%2Bcu121-cp311-cp311-manylinux_2_28_x86_64.whl",
+         "https://mirror.corp.example/whl/torch-2.5.1%2Bcu121-cp311-cp311-manylinux_2_28_x86_64.whl"),
+        ("https://files.pythonhosted.org/packages/3f/0d/0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d/x-1.0.whl",
+         "https://files.pythonhosted.org/packages/3f/0d/0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d/x-1.0.whl"),
+        ("https://github.com/o/r/archive/0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d.zip",
+         "https://github.com/o/r/archive/0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d.zip"),
+        ("git+https://git.corp.example/ml/train.git@0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d",
+         "git+https://git.corp.example/ml/train.git@0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d"),
+        ("file:///data/Zq3f9a1b2c3d4e5f6a7b8c9/x.whl", "file:///data/Zq3f9a1b2c3d4e5f6a7b8c9/x.whl"),
+        ("https://conda.corp.example/internal/linux-64/pytorch-2.1.0-cuda120_py311h7a51e26_300.conda",
+         "https://conda.corp.example/internal/linux-64/pytorch-2.1.0-cuda120_py311h7a51e26_300.conda"),
+    ],
+)
+def test_random_path_segments_on_unknown_hosts(url: str, expected: str) -> None:
+    assert redact_url(url) == expected
+    assert redact_url(expected) == expected
+
+
+def test_requested_revision_and_vcs_fields_get_the_text_rules() -> None:
+    from envsnap.probes.python import parse_source
+
+    token = "ghp_" + "Zs1aB2cD3eF4gH5iJ6kL7mN8oP9"
+    source = parse_source(json.dumps({
+        "url": "git+https://github.com/o/r.git", "subdirectory": f"pkg?token={token}",
+        "vcs_info": {"vcs": "git", "commit_id": "a" * 40, "requested_revision": token}}))
+    assert source.requested_revision == REDACTED and token not in repr(source)
+    kept = parse_source(json.dumps({"url": "git+https://github.com/o/r.git",
+                                    "vcs_info": {"vcs": "git", "commit_id": "a" * 40,
+                                                 "requested_revision": "release/v2.1"}}))
+    assert (kept.requested_revision, kept.commit) == ("release/v2.1", "a" * 40)
+
+
 # --- the rule set as a whole -------------------------------------------------------------------
 
 _SECRET = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=12,
@@ -209,9 +382,17 @@ _PLACEMENTS = (
     "https://h/t/{s}/chan/linux-64", "corp=https://u:{s}@h/simple", "--auth_token={s}",
     "--password {s}", "postgres://a:{s}@db/x", "a:{s}@db:5432", "x=1 api_key={s} y=2",
     "https://h/simple?{s}",
+    # the rules of issue 17: headers, spaced assignments, JSON/YAML keys, connection strings,
+    # vendor shapes, dash-led flag values, path parameters, requested revisions
+    "Authorization: Bearer {s}", "Proxy-Authorization: Basic {s}", '-H "Authorization: token {s}"',
+    "password = {s}", '{{"api_token": "{s}"}}', "{{'client_secret': '{s}', 'x': 1}}", "token:  {s}",
+    "AccountName=a;AccountKey={s};EndpointSuffix=core.windows.net", "Server=db;Pwd={s};",
+    "sk_live_{s}", "rk_test_{s}", "ya29.{s}{s}", "--password -{s}", "--api-key -{s} --verbose",
+    "https://h/simple;token={s}/x", "https://h/a;sig={s}", "git+https://h/o/r.git@ghp_{s}{s}",
 )
 
 
+@settings(max_examples=800)  # every template a score of times
 @given(secret=_SECRET, template=st.sampled_from(_PLACEMENTS))
 def test_no_placement_keeps_the_secret_and_redaction_is_idempotent(secret: str, template: str) -> None:
     out = redact_text(template.format(s=secret))
@@ -247,11 +428,11 @@ def test_env_allowlist(name: str, captured: bool) -> None:
 def test_env_values_are_checked_for_credential_shapes() -> None:
     got = env_vars.select({
         "XLA_FLAGS": "--xla_gpu_autotune_level=4 --auth_token=Zsecret1",
-        "TRITON_CACHE_URL": "https://me:p@ss@cache/x?sig=Zsecret2",
+        "TORCHINDUCTOR_REDIS_URL": "https://me:p@ss@cache/x?sig=Zsecret2",
         "CUDA_VISIBLE_DEVICES": "0,1", "TF_CPP_MIN_LOG_LEVEL": "2",
     })
     assert got == {"CUDA_VISIBLE_DEVICES": "0,1", "TF_CPP_MIN_LOG_LEVEL": "2",
-                   "TRITON_CACHE_URL": "https://****@cache/x?sig=****",
+                   "TORCHINDUCTOR_REDIS_URL": "https://****@cache/x?sig=****",
                    "XLA_FLAGS": "--xla_gpu_autotune_level=4 --auth_token=****"}
 
 

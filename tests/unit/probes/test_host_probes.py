@@ -86,8 +86,10 @@ def test_env_allowlist(name: str, captured: bool) -> None:
 
 
 def test_env_values_are_scrubbed() -> None:
-    got = env_vars.select({"TRITON_CACHE_URL": "https://me:hunter2@cache/x", "HOME": "/root"})
-    assert got == {"TRITON_CACHE_URL": "https://****@cache/x"}
+    got = env_vars.select({"TORCHINDUCTOR_REDIS_URL": "https://me:hunter2@cache/x", "HOME": "/root",
+                           "TRITON_CACHE_URL": "https://cache/x"})
+    # a documented name keeps its value, scrubbed; an undocumented one is present, withheld
+    assert got == {"TORCHINDUCTOR_REDIS_URL": "https://****@cache/x", "TRITON_CACHE_URL": "****"}
 
 
 # conda: the real records copied from conda/conda's test data (tests/data/conda-meta/SOURCE.md)
@@ -190,3 +192,23 @@ def test_local_which_agrees_with_shutil(tmp_path: Path) -> None:
     assert LocalHost({}).which("sh") == shutil.which("sh")
 
 
+
+
+def test_env_probe_withholds_undocumented_values_and_counts_them() -> None:
+    from envsnap.testing import FakeHost
+
+    host = FakeHost(environ={"CUDA_ACCESSKEY": "Zs1", "CUDA_VISIBLE_DEVICES": "0",
+                             "TORCH_HOME": "ghp_" + "a1B2" * 8, "VIRTUAL_ENV": "/home/u/.venv",
+                             "CONDA_PREFIX": "/opt/conda", "CONDA_DEFAULT_ENV": "base"})
+    result = env_vars.probe(host)
+    assert result.value == {"CUDA_ACCESSKEY": "****", "CUDA_VISIBLE_DEVICES": "0", "TORCH_HOME": "****"}
+    assert "1 value(s) withheld" in result.found_via
+
+
+def test_documented_names_are_allowed_and_not_secret_names() -> None:
+    from envsnap.redact import is_secret_name
+
+    names = env_vars.documented_names()
+    assert len(names) > 900
+    assert [n for n in names if not env_vars.is_captured(n)] == []
+    assert [n for n in names - env_vars.ALLOWED_NAMES if is_secret_name(n)] == []

@@ -143,3 +143,54 @@ def test_inspector_output_evaluates_literals_only(tmp_path: Path) -> None:
     assert inspector_output("/opt/py", RunResult(returncode=0, stdout=noisy))["version"] == "3.11.7"
     with pytest.raises(HostError, match=r"no readable sys\.path"):
         inspector_output("/opt/py", RunResult(returncode=0, stdout="{'sys_path': 3}"))
+
+
+def _zip_bytes(members: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return buf.getvalue()
+
+
+def test_zips_on_sys_path_are_read_and_oversized_ones_named() -> None:
+    from envsnap.errors import FileTooLarge
+    from envsnap.probes import dist_info
+    from envsnap.testing import FakeHost
+
+    egg = _zip_bytes({"EGG-INFO/PKG-INFO": "Metadata-Version: 1.1\nName: zipegg\nVersion: 0.7\n"})
+    bundle = _zip_bytes({"b-3.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: b\nVersion: 3.1\n",
+                         "b-3.1.dist-info/REQUESTED": ""})
+    host = FakeHost(files={"/e/zipegg-0.7-py3.egg": egg, "/z/bundle.zip": bundle})
+    dists, stopped = dist_info.scan(host, ["/e/zipegg-0.7-py3.egg", "/z/bundle.zip", "/z/missing.zip"])
+    assert stopped is None
+    found = [(d["metadata"]["name"], d["metadata"]["version"]) for d in dists]
+    assert found == [("zipegg", "0.7"), ("b", "3.1")]
+    assert dists[1]["requested"] is True
+
+    class Huge(FakeHost):
+        def read_bytes(self, path: str, *, limit: int = 0) -> bytes | None:
+            raise FileTooLarge(path)
+
+    dists, _ = dist_info.scan(Huge(files={"/z/big.zip": b"x"}), ["/z/big.zip"])
+    assert [(d["error"], d["entry"]) for d in dists] == [("too-large", "big.zip")]
+
+
+def test_listing_order_decides_between_two_copies() -> None:
+    from envsnap.probes import dist_info
+    from envsnap.probes.python import parse_inspection
+    from envsnap.testing import FakeHost
+
+    meta = "Metadata-Version: 2.1\nName: twin\nVersion: {}\n"
+    host = FakeHost(files={"/s/twin-1.0.dist-info/METADATA": meta.format("1.0"),
+                           "/s/twin-2.0.dist-info/METADATA": meta.format("2.0")})
+    for listed, expected in ((["twin-1.0.dist-info", "twin-2.0.dist-info"], "1.0"),
+                             (["twin-2.0.dist-info", "twin-1.0.dist-info"], "2.0")):
+        dists, _ = dist_info.scan(host, ["/s"], listing=[["/s", "dir", listed]])
+        env = parse_inspection({"version": "3.11.7", "implementation": "cpython", "dists": dists,
+                                "site_packages": ["/s"]})
+        assert [(p.name, p.version) for p in env.packages] == [("twin", expected)]
+        assert [(p.kind, p.name) for p in env.problems] == [("duplicate", "twin")]
