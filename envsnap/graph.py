@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -102,6 +103,26 @@ def satisfied(req: Req, installed: str | None) -> bool:
     return version is None or req.specifier.contains(version, prereleases=True)
 
 
+# Graph.reach's exact counts may spend this many bytes of set work (bitsets built, and the steps
+# that build them), plus REACH_PER_ITEM for each package and each requirement: linear in the
+# snapshot, so a hostile graph cannot make a diff quadratic in time or memory. A real
+# environment needs well under 1 MiB; the 10,000-package benchmark, asked for every package,
+# about 50 MiB of its 77.
+REACH_FLOOR = 64 * 2**20
+REACH_PER_ITEM = 256
+
+
+class Reach(dict[str, int]):
+    """Graph.reach's answer, name -> how many installed packages depend on it; the counts of
+    the names in ``at_least`` are lower bounds (their exact count did not fit the budget)."""
+
+    __slots__ = ("at_least",)
+
+    def __init__(self, counts: Mapping[str, int], at_least: frozenset[str] = frozenset()) -> None:
+        super().__init__(counts)
+        self.at_least = at_least
+
+
 class Graph:
     """One environment's dependency graph, built once and shared by every question asked of it.
 
@@ -152,76 +173,24 @@ class Graph:
         return {k: frozenset(v) - {k} for k, v in self.requirers().items()
                 if k in self.versions and v - {k}}
 
-    def reach(self, names: Iterable[str]) -> dict[str, int]:
+    def reach(self, names: Iterable[str], *, budget: int | None = None) -> Reach:
         """For each of ``names``: how many installed packages depend on it, directly or through
-        others (itself excluded).
+        others (itself excluded). A dependency cycle counts each member once; a package
+        requiring itself is not its own dependent.
 
-        One pass over the part of the graph above ``names``, however many names are asked for:
-        Tarjan's strongly connected components (a dependency cycle counts each member once; a
-        package requiring itself is not its own dependent),
-        then each component's set of dependents as a bitset, built from the components above it.
-        """
-        names = list(names)
-        edges = self.requirers()
-        index: dict[str, int] = {}  # DFS order; also the node's bit
-        low: dict[str, int] = {}
-        on_stack: set[str] = set()
-        stack: list[str] = []
-        component: dict[str, int] = {}  # node -> its component's number
-        closed: list[int] = []  # component -> bitset of its members and all their dependents
-        counts: dict[str, int] = {}
-        for root in names:
-            if root in index or root not in self.versions:
-                continue
-            work: list[tuple[str, Iterable[str]]] = [(root, iter(edges.get(root, ())))]
-            index[root] = low[root] = len(index)
-            stack.append(root)
-            on_stack.add(root)
-            while work:
-                node, children = work[-1]
-                advanced = False
-                for child in children:
-                    if child not in index:
-                        index[child] = low[child] = len(index)
-                        stack.append(child)
-                        on_stack.add(child)
-                        work.append((child, iter(edges.get(child, ()))))
-                        advanced = True
-                        break
-                    if child in on_stack:  # includes node itself: a self-requirement
-                        low[node] = min(low[node], index[child])
-                if advanced:
-                    continue
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                if low[node] != index[node]:
-                    continue
-                # node roots a component: every component it reaches is already complete.
-                members: list[str] = []
-                while True:
-                    m = stack.pop()
-                    on_stack.discard(m)
-                    members.append(m)
-                    if m == node:
-                        break
-                number = len(closed)
-                bits = 0
-                for m in members:
-                    component[m] = number
-                    bits |= 1 << index[m]
-                # Itself and everything above it; a component's members reach each other.
-                for m in members:
-                    for d in edges.get(m, ()):
-                        c = component[d]
-                        if c != number:
-                            bits |= closed[c]
-                closed.append(bits)
-        for name in names:
-            if name in component:
-                counts[name] = closed[component[name]].bit_count() - 1
-        return counts
+        Linear in the part of the graph above ``names``, in time and memory, plus at most
+        ``budget`` bytes of set work (default: ``budget()``, itself linear in the graph). The
+        counts are exact while the budget lasts, which it does for every real environment and
+        for any graph whose packages are each required by one package (or one dependency cycle)
+        at most: a chain, a tree. Past it a count is a lower bound, and its name is in
+        ``at_least`` (docs/diff-and-check.md#dependents)."""
+        return _Reach(self, budget if budget is not None else self.budget()).run(names)
+
+    def budget(self) -> int:
+        """The exact-count budget of this graph, in bytes: a fixed floor plus a share per
+        package and per requirement, so it grows linearly with the snapshot."""
+        edges = sum(map(len, self.requires.values()))
+        return REACH_FLOOR + REACH_PER_ITEM * (len(self.versions) + edges)
 
     def transitive_dependents(self, name: str) -> frozenset[str]:
         """Every installed package that depends on ``name``, directly or not (not ``name``)."""
@@ -286,3 +255,171 @@ def transitive(start: str, edges: Mapping[str, frozenset[str]]) -> frozenset[str
         stack.extend(edges.get(name, ()))
     return frozenset(seen)
 
+
+
+_FEW = 16  # up to this many bits are set one shift at a time, more through a bytearray
+
+
+class _Reach:
+    """One Graph.reach: Tarjan's strongly connected components of the dependents of the asked
+    names (one pass, no recursion), then each component's set (its members and everything that
+    depends on them) counted from the components directly above it, which Tarjan closes first:
+
+    - none: the set is its members;
+    - one: its members plus that component's set, disjoint from them (nothing above can reach
+      back down), so the count is a sum: a chain or a tree builds no set at all;
+    - several: the union of their sets, built as bitsets (bit i: the i-th package reached)
+      only here, and only while the budget lasts. Past it, its members plus the largest of
+      their counts: a lower bound.
+    """
+
+    def __init__(self, graph: Graph, budget: int) -> None:
+        self.edges = graph.requirers()
+        self.versions = graph.versions
+        self.budget = budget
+        self.ids: dict[str, int] = {}  # name -> discovery order, which is also its bit
+        self.up: list[Iterable[str]] = []  # id -> the packages that require it
+        self.comp: list[int] = []  # id -> its component; -1 while on Tarjan's stack
+        self.flat: list[int] = []  # the components' members, component after component
+        self.start: list[int] = [0]  # component -> where its members begin in flat (and end)
+        self.total: list[int] = []  # component -> the size of its set
+        self.exact: list[bool] = []
+        self.above: list[int] = []  # component -> the one component above it; -1 none, -2 several
+        self.bits: dict[int, int] = {}  # component -> its set as a bitset, where one was built
+
+    def run(self, names: Iterable[str]) -> Reach:
+        asked = [n for n in dict.fromkeys(names) if n in self.versions]
+        ids, up, comp, edges = self.ids, self.up, self.comp, self.edges
+        low: list[int] = []  # Tarjan's low-link, by id
+        stack: list[int] = []  # Tarjan's stack: ids in increasing order
+        for root in asked:
+            if root in ids:
+                continue
+            work: list[tuple[int, Iterator[str]]] = []
+            child: str | None = root
+            while True:
+                if child is not None:  # first visit
+                    node = ids[child] = len(comp)
+                    users = edges.get(child, ())
+                    up.append(users)
+                    comp.append(-1)
+                    low.append(node)
+                    stack.append(node)
+                    work.append((node, iter(users)))
+                node, children = work[-1]
+                child = None
+                for name in children:
+                    c = ids.get(name)
+                    if c is None:
+                        child = name
+                        break
+                    if comp[c] < 0 and c < low[node]:  # on the stack: the same component
+                        low[node] = c
+                if child is not None:
+                    continue
+                work.pop()
+                if low[node] == node:  # it roots a component, complete above: close it
+                    at = bisect_left(stack, node)
+                    self._close(stack[at:])
+                    del stack[at:]
+                if not work:
+                    break
+                parent = work[-1][0]
+                if low[node] < low[parent]:
+                    low[parent] = low[node]
+        counts: dict[str, int] = {}
+        at_least: set[str] = set()
+        for name in asked:
+            c = comp[ids[name]]
+            counts[name] = self.total[c] - 1
+            if not self.exact[c]:
+                at_least.add(name)
+        return Reach(counts, frozenset(at_least))
+
+    def _close(self, members: list[int]) -> None:
+        total, exact, comp, ids, up = self.total, self.exact, self.comp, self.ids, self.up
+        number = len(total)
+        for m in members:
+            comp[m] = number
+        self.flat += members
+        self.start.append(len(self.flat))
+        above = {comp[ids[d]] for m in members for d in up[m]}
+        above.discard(number)
+        size = len(members)
+        if not above:
+            self.above.append(-1)
+            total.append(size)
+            exact.append(True)
+        elif len(above) == 1:
+            (k,) = above
+            self.above.append(k)
+            total.append(size + total[k])
+            exact.append(exact[k])
+        else:
+            self.above.append(-2)
+            bits = self._union(members, above)
+            if bits is None:
+                total.append(size + max(total[k] for k in above))
+                exact.append(False)
+            else:
+                self.bits[number] = bits
+                total.append(bits.bit_count())
+                exact.append(True)
+
+    def _bitset(self, ids: list[int], base: int) -> int | None:
+        """``base`` with the bits of ``ids`` set; None past the budget."""
+        size = max(base.bit_length(), max(ids) + 1) + 7 >> 3
+        if len(ids) <= _FEW:
+            self.budget -= size * len(ids)
+            if self.budget < 0:
+                return None
+            for i in ids:
+                base |= 1 << i
+            return base
+        self.budget -= size + 8 * len(ids)
+        if self.budget < 0:
+            return None
+        buf = bytearray(base.to_bytes(size, "little"))
+        for i in ids:
+            buf[i >> 3] |= 1 << (i & 7)
+        return int.from_bytes(buf, "little")
+
+    def _set(self, k: int) -> int | None:
+        """Component ``k``'s set as a bitset, built along the chain of single components
+        above it up to one whose bitset exists (kept: a later union may need it too)."""
+        bits = self.bits.get(k)
+        if bits is not None:
+            return bits
+        start, flat, above, exact = self.start, self.flat, self.above, self.exact
+        ids: list[int] = []
+        x, base = k, 0
+        while True:
+            if not exact[x]:
+                return None
+            ids += flat[start[x]:start[x + 1]]
+            x = above[x]
+            if x == -1:
+                break
+            if x in self.bits:
+                base = self.bits[x]
+                break
+        self.budget -= 8 * len(ids)
+        bits = self._bitset(ids, base)
+        if bits is not None:
+            self.bits[k] = bits
+        return bits
+
+    def _union(self, members: list[int], above: set[int]) -> int | None:
+        acc = self._bitset(members, 0)
+        for k in above:
+            other = self.bits.get(k)
+            if other is None:
+                other = self._set(k)
+            if acc is None or other is None:
+                return None
+            acc |= other
+        if acc is None:
+            return None
+        # Each OR made a number no longer than the last: charged at the last one's length.
+        self.budget -= (acc.bit_length() + 7 >> 3) * len(above)
+        return acc if self.budget >= 0 else None

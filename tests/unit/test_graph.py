@@ -4,6 +4,8 @@ edges agree with their plain definitions (the pip check equivalence runs in inte
 from __future__ import annotations
 
 import json
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -109,7 +111,24 @@ def test_reach_counts_the_transitive_dependents(py: PythonEnv) -> None:
     edges = graph.dependents_map()
     reach = graph.reach(graph.versions)
     assert reach == {n: len(transitive(n, edges)) for n in graph.versions}
+    assert reach.at_least == frozenset()
     assert graph.reach(["nope"]) == {}
+
+
+@settings(max_examples=400, deadline=None)
+@given(graphs(), st.sampled_from([0, 64, 256, 1024]), st.sets(st.sampled_from(_NAMES)))
+def test_past_the_budget_counts_are_flagged_lower_bounds(py: PythonEnv, budget: int,
+                                                          asked: set[str]) -> None:
+    graph = Graph(py)
+    edges = graph.dependents_map()
+    reach = graph.reach(sorted(asked), budget=budget)
+    assert set(reach) == asked & set(graph.versions)
+    for name, count in reach.items():
+        exact = len(transitive(name, edges))
+        if name in reach.at_least:
+            assert count <= exact
+        else:
+            assert count == exact, name
 
 
 @settings(max_examples=400, deadline=None)
@@ -139,6 +158,44 @@ def test_reach_is_one_pass_on_a_long_chain() -> None:
     assert graph.reach(["p0", "p1500"]) == {"p0": n - 1, "p1500": n - 1}
     open_chain = Graph(env(**{**reqs, "p0": ()}))
     assert open_chain.reach(["p0", "p2999"]) == {"p0": n - 1, "p2999": 0}
+
+
+def _peak_bytes(fn: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_reach_of_a_long_chain_is_exact_and_linear_in_memory() -> None:
+    # A hostile snapshot's chain (the command-line test runs 150,000): every package's count,
+    # exactly, in memory that grows with the chain (a set per package: n²/2 bits, 225 MB here).
+    n = 60_000
+    graph = Graph(env(**{f"p{i}": (f"p{i + 1}",) for i in range(n)}))
+    graph.requirers()
+    reach = graph.reach(graph.versions)
+    assert reach == {f"p{i}": i for i in range(n)} and not reach.at_least
+    assert _peak_bytes(lambda: graph.reach(graph.versions)) < 120 * n * 8
+
+
+def test_a_ladder_past_the_budget_gives_lower_bounds_in_bounded_memory() -> None:
+    # Two packages per level, each required by both of the level above: every count is a
+    # union of two sets, 2i for level i. Exact bitsets would take n²/4 bits; past the budget
+    # the counts are lower bounds, flagged, and the memory stays linear.
+    levels = 30_000
+    reqs = {f"{side}{i}": (f"a{i + 1}", f"b{i + 1}") if i + 1 < levels else ()
+            for i in range(levels) for side in "ab"}
+    graph = Graph(env(**reqs))
+    graph.requirers()
+    reach = graph.reach(graph.versions)
+    assert reach.at_least and len(reach) == 2 * levels
+    for name, count in reach.items():
+        exact = 2 * int(name[1:])
+        assert count == exact if name not in reach.at_least else count <= exact
+    assert reach["a1"] == 2 and "a1" not in reach.at_least  # near the top: exact
+    assert _peak_bytes(lambda: graph.reach(graph.versions)) < graph.budget() + 400 * levels * 8
 
 
 def test_corpus_is_where_the_docstring_says() -> None:
