@@ -347,7 +347,7 @@ class _PackageDiff:
         if not (self.removed or self.added or self.changed or self.requires_changed):
             return
         ga = self._graph_a if self._graph_a is not None else Graph(self.pa)
-        gb = Graph(self.pb)
+        gb = Graph(self.pb, like=ga)
         self.ga, self.gb = ga, gb
         self.reach_a = ga.reach(self.removed)
         self.reach_b = gb.reach([*self.changed, *self.added])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -71,10 +72,17 @@ def requirement(text: str) -> Req | None:
     """A recorded requirement string as (name, specifier), parsed by packaging; None for one
     that packaging cannot read (pip check skips those too). Cached: the same strings repeat
     across packages, across the two sides of a diff and across the nodes of a fleet."""
+    if _BARE_NAME.fullmatch(text):  # PEP 508's name rule: packaging would give it no more
+        return Req(text, canonicalize_name(text), None)
     req = parse_requirement(text)
     if req is None:
         return None
     return Req(text, canonicalize_name(req.name), req.specifier or None)
+
+
+# A requirement that is only a name (PEP 508 "identifier", packaging's NAME token): the most
+# common recorded form, split without the tokenizer.
+_BARE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 @lru_cache(maxsize=65536)
@@ -132,12 +140,19 @@ class Graph:
 
     __slots__ = ("_requirers", "packages", "requires", "versions")
 
-    def __init__(self, py: PythonEnv | None) -> None:
+    def __init__(self, py: PythonEnv | None, *, like: Graph | None = None) -> None:
+        """``like``: another environment's graph (the other side of a diff, a fleet's
+        reference), whose parsed requirements are taken where a package's are the same."""
         packages = py.packages if py is not None else ()
         self.versions: dict[str, str] = {p.name: p.version for p in packages}
-        self.requires: dict[str, tuple[Req, ...]] = {p.name: _requirements(p.requires)
-                                                     for p in packages}
         self.packages = {p.name: p for p in packages}
+        self.requires: dict[str, tuple[Req, ...]] = {}
+        theirs, parsed = (like.packages, like.requires) if like is not None else ({}, {})
+        for p in packages:
+            other = theirs.get(p.name)
+            self.requires[p.name] = (parsed[p.name]
+                                     if other is not None and other.requires == p.requires
+                                     else _requirements(p.requires))
         self._requirers: dict[str, set[str]] | None = None
 
     def __contains__(self, name: object) -> bool:
