@@ -115,6 +115,11 @@ class Package:
     requires: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()  # WHEEL "Tag:" lines, for glibc / ABI checks
     native: bool = False  # ships compiled extension modules (RECORD lists .so/.pyd)
+    # The declared license (docs/snapshot-format.md#licenses): an SPDX expression from
+    # License-Expression, else from License when it reads as one; else the "License ::" trove
+    # classifiers, as written.
+    license: str | None = None
+    license_classifiers: tuple[str, ...] = ()
     # Where the metadata lives, relative to the prefix: needed at capture time to decide conda
     # ownership, but machine layout rather than environment content, so never written.
     metadata_path: str | None = field(default=None, compare=False, repr=False,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from envsnap.snapshot import (
     NvidiaInfo,
     OSInfo,
     Package,
+    Project,
     PythonEnv,
     Snapshot,
     Source,
@@ -119,7 +121,11 @@ def test_every_record_becomes_a_component_and_the_document_validates() -> None:
     assert len(libs) == len(snap.cuda.libraries) == 3
 
     torch = comps["pkg:pypi/torch@2.8.0%2Bcu128"]
-    assert torch["purl"] == "pkg:pypi/torch@2.8.0%2Bcu128"
+    # PyPI serves no local version: the +cu128 build came from PyTorch's index (purl-spec's
+    # repository_url qualifier; pypi's default repository is https://pypi.org)
+    assert torch["purl"] == ("pkg:pypi/torch@2.8.0%2Bcu128"
+                             "?repository_url=https://download.pytorch.org/whl/cu128")
+    assert comps["pkg:pypi/numpy@2.1.0"]["purl"] == "pkg:pypi/numpy@2.1.0"
     assert _props(torch)["envsnap:built_for_cuda"] == "12.8"
     assert _props(torch)["envsnap:arch_list"] == "sm_80 sm_90"
     # the conda-owned dist is still a PyPI package a scanner can match, marked as conda's
@@ -273,6 +279,56 @@ def test_export_command(tmp_path: Path) -> None:
     assert err.getvalue() == f"envsnap: error: {tmp_path / 'missing.txt'}: no such file\n"
     err = io.StringIO()
     assert main(["export", "--format", "spdx", str(snap_path)], Console(io.StringIO(), err)) == 2
+
+
+def test_licenses_as_declared() -> None:
+    snap = Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
+        Package(name="attrs", version="23.2.0", license="MIT"),
+        Package(name="tqdm", version="4.66.4", license="MPL-2.0 AND MIT"),
+        Package(name="oddlib", version="1", license="BSD"),
+        Package(name="jinja2", version="3.1.4",
+                license_classifiers=("License :: OSI Approved :: BSD License",)),
+        Package(name="mdurl", version="0.1.2", license_classifiers=(
+            "License :: OSI Approved :: MIT License", "License :: OSI Approved :: MIT License")),
+        Package(name="bare", version="1"),
+    )))
+    comps = {c["name"]: c for c in _doc(cyclonedx_json(snap))["components"]}
+    declared = {"acknowledgement": "declared"}
+    assert comps["attrs"]["licenses"] == [{"license": {"id": "MIT", **declared}}]
+    assert comps["tqdm"]["licenses"] == [{"expression": "MPL-2.0 AND MIT", **declared}]
+    assert comps["oddlib"]["licenses"] == [{"license": {"name": "BSD", **declared}}]
+    assert comps["jinja2"]["licenses"] == [
+        {"license": {"name": "License :: OSI Approved :: BSD License", **declared}}]
+    assert comps["mdurl"]["licenses"] == [{"license": {"id": "MIT", **declared}}]
+    assert "licenses" not in comps["bare"]
+
+
+def test_the_environment_is_the_described_component() -> None:
+    snap = _snapshot()
+    doc = _doc(cyclonedx_json(snap))
+    env = doc["metadata"]["component"]
+    assert env["type"] == "application" and env["bom-ref"] == "environment"
+    assert env["name"] == "python-environment"
+    assert env["version"] == snap.digest.removeprefix("sha256:")[:12]
+    deps = {d["ref"]: d.get("dependsOn", []) for d in doc["dependencies"]}
+    # what nothing else requires, and what was asked for (numpy: requested, though torch needs it)
+    assert deps["environment"] == sorted(["pkg:pypi/torch@2.8.0%2Bcu128", "pkg:pypi/numpy@2.1.0",
+                                          "pkg:pypi/mylib@0.3.0", "pkg:pypi/local-wheel@1.0",
+                                          "pkg:pypi/mine@0.1", "pkg:pypi/six@1.11.0",
+                                          "pkg:pypi/odd-url@1"])
+    named = _doc(cyclonedx_json(snap.replace(project=Project(
+        remote="https://github.com/acme/train.git", commit="9" * 40)), name=None))
+    assert named["metadata"]["component"]["name"] == "train"
+    assert named["metadata"]["component"]["version"] == "9" * 12
+    assert _doc(cyclonedx_json(snap, name="my-env"))["metadata"]["component"]["name"] == "my-env"
+
+
+def test_repeated_refs_are_made_unique() -> None:
+    snap = _snapshot()
+    assert snap.nvidia is not None
+    twins = snap.replace(nvidia=replace(snap.nvidia, gpus=(snap.nvidia.gpus[0],) * 3))
+    refs = [c["bom-ref"] for c in _doc(cyclonedx_json(twins))["components"]]
+    assert [r for r in refs if r.startswith("gpu:0")] == ["gpu:0", "gpu:0#2", "gpu:0#3"]
 
 
 def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
