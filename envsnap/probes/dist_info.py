@@ -153,6 +153,8 @@ class Metadata:
     name: str | None
     version: str | None
     requires: tuple[str, ...]  # raw requirement strings, markers included
+    license: str | None = None  # the declared license: declared_license()
+    license_classifiers: tuple[str, ...] = ()
 
 
 def read_metadata(dist: HostDistribution, metadata_file: str) -> Metadata:
@@ -163,9 +165,46 @@ def read_metadata(dist: HostDistribution, metadata_file: str) -> Metadata:
     meta = dist.metadata
     # Tested first: meta["Name"] of a missing header warns on 3.12+ and is to raise later.
     # (the PackageMetadata protocol has no .get)
+    expression, classifiers = declared_license(
+        meta["License-Expression"] if "License-Expression" in meta else None,  # noqa: SIM401
+        meta["License"] if "License" in meta else None,  # noqa: SIM401
+        meta.get_all("Classifier") or ())
     return Metadata(name=meta["Name"] if "Name" in meta else None,  # noqa: SIM401
                     version=meta["Version"] if "Version" in meta else None,  # noqa: SIM401
-                    requires=tuple(dist.requires or ()))
+                    requires=tuple(dist.requires or ()), license=expression,
+                    license_classifiers=classifiers)
+
+
+# PEP 639 (https://peps.python.org/pep-0639/#license-expression): License-Expression, an SPDX
+# expression, is the license; when it is present the older fields MUST be ignored. License
+# counts only when it reads as an SPDX expression (it often holds a whole license text, or a
+# word like "Dual License"); else the "License ::" classifiers say what they can.
+_SPDX_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+:-]*")  # an id, LicenseRef-x, DocumentRef-y:z
+_LICENSE_CLASSIFIER = "License :: "
+_MAX_EXPRESSION = 200
+
+
+def _spdx_like(text: str) -> bool:
+    """Ids joined by AND, OR, WITH (parentheses allowed), on one short line: "MIT",
+    "MPL-2.0 AND MIT", "(Apache-2.0 OR MIT)"; not "Apache 2.0" or "BSD License"."""
+    words = text.replace("(", " ( ").replace(")", " ) ").split()
+    ids = [w for w in words if w not in "()"]
+    return (0 < len(text) <= _MAX_EXPRESSION and "\n" not in text and len(ids) % 2 == 1
+            and all((w in ("AND", "OR", "WITH")) == (i % 2 == 1) and (i % 2 == 1 or bool(
+                _SPDX_WORD.fullmatch(w))) for i, w in enumerate(ids)))
+
+
+def declared_license(expression: str | None, license: str | None, classifiers: Sequence[str]
+                     ) -> tuple[str | None, tuple[str, ...]]:
+    """(SPDX expression, ()) or (None, the "License ::" classifiers, in order, once each)."""
+    text = (expression or "").strip()
+    if text and len(text) <= _MAX_EXPRESSION and "\n" not in text:
+        return text, ()
+    text = (license or "").strip()
+    if _spdx_like(text):
+        return text, ()
+    return None, tuple(dict.fromkeys(c.strip() for c in classifiers
+                                     if c.strip().startswith(_LICENSE_CLASSIFIER)))
 
 
 def parse_metadata_text(text: str) -> Metadata:
@@ -210,6 +249,7 @@ def read_dist(host: Host, directory: str, entry: str,
             info["detail"] = exc.detail
         return info
     info["metadata"] = {"name": meta.name, "version": meta.version, "requires-dist": list(meta.requires)}
+    info["license"], info["license-classifiers"] = meta.license, list(meta.license_classifiers)
     if info["format"] != "dist-info":
         return info
     info["installer"] = _first_line(dist._read("INSTALLER", SMALL_FILE_LIMIT))

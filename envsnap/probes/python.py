@@ -295,6 +295,8 @@ def parse_inspection(raw: Mapping[str, Any], *, indexes: tuple[str, ...] = ()) -
             requires=applicable_requirements(meta.get("requires-dist", []), markers),
             tags=tuple(d.get("tags", ())),
             native=bool(d.get("native")),
+            license=d.get("license") or None,
+            license_classifiers=tuple(d.get("license-classifiers") or ()),
             metadata_path=where,
         )
     prefix_s = str(prefix) if prefix else None
