@@ -138,7 +138,7 @@ class Graph:
     installed has no edge (it is a broken requirement instead), and nor does a self-requirement.
     """
 
-    __slots__ = ("_requirers", "packages", "requires", "versions")
+    __slots__ = ("_children", "_requirers", "packages", "requires", "versions")
 
     def __init__(self, py: PythonEnv | None, *, like: Graph | None = None) -> None:
         """``like``: another environment's graph (the other side of a diff, a fleet's
@@ -154,6 +154,7 @@ class Graph:
                                      if other is not None and other.requires == p.requires
                                      else _requirements(p.requires))
         self._requirers: dict[str, set[str]] | None = None
+        self._children: dict[str, tuple[str, ...]] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.versions
@@ -165,6 +166,14 @@ class Graph:
         versions = self.versions
         return frozenset(r.name for r in self.requires.get(name, ())
                          if r.name in versions and r.name != name)
+
+    def children(self, name: str) -> tuple[str, ...]:
+        """dependencies(name), sorted, computed once per package: for walks that visit a
+        package many times (a tree, every path to a package)."""
+        kids = self._children.get(name)
+        if kids is None:
+            kids = self._children[name] = tuple(sorted(self.dependencies(name)))
+        return kids
 
     def requirers(self) -> dict[str, set[str]]:
         """Name -> the installed packages with a requirement on that name, whether or not
@@ -187,6 +196,27 @@ class Graph:
     def dependents_map(self) -> dict[str, frozenset[str]]:
         return {k: frozenset(v) - {k} for k, v in self.requirers().items()
                 if k in self.versions and v - {k}}
+
+    def roots(self) -> list[str]:
+        """The top of the environment, as pipdeptree lists it: the packages no other installed
+        package requires, by name. Then, so that every package is below one, the first by name
+        of each part nothing of those reaches (a dependency cycle no outside package requires).
+        """
+        requirers = self.requirers()
+        top = sorted(n for n in self.versions if not requirers.get(n, set()) - {n})
+        seen = set(top)
+        stack = list(top)
+        for name in [None, *sorted(self.versions)]:
+            if name is not None and name not in seen:
+                top.append(name)
+                seen.add(name)
+                stack.append(name)
+            while stack:
+                for dep in self.children(stack.pop()):
+                    if dep not in seen:
+                        seen.add(dep)
+                        stack.append(dep)
+        return top
 
     def reach(self, names: Iterable[str], *, budget: int | None = None) -> Reach:
         """For each of ``names``: how many installed packages depend on it, directly or through

@@ -26,6 +26,7 @@ COMMANDS = {
     "diff": "diff",
     "check": "check",
     "export": "export",
+    "why": "why",
     "fleet": "fleet",
 }
 

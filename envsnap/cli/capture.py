@@ -14,6 +14,7 @@ from ..errors import BadInputError
 from ..probes import PROBE_NAMES
 from ..text import short_hostname
 from ._args import add_force, comma_list
+from .why import add_show_options, show_inside
 
 CAPTURE_HELP = f"""\
 Probe this machine into a TOML snapshot: the Python environment you are working in (every
@@ -53,6 +54,9 @@ libraries, framework builds, and any probe that failed.
 examples:
   envsnap show envsnap.toml
   envsnap show envsnap.toml --json | jq .gpus
+  envsnap show envsnap.toml --packages          every package, as pip list shows them
+  envsnap show envsnap.toml --tree              the dependency tree, as pipdeptree shows it
+  envsnap why envsnap.toml idna                 why a package is there
 """
 
 
@@ -94,6 +98,7 @@ def register(sub: Any) -> None:
     )
     s.add_argument("snapshot", metavar="FILE", help="snapshot file ('-' for stdin)")
     s.add_argument("--json", action="store_true", help="machine-readable summary")
+    add_show_options(s)
     s.set_defaults(handler=run_show)
 
 
@@ -207,6 +212,9 @@ def run_show(args: argparse.Namespace, console: Any) -> int:
     from ..summary import summarize, summary_data
 
     snapshot = load(args.snapshot)
+    inside = show_inside(args, console, snapshot)
+    if inside is not None:
+        return inside
     if args.json:
         console.report(json.dumps(summary_data(snapshot), indent=2))
     else:

@@ -19,7 +19,6 @@ from ..redact import redact_text, redact_url
 from . import require
 
 if TYPE_CHECKING:
-    from ..graph import Graph
     from ..snapshot import GPU, CondaPackage, Framework, LibraryCopy, Package, Snapshot
 
 __all__ = ["FORMATS", "LockHashes", "cyclonedx_json", "parse_lock"]
@@ -462,8 +461,8 @@ class _Refs:
 def _environment(snapshot: Snapshot, digest: str, name: str | None) -> dict[str, Any]:
     """metadata.component, what the document describes: the captured environment, named by
     ``name``, else by its project's repository, else "python-environment"; its version is the
-    project's commit, else the snapshot's digest. It depends on the packages nothing else
-    installed requires, and on those installed on request."""
+    project's commit, else the snapshot's digest. It depends on the environment's top-level
+    packages (Graph.roots: what pipdeptree lists at the top)."""
     project = snapshot.project
     remote = project.remote if project is not None else None
     if name is None and remote:
@@ -547,7 +546,7 @@ def cyclonedx_json(snapshot: Snapshot, *, lock: LockHashes | None = None,
                        for i, lib in enumerate(cuda.libraries)]
     listed = {d["ref"] for d in dependencies}
     dependencies += [{"ref": c["bom-ref"]} for c in components if c["bom-ref"] not in listed]
-    roots = top_level(graph)
+    roots = graph.roots()
     dependencies.insert(0, {"ref": ENVIRONMENT_REF,
                             **({"dependsOn": sorted(refs[n] for n in roots)} if roots else {})})
     metadata: dict[str, Any] = {}
@@ -592,11 +591,3 @@ def _layout(doc: Mapping[str, Any]) -> str:
     lines.append("}")
     return "\n".join(lines) + "\n"
 
-
-def top_level(graph: Graph) -> list[str]:
-    """The packages an environment was built from, as pipdeptree shows them at the top: those
-    no installed package requires, and those installed on request (REQUESTED) even when
-    something else requires them too."""
-    requirers = graph.requirers()
-    return [n for n, p in graph.packages.items()
-            if p.requested or not (requirers.get(n, set()) - {n})]
