@@ -175,8 +175,16 @@ SAMPLE = 7  # nodes read first to guess the majority configuration
 
 def _tally(read: Reader, nodes: Sequence[str], compare: Comparison) -> Tally:
     tally = Tally()
-    for label, changes in read(nodes, compare):
-        tally.add(label, changes)
+    results = read(nodes, compare)
+    try:
+        for label, changes in results:
+            tally.add(label, changes)
+    finally:
+        # A reader with workers stops them now when this ends early (Ctrl-C, a bad file), not
+        # whenever the traceback that holds it is let go.
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
     return tally
 
 

@@ -406,11 +406,21 @@ def worker_context(*modules: str) -> Any:
     early starts that server while the caller does other work. The forkserver and its preload
     list are per process (multiprocessing's): this sets them for the whole process."""
     import multiprocessing
-    from multiprocessing import forkserver
+    import signal
+    from multiprocessing import forkserver, resource_tracker
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(sorted({__name__, *modules}))
-    forkserver.ensure_running()
+    # The server starts with Ctrl-C blocked, and every worker forked from it inherits the mask:
+    # the terminal's SIGINT reaches only this process, which stops the workers (pool.py). A
+    # worker or the server that took it would print a traceback. The resource tracker is
+    # started first: starting it unblocks SIGINT on its way out.
+    resource_tracker.ensure_running()
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return context
 
 
@@ -428,27 +438,26 @@ def map_snapshots(paths: Sequence[str], task: Callable[[Snapshot], R], *,
         for path in paths:
             yield path, task(load(path, memo=memo))
         return
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+    from .pool import WorkerCrashed, imap_chunks
 
     context = worker_context(type(task).__module__)
-    chunk = max(1, min(16, len(paths) // (jobs * 4)))
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(task,)) as pool:
-        try:
-            for path, (result, error, said) in zip(
-                    paths, pool.map(_run_worker, paths, chunksize=chunk), strict=True):
+    size = max(1, min(16, len(paths) // (jobs * 4)))
+    chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
+    results = imap_chunks(context, jobs, _start_worker, (task,), _run_worker, chunks)
+    try:
+        for chunk, answers in zip(chunks, results, strict=True):
+            for path, (result, error, said) in zip(chunk, answers, strict=True):
                 for message in said:
                     warnings.warn(SnapshotEditedWarning(message), stacklevel=2)
                 if error is not None:
                     raise BadInputError(error)
                 yield path, result
-        except BrokenProcessPool:
-            # Killed from outside: out of memory, a signal. Not a bug of ours to report.
-            raise WorkerDied("a worker process reading the snapshots died (out of memory?); "
-                             "with --jobs 1 they are read in this process") from None
-        finally:
-            pool.shutdown(cancel_futures=True)
+    except WorkerCrashed:
+        # Killed from outside: out of memory, a signal. Not a bug of ours to report.
+        raise WorkerDied("a worker process reading the snapshots died (out of memory?); "
+                         "with --jobs 1 they are read in this process") from None
+    finally:
+        results.close()  # the workers are stopped at once when this ends early (Ctrl-C)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -239,16 +239,16 @@ def test_edited_node_warnings_come_back_from_the_workers_once(tmp_path: Path) ->
 
 
 def test_the_worker_pool_really_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import concurrent.futures
+    from envsnap import pool
 
     started: list[int] = []
+    real = pool.imap_chunks
 
-    class Counting(concurrent.futures.ProcessPoolExecutor):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            started.append(args[0])
-            super().__init__(*args, **kwargs)
+    def counting(context: Any, jobs: int, *args: Any) -> Any:
+        started.append(jobs)
+        return real(context, jobs, *args)
 
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Counting)
+    monkeypatch.setattr(pool, "imap_chunks", counting)
     write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM)])
     rc, _, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", "2")
     assert rc == 0 and started == [2], err
