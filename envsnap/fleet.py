@@ -199,12 +199,18 @@ def against_majority(nodes: Sequence[str], load: Callable[[str], Snapshot], read
     nodes spread over the list (loaded with ``load``); when the full count shows that another
     configuration is more common, every node is compared once more, against that one."""
     step = max(1, len(nodes) // SAMPLE)
-    sample = {n: load(n) for n in nodes[::step][:SAMPLE]}
-    first = Comparison(next(iter(sample.values())), ignore)
+    sample = nodes[::step][:SAMPLE]
+    first = Comparison(load(sample[0]), ignore)
     guess = Tally()
-    for label, snap in sample.items():
-        guess.add(label, first(snap))
-    tally = _tally(read, nodes, Comparison(sample[guess.majority()[1]], ignore))
+    for label in sample:  # one node held at a time: a node can be a large snapshot
+        guess.add(label, first(first.reference if label == sample[0] else load(label)))
+    picked = guess.majority()[1]
+    if picked == sample[0] and len(sample) == len(nodes):
+        tally = guess  # a small fleet, all read already, and against the right node
+    else:
+        reference = first if picked == sample[0] else Comparison(load(picked), ignore)
+        del first
+        tally = _tally(read, nodes, reference)
     drift, node = tally.majority()
     if drift:
         tally = _tally(read, nodes, Comparison(load(node), ignore))
