@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
 from .graph import Graph
-from .snapshot import Package, PythonEnv
+from .redact import redact_text
+from .snapshot import PythonEnv
 from .text import printable
 
 # Bounds on what one command prints, whatever the graph: a tree repeats a shared dependency
@@ -20,6 +22,20 @@ MAX_DEPTH = 100
 MAX_PATHS = 50
 MAX_STEPS = 1_000_000  # how far `why` searches for paths before it says it stopped
 PATH_SHOWN = 12  # a longer path is shown as its first and last PATH_SHOWN // 2 packages
+_CLASSIFIER_PREFIX = "License :: "
+
+
+@lru_cache(maxsize=65536)
+def _v(value: str) -> str:
+    """One value as it may be shown: the redaction rules applied to it alone. These views are
+    not passed through them line by line: "secretstorage==1.0", "license": "MIT" or
+    pipdeptree's "key": "oauthlib" read to them as assignments to secret names."""
+    return redact_text(value)
+
+
+def _classifier(value: str) -> str:
+    rest = value.removeprefix(_CLASSIFIER_PREFIX)  # "License :" reads as an assignment too
+    return value[:len(value) - len(rest)] + _v(rest)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -30,24 +46,16 @@ def package_rows(py: PythonEnv | None) -> list[dict[str, Any]]:
     """Every package as plain data, by name: what `show --packages --json` prints."""
     rows = []
     for p in py.packages if py is not None else ():
-        row: dict[str, Any] = {"name": p.name, "version": p.version, "requested": p.requested,
-                               "installer": p.installer, "owner": p.owner}
+        row: dict[str, Any] = {"name": _v(p.name), "version": _v(p.version),
+                               "requested": p.requested, "installer": p.installer and _v(p.installer),
+                               "owner": p.owner}
         if p.source is not None:
-            row["source"] = {"kind": p.source.kind, "url": p.source.url}
-        row["license"] = license_text(p)
-        row["requires"] = list(p.requires)
+            row["source"] = {"kind": p.source.kind, "url": p.source.url and _v(p.source.url)}
+        row["license"] = {"expression": p.license and _v(p.license),
+                          "classifiers": [_classifier(c) for c in p.license_classifiers]}
+        row["requires"] = [_v(r) for r in p.requires]
         rows.append(row)
     return rows
-
-
-def license_text(p: Package) -> str | None:
-    """The declared license in one string: the SPDX expression, else the classifiers' last
-    parts ("BSD License; Apache Software License")."""
-    if p.license:
-        return p.license
-    if p.license_classifiers:
-        return "; ".join(c.rsplit(" :: ", 1)[-1] for c in p.license_classifiers)
-    return None
 
 
 def render_packages(py: PythonEnv | None) -> str:
@@ -64,10 +72,11 @@ def render_packages(py: PythonEnv | None) -> str:
         if p.requested:
             notes.append("requested")
         if p.source is not None:
-            notes.append(f"{p.source.kind}: {p.source.url}" if p.source.url else p.source.kind)
+            notes.append(f"{p.source.kind}: {_v(p.source.url)}" if p.source.url else p.source.kind)
         if p.owner:
             notes.append(f"owned by {p.owner}")
-        lines.append(f"{p.name:<{width_n}}  {p.version:<{width_v}}  {', '.join(notes)}".rstrip())
+        lines.append(f"{_v(p.name):<{width_n}}  {_v(p.version):<{width_v}}  {', '.join(notes)}"
+                     .rstrip())
     requested = sum(p.requested for p in pkgs)
     lines.append(f"{len(pkgs)} package{'s' if len(pkgs) != 1 else ''}, {requested} requested")
     return "".join(printable(line) + "\n" for line in lines)
@@ -151,7 +160,7 @@ def render_tree(t: Tree) -> str:
     open_levels: list[bool] = []  # per depth above: whether its rule continues
     for line, is_last in zip(t.lines, last, strict=True):
         if line.depth == 0:
-            out.append(f"{line.name}=={line.version}")
+            out.append(f"{_v(line.name)}=={_v(line.version)}")
             open_levels = []
             continue
         del open_levels[line.depth - 1:]
@@ -159,8 +168,8 @@ def render_tree(t: Tree) -> str:
         mark = "└── " if is_last else "├── "
         note = " (cycle: not expanded again)" if line.cycle else (
             " (deeper levels not shown)" if line.cut else "")
-        out.append(f"{prefix}{mark}{line.name} [required: {line.required}, "
-                   f"installed: {line.version}]{note}")
+        out.append(f"{prefix}{mark}{_v(line.name)} [required: {_v(line.required or '')}, "
+                   f"installed: {_v(line.version)}]{note}")
         open_levels.append(not is_last)
     if not t.complete:
         out.append(f"... stopped at {len(t.lines):,} lines (--limit, --depth or --json "
@@ -176,9 +185,9 @@ def tree_data(graph: Graph, *, depth: int = MAX_DEPTH, limit: int = MAX_LINES) -
     top: list[dict[str, Any]] = []
     chain: list[list[dict[str, Any]]] = [top]
     for line in t.lines:
-        node: dict[str, Any] = {"key": line.name, "package_name": line.name,
-                                "installed_version": line.version,
-                                "required_version": line.required or line.version,
+        node: dict[str, Any] = {"key": _v(line.name), "package_name": _v(line.name),
+                                "installed_version": _v(line.version),
+                                "required_version": _v(line.required or line.version),
                                 "dependencies": []}
         if line.cycle:
             node["cycle"] = True
@@ -257,7 +266,7 @@ def why(graph: Graph, name: str, *, limit: int = MAX_PATHS, steps: int = MAX_STE
 
 
 def render_why(w: Why, graph: Graph) -> str:
-    head = f"{w.name} {w.version}"
+    head = f"{_v(w.name)} {_v(w.version)}"
     lines = []
     if w.requested:
         lines.append(f"{head} was installed on request (REQUESTED).")
@@ -278,7 +287,7 @@ def render_why(w: Why, graph: Graph) -> str:
 
 def _path_text(path: tuple[str, ...], graph: Graph) -> str:
     def step(n: str) -> str:
-        return f"{n} {graph.versions[n]}"
+        return f"{_v(n)} {_v(graph.versions[n])}"
 
     if len(path) <= PATH_SHOWN:
         return " -> ".join(map(step, path))
@@ -288,7 +297,7 @@ def _path_text(path: tuple[str, ...], graph: Graph) -> str:
 
 
 def why_data(w: Why, graph: Graph) -> dict[str, Any]:
-    return {"name": w.name, "version": w.version, "requested": w.requested,
+    return {"name": _v(w.name), "version": _v(w.version), "requested": w.requested,
             "top_level": w.top_level, "complete": w.complete,
-            "paths": [[{"name": n, "version": graph.versions[n]} for n in p]
+            "paths": [[{"name": _v(n), "version": _v(graph.versions[n])} for n in p]
                       for p in w.paths if len(p) > 1]}

@@ -69,23 +69,25 @@ def add_show_options(s: argparse.ArgumentParser) -> None:
 
 
 def show_inside(args: argparse.Namespace, console: Any, snapshot: Any) -> int | None:
-    """`show --packages` / `--tree`; None when neither was asked for."""
+    """`show --packages` / `--tree`; None when neither was asked for. These views redact each
+    value on its own (deptree._v), so they are printed as they are: the whole-text pass of
+    console.report would read "oauthlib==1.0" as an assignment to a secret name."""
     from ..deptree import package_rows, render_packages, render_tree, tree, tree_data
     from ..graph import Graph
 
     if args.packages:
         if args.json:
-            console.report(json.dumps(package_rows(snapshot.python), indent=2))
+            console.print(json.dumps(package_rows(snapshot.python), indent=2))
         else:
-            console.report(render_packages(snapshot.python))
+            console.print(render_packages(snapshot.python))
         return 0
     if args.tree:
         graph = Graph(snapshot.python)
         if args.json:
-            console.report(json.dumps(tree_data(graph, depth=args.depth, limit=args.limit),
+            console.print(json.dumps(tree_data(graph, depth=args.depth, limit=args.limit),
                                       indent=2))
         else:
-            console.report(render_tree(tree(graph, depth=args.depth, limit=args.limit)))
+            console.print(render_tree(tree(graph, depth=args.depth, limit=args.limit)))
         return 0
     return None
 
@@ -106,7 +108,7 @@ def run_why(args: argparse.Namespace, console: Any) -> int:
         raise BadInputError(f"{args.package} is not installed in {args.snapshot}{hint}")
     answer = why(graph, name, limit=args.limit)
     if args.json:
-        console.report(json.dumps(why_data(answer, graph), indent=2))
+        console.print(json.dumps(why_data(answer, graph), indent=2))
     else:
-        console.report(render_why(answer, graph))
+        console.print(render_why(answer, graph))
     return 0

@@ -315,7 +315,11 @@ class _Builder:
             return {"license": {"id": spdx_id, "acknowledgement": _DECLARED}}
         if " :: " not in value and self.spdx.is_expression(value):
             return {"expression": value, "acknowledgement": _DECLARED}
-        return {"license": {"name": _text(value), "acknowledgement": _DECLARED}}
+        # The classifier's fixed "License :: " would read to the redaction rules as a
+        # "license: <value>" assignment (LICENSE names secrets: NVIDIA_LICENSE_SERVER).
+        rest = value.removeprefix(_CLASSIFIER_PREFIX)
+        name = value[:len(value) - len(rest)] + _text(rest)
+        return {"license": {"name": name, "acknowledgement": _DECLARED}}
 
     # -- components ----------------------------------------------------------------------------
 
