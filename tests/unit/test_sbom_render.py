@@ -335,3 +335,28 @@ def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cyclonedx", None)  # as if not installed
     with pytest.raises(BadInputError, match=r"needs the sbom extra .*pip install 'envsnap\[sbom\]'"):
         cyclonedx_json(_snapshot())
+
+
+@pytest.mark.parametrize(("expression", "license", "classifiers", "want"), [
+    # PEP 639: License-Expression wins, and the older fields are then ignored
+    ("MIT", "BSD", ("License :: OSI Approved :: BSD License",), ("MIT", ())),
+    (None, "MPL-2.0 AND MIT", (), ("MPL-2.0 AND MIT", ())),
+    (None, "(Apache-2.0 OR MIT) WITH LLVM-exception", (), ("(Apache-2.0 OR MIT) WITH LLVM-exception", ())),
+    (None, "  BSD-3-Clause  ", (), ("BSD-3-Clause", ())),
+    # a License that is not an SPDX expression leaves the word to the classifiers
+    (None, "Dual License", ("License :: OSI Approved :: BSD License", "Topic :: Utilities",
+                            "License :: OSI Approved :: BSD License"),
+     (None, ("License :: OSI Approved :: BSD License",))),
+    (None, "Apache 2.0", (), (None, ())),
+    (None, "Copyright (c) 2024 Someone\nPermission is hereby granted...", (), (None, ())),
+    (None, "MIT AND", (), (None, ())),
+    (None, None, ("License :: OSI Approved :: MIT License",),
+     (None, ("License :: OSI Approved :: MIT License",))),
+    (None, None, (), (None, ())),
+])
+def test_declared_license_follows_pep_639(expression: str | None, license: str | None,
+                                          classifiers: tuple[str, ...],
+                                          want: tuple[str | None, tuple[str, ...]]) -> None:
+    from envsnap.probes.dist_info import declared_license
+
+    assert declared_license(expression, license, classifiers) == want
