@@ -8,10 +8,12 @@ from typing import Any
 from ._args import add_force
 
 EXPORT_HELP = """\
-Write a snapshot as a CycloneDX 1.6 JSON SBOM: one component per Python distribution
-(pkg:pypi package URLs; VCS, archive and local-directory sources as external references), per
-conda package (pkg:conda, with the record's md5/sha256), the operating system, the NVIDIA driver
-and each GPU, the CUDA toolkit and each copy of cudart/cuDNN/NCCL/cuBLAS found. With --lock,
+Write a snapshot as a CycloneDX 1.6 JSON SBOM: the environment itself as the document's
+subject (metadata.component, named by --name), one component per Python distribution (pkg:pypi
+package URLs, a PyTorch-index build's repository_url; the licenses it declares; VCS, archive
+and local-directory sources as external references), per conda package (pkg:conda, with the
+record's md5/sha256), the operating system, the NVIDIA driver and each GPU, the CUDA toolkit
+and each copy of cudart/cuDNN/NCCL/cuBLAS found; the Python dependency graph. With --lock,
 each Python component carries the file hashes the lock pins for it. Needs the sbom extra
 (pip install 'envsnap[sbom]'). SPDX is not written: its Python library is too large a
 dependency for this; convert the CycloneDX document if you need SPDX.
@@ -44,6 +46,9 @@ def register(sub: Any) -> None:
     p.add_argument("--lock", metavar="FILE",
                    help="take package hashes from this requirements.txt (--hash lines) or "
                         "pylock.toml")
+    p.add_argument("--name", metavar="NAME",
+                   help="the environment's name in the document (default: the project's "
+                        "repository name, else python-environment)")
     add_force(p)
     p.set_defaults(handler=run)
 
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
         check_replaceable(args.output, force=args.force)
     snapshot = load(args.snapshot)
     lock = parse_lock(_read_lock(args.lock), source=args.lock) if args.lock else None
-    text = cyclonedx_json(snapshot, lock=lock)
+    text = cyclonedx_json(snapshot, lock=lock, name=args.name)
     if args.output == "-":
         console.out.write(text)
     else:

@@ -161,3 +161,18 @@ def test_export_matches_cyclonedx_py(venv: tuple[Path, Path], tmp_path: Path) ->
     assert ("pkg:pypi/pytest@8.3.2", "pkg:pypi/pygments@2.21.0") in reference - edges
     env = json.loads(text)["metadata"]["component"]
     assert env["bom-ref"] == "environment" and env["type"] == "application"
+
+
+README_LINES = ("envsnap show train.toml --tree", "envsnap show train.toml --packages",
+                "envsnap why train.toml idna")
+
+
+def test_the_readme_lines_run(venv: tuple[Path, Path], tmp_path: Path) -> None:
+    readme = " ".join((support.REPO / "README.md").read_text().split())
+    _, snap = venv
+    shutil.copyfile(snap, tmp_path / "train.toml")
+    for line in README_LINES:
+        assert line in readme, line
+        out = support.run([sys.executable, "-m", *line.split()], cwd=tmp_path).stdout
+        assert out.strip(), line
+    assert out.splitlines()[1] == "  requests 2.32.3 -> idna 3.21"
