@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from envsnap.cli import Console, main
 from envsnap.errors import BadInputError
@@ -360,3 +362,19 @@ def test_declared_license_follows_pep_639(expression: str | None, license: str |
     from envsnap.probes.dist_info import declared_license
 
     assert declared_license(expression, license, classifiers) == want
+
+
+_NAME_PARTS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_NAME_PARTS, min_size=1, max_size=3).map("-".join),
+       st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC0123456789._-+!~", min_size=1, max_size=12))
+def test_plain_package_urls_are_packageurls(name: str, version: str) -> None:
+    # The shortcut for names and versions with nothing to encode gives packageurl's string.
+    from packageurl import PackageURL
+
+    from envsnap.integrations.sbom import _Builder
+
+    assert _Builder().purl("pypi", name, version) == PackageURL(
+        type="pypi", name=name, version=version).to_string()
