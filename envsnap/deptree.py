@@ -147,6 +147,8 @@ def _lines(graph: Graph, depth: int) -> Iterator[Line]:
 def render_tree(t: Tree) -> str:
     """pipdeptree's text layout: ``name==version`` at the top, then
     ``├── name [required: >=2, installed: 3.0]`` with ``│`` rules down each open level."""
+    if not t.lines:
+        return "no Python packages in this snapshot\n"
     out: list[str] = []
     # For each line, whether a later sibling follows it: scan from the end, one open flag per
     # depth (a line at depth d closes every deeper level).

@@ -158,6 +158,10 @@ def test_show_tree_as_pipdeptree_prints_it(tmp_path: Path) -> None:
         "    ├── certifi [required: >=2017.4.17, installed: 2024.8.30]\n"
         "    ├── idna [required: <4,>=2.5, installed: 3.7]\n"
         "    └── urllib3 [required: <3,>=1.21.1, installed: 2.2.3]\n")
+    empty = tmp_path / "empty.toml"
+    dump(Snapshot(), empty)
+    assert _run("show", str(empty), "--tree")[1] == "no Python packages in this snapshot\n"
+    assert _run("show", str(empty), "--packages")[1] == "no Python packages in this snapshot\n"
     rc, out, _ = _run("show", str(path), "--tree", "--json")
     (top,) = json.loads(out)["tree"]
     assert (top["key"], top["installed_version"], top["required_version"]) == ("mylib", "0.1", "0.1")
