@@ -115,7 +115,7 @@ def satisfied(req: Req, installed: str | None) -> bool:
 # that build them), plus REACH_PER_ITEM for each package and each requirement: linear in the
 # snapshot, so a hostile graph cannot make a diff quadratic in time or memory. A real
 # environment needs well under 1 MiB; the 10,000-package benchmark, asked for every package,
-# about 50 MiB of its 77.
+# about 40 MiB of its 76.
 REACH_FLOOR = 64 * 2**20
 REACH_PER_ITEM = 256
 
