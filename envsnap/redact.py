@@ -4,35 +4,51 @@ from __future__ import annotations
 
 import re
 
+from packaging.version import VERSION_PATTERN
+
 REDACTED = "****"
 
 # --- names ------------------------------------------------------------------------------------
 
 # A name whose `_`/`-`/`.`-separated parts contain one of these names a secret wherever the
-# part sits: HF_TOKEN, --auth_token, DB_PASSWORD, X_APIKEY, OAUTH_CLIENT, NVIDIA_LICENSE_SERVER.
+# part sits: HF_TOKEN, --auth_token, DB_PASSWORD, X_APIKEY, OAUTH_CLIENT.
 _MARKERS_ANYWHERE = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL",
-                     "PRIVATE", "COOKIE", "SESSION", "SIGNATURE", "LICENSE", "LICENCE", "APIKEY",
-                     "AUTH")
+                     "PRIVATE", "COOKIE", "SESSION", "SIGNATURE", "APIKEY", "AUTH")
 # Short markers are whole parts, and only the last one: TORCH_HUB_PAT, --api-key, DB_PASS,
 # SMB_PWD, ?sig=. Inside a name they qualify something else (XLA's --xla_dump_hlo_pass_re,
 # --key_value_store), and as substrings they are everywhere (PATH, COMPASS, MONKEY).
 _MARKERS_LAST = frozenset({"PAT", "PASS", "PWD", "KEY", "SIG", "SAS", "PIN", "OTP"})
+# Words that name a credential only sometimes, so the value decides (_keeps_value): "license"
+# is package metadata far more often (PEP 639's License-Expression and License-File, the
+# License field, pyproject's license, --license-file, "license" in JSON) than a license code
+# (KENDO_UI_LICENSE); a license *key* says KEY or TOKEN (NGC_LICENSE_KEY, --license-key) and is
+# a secret name by those. A bare "key", alone, is the same: pipdeptree's and every JSON map's
+# lookup key ("key": "numpy") as often as a credential (kaggle.json's "key").
+_MARKERS_MAYBE = ("LICENSE", "LICENCE")
 _NAME_PARTS = re.compile(r"[_.-]+")
 # camelCase and PascalCase names split where a lower-case letter or digit meets an upper-case
 # one: connection-string keys (AccountKey, SharedAccessKey, Pwd) and JSON keys (apiKey).
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_SECRET, _MAYBE_SECRET, _SECRET = 0, 1, 2
+
+
+def _secrecy(name: str) -> int:
+    """What a name says of its value: _SECRET, _MAYBE_SECRET (the value decides), _NOT_SECRET."""
+    parts = [p for p in _NAME_PARTS.split(_CAMEL.sub("_", name).upper()) if p]
+    if parts == ["KEY"]:
+        return _MAYBE_SECRET
+    if parts and (parts[-1] in _MARKERS_LAST or any(m in p for p in parts for m in _MARKERS_ANYWHERE)):
+        return _SECRET
+    return _MAYBE_SECRET if any(m in p for p in parts for m in _MARKERS_MAYBE) else _NOT_SECRET
 
 
 def is_secret_name(name: str) -> bool:
-    """Whether a variable, option or parameter name says its value is a credential.
+    """Whether a variable, option or parameter name says its value may be a credential.
 
     >>> [is_secret_name(n) for n in ("TORCH_HUB_PAT", "--auth_token", "AccountKey", "LD_LIBRARY_PATH")]
     [True, True, True, False]
     """
-    parts = [p for p in _NAME_PARTS.split(_CAMEL.sub("_", name).upper()) if p]
-    if not parts:
-        return False
-    return parts[-1] in _MARKERS_LAST or any(m in p for p in parts for m in _MARKERS_ANYWHERE)
+    return _secrecy(name) != _NOT_SECRET
 
 
 # --- URLs -------------------------------------------------------------------------------------
@@ -235,8 +251,11 @@ def redact_url(url: str) -> str:
 # and YAML: "api_token": "x"); the value of a name that says "secret" (is_secret_name) is masked
 # to the next space or quote, so a secret holding "," or "&" goes whole; a quoted value is
 # masked to its closing quote, spaces and all. A value opening an object or a list ({, [) is
-# left to the names inside it.
-_KEY = re.compile(r"(?<![\w.-])(?P<q>[\"']?)-{0,2}(?P<key>[A-Za-z][\w.-]*)(?P=q)[ \t]*[=:][ \t]*")
+# left to the names inside it. "::" is no "name: value" (trove classifiers' "License :: OSI
+# Approved", conda's channel::package); "==" and "===" compare when a version follows
+# (oauthlib==3.2.2 is a PEP 508 requirement), and assign "=value" otherwise.
+_KEY = re.compile(r"(?<![\w.-])(?P<q>[\"']?)-{0,2}(?P<key>[A-Za-z][\w.-]*)(?P=q)[ \t]*"
+                  r"(?P<sep>={1,3}|:(?!:))[ \t]*")
 _VALUE_END = re.compile(r"[\s\"']")
 # An HTTP credential (RFC 9110 section 11.4: auth-scheme, then a token68 or auth-params that may
 # hold spaces and commas) after Authorization or Proxy-Authorization: masked whole, scheme word
@@ -291,11 +310,59 @@ def _mask_auth_headers(text: str) -> str:
     return "".join(out)
 
 
+# --- values no credential can be ------------------------------------------------------------
+
+# PEP 440 (https://packaging.python.org/en/latest/specifications/version-specifiers/), with
+# the "==1.0.*" prefix match; after "==" a version ends the requirement or is followed by the
+# next specifier (",<2"), a marker (";") or the end of a parenthesised list.
+_VERSION = re.compile(rf"(?:{VERSION_PATTERN})(?:\.\*)?", re.VERBOSE | re.IGNORECASE)
+_COMPARED_VERSION = re.compile(rf"(?:{VERSION_PATTERN})(?:\.\*)?(?=[,;)\]]|$)",
+                               re.VERBOSE | re.IGNORECASE)
+# conda's name=version=build (conda list --export, history specs): py311h7a51e26_0, py311*.
+_CONDA_BUILD = re.compile(r"[A-Za-z0-9_.*]{1,64}")
+# Switches: TOKENIZERS_PARALLELISM=false is a setting of a tokenizer, not a token.
+_SWITCH = re.compile(r"true|false|yes|no|on|off|null|none|[01]", re.IGNORECASE)
+_DIGITS = re.compile(r"[0-9]")
+
+
+def _release(value: str) -> bool:
+    """A dotted release version, conda's build string allowed: 0.19.1, 2.5.1.post1, 0.19.*,
+    0.19.1=py311h7a51e26_0. Not a bare number (a PIN is one) and not a local label (+anything)."""
+    version, eq, build = value.partition("=")
+    m = _VERSION.fullmatch(version)
+    if m is None or "." not in m.group("release") or m.group("local"):
+        return False
+    return not eq or (_CONDA_BUILD.fullmatch(build) is not None and not looks_random(build))
+
+
+def _looks_like_credential(value: str) -> bool:
+    """A word whose random-looking pieces (the entropy rule's) that mix letters and digits add up
+    to 16 or more characters (a hex or base62 key, a UUID), or that holds 10 or more digits (a
+    numeric license or activation code: 12345-67890-12345). Letters alone never count here: a
+    path holds CamelCase names (third_party/VulkanMemoryAllocator/LICENSE)."""
+    for word in value.split():
+        mixed = sum(len(p) for p in _PIECES.findall(word) if _random_piece(p) and _DIGITS.search(p))
+        if mixed >= MIN_RANDOM_CHARS or len(_DIGITS.findall(word)) >= 10:
+            return True
+    return False
+
+
+def _keeps_value(value: str, secrecy: int) -> bool:
+    """Whether a value given to a secret name is shown: nothing, a placeholder, a switch, a
+    release version; and for a name that only may be secret (license names, a bare key), any
+    value that does not look like a credential (MIT, LICENSE.txt, numpy)."""
+    if (not value or value == REDACTED or _PLACEHOLDER.fullmatch(value) or _SWITCH.fullmatch(value)
+            or _release(value)):
+        return True
+    return secrecy == _MAYBE_SECRET and not _looks_like_credential(value)
+
+
 def _mask_key_values(text: str) -> str:
     out: list[str] = []
     pos = 0
     for m in _KEY.finditer(text):
-        if m.start() < pos or not is_secret_name(m.group("key")):
+        secrecy = _secrecy(m.group("key"))
+        if m.start() < pos or secrecy == _NOT_SECRET:
             continue
         start = m.end()
         if start < len(text) and text[start] in "\"'":
@@ -307,7 +374,9 @@ def _mask_key_values(text: str) -> str:
             stop = _VALUE_END.search(text, start)
             end = stop.start() if stop else len(text)
         value = text[start:end]
-        if value and value != REDACTED and not _PLACEHOLDER.fullmatch(value):
+        if m.group("sep") in ("==", "===") and _COMPARED_VERSION.match(value):
+            continue  # a requirement: name==version
+        if not _keeps_value(value, secrecy):
             out += [text[pos:start], REDACTED]
             pos = end
     out.append(text[pos:])
@@ -316,8 +385,8 @@ def _mask_key_values(text: str) -> str:
 
 def _mask_named(m: re.Match[str]) -> str:
     value = m.group("value")
-    if not is_secret_name(m.group("key").lstrip("-")) or value == REDACTED \
-            or _PLACEHOLDER.fullmatch(value):
+    secrecy = _secrecy(m.group("key").lstrip("-"))
+    if secrecy == _NOT_SECRET or _keeps_value(value.strip("\"'"), secrecy):
         return m.group(0)
     quote = value[0] if value[0] in "\"'" else ""
     return m.group(0)[: m.start("value") - m.start(0)] + quote + REDACTED + quote

@@ -1,8 +1,10 @@
-"""The entropy rule (redact.looks_random): real names, versions, file names and index URLs
-survive it; random tokens in a URL path on a host envsnap does not know do not."""
+"""Real data survives the rules: names, versions, file names and index URLs the entropy rule
+(redact.looks_random), requirement strings and METADATA fields the name=value rules; random
+tokens in a URL path on a host envsnap does not know do not."""
 
 from __future__ import annotations
 
+import email
 import json
 import random
 import re
@@ -10,11 +12,11 @@ import string
 
 import pytest
 import support
-from hypothesis import given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from packaging.requirements import InvalidRequirement, Requirement
 
-from envsnap.redact import REDACTED, looks_random, redact_text, redact_url
+from envsnap.redact import REDACTED, is_secret_name, looks_random, redact_text, redact_url
 
 CORPUS = support.REPO / "tests" / "data" / "metadata-corpus"
 CONDA_META = support.REPO / "tests" / "data" / "conda-meta"
@@ -138,3 +140,97 @@ def test_no_random_segment_is_kept_and_the_rule_is_idempotent(token: str, where:
     out = redact_text(where.format(h=HOST, t=token))
     assert token not in out
     assert redact_text(out) == out
+
+
+# --- requirement strings and METADATA fields (the name=value rules) ---------------------------
+
+# The corpus names a secret word reads into (oauthlib, google-auth, secretstorage, tokenizers,
+# tiktoken...): drawn as often as all the others together.
+SECRET_WORD_NAMES = sorted(n for n in NAMES if is_secret_name(n))
+_NAME = st.one_of(st.sampled_from(SECRET_WORD_NAMES), st.sampled_from(sorted(NAMES)))
+_N = st.integers(min_value=0, max_value=2025).map(str)
+
+
+@st.composite
+def _version(draw: st.DrawFn, *, local: bool, wildcard: bool) -> str:
+    """A PEP 440 version: epoch, release, pre, post, dev, local label, or a ".*" prefix."""
+    v = draw(st.sampled_from(("", "1!"))) + ".".join(draw(st.lists(_N, min_size=1, max_size=4)))
+    if wildcard and draw(st.booleans()):
+        return v + ".*"
+    v += draw(st.sampled_from(("", "a", "b", "rc", ".post", ".dev"))).join(("", draw(_N))) \
+        if draw(st.booleans()) else ""
+    if local and draw(st.booleans()):
+        v += "+" + ".".join(draw(st.lists(st.from_regex(r"[a-z0-9]{1,8}", fullmatch=True),
+                                          min_size=1, max_size=3)))
+    return v
+
+
+@st.composite
+def _specifier(draw: st.DrawFn) -> str:
+    op = draw(st.sampled_from(("==", "===", "!=", "~=", "<=", ">=", "<", ">")))
+    version = draw(_version(local=op in ("==", "!=", "==="), wildcard=op in ("==", "!=")))
+    if op == "~=":
+        assume("." in version.split("!")[-1])  # ~= needs two release parts
+    return op + draw(st.sampled_from(("", " "))) + version
+
+
+@st.composite
+def _requirement(draw: st.DrawFn) -> str:
+    name = draw(_NAME)
+    extras = draw(st.lists(st.sampled_from(("crypto", "auth", "token", "signedtoken", "all")),
+                           max_size=2, unique=True))
+    specs = draw(st.lists(_specifier(), min_size=1, max_size=3))
+    req = name + (f"[{','.join(extras)}]" if extras else "")
+    req += draw(st.sampled_from(("", " "))) + ",".join(specs)
+    marker = draw(st.sampled_from(("", '; python_version >= "3.9"', ' ; extra == "auth"',
+                                   ';sys_platform=="linux"')))
+    return req + marker
+
+
+@settings(max_examples=500)
+@given(req=_requirement(), where=st.sampled_from((
+    "{r}", "pip install '{r}'", "python -m pip install {r}", "Requires-Dist: {r}",
+    "transformers 4.40.0 requires {r}, but you have tokenizers 0.20.0",
+    '"required_version": "{r}"')))
+def test_requirements_of_real_names_survive(req: str, where: str) -> None:
+    try:
+        Requirement(req)
+    except InvalidRequirement:
+        assume(False)  # the property is about valid requirements
+    text = where.format(r=req)
+    assert redact_text(text) == text
+
+
+def test_secret_word_names_are_drawn() -> None:
+    # The corpus holds the names that made the rules mangle requirements.
+    assert {"oauthlib", "google-auth", "SecretStorage", "tokenizers", "tiktoken"} <= set(SECRET_WORD_NAMES)
+
+
+def _corpus_fields() -> list[tuple[str, str, str]]:
+    """(file, field, value) of every Name, Version, Requires-Dist, License, License-Expression,
+    License-File and Classifier of the corpus, read with the email rules importlib.metadata uses."""
+    out = []
+    for path in sorted(CORPUS.glob("*.METADATA")):
+        meta = email.message_from_string(path.read_text(encoding="utf-8"))
+        for field in ("Name", "Version", "Requires-Dist", "License", "License-Expression",
+                      "License-File", "Classifier"):
+            out += [(path.name, field, str(value)) for value in meta.get_all(field) or ()]
+    return out
+
+
+CORPUS_FIELDS = _corpus_fields()
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
+
+
+def test_metadata_fields_survive() -> None:
+    assert len(CORPUS_FIELDS) > 14_000
+    changed = []
+    for name, field, value in CORPUS_FIELDS:
+        line = f"{field}: {value}"
+        out = redact_text(line)
+        # A URL inside a License text gets the URL rules, which mask every query value whose
+        # name is not known to be harmless (docs/security.md rule 2: scipy's gitweb links,
+        # ?p=gcc.git;a=tree): only the text around URLs is held to "unchanged" there.
+        if out != line and not (_URL.sub("<url>", out) == _URL.sub("<url>", line) and "?" in line):
+            changed.append((name, field, out))
+    assert changed == []

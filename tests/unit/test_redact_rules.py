@@ -372,6 +372,102 @@ def test_requested_revision_and_vcs_fields_get_the_text_rules() -> None:
     assert (kept.requested_revision, kept.commit) == ("release/v2.1", "a" * 40)
 
 
+# --- rule 12: look-alikes of secret names: requirements, classifiers, license metadata, keys ----
+# Each "kept" row was mangled by the rules before (oauthlib==1.0 became oauthlib=****).
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # PEP 508 requirements: "==" and "===" compare, with every secret-word project name
+        "oauthlib==1.0",
+        "pip install oauthlib==3.2.2",
+        "python -m pip install secretstorage==3.3.3",
+        "requests-oauthlib==2.0.0",
+        "google-auth===2.35.0",
+        "authlib == 1.3.1",
+        "tokenizers==0.19.1,!=0.19.2",
+        "tokenizers==0.19.*",
+        'tiktoken==0.7.0; python_version >= "3.9"',
+        "asttokens==2.4.1",
+        "google-auth-oauthlib==1.2.1",
+        "tokenize-rt==6.0.0",
+        "pip install tokenizers==0.19.1 --no-deps",
+        "transformers 4.40.0 requires tokenizers<0.20,>=0.19, but tokenizers 0.20.0 is installed. "
+        "Fix: pip install tokenizers==0.19.1",
+        # versions and switches as values: diff, TOML and YAML-ish lines
+        "tokenizers: 0.19.1 -> 0.20.0",
+        'tokenizers = "0.19.1"',
+        "oauthlib: 3.2.2",
+        "export TOKENIZERS_PARALLELISM=false",
+        '"TOKENIZERS_PARALLELISM": "true"',
+        '"auth_token": null',
+        # conda specs: name=version, channel::name=version, name=version=build
+        "tokenizers=0.19.1",
+        "conda-forge::tiktoken=0.7.0",
+        "secretstorage=3.3.3=pyh707e725_0",
+        "google-auth=2.35.*",
+        "conda install -c conda-forge tokenizers=0.19.1 oauthlib=3.2.2",
+        # trove classifiers: "::" is no "name: value"
+        "License :: OSI Approved :: MIT License",
+        "Classifier: License :: OSI Approved :: Apache Software License",
+        '"classifiers": ["License :: OSI Approved :: BSD License"]',
+        # license metadata under license names (PEP 639, core metadata, pyproject, SBOM JSON)
+        '"license": "MIT"',
+        "License: Apache-2.0",
+        "License-Expression: MIT OR Apache-2.0",
+        '"license": "LicenseRef-NVIDIA-Proprietary"',
+        "License-File: LICENSE.txt",
+        "License-File: third_party/VulkanMemoryAllocator/LICENSE.txt",
+        "--license-file LICENSE",
+        "--license-file=licenses/LICENSE-APACHE",
+        'license_expression = "BSD-3-Clause"',
+        "GRB_LICENSE_FILE=/opt/gurobi/gurobi.lic",
+        "LM_LICENSE_FILE=27000@flexlm.corp.example",
+        # pipdeptree's JSON: "key" is a lookup key
+        '{"key": "oauthlib", "package_name": "oauthlib", "installed_version": "3.2.2", '
+        '"required_version": ">=3.0.0"}',
+        '"key": "nvidia-cublas-cu12"',
+        '"key": "beautifulsoup4"',
+    ],
+)
+def test_lookalikes_of_secret_names_are_kept(text: str) -> None:
+    assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # not a version after "==": an assignment of "=value"
+        ("token==Zs1abc", "token==****"),
+        ("password==hunter2", "password==****"),
+        ("oauthlib==Zs2abc", "oauthlib==****"),
+        ("tokenizers=Zq3f9a1b2c3d4e5f6a7b", "tokenizers=****"),
+        # a number is a PIN; a local label or a build string can hold anything
+        ("password = 2024", "password = ****"),
+        ("PIN=1234", "PIN=****"),
+        ("token: 1.0+Zs3", "token: ****"),
+        ("token: 1.0=Zq3f9a1b2c3d4e5f6a7b8c9", "token: ****"),
+        # license keys say KEY or TOKEN
+        ("NGC_LICENSE_KEY=Zs4", "NGC_LICENSE_KEY=****"),
+        ("--license-key Zs5", "--license-key ****"),
+        ("GRB_LICENSE_KEY=Zs6", "GRB_LICENSE_KEY=****"),
+        ("license_key: Zs7", "license_key: ****"),
+        ("license_token=Zs8", "license_token=****"),
+        # under a license name or a bare key, a value that looks like a credential
+        ("KENDO_UI_LICENSE=Zq3f9a1b2c3d4e5f6a7b8c9", "KENDO_UI_LICENSE=****"),
+        ("--license 12345-67890-12345-67890", "--license ****"),
+        ('"license": "ae36ac20-16e6-acd2-f242-4da6e765fa0a"', '"license": "****"'),
+        ('{"username": "u", "key": "9f86d081884c7d659a2feaa0c55ad015"}', '{"username": "u", "key": "****"}'),
+        ("--key Zq3f9a1b2c3d4e5f6a7b8c9", "--key ****"),
+        # a bare key is still a secret name where it is one part of the name
+        ("api_key=numpy", "api_key=****"),
+    ],
+)
+def test_secret_values_beside_the_lookalikes(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+
+
 # --- the rule set as a whole -------------------------------------------------------------------
 
 _SECRET = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=12,
@@ -389,6 +485,9 @@ _PLACEMENTS = (
     "AccountName=a;AccountKey={s};EndpointSuffix=core.windows.net", "Server=db;Pwd={s};",
     "sk_live_{s}", "rk_test_{s}", "ya29.{s}{s}", "--password -{s}", "--api-key -{s} --verbose",
     "https://h/simple;token={s}/x", "https://h/a;sig={s}", "git+https://h/o/r.git@ghp_{s}{s}",
+    # beside the look-alikes of rule 12
+    "token=={s}", "oauthlib==1.0 --token {s}", "NGC_LICENSE_KEY={s}", "--license-key {s}",
+    "License :: OSI Approved :: MIT License token: {s}", "tokenizers=0.19.1 password={s}",
 )
 
 
