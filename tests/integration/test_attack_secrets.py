@@ -43,6 +43,8 @@ class Plan:
 
     secrets: dict[str, str] = field(default_factory=dict)
     lookalikes: list[str] = field(default_factory=list)
+    # (output label, text): look-alikes a report prints, after the whole-text redaction pass
+    in_reports: list[tuple[str, str]] = field(default_factory=list)
 
     def secret(self, where: str, shape: str = "plain") -> str:
         core = secrets.token_hex(10)
@@ -69,6 +71,9 @@ class Plan:
     def harmless(self, what: str) -> str:
         self.lookalikes.append(what)
         return what
+
+    def harmless_in(self, label: str, what: str) -> None:
+        self.in_reports.append((label, what))
 
 
 @dataclass
@@ -274,6 +279,14 @@ def _plant_conda(plan: Plan, prefix: Path) -> None:
             "@conda.private.example/main::requests']\n"
             f"# update specs: ['https://conda.corp.example/{p('conda history update specs path token')}"
             "/internal::pandas']\n")
+    # issue 17 look-alikes: conda specs of projects whose names hold a secret word, which the
+    # name=value rule read as assignments (tokenizers=****)
+    specs = [plan.harmless(spec) for spec in (
+        "tokenizers=0.19.1", "conda-forge::tiktoken=0.7.0", "oauthlib==3.2.2",
+        "secretstorage=3.3.3=pyh707e725_0", "requests-oauthlib==2.0.0", "google-auth=2.35.*",
+        "authlib===1.3.1")]
+    with (meta / "history").open("a") as f:
+        f.write(f"==> 2025-03-16 09:00:00 <==\n# update specs: {specs!r}\n")
     plan.harmless("python=3.13")  # the original history's spec and record, untouched
     plan.harmless("python_abi[build=*_cp313t]")
 
@@ -381,8 +394,22 @@ def _env(plan: Plan, root: Path) -> dict[str, str]:
 
 # A second shell: other harmless values of the same names.
 SECOND_SHELL = {"NCCL_SOCKET_IFNAME": "eth0", "TORCH_CUDA_ARCH_LIST": "7.0 7.5 8.0 8.6 9.0+PTX",
+                "TOKENIZERS_PARALLELISM": "true",
                 "XLA_FLAGS": "--xla_gpu_cuda_data_dir=/usr/local/cuda "
                              "--xla_gpu_strict_conv_algorithm_picker=false"}
+
+
+# Real projects whose names hold a secret word (issue 17: "pip install oauthlib==3.2.2" became
+# "oauthlib=****"), and the versions an upgraded copy of the capture has: diff's fixes and its
+# broken-requirement advice name them with "==".
+LOOKALIKE_DISTS = (
+    ("tokenizers", "0.19.1", ()), ("transformers", "4.40.0", ("tokenizers<0.20,>=0.19",)),
+    ("oauthlib", "3.2.2", ()), ("requests-oauthlib", "2.0.0", ("oauthlib>=3.0.0",)),
+    ("secretstorage", "3.3.3", ()), ("tiktoken", "0.7.0", ()), ("google-auth", "2.35.0", ()),
+)
+LOOKALIKE_NAMES = frozenset(name for name, _, _ in LOOKALIKE_DISTS)
+UPGRADED = {"tokenizers": "0.20.0", "oauthlib": "3.2.3", "requests-oauthlib": "2.0.1",
+            "secretstorage": "3.3.4", "tiktoken": "0.8.0", "google-auth": "2.36.0"}
 
 
 def _project(plan: Plan, root: Path, name: str, remote: str) -> Path:
@@ -408,6 +435,8 @@ def attack(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> A
     site = support.site_packages(py)
     _plant_python(plan, site)
     _dist(site, "six", version="1.16.0")  # installed from the index: the one lockable package
+    for name, version, requires in LOOKALIKE_DISTS:
+        _dist(site, name, version=version, requires=requires)
     _plant_conda(plan, prefix)
     env = support.clean_env({**_plant_pip_config(plan, root, prefix), **_env(plan, root)})
     p = plan.secret
@@ -474,7 +503,22 @@ def attack(tmp_path_factory: pytest.TempPathFactory, pypi_wheelhouse: Path) -> A
     captured = io.load(out / "a.toml")
     pyenv = captured.python
     assert pyenv is not None
-    lockable = tuple(pkg for pkg in pyenv.packages if not pkg.name.startswith("lookalike-"))
+    lockable = tuple(pkg for pkg in pyenv.packages
+                     if not pkg.name.startswith("lookalike-") and pkg.name not in LOOKALIKE_NAMES)
+    # The same capture with the look-alike projects upgraded (transformers' tokenizers<0.20 then
+    # broken): each diff format prints "pip install tokenizers==0.19.1" and the like.
+    upgraded = tuple(replace(pkg, version=UPGRADED.get(pkg.name, pkg.version)) for pkg in pyenv.packages)
+    io.dump(replace(captured, python=replace(pyenv, packages=upgraded)), out / "upgraded.toml")
+    for fmt in ("text", "json", "markdown"):
+        label = f"diff a.toml upgraded.toml --format {fmt}"
+        run(label, ["diff", str(out / "a.toml"), str(out / "upgraded.toml"), "--format", fmt], out)
+        plan.harmless_in(f"{label}: stdout", "Fix: pip install tokenizers==0.19.1")
+    for name, version, _ in LOOKALIKE_DISTS:
+        if name in UPGRADED:
+            plan.harmless_in("diff a.toml upgraded.toml --format json: stdout",
+                             f'"fix": "python -m pip install {name}=={version}"')
+    plan.harmless_in("diff e.toml g.toml --format json: stdout",
+                     '"fix": "export TOKENIZERS_PARALLELISM=false"')
     # lock refuses env values holding quotes (the JSON-shaped placements): left out here too
     lockable_env = {k: v for k, v in captured.env.items() if not re.search(r"[`\"'\\$]", v)}
     io.dump(replace(captured, python=replace(pyenv, packages=lockable), env=lockable_env),
@@ -615,3 +659,12 @@ def test_lookalikes_come_out_unchanged(attack: Attack) -> None:
     root = attack.root
     assert d.env["LD_LIBRARY_PATH"] == f"{root}/home2/cache/lib:~/lib:/usr/local/cuda/lib64"
     assert d.project is not None and d.project.remote == "git@github.com:org/repo.git"
+
+
+def test_lookalikes_come_out_unchanged_in_reports(attack: Attack) -> None:
+    # Reports pass once more through redact_text as a whole (cli's Console.report): requirements
+    # and settings of secret-word names in diff's advice and fixes come out as written.
+    assert len(attack.plan.in_reports) >= 10
+    for label, what in attack.plan.in_reports:
+        shown = " ".join(attack.outputs[label].decode().split()).replace("&lt;", "<")
+        assert what in shown, (label, what)
