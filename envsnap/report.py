@@ -330,12 +330,15 @@ def diff_markdown(d: SnapshotDiff, *, a: str, b: str) -> str:
                       f"{_md_code(k.old)} | {_md_code(k.new)} | {_md(k.explanation)} |"
                       for k in kids]
     lines += details
-    remedy = d.remedy(a)
-    if remedy is not None:
-        lines += ["", "**To bring B's Python environment to A's:**", "", "```sh",
-                  printable(remedy.command), "```"]
-        lines += [f"- {_md(c)}" for c in remedy.caveats]
+    lines += _md_remedy(d.remedy(a), "To bring B's Python environment to A's:")
     return "\n".join(lines) + "\n"
+
+
+def _md_remedy(remedy: Remedy | None, heading: str) -> list[str]:
+    if remedy is None:
+        return []
+    return (["", f"**{heading}**", "", "```sh", printable(remedy.command), "```"]
+            + [f"- {_md(c)}" for c in remedy.caveats])
 
 
 def _md_details(summary: str, items: Sequence[str]) -> list[str]:
@@ -588,11 +591,7 @@ def check_markdown(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
             lines += [f"| {_md(f.subject)} | {_md_code(f.expected)} | {_md_code(f.actual)} | "
                       f"{_md(f.explanation)} | {_md(f.fix)} |" for f in g.findings]
             lines += ["", "</details>"]
-    remedy = r.remedy(snapshot)
-    if remedy is not None:
-        lines += ["", "**To bring this environment to the snapshot:**", "", "```sh",
-                  printable(remedy.command), "```"]
-        lines += [f"- {_md(c)}" for c in remedy.caveats]
+    lines += _md_remedy(r.remedy(snapshot), "To bring this environment to the snapshot:")
     return "\n".join(lines) + "\n"
 
 

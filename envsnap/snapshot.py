@@ -511,14 +511,6 @@ def is_safe_requirement(value: str) -> bool:
     return _REQUIREMENT_RE.fullmatch(value) is not None
 
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-def is_sha256(value: str) -> bool:
-    """A SHA-256 digest as hashlib's hexdigest writes it: 64 lower-case hex digits."""
-    return _SHA256_HEX.fullmatch(value) is not None
-
-
 def is_safe_text(value: str | None) -> bool:
     """Free text (paths, URLs, env values) may hold spaces but never control characters:
     a newline in a label or env value is how a Dockerfile instruction gets injected."""

@@ -141,20 +141,16 @@ def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy], use: _
                                   explanation=expl))
             elif co is not None and cn is not None and co.version != cn.version:
                 unused = use.unused() if scope == HOST else None
-                if unused:
-                    out.append(Change(
-                        section="cuda.libraries", name=name, kind=version_kind(co.version, cn.version),
-                        scope=scope, severity=compat.severity("host_cuda_unused"), old=co.version,
-                        new=cn.version, explanation=f"The host's {lib} changed {co.version} -> "
-                                                    f"{cn.version}; {unused}."))
-                else:
-                    _library_version_change(lib, name, co, cn, out)
+                _library_version_change(lib, name, co, cn, unused, out)
 
 
 def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCopy,
-                            out: list[Change]) -> None:
+                            unused: str | None, out: list[Change]) -> None:
     mo, mn = major(co.version), major(cn.version)
-    if mo != mn:
+    if unused:
+        severity = compat.severity("host_cuda_unused")
+        expl = f"The host's {lib} changed {co.version} -> {cn.version}; {unused}."
+    elif mo != mn:
         severity = compat.severity("library_major")
         expl = (f"{lib} major version {mo} -> {mn}: builds linked against the old major "
                 f"(lib{lib}.so.{mo}) cannot load the new one. "
