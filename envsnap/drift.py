@@ -105,7 +105,7 @@ def _without_ignored(changes: list[Change], ignore: Ignore,
             return IGNORED_PACKAGES if ignore.package(c.name) else None
         if c.section == "python.requirements":
             dependent = c.dependents[0] if c.dependents else ""
-            hit = rules.ignores_requirement(ignore, dependent, c.requirement)
+            hit = rules.ignores_requirement(ignore.package, dependent, c.requirement)
             return IGNORED_REQUIREMENTS if hit else None
         return IGNORED_ENV if c.section == "env" and ignore.env_var(c.name) else None
 

@@ -215,7 +215,8 @@ def _ignored(f: Finding, ignore: Ignore) -> str | None:
     if f.rule == "package":
         return IGNORED_PACKAGES if ignore.package(f.subject) else None
     if f.rule == "requirement":  # subject: "DEPENDENT VERSION", expected: the requirement
-        hit = rules.ignores_requirement(ignore, f.subject.partition(" ")[0], f.expected)
+        hit = rules.ignores_requirement(ignore.package, f.subject.partition(" ")[0],
+                                         f.expected)
         return IGNORED_REQUIREMENTS if hit else None
     return None
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
 from . import compat
-from .config import Ignore
 from .graph import requirement
 from .snapshot import Framework, Package, PythonEnv, Snapshot
 
@@ -606,8 +605,9 @@ def is_nccl_package(name: str) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in _NCCL_PACKAGES)
 
 
-def ignores_requirement(ignore: Ignore, dependent: str, text: str | None) -> bool:
-    """Whether an ignore list leaves out a requirement: the package that has it, or the one it
-    names, is ignored (diff and check leave out the same requirements)."""
+def ignores_requirement(ignored: Callable[[str], bool], dependent: str, text: str | None) -> bool:
+    """Whether an ignore list (``ignored``: its package test, config.Ignore.package) leaves out
+    a requirement: the package that has it, or the one it names, is ignored. diff and check
+    leave out the same requirements."""
     req = requirement(text or "")
-    return ignore.package(dependent) or (req is not None and ignore.package(req.name))
+    return ignored(dependent) or (req is not None and ignored(req.name))
