@@ -21,6 +21,8 @@ REGISTRY: tuple[Section, ...] = (
     project.SECTION,
 )
 
+# Worked out again only when either registry is replaced (tests and plugins do): fleet asks
+# for the section of every change of every node.
 _cache: tuple[object, object, tuple[Section, ...], dict[str, Section]] = (None, None, (), {})
 
 

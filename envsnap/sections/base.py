@@ -1,4 +1,4 @@
-"""What a section is (its hooks) and what the engines hand the hooks: contexts, relabelling, warnings."""
+"""What a section is (its hooks) and what the engines hand the hooks: contexts and relabelling."""
 
 from __future__ import annotations
 

@@ -104,49 +104,45 @@ def _diff_libraries(la: Iterable[LibraryCopy], lb: Iterable[LibraryCopy], use: _
     ga, gb = _group(la), _group(lb)
     for lib in sorted(ga.keys() | gb.keys()):
         old, new = ga.get(lib, {}), gb.get(lib, {})
-        duplicate = len(new) > 1 and len(new) > len(old)
+        second = bool(old) and len(new) > 1 and len(new) > len(old)
         for via in sorted(old.keys() | new.keys()):
-            co, cn = old.get(via), new.get(via)
-            name = f"{lib} ({via})"
-            scope = library_scope(via)
-            if co is None and cn is not None:
-                if duplicate and old:
-                    others = "; ".join(_lib_text(c) for v, c in sorted(new.items()) if v != via)
-                    out.append(Change(
-                        section="cuda.libraries", name=name, kind="added", scope=scope,
-                        severity=compat.severity("library_duplicate"), old=None, new=_lib_text(cn),
-                        explanation=f"A second {lib} copy appeared ({_lib_text(cn)} beside "
-                                    f"{others}): which one loads depends on RPATH, "
-                                    "LD_LIBRARY_PATH and import order, and mixing them causes "
-                                    "'undefined symbol' errors or silent version changes. "
-                                    "Remove one (usually the system copy when the framework "
-                                    "uses pip wheels)."))
-                else:
-                    out.append(Change(section="cuda.libraries", name=name, kind="added",
-                                      scope=scope,
-                                      severity=compat.severity("library_added"), old=None,
-                                      new=_lib_text(cn),
-                                      explanation=f"{lib} is now found via {via}."))
-            elif cn is None and co is not None:
-                unused = use.unused(lib) if scope == HOST else None
-                if unused:
-                    severity = compat.severity("host_cuda_unused")
-                    expl = f"The host's {lib} copy found via {via} is gone; {unused}."
-                else:
-                    severity = compat.severity("library_removed")
-                    expl = (f"The {lib} copy found via {via} is gone; code that loaded it fails "
-                            "unless another copy is found.")
-                out.append(Change(section="cuda.libraries", name=name, kind="removed",
-                                  scope=scope, severity=severity, old=_lib_text(co), new=None,
+            rated = _library_change(lib, via, old.get(via), new, second=second, use=use)
+            if rated is not None:
+                kind, severity, was, now, expl = rated
+                out.append(Change(section="cuda.libraries", name=f"{lib} ({via})", kind=kind,
+                                  scope=library_scope(via), severity=severity, old=was, new=now,
                                   explanation=expl))
-            elif co is not None and cn is not None and co.version != cn.version:
-                unused = use.unused() if scope == HOST else None
-                _library_version_change(lib, name, co, cn, unused, out)
 
 
-def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCopy,
-                            unused: str | None, out: list[Change]) -> None:
+def _library_change(lib: str, via: str, co: LibraryCopy | None, new: Mapping[str, LibraryCopy],
+                    *, second: bool, use: _HostCudaUse
+                    ) -> tuple[str, str, str | None, str | None, str] | None:
+    """How the copy of ``lib`` found via ``via`` changed: (kind, severity, old, new,
+    explanation); None when it did not. ``second``: B has more copies than A, and more than one."""
+    cn = new.get(via)
+    host = library_scope(via) == HOST
+    if co is None and cn is not None:
+        if second:
+            others = "; ".join(_lib_text(c) for v, c in sorted(new.items()) if v != via)
+            return ("added", compat.severity("library_duplicate"), None, _lib_text(cn),
+                    f"A second {lib} copy appeared ({_lib_text(cn)} beside {others}): which one "
+                    "loads depends on RPATH, LD_LIBRARY_PATH and import order, and mixing them "
+                    "causes 'undefined symbol' errors or silent version changes. Remove one "
+                    "(usually the system copy when the framework uses pip wheels).")
+        return ("added", compat.severity("library_added"), None, _lib_text(cn),
+                f"{lib} is now found via {via}.")
+    if cn is None and co is not None:
+        unused = use.unused(lib) if host else None
+        if unused:
+            return ("removed", compat.severity("host_cuda_unused"), _lib_text(co), None,
+                    f"The host's {lib} copy found via {via} is gone; {unused}.")
+        return ("removed", compat.severity("library_removed"), _lib_text(co), None,
+                f"The {lib} copy found via {via} is gone; code that loaded it fails unless "
+                "another copy is found.")
+    if co is None or cn is None or co.version == cn.version:
+        return None
     mo, mn = major(co.version), major(cn.version)
+    unused = use.unused() if host else None
     if unused:
         severity = compat.severity("host_cuda_unused")
         expl = f"The host's {lib} changed {co.version} -> {cn.version}; {unused}."
@@ -163,9 +159,7 @@ def _library_version_change(lib: str, name: str, co: LibraryCopy, cn: LibraryCop
         severity = compat.severity("library_changed")
         expl = (f"{lib} {co.version} -> {cn.version}, same major: compatible when the new "
                 "minor is at least what the framework was built with.")
-    out.append(Change(section="cuda.libraries", name=name, kind=version_kind(co.version, cn.version),
-                      scope=library_scope(co.found_via),
-                      severity=severity, old=co.version, new=cn.version, explanation=expl))
+    return version_kind(co.version, cn.version), severity, co.version, cn.version, expl
 
 
 def _cluster(c: Change) -> str | None:
