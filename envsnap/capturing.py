@@ -145,8 +145,8 @@ def capture(
 
 def _drop_unrepresentable(snapshot: Snapshot) -> Snapshot:
     """What capture writes, load accepts: values the loader would refuse are dropped here and
-    named in their probe's warnings (snapshot.sanitize holds the rules, shared with load)."""
-    from .snapshot import sanitize
+    named in their probe's warnings (sanitize.py, over the rules load applies)."""
+    from .sanitize import sanitize
 
     clean, dropped = sanitize(snapshot)
     if not dropped:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import compat, rules
+from . import compat, sections
+from .changes import Change
 from .config import Ignore
-from .drift import Change, diff, sort_key
+from .drift import diff, sort_key
 from .graph import Graph
 from .snapshot import Snapshot, from_dict, to_dict
 
@@ -27,33 +27,13 @@ def change_key(c: Change) -> ChangeKey:
 
 # ---------------------------------------------------------------------------------------------
 # Cluster rules: what breaks a multi-node job ranks above what only looks different. The
-# severities and sentences are data (severity.toml [cluster]); these are the matchers.
-
-_NCCL_PACKAGES = ("nvidia-nccl-*", "nccl")  # pip wheels (nvidia-nccl-cu12) and conda's nccl
+# severities and sentences are data (severity.toml [cluster]); each section matches its changes.
 
 
 def cluster_rule_of(c: Change) -> str | None:
-    """The [cluster] rule a change between two nodes falls under, or None."""
-    section, name = c.section, c.name
-    if section == "env":
-        return "nccl_env" if name.startswith("NCCL_") else None
-    if section == "frameworks":
-        if name.endswith(".nccl"):
-            return "nccl"
-        # The release, its build variant and its CUDA; arch list and cuDNN have their own rules.
-        return None if name.endswith((".arch_list", ".cudnn")) else "framework"
-    if section == "cuda.libraries":
-        return "nccl" if name.split(" ", 1)[0] == "nccl" else None
-    if section in ("python.packages", "conda.packages"):
-        return "nccl" if any(fnmatch.fnmatchcase(name, p) for p in _NCCL_PACKAGES) else None
-    if section == "nvidia.gpus":
-        return "gpu"
-    if section == "nvidia" and name == "driver":
-        old, new = rules.driver_version(c.old), rules.driver_version(c.new)
-        return "driver_major" if old is None or new is None or old[0] != new[0] else None
-    if section == "python" and name == "python":
-        return "python_minor" if rules.major_minor(c.old) != rules.major_minor(c.new) else None
-    return None
+    """The [cluster] rule a change between two nodes falls under (its section's), or None."""
+    section = sections.of(c.section)
+    return section.cluster(c) if section is not None and section.cluster is not None else None
 
 
 def cluster_ranked(c: Change) -> Change:
@@ -125,7 +105,8 @@ class FleetReport:
         return counts
 
     def failed(self, threshold: str) -> bool:
-        return any(compat.at_least(g.worst, threshold) for g in self.groups)
+        """Whether a node group's worst change is at ``threshold`` or worse (``never``: none is)."""
+        return any(compat.fails(g.worst, threshold) for g in self.groups)
 
     @property
     def drifted(self) -> tuple[str, ...]:

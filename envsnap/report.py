@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import compat
+from .changes import Change, Finding
 from .config import Ignore
-from .drift import Change, SnapshotDiff
+from .drift import SnapshotDiff
 from .fleet import FleetReport, NodeGroup
-from .gate import CheckResult, Finding, FindingGroup, Remedy
+from .gate import CheckResult, FindingGroup
+from .remedy import Remedy
 from .rules import ENVIRONMENT, HOST
 from .text import printable
+from .wording import more_text
 
 FORMATS = ("text", "json", "markdown")
 
@@ -104,11 +107,6 @@ def _md_code(text: str | None) -> str:
     if not text:
         return ""
     return "`" + printable(text).replace("|", "\\|").replace("`", "'") + "`"
-
-
-def _names(names: Sequence[str], limit: int) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,18 +225,18 @@ def _collapsed_kids(kids: Sequence[Change], them: bool = False) -> list[str]:
                         ("added", "pulled in")):
         names = sorted(k.name for k in kids if k.kind == kind)
         if names:
-            lines.append(f"{len(names)} {words}: {_names(names, SUBJECTS_SHOWN)}")
+            lines.append(f"{len(names)} {words}: {more_text(names, SUBJECTS_SHOWN)}")
     rest = sorted(k.name for k in kids if k.kind not in ("removed", "added"))
     if rest:
-        lines.append(f"{len(rest)} more: {_names(rest, SUBJECTS_SHOWN)}")
+        lines.append(f"{len(rest)} more: {more_text(rest, SUBJECTS_SHOWN)}")
     return [f"{line} (-v lists each)" for line in lines]
 
 
-def _member_names(b: _Block, verbose: bool) -> str:
+def _membermore_text(b: _Block, verbose: bool) -> str:
     names = [f"{m.name} {m.old}" for m in b.members]
     if verbose or len(names) <= COLLAPSE_FROM:
         return ", ".join(names)
-    return f"{_names(names, SUBJECTS_SHOWN)} (-v lists each)"
+    return f"{more_text(names, SUBJECTS_SHOWN)} (-v lists each)"
 
 
 def _remedy_text(d: SnapshotDiff, a: str) -> list[str]:
@@ -270,7 +268,7 @@ def diff_text(d: SnapshotDiff, *, a: str, b: str, color: bool = False,
             c = block.change
             if c is None:
                 out.wrap(f"python.packages: {len(block.members)} {block.title}: "
-                         f"{_member_names(block, verbose)}", "  ", _INDENT)
+                         f"{_membermore_text(block, verbose)}", "  ", _INDENT)
                 out.wrap(block.why)
             else:
                 out.add(f"  {c.section}: {c.name} {c.kind}  {_arrow(c.old, c.new)}")
@@ -315,7 +313,7 @@ def diff_markdown(d: SnapshotDiff, *, a: str, b: str) -> str:
             if c is None:
                 names = [f"{m.name} {m.old}" for m in block.members]
                 lines.append(f"| python.packages | **{len(names)} {block.title}** | removed | "
-                             f"{_md(_names(names, SUBJECTS_SHOWN))} | | {_md(block.why)} |")
+                             f"{_md(more_text(names, SUBJECTS_SHOWN))} | | {_md(block.why)} |")
                 if len(names) > SUBJECTS_SHOWN:
                     details += _md_details(f"{len(names)} {block.title}", names)
             else:
@@ -332,12 +330,15 @@ def diff_markdown(d: SnapshotDiff, *, a: str, b: str) -> str:
                       f"{_md_code(k.old)} | {_md_code(k.new)} | {_md(k.explanation)} |"
                       for k in kids]
     lines += details
-    remedy = d.remedy(a)
-    if remedy is not None:
-        lines += ["", "**To bring B's Python environment to A's:**", "", "```sh",
-                  printable(remedy.command), "```"]
-        lines += [f"- {_md(c)}" for c in remedy.caveats]
+    lines += _md_remedy(d.remedy(a), "To bring B's Python environment to A's:")
     return "\n".join(lines) + "\n"
+
+
+def _md_remedy(remedy: Remedy | None, heading: str) -> list[str]:
+    if remedy is None:
+        return []
+    return (["", f"**{heading}**", "", "```sh", printable(remedy.command), "```"]
+            + [f"- {_md(c)}" for c in remedy.caveats])
 
 
 def _md_details(summary: str, items: Sequence[str]) -> list[str]:
@@ -408,7 +409,7 @@ def fleet_text(f: FleetReport, *, color: bool = False) -> str:
     for g in f.groups:
         out.add()
         out.heading(f"{g.worst.upper()}: {_plural(len(g.nodes), 'node')} of {total}: "
-                    f"{_names(g.nodes, NODES_SHOWN)}", g.worst)
+                    f"{more_text(g.nodes, NODES_SHOWN)}", g.worst)
         for c in g.changes[:CHANGES_SHOWN]:
             out.add(f"  [{c.severity}] {c.section}: {c.name} {c.kind}  {_arrow(c.old, c.new)}")
             out.wrap(c.explanation)
@@ -430,7 +431,7 @@ def fleet_markdown(f: FleetReport) -> str:
         return "\n".join([*lines, "", "No drift: every node matches the reference."]) + "\n"
     for g in f.groups:
         lines += ["", f"#### {_MD_MARK[g.worst]} {_plural(len(g.nodes), 'node')} of {total}: "
-                      f"{_md(_names(g.nodes, NODES_SHOWN))}", "",
+                      f"{_md(more_text(g.nodes, NODES_SHOWN))}", "",
                   "| Severity | Section | Name | Change | Reference | Node | Why |",
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {_MD_MARK[c.severity]} {c.severity} | {_md(c.section)} | "
@@ -510,7 +511,7 @@ def _finding_line(f: Finding) -> str:
 def _collapsed(g: FindingGroup) -> str:
     items = [f.subject if f.actual is None or f.expected is None
              else f"{f.subject} {f.actual}" for f in g.findings]
-    return f"{g.summary}: {_names(items, SUBJECTS_SHOWN)} (-v lists each with its fix)"
+    return f"{g.summary}: {more_text(items, SUBJECTS_SHOWN)} (-v lists each with its fix)"
 
 
 def check_text(r: CheckResult, *, snapshot: str, fail_on: str, color: bool = False,
@@ -590,11 +591,7 @@ def check_markdown(r: CheckResult, *, snapshot: str, fail_on: str) -> str:
             lines += [f"| {_md(f.subject)} | {_md_code(f.expected)} | {_md_code(f.actual)} | "
                       f"{_md(f.explanation)} | {_md(f.fix)} |" for f in g.findings]
             lines += ["", "</details>"]
-    remedy = r.remedy(snapshot)
-    if remedy is not None:
-        lines += ["", "**To bring this environment to the snapshot:**", "", "```sh",
-                  printable(remedy.command), "```"]
-        lines += [f"- {_md(c)}" for c in remedy.caveats]
+    lines += _md_remedy(r.remedy(snapshot), "To bring this environment to the snapshot:")
     return "\n".join(lines) + "\n"
 
 

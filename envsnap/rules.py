@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
-import shlex
-import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from packaging.version import InvalidVersion, Version
 
 from . import compat
-from .snapshot import GPU, Framework, Package, PythonEnv, Snapshot
+from .graph import requirement
+from .snapshot import Framework, Package, PythonEnv, Snapshot
 
 # ---------------------------------------------------------------------------------------------
 # Bounds. Every number below comes from a file someone else wrote (a snapshot, a wheel tag, a
@@ -263,10 +263,7 @@ HOST = "host"
 ENVIRONMENT = "environment"
 SCOPES = (HOST, ENVIRONMENT)
 
-# Snapshot sections (a change's section up to its first dot) that describe the host. Every
-# other section, including a plugin probe's, is the environment's: a difference nobody
-# classified fails an environment gate rather than passing unseen.
-HOST_SECTIONS = frozenset({"os", "cpu", "nvidia", "cuda"})
+# Which sections describe the host is the probe registry's (ProbeSpec.host; changes.scope_of).
 # How a CUDA library copy found inside the environment says so (LibraryCopy.found_via):
 # a pip wheel (nvidia-cudnn-cu12) or a conda package. ldconfig, cuda_home, system:<dpkg> and
 # ld_library_path copies belong to the host.
@@ -276,14 +273,6 @@ _ENVIRONMENT_VIA = ("pip:", "conda:")
 def library_scope(found_via: str) -> str:
     """The scope of one CUDA library copy, by how it was found."""
     return ENVIRONMENT if found_via.startswith(_ENVIRONMENT_VIA) else HOST
-
-
-def scope_of(section: str, *, found_via: str | None = None) -> str:
-    """``host`` or ``environment`` for a section (``python.packages``, ``nvidia.gpus``, a
-    probe's name); a CUDA library copy's ``found_via`` decides for that copy."""
-    if found_via is not None:
-        return library_scope(found_via)
-    return HOST if section.partition(".")[0] in HOST_SECTIONS else ENVIRONMENT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -371,159 +360,6 @@ def worst_driver_verdict(driver: str | None, needs: Iterable[CudaNeed]) -> Drive
     """The most severe of driver_verdicts (below_floor, below_toolkit, unknown, ok)."""
     verdicts = driver_verdicts(driver, needs)
     return min(verdicts, key=lambda v: DRIVER_ORDER[v.status]) if verdicts else None
-
-
-# ---------------------------------------------------------------------------------------------
-# GPU architectures (cuda.toml [sass], [first_cuda_for_cc]; gpus.toml; pytorch.toml)
-
-_ARCH = re.compile(r"(sm|compute)_(\d{1,2})(\d)([af]?)")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Arch:
-    kind: str  # sm (SASS, a cubin) | compute (PTX)
-    cc: tuple[int, int]
-    suffix: str  # "" | "a" (this exact CC only) | "f" (this family)
-
-
-def parse_arch(entry: str) -> Arch | None:
-    """An arch-list entry as nvcc's -gencode and torch._C._cuda_getArchFlags() write it:
-    ``'sm_90'`` -> Arch(sm, (9, 0)), ``'compute_120'`` -> Arch(compute, (12, 0)), ``'sm_90a'``."""
-    m = _ARCH.fullmatch(entry.strip())
-    if m is None:
-        return None
-    return Arch(kind=m.group(1), cc=(int(m.group(2)), int(m.group(3))), suffix=m.group(4))
-
-
-def gpu_change(want: GPU, have: GPU) -> tuple[str, ...]:
-    """The [rules] another GPU in the same slot falls under, worst first: ``gpu_older_arch``
-    (an older architecture: FP8 from sm_89, TMA and wgmma from sm_90 are missing) or else
-    ``gpu_model`` (another model, same or newer architecture), and ``gpu_memory`` (more than 5%
-    less memory) before ``gpu_model``; empty when it is the same GPU. Coverage by the framework builds is
-    ``uncovered``'s."""
-    out: list[str] = []
-    cw, ch = parse_cc(gpu_cc(want)), parse_cc(gpu_cc(have))
-    older = cw is not None and ch is not None and ch < cw
-    if older:
-        out.append("gpu_older_arch")
-    if want.memory_bytes and have.memory_bytes and have.memory_bytes < want.memory_bytes * 0.95:
-        out.append("gpu_memory")
-    if not older and (want.name != have.name or gpu_cc(want) != gpu_cc(have)):
-        out.append("gpu_model")
-    return tuple(out)
-
-
-def parse_cc(cc: str | None) -> tuple[int, int] | None:
-    """A compute capability ``'9.0'`` -> ``(9, 0)``."""
-    nums = numeric(cc)
-    return (nums[0], nums[1]) if len(nums) >= 2 and nums[0] <= 99 and nums[1] <= 9 else None
-
-
-def _cc_str(cc: tuple[int, int]) -> str:
-    return f"{cc[0]}.{cc[1]}"
-
-
-def arch_runs_on(arch: Arch, device: tuple[int, int]) -> bool:
-    """Whether code built for ``arch`` runs on a device of compute capability ``device``
-    (PyTorch's torch/cuda/__init__.py capability table; PTX from the CUDA C Programming
-    Guide: binary compatible within a major, PTX forward compatible)."""
-    sass = compat.data("cuda.toml")["sass"]
-    if arch.kind == "compute":
-        # PTX is JIT-compiled by the driver for the same or any newer CC.
-        return device >= arch.cc
-    if arch.suffix == "a" or _cc_str(arch.cc) in sass["exact_only"]:
-        also: Iterable[str] = sass["also_runs_on"].get(_cc_str(arch.cc), ())
-        return device == arch.cc or _cc_str(device) in also
-    if _cc_str(device) in sass["exact_only"] and device != arch.cc:
-        return False
-    return device[0] == arch.cc[0] and device[1] >= arch.cc[1]
-
-
-def arch_covers(arch_list: Iterable[str], cc: str | None) -> bool | None:
-    """True when some entry of a framework's arch list runs on a GPU of compute capability
-    ``cc``; None when that cannot be told (empty list, unknown CC)."""
-    device = parse_cc(cc)
-    archs = [a for a in (parse_arch(e) for e in arch_list) if a is not None]
-    if device is None or not archs:
-        return None
-    return any(arch_runs_on(a, device) for a in archs)
-
-
-def first_cuda_for_cc(cc: str | None) -> str | None:
-    """The first CUDA toolkit that builds code for this compute capability (cuda.toml
-    [first_cuda_for_cc], NVIDIA's developer forum table and the PTX ISA notes)."""
-    table: Mapping[str, str] = compat.data("cuda.toml")["first_cuda_for_cc"]["cc"]
-    return table.get(cc) if cc else None
-
-
-def cc_for_gpu_name(name: str) -> str | None:
-    """Compute capability from a marketing name (gpus.toml, from NVIDIA's CUDA GPUs page);
-    a fallback only: NVML is the source of truth."""
-    table: Mapping[str, str] = compat.data("gpus.toml")["compute_capability"]
-    lowered = name.lower()
-    for key in sorted(table, key=len, reverse=True):
-        if key.lower() in lowered:
-            return table[key]
-    return None
-
-
-def gpu_cc(gpu: GPU) -> str | None:
-    """A GPU's compute capability: as captured, else from its name."""
-    return gpu.compute_capability or cc_for_gpu_name(gpu.name)
-
-
-def torch_arch_list(version: str, variant: str | None) -> tuple[str, ...]:
-    """The measured arch list of an official torch wheel (pytorch.toml [arch_lists]); the
-    fallback when it was not captured live."""
-    mm = major_minor(version)
-    if not mm or not variant:
-        return ()
-    lists: Mapping[str, list[str]] = compat.data("pytorch.toml")["arch_lists"]["lists"]
-    return tuple(lists.get(f"{mm}/{variant}", ()))
-
-
-def torch_cuda_variants(version: str) -> tuple[str, ...]:
-    """The CUDA versions PyTorch publishes builds of this release for (pytorch.toml [variants])."""
-    mm = major_minor(version)
-    table: Mapping[str, list[str]] = compat.data("pytorch.toml")["variants"]["cuda"]
-    return tuple(table.get(mm, ())) if mm else ()
-
-
-def arch_list_of(fw: Framework) -> tuple[str, ...]:
-    """The framework's captured arch list, else the shipped table's for an official wheel."""
-    if fw.arch_list:
-        return fw.arch_list
-    if fw.name == "torch":
-        return torch_arch_list(fw.version, fw.variant)
-    return ()
-
-
-def uncovered(gpus: Iterable[GPU], frameworks: Iterable[Framework]) -> list[tuple[GPU, Framework]]:
-    """(GPU, framework) pairs where the framework build has no kernels for the GPU."""
-    out: list[tuple[GPU, Framework]] = []
-    gpus = tuple(gpus)
-    for fw in frameworks:
-        if not framework_cuda(fw):
-            continue  # a CPU build has no arch list to miss
-        archs = arch_list_of(fw)
-        for gpu in gpus:
-            if arch_covers(archs, gpu_cc(gpu)) is False:
-                out.append((gpu, fw))
-    return out
-
-
-def describe_arch_list(archs: Iterable[str]) -> str:
-    return ", ".join(archs) or "(none)"
-
-
-def gpu_fix(gpu: GPU, fw: Framework) -> str:
-    """What to install so ``fw`` has kernels for ``gpu``."""
-    cc = gpu_cc(gpu) or "?"
-    first = first_cuda_for_cc(cc)
-    if first:
-        return (f"install a {fw.name} build for CUDA {first} or newer whose arch list includes "
-                f"sm_{cc.replace('.', '')}")
-    return f"install a {fw.name} build whose arch list includes sm_{cc.replace('.', '')}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -684,16 +520,22 @@ def _at(release: tuple[int, ...], i: int) -> int:
     return release[i] if i < len(release) else 0
 
 
-# How diff and check name a version class in a sentence.
-LEVEL_WORDS = {
-    "epoch": "an epoch change (the version numbering restarted)",
-    "major": "a major version change",
-    "minor": "a minor version change",
-    "patch": "a patch-level change",
-    "pre": "a pre-release or development build change",
-    "post": "a post-release change",
-    "unparseable": "a change between versions that are not PEP 440",
-}
+def version_kind(old: str | None, new: str | None) -> str:
+    """added, removed, upgraded, downgraded, or changed (equal under PEP 440, another build,
+    or not comparable): how a versioned value moved."""
+    if old is None:
+        return "added"
+    if new is None:
+        return "removed"
+    vc = classify_version(old, new)
+    return vc.kind if vc is not None and vc.kind in ("upgraded", "downgraded") else "changed"
+
+
+def interpreter_level(change: VersionChange | None) -> str:
+    """How far an interpreter moved: ``major`` or ``minor`` (a new extension ABI, cpXY) or
+    ``patch`` (the same ABI) for severity.toml's python_LEVEL rules."""
+    return change.level if change is not None and change.level in ("major", "minor") else "patch"
+
 
 
 # How far a change reaches, by the graph (docs/diff-and-check.md#dependents): a major or epoch
@@ -725,13 +567,13 @@ def rate_package(name: str, change: str | VersionChange, *, native_dependents: b
         if change == "removed" and not required:
             # A leaf: nothing installed required it, so no other package breaks; only code and
             # commands that use it directly notice, and loudly (ModuleNotFoundError).
-            return PackageRating(severity=max(severity, compat.rule("removed_leaf"),
+            return PackageRating(severity=max(severity, compat.severity("removed_leaf"),
                                               key=compat.rank), adjusted="leaf")
         return PackageRating(severity=severity)
     lost = lost_cuda(change.old_local, change.new_local)
     if change.kind == "variant":
         if lost:
-            return PackageRating(severity=compat.rule("torch_lost_cuda"), adjusted="lost_cuda")
+            return PackageRating(severity=compat.severity("torch_lost_cuda"), adjusted="lost_cuda")
         return PackageRating(severity=compat.package_policy(name, "variant").severity)
     downgrade = change.kind == "downgraded"
     policy = compat.package_policy(name, change.level, native_dependents=native_dependents,
@@ -744,106 +586,28 @@ def rate_package(name: str, change: str | VersionChange, *, native_dependents: b
         # undeclared can notice.
         severity, adjusted = compat.SEVERITIES[compat.rank(severity) + 1], "leftover"
     if lost:
-        severity, adjusted = compat.rule("torch_lost_cuda"), "lost_cuda"
+        severity, adjusted = compat.severity("torch_lost_cuda"), "lost_cuda"
     # severity.toml's why/fix describe an upgrade; a downgrade gets the generic advice.
     return PackageRating(severity=severity, why=None if downgrade else policy.why,
                          fix=None if downgrade else policy.fix, adjusted=adjusted)
 
 
+
 # ---------------------------------------------------------------------------------------------
-# Fixes: what to hand pip to get a package back, and the one command that brings an environment
-# to a snapshot (diff's remedy brings B to A, check's this machine to the snapshot).
+# Names
 
 
-def _file_path(url: str) -> str | None:
-    parsed = urllib.parse.urlsplit(url)
-    return urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else None
+# NCCL as a package: NVIDIA's pip wheels (nvidia-nccl-cu12) and conda's nccl.
+_NCCL_PACKAGES = ("nvidia-nccl-*", "nccl")
 
 
-def install_args(pkg: Package) -> tuple[str, ...]:
-    """What to hand pip to get exactly this package back: the source it was installed from
-    (a VCS commit, a local folder, an archive URL) where it has one, else NAME==VERSION with
-    the index that serves its local label (download.pytorch.org/whl/cu121)."""
-    src = pkg.source
-    if src is not None and src.url:
-        if src.kind == "vcs":
-            ref = f"{src.vcs or 'git'}+{src.url}"
-            rev = src.commit or src.requested_revision
-            ref += f"@{rev}" if rev else ""
-            ref += f"#subdirectory={src.subdirectory}" if src.subdirectory else ""
-            return (f"{pkg.name} @ {ref}",)
-        path = _file_path(src.url)
-        if src.kind == "editable":
-            return ("-e", path or src.url)
-        return (path,) if path else (f"{pkg.name} @ {src.url}",)
-    index = pytorch_index(local_label(pkg.version))
-    return (f"{pkg.name}=={pkg.version}", *(("--index-url", index) if index else ()))
+def is_nccl_package(name: str) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in _NCCL_PACKAGES)
 
 
-def pip_install(pip: str, pkg: Package, *, reinstall: bool = False) -> str:
-    """``PIP install ARGS``, shell-quoted; ``reinstall`` for the same version from elsewhere."""
-    flags = " --force-reinstall --no-deps" if reinstall else ""
-    return f"{pip} install{flags} " + " ".join(map(shlex.quote, install_args(pkg)))
-
-
-def envsnap_footprint(names: Iterable[str], dependencies: Callable[[str], Iterable[str]],
-                      tool: Iterable[str] = ()) -> frozenset[str]:
-    """envsnap and everything it needs in an environment holding ``names``, where envsnap is
-    one of them (else nothing): ``tool`` (what envsnap's own metadata requires with every
-    extra) and what ``dependencies`` reach from them. Installing envsnap to look at an
-    environment is no drift, and removing what it needs breaks the command the user runs."""
-    present = set(names)
-    if "envsnap" not in present:
-        return frozenset()
-    own = {"envsnap"} | (set(tool) & present)
-    queue = list(own)
-    while queue:
-        for dep in dependencies(queue.pop()):
-            if dep not in own:
-                own.add(dep)
-                queue.append(dep)
-    return frozenset(own)
-
-
-LOCK_DIR = "envsnap-lock"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Remedy:
-    """One command that brings the environment to the snapshot, and what it cannot do."""
-
-    command: str
-    caveats: tuple[str, ...] = ()
-
-
-def remedy(snapshot: str, *, python: str, install: bool, remove: Iterable[str] = (),
-           recreate: str | None = None, unfixed: Iterable[str] = (),
-           what: str = "change(s)") -> Remedy | None:
-    """Lock ``snapshot`` and install exactly its packages from the hashed lock (``install``),
-    after uninstalling ``remove`` (what the snapshot lacks, and what came from elsewhere at
-    the same version: pip would call it satisfied); None when there is nothing to run.
-    ``recreate``: the snapshot's Python, when the interpreter itself differs; ``unfixed``:
-    the host sections or rules no pip command fixes."""
-    gone = sorted(set(remove))
-    if not install and not gone:
-        return None
-    pip = f"{shlex.quote(python)} -m pip"
-    caveats: list[str] = []
-    ref = snapshot
-    if snapshot == "-":
-        ref = "SNAPSHOT.toml"
-        caveats.append("save the snapshot you piped in as SNAPSHOT.toml first")
-    steps: list[str] = []
-    if install:
-        steps.append(f"envsnap lock {shlex.quote(ref)} -o {LOCK_DIR}")
-    if gone:
-        steps.append(f"{pip} uninstall -y {' '.join(map(shlex.quote, gone))}")
-    if install:
-        steps.append(f"{pip} install --require-hashes --no-deps -r {LOCK_DIR}/requirements.txt")
-    if recreate:
-        caveats.append(f"recreate the environment with Python {recreate} first: the lock holds "
-                       "builds for that interpreter")
-    host = sorted(set(unfixed))
-    if host:
-        caveats.append(f"it does not fix the {', '.join(host)} {what} above")
-    return Remedy(command=" && ".join(steps), caveats=tuple(caveats))
+def ignores_requirement(ignored: Callable[[str], bool], dependent: str, text: str | None) -> bool:
+    """Whether an ignore list (``ignored``: its package test, config.Ignore.package) leaves out
+    a requirement: the package that has it, or the one it names, is ignored. diff and check
+    leave out the same requirements."""
+    req = requirement(text or "")
+    return ignored(dependent) or (req is not None and ignored(req.name))

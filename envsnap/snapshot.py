@@ -1,4 +1,4 @@
-"""The snapshot model: frozen dataclasses, their one dict converter, validation and digest; no I/O."""
+"""The snapshot model: frozen dataclasses, from_dict/to_dict, validation and digest; no I/O."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import hashlib
 import json
 import re
 import types
-import typing
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import SnapshotFormatError, UnsupportedSchemaError
+from .records import TRANSIENT, converter, record_to_dict, what
 from .text import has_control, has_surrogate
 
 # 2: `requires` holds requirement strings with their specifiers ("numpy>=1.26"), only those
@@ -19,9 +19,6 @@ from .text import has_control, has_surrogate
 # requirements without a specifier, so schema-1 files load unchanged.
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = frozenset({1, 2})
-
-# Field metadata key: kept in memory for capture's own use, never written or compared.
-TRANSIENT = "envsnap.transient"
 
 # Names and versions end up in lockfiles, Dockerfiles and shell-adjacent places, so the model
 # refuses anything outside these alphabets: one gate, used by load (refuse) and by capture
@@ -97,6 +94,21 @@ class Source:
     requested_revision: str | None = None
     subdirectory: str | None = None
     hash: str | None = None
+
+    def vcs_reference(self, *, requested: bool = False, subdirectory: bool = True) -> str | None:
+        """pip's direct reference to a VCS source (https://pip.pypa.io/en/stable/topics/vcs-support/):
+        ``git+https://github.com/o/r@1a2b3c4d#subdirectory=pkg``, pinned to the recorded commit
+        (``requested``: else to the revision asked for); ``subdirectory=False`` leaves the
+        fragment out (a package URL carries it apart). None for a source that is not VCS."""
+        if self.kind != "vcs" or not self.url:
+            return None
+        vcs = self.vcs or "git"
+        ref = self.url if self.url.startswith(f"{vcs}+") else f"{vcs}+{self.url}"
+        revision = self.commit or (self.requested_revision if requested else None)
+        ref += f"@{revision}" if revision else ""
+        if subdirectory and self.subdirectory:
+            ref += f"#subdirectory={self.subdirectory}"
+        return ref
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -391,48 +403,7 @@ def content_digest(data: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The one converter between the model and its plain-data form (what TOML and JSON hold).
-# Fields equal to their default are omitted: TOML has no null, and short lines keep `git diff`
-# of two snapshots readable. Reading walks the annotations, so a new field cannot be
-# forgotten in one direction.
-
-_WRITTEN: dict[type, tuple[tuple[str, Any], ...]] = {}
-
-
-def _written_fields(cls: type) -> tuple[tuple[str, Any], ...]:
-    """(name, default) of the fields a record writes; transient ones left out."""
-    spec = _WRITTEN.get(cls)
-    if spec is None:
-        spec = tuple(
-            (f.name, f.default_factory() if f.default_factory is not MISSING else f.default)
-            for f in fields(cls)
-            if not f.metadata.get(TRANSIENT)
-        )
-        _WRITTEN[cls] = spec
-    return spec
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (str, int, float)):  # bool is an int
-        return value
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in sorted(value.items())}
-    if is_dataclass(value) and not isinstance(value, type):
-        return record_to_dict(value)
-    raise TypeError(f"cannot write {type(value).__name__} to a snapshot")
-
-
-def record_to_dict(obj: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, default in _written_fields(type(obj)):
-        value = getattr(obj, name)
-        if value is None or value == default:
-            continue
-        out[name] = _plain(value)
-    return out
-
+# The plain-data form (records.py converts, by the annotations)
 
 def to_dict(snapshot: Snapshot) -> dict[str, Any]:
     """The plain-data form: what the TOML and JSON writers serialise, plus the digest."""
@@ -444,118 +415,6 @@ def to_dict(snapshot: Snapshot) -> dict[str, Any]:
         py["packages"] = {p.pop("name"): p for p in py["packages"]}
     data["digest"] = content_digest(data)
     return data
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-_TYPE_WORDS = {str: "a string", int: "an integer", bool: "a boolean", float: "a number"}
-
-
-def _what(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return _TYPE_WORDS.get(type(value)) or f"a {type(value).__name__}"  # datetime, date, time
-
-
-Converter = Callable[[Any, str], Any]
-_CONVERTERS: dict[Any, Converter] = {}
-
-
-def _converter(tp: Any) -> Converter:
-    conv = _CONVERTERS.get(tp)
-    if conv is None:
-        conv = _build_converter(tp)
-        _CONVERTERS[tp] = conv
-    return conv
-
-
-def _optional_of(tp: Any) -> Any:
-    """``X | None`` -> X; anything else -> itself."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) != 1:
-            raise TypeError(f"unsupported annotation {tp!r}")
-        return args[0]
-    return tp
-
-
-def _build_converter(tp: Any) -> Converter:
-    tp = _optional_of(tp)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if is_dataclass(tp):
-        return _record_converter(tp)
-    if origin is tuple:
-        item = _converter(args[0])
-
-        def array(v: Any, path: str) -> tuple[Any, ...]:
-            if type(v) is not list:
-                raise SnapshotFormatError(f"expected an array, got {_what(v)}", path=path)
-            return tuple([item(x, f"{path}[{i}]") for i, x in enumerate(v)])
-        return array
-    if origin in (Mapping, dict):
-        value_conv = _converter(args[1])
-
-        def table(v: Any, path: str) -> dict[str, Any]:
-            if not isinstance(v, Mapping):
-                raise SnapshotFormatError(f"expected a table, got {_what(v)}", path=path)
-            return {k: value_conv(x, _join(path, k)) for k, x in v.items()}
-        return table
-    if tp not in _TYPE_WORDS:
-        raise TypeError(f"unsupported annotation {tp!r}")
-    want = f"expected {_TYPE_WORDS[tp]}"
-
-    def scalar(v: Any, path: str) -> Any:
-        # Exact type: bool is an int subclass and must not pass as one, or the other way.
-        if type(v) is not tp:
-            raise SnapshotFormatError(f"{want}, got {_what(v)}", path=path)
-        return v
-    return scalar
-
-
-def _record_converter(cls: Any) -> Converter:
-    hints = typing.get_type_hints(cls)
-    scalars: dict[str, type] = {}  # checked inline: most of a record's fields
-    convs: dict[str, Converter] = {}
-    required: list[str] = []
-    nullable: list[str] = []
-    for f in fields(cls):
-        if f.metadata.get(TRANSIENT):
-            continue
-        tp = _optional_of(hints[f.name])
-        if tp in _TYPE_WORDS:
-            scalars[f.name] = tp
-        else:
-            convs[f.name] = _converter(tp)
-        if f.default is MISSING and f.default_factory is MISSING:
-            (nullable if tp is not hints[f.name] else required).append(f.name)
-
-    def record(data: Any, path: str) -> Any:
-        if not isinstance(data, Mapping):
-            raise SnapshotFormatError(f"expected a table, got {_what(data)}", path=path or None)
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            tp = scalars.get(key)
-            if tp is not None:
-                # Exact type: bool is an int subclass and must not pass as one, or the other way.
-                if type(value) is not tp:
-                    raise SnapshotFormatError(f"expected {_TYPE_WORDS[tp]}, got {_what(value)}",
-                                              path=_join(path, key))
-                kwargs[key] = value
-                continue
-            conv = convs.get(key)
-            if conv is not None:  # unknown keys, from a newer minor version, are ignored
-                kwargs[key] = conv(value, _join(path, key))
-        for name in required:
-            if name not in kwargs:
-                raise SnapshotFormatError("missing required key", path=_join(path, name))
-        for name in nullable:
-            kwargs.setdefault(name, None)  # None is never written: TOML has no null
-        return cls(**kwargs)
-    return record
 
 
 # Raw package entries already converted and checked, by name: nodes of one fleet share most
@@ -577,7 +436,7 @@ def from_dict(data: Mapping[str, Any], *, memo: PackageMemo | None = None) -> Sn
     if schema is None:
         raise SnapshotFormatError("not an envsnap snapshot (no 'schema' key)")
     if type(schema) is not int:
-        raise SnapshotFormatError(f"expected an integer, got {_what(schema)}", path="schema")
+        raise SnapshotFormatError(f"expected an integer, got {what(schema)}", path="schema")
     if schema not in READABLE_SCHEMAS:
         raise UnsupportedSchemaError(
             f"snapshot schema {schema} is not supported by this envsnap "
@@ -590,7 +449,7 @@ def from_dict(data: Mapping[str, Any], *, memo: PackageMemo | None = None) -> Sn
     if isinstance(py, Mapping) and "packages" in py:
         packages = _packages(py["packages"], memo)
         body["python"] = {**py, "packages": []}
-    snapshot: Snapshot = _converter(Snapshot)(body, "")
+    snapshot: Snapshot = converter(Snapshot)(body, "")
     # Read as written: a schema-1 file stays schema 1 until captured again.
     snapshot = replace(snapshot, schema=schema)
     if packages is not None and snapshot.python is not None:
@@ -603,8 +462,8 @@ def _packages(table: Any, memo: PackageMemo | None) -> tuple[Package, ...]:
     """python.packages, written as a table keyed by name: each entry converted and checked
     (validate's package rule), or reused from the memo when equal to an entry seen before."""
     if not isinstance(table, Mapping):
-        raise SnapshotFormatError(f"expected a table, got {_what(table)}", path="python.packages")
-    convert = _converter(Package)
+        raise SnapshotFormatError(f"expected a table, got {what(table)}", path="python.packages")
+    convert = converter(Package)
     out: list[Package] = []
     for name, entry in table.items():
         where = f"python.packages.{name}"
@@ -613,9 +472,9 @@ def _packages(table: Any, memo: PackageMemo | None) -> tuple[Package, ...]:
             out.append(hit[1])
             continue
         if not isinstance(entry, Mapping):
-            raise SnapshotFormatError(f"expected a table, got {_what(entry)}", path=where)
+            raise SnapshotFormatError(f"expected a table, got {what(entry)}", path=where)
         pkg: Package = convert({**entry, "name": name}, where)
-        problem = _package_problem(pkg)
+        problem = package_problem(pkg)
         if problem is not None:
             raise SnapshotFormatError(f"refusing unsafe {problem}", path=where)
         if memo is not None:
@@ -627,7 +486,9 @@ def _packages(table: Any, memo: PackageMemo | None) -> tuple[Package, ...]:
 # ---------------------------------------------------------------------------------------------
 # Validation: everything later written into a lockfile, Dockerfile or shell-adjacent file must
 # pass here first, so renderers can trust the model. Each rule is one predicate, used by load
-# (refuse, naming the key path) and by capture (drop the value, naming it in a warning).
+# (validate: refuse, naming the key path) and by capture (sanitize.py: drop the value, naming
+# it in a warning). Both stay below the sections: from_dict refuses by itself, and capture must
+# not load the diff and check rules to clean what it writes.
 
 
 def is_safe_name(name: str) -> bool:
@@ -659,23 +520,27 @@ def is_safe_text(value: str | None) -> bool:
 _SOURCE_TEXT = ("url", "vcs", "commit", "requested_revision", "subdirectory", "hash")
 
 
-def _source_ok(source: Source | None) -> bool:
+def source_ok(source: Source | None) -> bool:
+    """No control characters in any text of a package's source."""
     return source is None or all(is_safe_text(getattr(source, a)) for a in _SOURCE_TEXT)
 
 
-def _package_problem(pkg: Package) -> str | None:
+def package_problem(pkg: Package) -> str | None:
+    """What makes a package unsafe to render (``package name``, ``version``, ``requirement``,
+    ``source``), or None."""
     if not is_safe_name(pkg.name):
         return "package name"
     if not is_safe_version(pkg.version):
         return "version"
     if not all(is_safe_requirement(r) for r in pkg.requires):
         return "requirement"
-    if not _source_ok(pkg.source):
+    if not source_ok(pkg.source):
         return "source"
     return None
 
 
-def _conda_problem(cpkg: CondaPackage) -> str | None:
+def conda_problem(cpkg: CondaPackage) -> str | None:
+    """What makes a conda record unsafe to render, or None."""
     if not is_safe_name(cpkg.name):
         return "conda package name"
     if not is_safe_conda_field(cpkg.version):
@@ -688,7 +553,8 @@ def _conda_problem(cpkg: CondaPackage) -> str | None:
     return None
 
 
-def _framework_problem(fw: Framework) -> str | None:
+def framework_problem(fw: Framework) -> str | None:
+    """What makes a framework entry unsafe to render, or None."""
     if not is_safe_name(fw.name):
         return "framework name"
     if not is_safe_version(fw.version):
@@ -696,7 +562,8 @@ def _framework_problem(fw: Framework) -> str | None:
     return None
 
 
-def _variable_ok(name: str, value: str) -> bool:
+def variable_ok(name: str, value: str) -> bool:
+    """An environment variable a shell and a Dockerfile can take: a shell name, a one-line value."""
     return is_safe_env_name(name) and is_safe_text(value)
 
 
@@ -715,7 +582,7 @@ def validate(snapshot: Snapshot, *, packages_checked: bool = False) -> None:
         seen: set[str] = set()
         for pkg in () if packages_checked else py.packages:
             where = f"python.packages.{pkg.name}"
-            problem = _package_problem(pkg)
+            problem = package_problem(pkg)
             if problem is not None:
                 raise SnapshotFormatError(f"refusing unsafe {problem}", path=where)
             if pkg.name in seen:
@@ -727,139 +594,18 @@ def validate(snapshot: Snapshot, *, packages_checked: bool = False) -> None:
                                           path=f"python.indexes[{i}]")
     if snapshot.conda is not None:
         for i, cpkg in enumerate(snapshot.conda.packages):
-            problem = _conda_problem(cpkg)
+            problem = conda_problem(cpkg)
             if problem is not None:
                 raise SnapshotFormatError(f"refusing unsafe {problem}", path=f"conda.packages[{i}]")
     for name, value in snapshot.env.items():
-        if not _variable_ok(name, value):
+        if not variable_ok(name, value):
             raise SnapshotFormatError("refusing unsafe environment variable", path=f"env.{name}")
     for i, fw in enumerate(snapshot.frameworks):
-        problem = _framework_problem(fw)
+        problem = framework_problem(fw)
         if problem is not None:
             raise SnapshotFormatError(f"refusing unsafe {problem}", path=f"frameworks[{i}]")
     if snapshot.cuda is not None:
         for name, value in snapshot.cuda.declared.items():
-            if not _variable_ok(name, value):
+            if not variable_ok(name, value):
                 raise SnapshotFormatError("refusing unsafe environment variable",
                                           path=f"cuda.declared.{name}")
-
-
-def _escape_surrogates(value: Any, escaped: list[str]) -> Any:
-    if isinstance(value, str):
-        if has_surrogate(value):
-            fixed = value.encode("utf-8", "backslashreplace").decode("utf-8")
-            escaped.append(fixed)
-            return fixed
-        return value
-    if isinstance(value, tuple):
-        items = tuple(_escape_surrogates(v, escaped) for v in value)
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if isinstance(value, Mapping):
-        pairs = [(_escape_surrogates(k, escaped), _escape_surrogates(v, escaped))
-                 for k, v in value.items()]
-        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(pairs, value.items(), strict=True)):
-            return value
-        return dict(pairs)
-    if is_dataclass(value) and not isinstance(value, type):
-        changes = {}
-        for f in fields(value):
-            old = getattr(value, f.name)
-            new = _escape_surrogates(old, escaped)
-            if new is not old:
-                changes[f.name] = new
-        return replace(value, **changes) if changes else value
-    return value
-
-
-def sanitize(snapshot: Snapshot) -> tuple[Snapshot, dict[str, tuple[str, ...]]]:
-    """What capture writes, load accepts: every value ``validate`` would refuse is dropped.
-
-    Returns the snapshot and, per probe, the warnings naming what was dropped (control
-    characters shown escaped). Uses the same predicates as ``validate``.
-    """
-    warnings: dict[str, list[str]] = {}
-
-    def warn(probe: str, what: str, value: str) -> None:
-        warnings.setdefault(probe, []).append(f"dropped {what} {ascii(value)[:120]}")
-
-    # Undecodable bytes (a file name, a path, a probe's message) arrive as lone surrogates;
-    # free text keeps them escaped (\udcff), so the file is UTF-8 and says what was there.
-    escaped: list[str] = []
-    snapshot = _escape_surrogates(snapshot, escaped)
-    if escaped:
-        warnings.setdefault("python" if snapshot.python else "os", []).append(
-            f"escaped undecodable bytes in {len(escaped)} value(s), e.g. {escaped[0][:120]}")
-
-    changes: dict[str, Any] = {}
-    py = snapshot.python
-    if py is not None:
-        if not is_safe_version(py.version):
-            warn("python", "Python version", py.version)
-            changes["python"] = None
-        else:
-            packages = []
-            for pkg in py.packages:
-                problem = _package_problem(pkg)
-                if problem in ("package name", "version"):
-                    warn("python", f"package with unsafe {problem}", f"{pkg.name} {pkg.version}")
-                    continue
-                if problem == "requirement":
-                    kept = tuple(r for r in pkg.requires if is_safe_requirement(r))
-                    for r in pkg.requires:
-                        if r not in kept:
-                            warn("python", f"requirement of {pkg.name}", r)
-                    pkg = replace(pkg, requires=kept)
-                if not _source_ok(pkg.source):
-                    warn("python", f"source of {pkg.name} (control characters)",
-                         pkg.source.url or "" if pkg.source else "")
-                    pkg = replace(pkg, source=None)
-                packages.append(pkg)
-            indexes = tuple(i for i in py.indexes if is_safe_text(i))
-            for i in py.indexes:
-                if i not in indexes:
-                    warn("python", "index URL", i)
-            if len(packages) != len(py.packages) or indexes != py.indexes or any(
-                    a is not b for a, b in zip(packages, py.packages, strict=True)):
-                changes["python"] = replace(py, packages=tuple(packages), indexes=indexes)
-    conda = snapshot.conda
-    if conda is not None:
-        kept_conda = []
-        for cpkg in conda.packages:
-            problem = _conda_problem(cpkg)
-            if problem is not None:
-                warn("conda", f"record with unsafe {problem}", f"{cpkg.name} {cpkg.version}")
-            else:
-                kept_conda.append(cpkg)
-        specs = tuple(s for s in conda.requested_specs if is_safe_text(s))
-        for spec in conda.requested_specs:
-            if not is_safe_text(spec):
-                warn("conda", "requested spec", spec)
-        if len(kept_conda) != len(conda.packages) or specs != conda.requested_specs:
-            changes["conda"] = replace(conda, packages=tuple(kept_conda), requested_specs=specs)
-    env = {}
-    for name, value in snapshot.env.items():
-        if _variable_ok(name, value):
-            env[name] = value
-        else:
-            warn("env", "variable", name)
-    if len(env) != len(snapshot.env):
-        changes["env"] = env
-    frameworks = []
-    for fw in snapshot.frameworks:
-        if _framework_problem(fw) is None:
-            frameworks.append(fw)
-        else:
-            warn("frameworks", "framework", f"{fw.name} {fw.version}")
-    if len(frameworks) != len(snapshot.frameworks):
-        changes["frameworks"] = tuple(frameworks)
-    cuda = snapshot.cuda
-    if cuda is not None:
-        declared = {n: v for n, v in cuda.declared.items() if _variable_ok(n, v)}
-        for name in cuda.declared:
-            if name not in declared:
-                warn("cuda", "declared variable", name)
-        if len(declared) != len(cuda.declared):
-            changes["cuda"] = replace(cuda, declared=declared)
-    if changes:
-        snapshot = replace(snapshot, **changes)
-    return snapshot, {k: tuple(v) for k, v in warnings.items()}

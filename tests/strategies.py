@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from envsnap.host import RunResult
+from envsnap.records import TRANSIENT
 from envsnap.snapshot import (
-    TRANSIENT,
     CondaPackage,
     CudaInfo,
     Framework,

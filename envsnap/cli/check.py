@@ -7,7 +7,7 @@ from typing import Any
 
 from ..capturing import capture
 from ..errors import BadInputError
-from ..gate import HOST_PROBES, POLICIES, check
+from ..gate import POLICIES, check, host_probes
 from ..host import Host
 from ..io import load
 from ..report import render_check
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace, console: Any, *, host: Host | None = None) -> 
     if args.image is not None:
         return _check_image(args, console)
     expected = load(args.snapshot)  # bad input fails here, before any probing
-    live = (capture(only=HOST_PROBES, host=host) if args.host_only
+    live = (capture(only=host_probes(), host=host) if args.host_only
             else capture(python=args.python, skip=("project",), host=host))
     result = check(expected, live, policy=args.policy, host_only=args.host_only,
                    python=args.python, ignore=cfg.ignore, ignore_extras=cfg.ignore_extras,

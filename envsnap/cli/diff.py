@@ -9,10 +9,11 @@ from typing import Any
 
 from .. import config
 from ..config import FAIL_ON
-from ..drift import IGNORED_LISTS, diff
+from ..drift import diff
 from ..errors import BadInputError
 from ..io import load
 from ..report import FORMATS, render_diff
+from ..wording import IGNORED_LISTS
 
 DIFF_HELP = """\
 Compare two snapshots (A: where it worked, B: where it does not) over every section: Python and
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
     announce_ignored(console, args, cfg, result.ignored)
     console.report(render_diff(result, args.format, a=a_path, b=b_path, color=console.color,
                                verbose=getattr(args, "verbose", False)))
-    return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
+    return 1 if result.failed(cfg.threshold) else 0
 
 
 def _run_fleet(args: argparse.Namespace, console: Any, cfg: config.Config) -> int:

@@ -88,7 +88,7 @@ def report(args: argparse.Namespace, console: Any, cfg: config.Config) -> int:
         console.info(f"reading the snapshots in {jobs} process(es) ...")
     result = fleet(args.snapshots, baseline=args.baseline, ignore=cfg.ignore, jobs=jobs)
     console.report(render_fleet(result, args.format, color=console.color))
-    return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
+    return 1 if result.failed(cfg.threshold) else 0
 
 
 def fleet(paths: list[str], *, baseline: str | None, ignore: config.Ignore,

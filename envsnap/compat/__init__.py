@@ -19,6 +19,9 @@ else:  # pragma: no cover - exercised on 3.10 only
 # Ordered most to least severe; renderers and --fail-on use this order.
 SEVERITIES = ("critical", "major", "minor", "info")
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
+# A --fail-on threshold is a severity or NEVER (the gate is off: nothing fails).
+NEVER = "never"
+THRESHOLDS = (*SEVERITIES, NEVER)
 
 DATA_FILES = (
     "cuda.toml", "gpus.toml", "pytorch.toml", "platform.toml", "severity.toml", "images_base.toml",
@@ -33,6 +36,19 @@ def rank(severity: str) -> int:
 
 def at_least(severity: str, threshold: str) -> bool:
     return _RANK[severity] <= _RANK[threshold]
+
+
+def threshold(fail_on: str) -> str | None:
+    """The mildest severity a --fail-on value fails on; None for NEVER (nothing fails). The one
+    place the "never" threshold is read."""
+    return None if fail_on == NEVER else fail_on
+
+
+def fails(severity: str, fail_on: str | None) -> bool:
+    """Whether a change or finding of ``severity`` fails a gate at ``fail_on``: a severity,
+    NEVER or None (nothing fails)."""
+    limit = None if fail_on is None else threshold(fail_on)
+    return limit is not None and _RANK[severity] <= _RANK[limit]
 
 
 def bump(severity: str, levels: int) -> str:
@@ -75,10 +91,11 @@ def sources() -> list[TableSource]:
 # Severity policy
 
 
-def rule(name: str) -> str:
-    """Severity of a named domain rule of `envsnap diff` and `envsnap check`: one table
-    (severity.toml [rules]), so both rate the same change the same."""
-    return str(data("severity.toml")["rules"][name])
+def severity(rule: str) -> str:
+    """The severity of a named rule of `envsnap diff`, `check` and `fleet report`: one table
+    (severity.toml [rules]) read here, so every command rates the same change the same. A
+    package's class is rated by package_policy, over the same file's [packages] tables."""
+    return str(data("severity.toml")["rules"][rule])
 
 
 def worse(a: str, b: str) -> str:
@@ -140,6 +157,7 @@ class ClusterRule:
 
 
 def cluster_rule(name: str) -> ClusterRule:
-    """A rule of `envsnap fleet report` (severity.toml [cluster]): what breaks a multi-node job."""
-    entry = data("severity.toml")["cluster"][name]
-    return ClusterRule(severity=str(entry["severity"]), why=str(entry["why"]))
+    """A rule of `envsnap fleet report`, what breaks a multi-node job: its severity (severity.toml
+    [rules] cluster_NAME) and its sentence ([cluster])."""
+    why = data("severity.toml")["cluster"][name]["why"]
+    return ClusterRule(severity=severity(f"cluster_{name}"), why=str(why))

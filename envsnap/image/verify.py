@@ -13,6 +13,7 @@ from .. import rules
 from ..drift import Change, SnapshotDiff, diff
 from ..errors import BadInputError, EngineError
 from ..io import loads
+from ..remedy import Remedy
 from ..resources import runtime_modules
 from ..text import printable
 from .dockerfile import REPRO_ENV
@@ -112,7 +113,7 @@ class Verification:
 
 def why_expected(change: Change) -> str | None:
     """Why an image differs from its snapshot here by design, or None (then it is drift).
-    An image brings the environment, not the host (the semantics' scope, rules.scope_of);
+    An image brings the environment, not the host (the semantics' scope, changes.scope_of);
     beyond that it runs its base image's interpreter, sets only the variables that change
     results, installs each package from the lock's wheel and holds no project checkout."""
     if change.scope == rules.HOST:
@@ -151,11 +152,11 @@ class ImageDrift(SnapshotDiff):
 
     image: str = ""
 
-    def remedy(self, a: str) -> rules.Remedy | None:
+    def remedy(self, a: str) -> Remedy | None:
         if not self.changes:
             return None
         ref = "SNAPSHOT.toml" if a == "-" else a
-        return rules.Remedy(command=f"envsnap build-image {shlex.quote(ref)} -t "
+        return Remedy(command=f"envsnap build-image {shlex.quote(ref)} -t "
                                     f"{shlex.quote(self.image)} --verify")
 
 

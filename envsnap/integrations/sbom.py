@@ -335,8 +335,7 @@ class _Builder:
             url = src.url or ""
             if src.kind == "vcs" and url:
                 # pip's direct-reference form, which `pip install` accepts back.
-                locator = url if src.vcs and url.startswith(f"{src.vcs}+") else f"{src.vcs or 'git'}+{url}"
-                locator += f"@{src.commit}" if src.commit else ""
+                locator = src.vcs_reference(subdirectory=False) or url
                 revision = src.requested_revision
                 ext = self.ref("vcs", locator, comment=_text(revision) if revision else None)
                 if ext is not None:

@@ -100,9 +100,7 @@ def _pin(pkg: Package, configured: tuple[str, ...]) -> Pin:
         return Pin(name=name, version=version, kind="index",
                    index=label_index(pkg.version, configured))
     if src.kind == "vcs" and src.url:
-        ref = f"{src.vcs or 'git'}+{src.url}@{src.commit}" if src.commit else None
-        if ref and src.subdirectory:
-            ref += f"#subdirectory={src.subdirectory}"
+        ref = src.vcs_reference() if src.commit else None
         return Pin(name=name, version=version, kind="build", build_from=ref, source_kind="vcs")
     if src.url and src.url.startswith(("http://", "https://")):
         sha = None

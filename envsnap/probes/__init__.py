@@ -54,7 +54,8 @@ Fields = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProbeSpec:
-    """One registry entry: everything capture, io, diff and show need to know of a probe.
+    """One registry entry: everything capture and io need to know of a probe, and the scope of
+    its section (the section's rules are its entry in envsnap/sections, in this order).
 
     ``probe(host, ctx)`` runs once per capture, in its own thread, as soon as the probes it
     ``needs`` have finished (whether they found anything or failed). ``field`` names the
@@ -73,6 +74,9 @@ class ProbeSpec:
     prepare: Callable[[Host, CaptureOptions], Any] | None = None
     store: Callable[[Any, Fields], Fields] | None = None
     bulky: bool = False  # a long list: written after the small sections, for the reader
+    # It describes the machine, not the environment (docs/diff-and-check.md#scope): an image
+    # built from the snapshot does not bring it. Its changes and findings are the host's.
+    host: bool = False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,15 +181,17 @@ def _project(host: Host, ctx: ProbeContext) -> Probed[Project]:
     return project.probe(host, ctx.options.cwd)
 
 
-# Reading order: `envsnap show`, diff's sections and the CLI's probe list follow it.
+# Reading order: `envsnap show`, diff's sections (envsnap/sections) and the CLI's probe list
+# follow it.
 REGISTRY: tuple[ProbeSpec, ...] = (
     ProbeSpec(name="python", field="python", probe=_python, setup=_resolve_python, bulky=True),
     ProbeSpec(name="conda", field="conda", probe=_conda, needs=("python",), store=_store_conda,
               bulky=True),
-    ProbeSpec(name="os", field="os", probe=_os),
-    ProbeSpec(name="cpu", field="cpu", probe=_cpu),
-    ProbeSpec(name="nvidia", field="nvidia", probe=_nvidia),
-    ProbeSpec(name="cuda", field="cuda", probe=_cuda, needs=("python",), prepare=_cuda_system),
+    ProbeSpec(name="os", field="os", probe=_os, host=True),
+    ProbeSpec(name="cpu", field="cpu", probe=_cpu, host=True),
+    ProbeSpec(name="nvidia", field="nvidia", probe=_nvidia, host=True),
+    ProbeSpec(name="cuda", field="cuda", probe=_cuda, needs=("python",), prepare=_cuda_system,
+              host=True),
     ProbeSpec(name="frameworks", field="frameworks", probe=_frameworks, needs=("python",),
               prepare=_frameworks_loader, store=_store_frameworks),
     ProbeSpec(name="env", field="env", probe=_env),

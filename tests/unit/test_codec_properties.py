@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from strategies import hostile_snapshots, valid_snapshots
 
 from envsnap.io import dumps, dumps_json, loads
-from envsnap.snapshot import Snapshot, sanitize, to_dict, validate
+from envsnap.sanitize import sanitize
+from envsnap.snapshot import Snapshot, to_dict, validate
 
 if sys.version_info >= (3, 11):
     import tomllib

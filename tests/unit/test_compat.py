@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from envsnap import compat, rules
+from envsnap import compat, gpuarch, rules
 
 
 def test_every_table_has_a_source_url_and_retrieval_date() -> None:
@@ -58,7 +58,7 @@ def test_every_table_value_parses_within_the_rules_bounds() -> None:
     for version, driver in cuda["toolkit_driver"]["linux"].items():
         assert rules.cuda_version(version) and rules.driver_version(driver), version
     for cc, first in cuda["first_cuda_for_cc"]["cc"].items():
-        assert rules.parse_cc(cc) and rules.cuda_version(first), cc
+        assert gpuarch.parse_cc(cc) and rules.cuda_version(first), cc
     for name, glibc in compat.data("platform.toml")["manylinux_legacy"]["glibc"].items():
         assert rules.glibc_version(glibc), name
     for key in compat.data("pytorch.toml")["arch_lists"]["lists"]:

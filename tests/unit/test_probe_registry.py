@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from envsnap import drift, probes
+from envsnap import drift, probes, sections
 from envsnap.capturing import CaptureOptions, capture_with
 from envsnap.errors import BadInputError
 from envsnap.host import Host
@@ -180,8 +180,8 @@ def test_registry_order_drives_sections_and_file_order(monkeypatch: pytest.Monke
 
 
 def test_diff_compares_a_section_without_rules_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(drift, "_DIFFERS", {k: v for k, v in drift._DIFFERS.items()
-                                            if k != "project"})
+    monkeypatch.setattr(sections, "REGISTRY", tuple(s for s in sections.REGISTRY
+                                                    if s.name != "project"))
     a = Snapshot(project=Project(commit="aaa", branch="main"))
     b = replace(a, project=Project(commit="bbb", branch="main", remote="origin"))
     changes = {(c.section, c.name, c.kind, c.old, c.new) for c in drift.diff(a, b).changes}

@@ -23,7 +23,7 @@ from envsnap import capture
 from envsnap.config import Ignore
 from envsnap.drift import Change, SnapshotDiff, diff
 from envsnap.fleet import fleet_report
-from envsnap.gate import HOST_PROBES, check
+from envsnap.gate import check, host_probes
 from envsnap.report import (
     CHECK_SCHEMA,
     DIFF_SCHEMA,
@@ -296,7 +296,7 @@ def host_only_without_gpu() -> tuple[Snapshot, Snapshot]:
                    only=("os", "cpu", "nvidia"))
     expected = replace(h100, frameworks=(Framework(name="torch", version="2.9.1+cu130",
                                                    variant="cu130", cuda="13.0"),))
-    return expected, capture(host=FakeHost(), only=HOST_PROBES)
+    return expected, capture(host=FakeHost(), only=host_probes())
 
 
 @pytest.mark.parametrize("fmt", [*FORMATS, "verbose"])
@@ -465,8 +465,9 @@ def test_docs_list_every_rule_with_its_severity() -> None:
     doc = (support.REPO / "docs" / "diff-and-check.md").read_text(encoding="utf-8")
     diff_part, _, check_part = doc.partition("## `envsnap check SNAPSHOT`")
     data = compat.data("severity.toml")
-    every = {**data["rules"], **{k: v for k, v in data["packages"]["default"].items()
-                                 if k not in ("downgrade_bump", "downgrade_cap")}}
+    every = {**{k: v for k, v in data["rules"].items() if not k.startswith("cluster_")},
+             **{k: v for k, v in data["packages"]["default"].items()
+                if k not in ("downgrade_bump", "downgrade_cap")}}
     check_only = ("python_missing", "requirement_preexisting", "package_tool",
                   "arch_list_unknown")
     # The [rules] check reads (gate.py), each rated as diff rates the same change.
@@ -484,3 +485,10 @@ def test_docs_list_every_rule_with_its_severity() -> None:
             found = [r for r in rows if f"`{name}`" in r.split("|")[1]]
             assert found, f"{name} is not documented"
             assert any(f"| {severity} |" in r for r in found), (name, severity, found)
+    # The rules between the nodes of one job (severity.toml [rules] cluster_NAME): docs/fleet.md.
+    fleet = (support.REPO / "docs" / "fleet.md").read_text(encoding="utf-8").splitlines()
+    for key, severity in data["rules"].items():
+        if key.startswith("cluster_"):
+            name = key.removeprefix("cluster_")
+            assert any(ln.strip().startswith(f"| `{name}` |") and ln.rstrip().endswith(
+                f"| {severity} |") for ln in fleet), f"{name} is not in docs/fleet.md"

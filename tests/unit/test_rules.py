@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from envsnap import rules
+from envsnap import changes, gpuarch, rules
 from envsnap.errors import BadInputError
 from envsnap.image.dockerfile import cuda_of
 from envsnap.lock.plan import label_index, plan
@@ -224,29 +224,29 @@ def test_cuda_needs_ignore_a_system_toolkit_and_implausible_versions() -> None:
     (["sm_" + "9" * 5000], "9.0", None),
 ])
 def test_arch_covers(archs: list[str], cc: str | None, covered: bool | None) -> None:
-    assert rules.arch_covers(archs, cc) is covered
+    assert gpuarch.arch_covers(archs, cc) is covered
 
 
 def test_gpu_names_first_cuda_and_the_fix() -> None:
-    assert rules.cc_for_gpu_name("NVIDIA GeForce RTX 5090") == "12.0"
-    assert rules.cc_for_gpu_name("NVIDIA A100-SXM4-80GB") == "8.0"
-    assert rules.cc_for_gpu_name("NVIDIA A10G") == "8.6"
-    assert rules.cc_for_gpu_name("NVIDIA L40S") == "8.9"
-    assert rules.cc_for_gpu_name("Unknown Accelerator") is None
-    assert rules.first_cuda_for_cc("12.0") == "12.8"
+    assert gpuarch.cc_for_gpu_name("NVIDIA GeForce RTX 5090") == "12.0"
+    assert gpuarch.cc_for_gpu_name("NVIDIA A100-SXM4-80GB") == "8.0"
+    assert gpuarch.cc_for_gpu_name("NVIDIA A10G") == "8.6"
+    assert gpuarch.cc_for_gpu_name("NVIDIA L40S") == "8.9"
+    assert gpuarch.cc_for_gpu_name("Unknown Accelerator") is None
+    assert gpuarch.first_cuda_for_cc("12.0") == "12.8"
     gpu = GPU(index=0, name="NVIDIA GeForce RTX 5090")
     fw = Framework(name="torch", version="2.6.0+cu126", variant="cu126")
-    assert rules.uncovered([gpu], [fw]) == [(gpu, fw)]  # the shipped cu126 list ends at sm_90
-    assert rules.gpu_fix(gpu, fw) == ("install a torch build for CUDA 12.8 or newer whose arch "
+    assert gpuarch.uncovered([gpu], [fw]) == [(gpu, fw)]  # the shipped cu126 list ends at sm_90
+    assert gpuarch.gpu_fix(gpu, fw) == ("install a torch build for CUDA 12.8 or newer whose arch "
                                       "list includes sm_120")
     cpu = Framework(name="torch", version="2.6.0+cpu", variant="cpu")
-    assert rules.uncovered([gpu], [cpu]) == []  # a CPU build has no arch list to miss
+    assert gpuarch.uncovered([gpu], [cpu]) == []  # a CPU build has no arch list to miss
 
 
 def test_torch_tables() -> None:
-    assert rules.torch_arch_list("2.9.1+cu128", "cu128")[-1] == "sm_120"
-    assert rules.torch_arch_list("2.6.0", "cu126")[-1] == "sm_90"
-    assert rules.torch_cuda_variants("2.9.1") == ("12.6", "12.8", "13.0")
+    assert gpuarch.torch_arch_list("2.9.1+cu128", "cu128")[-1] == "sm_120"
+    assert gpuarch.torch_arch_list("2.6.0", "cu126")[-1] == "sm_90"
+    assert gpuarch.torch_cuda_variants("2.9.1") == ("12.6", "12.8", "13.0")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,8 +318,8 @@ HUGE = "9" * 5000  # past int()'s 4,300-digit limit, too
     (rules.cuda_version, HUGE),
     (rules.driver_version, HUGE),
     (rules.numeric, ".".join(["1"] * 100_000)),
-    (rules.parse_arch, f"sm_{HUGE}"),
-    (rules.parse_cc, f"{HUGE}.0"),
+    (gpuarch.parse_arch, f"sm_{HUGE}"),
+    (gpuarch.parse_cc, f"{HUGE}.0"),
 ])
 def test_hostile_values_are_invalid_and_prompt(fn: Callable[[str], Any], arg: str) -> None:
     with prompt():
@@ -370,7 +370,7 @@ def test_lock_refuses_an_implausible_python_version_promptly(version: str) -> No
     ("project", "environment"), ("a-plugin-section", "environment"),
 ])
 def test_scope_of_a_section(section: str, scope: str) -> None:
-    assert rules.scope_of(section) == scope
+    assert changes.scope_of(section) == scope
     assert scope in rules.SCOPES
 
 
@@ -381,6 +381,6 @@ def test_a_library_copy_the_environment_brought_is_a_cuda_need_and_its_scope() -
                                                                           "environment"),
                        ("ldconfig", "host"), ("cuda_home", "host")):
         copy = LibraryCopy(library="cudart", version="12.8.90", path="/x", found_via=via)
-        assert rules.scope_of("cuda.libraries", found_via=via) == scope
+        assert changes.scope_of("cuda.libraries", found_via=via) == scope
         needs = rules.cuda_needs(Snapshot(cuda=CudaInfo(libraries=(copy,))))
         assert bool(needs) == (scope == "environment")

@@ -375,3 +375,21 @@ def test_nesting_is_bounded_at_max_depth_containers() -> None:
         else:
             with pytest.raises(SnapshotFormatError, match="nested more than 32 levels"):
                 io.loads(text)
+
+
+@pytest.mark.parametrize(("source", "kw", "expected"), [
+    (Source(kind="vcs", vcs="git", url="https://g/o/r", commit="1a2b", subdirectory="pkg"), {},
+     "git+https://g/o/r@1a2b#subdirectory=pkg"),
+    (Source(kind="vcs", vcs="git", url="https://g/o/r", commit="1a2b", subdirectory="pkg"),
+     {"subdirectory": False}, "git+https://g/o/r@1a2b"),
+    # No commit recorded: the branch or tag asked for, only where a moving reference will do.
+    (Source(kind="vcs", url="https://g/o/r", requested_revision="main"), {}, "git+https://g/o/r"),
+    (Source(kind="vcs", url="https://g/o/r", requested_revision="main"), {"requested": True},
+     "git+https://g/o/r@main"),
+    (Source(kind="vcs", vcs="hg", url="hg+https://h/r", commit="ff"), {}, "hg+https://h/r@ff"),
+    (Source(kind="vcs"), {}, None),
+    (Source(kind="archive", url="https://h/x.whl"), {}, None),
+])
+def test_the_vcs_reference_of_a_source(source: Source, kw: dict[str, bool],
+                                       expected: str | None) -> None:
+    assert source.vcs_reference(**kw) == expected

@@ -1,0 +1,103 @@
+"""What to run to undo drift: pip's arguments for one package, and the one remedy command (diff's
+brings B to A, check's this machine to the snapshot)."""
+
+from __future__ import annotations
+
+import shlex
+import urllib.parse
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .rules import local_label, pytorch_index
+from .snapshot import Package
+
+
+def _file_path(url: str) -> str | None:
+    parsed = urllib.parse.urlsplit(url)
+    return urllib.parse.unquote(parsed.path) if parsed.scheme == "file" else None
+
+
+def install_args(pkg: Package) -> tuple[str, ...]:
+    """What to hand pip to get exactly this package back: the source it was installed from
+    (a VCS commit, a local folder, an archive URL) where it has one, else NAME==VERSION with
+    the index that serves its local label (download.pytorch.org/whl/cu121)."""
+    src = pkg.source
+    if src is not None and src.url:
+        ref = src.vcs_reference(requested=True)
+        if ref is not None:
+            return (f"{pkg.name} @ {ref}",)
+        path = _file_path(src.url)
+        if src.kind == "editable":
+            return ("-e", path or src.url)
+        return (path,) if path else (f"{pkg.name} @ {src.url}",)
+    index = pytorch_index(local_label(pkg.version))
+    return (f"{pkg.name}=={pkg.version}", *(("--index-url", index) if index else ()))
+
+
+def pip_install(pip: str, pkg: Package, *, reinstall: bool = False) -> str:
+    """``PIP install ARGS``, shell-quoted; ``reinstall`` for the same version from elsewhere."""
+    flags = " --force-reinstall --no-deps" if reinstall else ""
+    return f"{pip} install{flags} " + " ".join(map(shlex.quote, install_args(pkg)))
+
+
+def envsnap_footprint(names: Iterable[str], dependencies: Callable[[str], Iterable[str]],
+                      tool: Iterable[str] = ()) -> frozenset[str]:
+    """envsnap and everything it needs in an environment holding ``names``, where envsnap is
+    one of them (else nothing): ``tool`` (what envsnap's own metadata requires with every
+    extra) and what ``dependencies`` reach from them. Installing envsnap to look at an
+    environment is no drift, and removing what it needs breaks the command the user runs."""
+    present = set(names)
+    if "envsnap" not in present:
+        return frozenset()
+    own = {"envsnap"} | (set(tool) & present)
+    queue = list(own)
+    while queue:
+        for dep in dependencies(queue.pop()):
+            if dep not in own:
+                own.add(dep)
+                queue.append(dep)
+    return frozenset(own)
+
+
+LOCK_DIR = "envsnap-lock"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Remedy:
+    """One command that brings the environment to the snapshot, and what it cannot do."""
+
+    command: str
+    caveats: tuple[str, ...] = ()
+
+
+def remedy(snapshot: str, *, python: str, install: bool, remove: Iterable[str] = (),
+           recreate: str | None = None, unfixed: Iterable[str] = (),
+           what: str = "change(s)") -> Remedy | None:
+    """Lock ``snapshot`` and install exactly its packages from the hashed lock (``install``),
+    after uninstalling ``remove`` (what the snapshot lacks, and what came from elsewhere at
+    the same version: pip would call it satisfied); None when there is nothing to run.
+    ``recreate``: the snapshot's Python, when the interpreter itself differs; ``unfixed``:
+    the host sections or rules no pip command fixes."""
+    gone = sorted(set(remove))
+    if not install and not gone:
+        return None
+    pip = f"{shlex.quote(python)} -m pip"
+    caveats: list[str] = []
+    ref = snapshot
+    if snapshot == "-":
+        ref = "SNAPSHOT.toml"
+        caveats.append("save the snapshot you piped in as SNAPSHOT.toml first")
+    steps: list[str] = []
+    if install:
+        steps.append(f"envsnap lock {shlex.quote(ref)} -o {LOCK_DIR}")
+    if gone:
+        steps.append(f"{pip} uninstall -y {' '.join(map(shlex.quote, gone))}")
+    if install:
+        steps.append(f"{pip} install --require-hashes --no-deps -r {LOCK_DIR}/requirements.txt")
+    if recreate:
+        caveats.append(f"recreate the environment with Python {recreate} first: the lock holds "
+                       "builds for that interpreter")
+    host = sorted(set(unfixed))
+    if host:
+        caveats.append(f"it does not fix the {', '.join(host)} {what} above")
+    return Remedy(command=" && ".join(steps), caveats=tuple(caveats))
