@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, probes
+from . import probes
 from .errors import BadInputError, EnvsnapError
 from .host import Host, LocalHost
 from .probes import CaptureOptions, ProbeContext, Probed, ProbeSpec
 from .redact import redact_text
+from .version import __version__
 
 if TYPE_CHECKING:
     from .snapshot import ProbeStatus, Snapshot

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
+from . import tomlreader
 from .errors import BadInputError, HostError, SnapshotFormatError
 from .snapshot import PackageMemo, Snapshot, content_digest, from_dict, to_dict
 
@@ -145,27 +146,8 @@ def dumps_json(snapshot: Snapshot) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading: TOML through tomllib's parser, JSON through json with duplicate keys and
+# Reading: TOML through tomllib's parser (tomlreader), JSON through json with duplicate keys and
 # non-finite numbers refused (both of which the json module would otherwise accept).
-
-def _toml_module() -> Any:
-    """The one place that picks the TOML reader: the standard library's tomllib, or tomli on
-    3.10 (pinned below 2.4, whose releases read TOML 1.1: the same files must load on every
-    Python)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-
-        return tomllib
-    import tomli  # pragma: no cover - exercised on 3.10 only
-
-    return tomli  # pragma: no cover
-
-
-def parse_toml(text: str) -> dict[str, Any]:
-    """TOML text -> data. Raises ValueError (TOMLDecodeError is one), whose message names
-    the line, on text that is not TOML: duplicate keys and tables included."""
-    return dict(_toml_module().loads(text))
-
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -283,7 +265,7 @@ def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = No
             data: Any = parse_json(text)
             _no_lone_surrogates(data)
         else:
-            data = parse_toml(text)
+            data = tomlreader.loads(text)
     except RecursionError:
         raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
                                   "levels deep)", file=source) from None

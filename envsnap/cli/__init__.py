@@ -11,8 +11,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .. import __version__
 from ..errors import EnvsnapError
+from ..version import __version__
 
 # command -> its module in envsnap.cli (which registers the command's parser and its help).
 # Only the module of the command being run is imported: `envsnap capture` must not pay for

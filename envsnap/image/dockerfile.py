@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import __version__, compat, rules
+from .. import compat, rules
 from ..errors import BadInputError
 from ..io import dumps_data
 from ..lock.hashing import HashedLock, scrub
@@ -18,6 +18,7 @@ from ..lock.safety import SAFE_URL, check_labels, check_snapshot, check_value
 from ..redact import REDACTED
 from ..resources import template_text
 from ..snapshot import Snapshot, content_digest, to_dict
+from ..version import __version__
 
 SNAPSHOT_PATH = "/opt/envsnap/snapshot.toml"
 LABEL_PREFIX = "io.envsnap"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .. import rules
+from .. import rules, tomlreader
 from ..errors import BadInputError
 from ..redact import redact_text, redact_url
 from . import require
@@ -111,10 +111,9 @@ def _pylock_hashes(text: str, source: str) -> dict[tuple[str, str | None], tuple
     """Every file hash of every package in a pylock.toml, read with packaging's own model."""
     from packaging.pylock import Pylock, PylockValidationError
 
-    from ..io import parse_toml
 
     try:
-        lock = Pylock.from_dict(parse_toml(text))
+        lock = Pylock.from_dict(tomlreader.loads(text))
     except (ValueError, PylockValidationError) as exc:  # TOMLDecodeError is a ValueError
         raise BadInputError(f"{source}: not a valid pylock.toml ({exc})") from None
     out: dict[tuple[str, str | None], tuple[tuple[str, str], ...]] = {}
@@ -495,8 +494,8 @@ def cyclonedx_json(snapshot: Snapshot, *, lock: LockHashes | None = None,
     the OS, the NVIDIA driver and each GPU, the CUDA toolkit and each CUDA library copy found;
     hashes from ``lock`` where it pins the package; the dependency graph of the Python
     distributions. Linear in the snapshot; the same snapshot gives the same bytes."""
-    from .. import __version__
     from ..graph import Graph
+    from ..version import __version__
 
     b = _Builder()
     digest = snapshot.digest  # a pass over the whole snapshot: once

@@ -10,9 +10,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
 from ..redact import redact_url
 from ..snapshot import CondaPackage, Snapshot
+from ..version import __version__
 from .hashing import HashedLock
 from .safety import check_snapshot
 

@@ -26,6 +26,7 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from .. import tomlreader
 from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapError, HostError
 from ..host import LocalHost, RunResult
 from ..progress import SILENT, Reporter, Transfer
@@ -736,12 +737,10 @@ def build_requirements(project: Path) -> list[str]:
     """What a PEP 517 build of ``project`` installs first: ``[build-system] requires`` (PEP 518;
     ``setuptools>=40.8.0`` without one), plus ``wheel`` for setuptools, whose
     get_requires_for_build_wheel asks for it before setuptools 70.1."""
-    from ..io import parse_toml
-
     requires: list[str] = ["setuptools>=40.8.0"]
     backend = "setuptools.build_meta:__legacy__"
     try:
-        data = parse_toml((project / "pyproject.toml").read_text("utf-8"))
+        data = tomlreader.loads((project / "pyproject.toml").read_text("utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         data = {}
     system = data.get("build-system")

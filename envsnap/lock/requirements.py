@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .. import __version__
 from ..resources import template_text
 from ..text import printable
+from ..version import __version__
 from .hashing import HashedLock
 from .safety import check_lock
 

@@ -27,3 +27,13 @@ def test_round_trip_through_the_public_api(tmp_path) -> None:  # type: ignore[no
     envsnap.dump(snap, path)
     assert envsnap.load(path) == snap
     assert envsnap.diff(snap, envsnap.load(path)).changes == ()
+
+
+def test_the_version_has_one_copy() -> None:
+    # pyproject.toml reads it from envsnap/version.py: the installed metadata, the package and
+    # the lockfile headers all say the same.
+    from importlib.metadata import version
+
+    from envsnap.version import __version__
+
+    assert envsnap.__version__ == __version__ == version("envsnap")
