@@ -11,11 +11,11 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from . import tomlreader
-from .errors import BadInputError, HostError, SnapshotFormatError
+from .errors import BadInputError, SnapshotFormatError
 from .snapshot import PackageMemo, Snapshot, content_digest, from_dict, to_dict
 
 
@@ -327,10 +327,6 @@ def load(path: str | os.PathLike[str], *, memo: PackageMemo | None = None) -> Sn
     in one line. Reads at most MAX_SNAPSHOT_BYTES: a device or a runaway pipe cannot exhaust
     memory. A FIFO is read like a file (``envsnap diff <(...) b.toml``)."""
     p = os.fspath(path)
-    if p.startswith(("runs:/", "models:/")):  # logged with an MLflow run or model
-        from .integrations.mlflow import load_uri
-
-        return load_uri(p)
     if p == "-":
         return loads(_decode(_read_capped(sys.stdin.buffer, "stdin"), "stdin"), source="stdin")
     try:
@@ -344,102 +340,6 @@ def load(path: str | os.PathLike[str], *, memo: PackageMemo | None = None) -> Sn
         raise BadInputError(f"{p}: cannot read ({exc.strerror})") from None
     return loads(_decode(raw, p), source=p, memo=memo)
 
-
-
-# ---------------------------------------------------------------------------------------------
-# Many snapshots: a fleet's nodes, read in worker processes
-
-R = TypeVar("R")
-# Below this many files, starting worker processes costs more than it saves.
-PARALLEL_FROM = 48
-# Each worker process's task and package memo (set by _start_worker; one task per process).
-_WORKER: dict[str, Any] = {}
-
-
-def _start_worker(task: Callable[[Snapshot], Any]) -> None:
-    _WORKER["task"], _WORKER["memo"] = task, {}
-
-
-def _run_worker(path: str) -> tuple[Any, str | None, list[str]]:
-    """(task's result, None, warnings) or (None, the one-line error, warnings): exceptions
-    are passed back as their message, which is all the command line shows of them."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = _WORKER["task"](load(path, memo=_WORKER["memo"]))
-        except BadInputError as exc:
-            return None, str(exc), _edited(caught)
-    return result, None, _edited(caught)
-
-
-def _edited(caught: list[warnings.WarningMessage]) -> list[str]:
-    return [str(w.message) for w in caught if issubclass(w.category, SnapshotEditedWarning)]
-
-
-class WorkerDied(HostError):
-    """A process reading snapshots was killed from outside (memory, a signal)."""
-
-    exit_code = 2
-
-
-def worker_context(*modules: str) -> Any:
-    """The processes map_snapshots reads with: forked from a server process started fresh (never
-    from this one's threads) that has imported the reader and ``modules`` once. Calling it
-    early starts that server while the caller does other work. The forkserver and its preload
-    list are per process (multiprocessing's): this sets them for the whole process."""
-    import multiprocessing
-    import signal
-    from multiprocessing import forkserver, resource_tracker
-
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(sorted({__name__, *modules}))
-    # The server starts with Ctrl-C blocked, and every worker forked from it inherits the mask:
-    # the terminal's SIGINT reaches only this process, which stops the workers (pool.py). A
-    # worker or the server that took it would print a traceback. The resource tracker is
-    # started first: starting it unblocks SIGINT on its way out.
-    resource_tracker.ensure_running()
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        forkserver.ensure_running()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    return context
-
-
-def map_snapshots(paths: Sequence[str], task: Callable[[Snapshot], R], *,
-                  jobs: int = 1) -> Iterator[tuple[str, R]]:
-    """Load each snapshot and yield (path, task(snapshot)), in the order given.
-
-    tomllib is pure Python, so reading a thousand node snapshots is CPU-bound: with ``jobs``
-    > 1 the files are read in that many worker processes (``task`` must pickle), and only the
-    task's results come back. Each process keeps a package memo, so packages the nodes share
-    are converted and checked once per process. Warnings (an edited snapshot) are re-issued
-    here; the first unreadable file raises BadInputError, naming it, and stops the rest."""
-    if jobs <= 1 or len(paths) < PARALLEL_FROM or "-" in paths:
-        memo: PackageMemo = {}
-        for path in paths:
-            yield path, task(load(path, memo=memo))
-        return
-    from .pool import WorkerCrashed, imap_chunks
-
-    context = worker_context(type(task).__module__)
-    size = max(1, min(16, len(paths) // (jobs * 4)))
-    chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
-    results = imap_chunks(context, jobs, _start_worker, (task,), _run_worker, chunks)
-    try:
-        for chunk, answers in zip(chunks, results, strict=True):
-            for path, (result, error, said) in zip(chunk, answers, strict=True):
-                for message in said:
-                    warnings.warn(SnapshotEditedWarning(message), stacklevel=2)
-                if error is not None:
-                    raise BadInputError(error)
-                yield path, result
-    except WorkerCrashed:
-        # Killed from outside: out of memory, a signal. Not a bug of ours to report.
-        raise WorkerDied("a worker process reading the snapshots died (out of memory?); "
-                         "with --jobs 1 they are read in this process") from None
-    finally:
-        results.close()  # the workers are stopped at once when this ends early (Ctrl-C)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -208,10 +208,10 @@ def output_path(template: str, environ: Mapping[str, str] | None = None,
 
 
 def run_show(args: argparse.Namespace, console: Any) -> int:
-    from ..io import load
     from ..summary import summarize, summary_data
+    from ._input import read
 
-    snapshot = load(args.snapshot)
+    snapshot = read(args.snapshot)
     inside = show_inside(args, console, snapshot)
     if inside is not None:
         return inside

@@ -69,12 +69,13 @@ def _read_lock(path: str) -> str:
 
 def run(args: argparse.Namespace, console: Any) -> int:
     from ..integrations.sbom import cyclonedx_json, parse_lock
-    from ..io import check_extension, check_replaceable, load, write_text_atomic
+    from ..io import check_extension, check_replaceable, write_text_atomic
+    from ._input import read
 
     if args.output != "-":  # said before anything is read
         check_extension(args.output, "JSON")
         check_replaceable(args.output, force=args.force)
-    snapshot = load(args.snapshot)
+    snapshot = read(args.snapshot)
     lock = parse_lock(_read_lock(args.lock), source=args.lock) if args.lock else None
     text = cyclonedx_json(snapshot, lock=lock, name=args.name)
     if args.output == "-":

@@ -11,12 +11,13 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..image import choose_base, default_tag, render
-from ..io import check_replaceable, load
+from ..io import check_replaceable
 from ..lock import lock, plan
 from ..progress import Bars, Steps, human_bytes
 from . import require_extras
 from ._args import add_force
-from .lock import (
+from ._input import read
+from ._locking import (
     add_index_options,
     build_consent,
     index_plan_args,
@@ -125,7 +126,7 @@ class _BuildEvents:
 
 def run(args: argparse.Namespace, console: Any) -> int:
     started = time.monotonic()
-    snapshot = load(args.snapshot)
+    snapshot = read(args.snapshot)
     if args.dockerfile_only and args.output is None:
         raise BadInputError("--dockerfile-only needs -o DIR for the build context")
     if args.dockerfile_only and args.verify:
@@ -156,9 +157,9 @@ def run(args: argparse.Namespace, console: Any) -> int:
         progress = stderr_reporter(console)
         t0 = time.monotonic()
         with progress if isinstance(progress, Bars) else contextlib.nullcontext():
-            hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
+            hashed = lock(pins, wheelhouse=args.wheelhouse, offline=args.offline,
                           progress=progress, settings=settings_factory(args),
-                          allow_build=allow_build, **flagged)
+                          allow_build=allow_build)
         console.info(f"locked {len(hashed.pins)} package(s) in {time.monotonic() - t0:.1f}s")
         plan_ = render(snapshot, hashed, base=base, offline=args.wheelhouse is not None,
                        labels=labels, heavy_extra=heavy)

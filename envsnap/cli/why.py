@@ -97,9 +97,9 @@ def run_why(args: argparse.Namespace, console: Any) -> int:
 
     from ..deptree import render_why, why, why_data
     from ..graph import Graph
-    from ..io import load
+    from ._input import read
 
-    snapshot = load(args.snapshot)
+    snapshot = read(args.snapshot)
     graph = Graph(snapshot.python)
     name = canonicalize_name(args.package)
     if name not in graph:

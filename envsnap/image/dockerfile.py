@@ -11,10 +11,10 @@ from typing import Any
 from .. import compat, rules
 from ..errors import BadInputError
 from ..io import dumps_data
-from ..lock.hashing import HashedLock, scrub
-from ..lock.plan import TOOLS
+from ..lock.build import scrub
+from ..lock.model import TOOLS, HashedLock
 from ..lock.requirements import render_requirements
-from ..lock.safety import SAFE_URL, check_labels, check_snapshot, check_value
+from ..lock.safety import SAFE_URL, check_labels, check_planned, check_value
 from ..redact import REDACTED
 from ..resources import template_text
 from ..snapshot import Snapshot, content_digest, to_dict
@@ -212,9 +212,10 @@ def render(snapshot: Snapshot, lock: HashedLock, *, base: BaseImage, offline: bo
     """The Dockerfile and context files for ``snapshot`` installed from ``lock``.
 
     Raises BadInputError before rendering anything unsafe (names, versions, env values,
-    labels, the base reference).
+    labels, the base reference); the snapshot is checked here unless ``lock`` was planned
+    from it (plan() checked it then).
     """
-    check_snapshot(snapshot)
+    check_planned(snapshot, lock)
     user_labels = dict(labels or {})
     check_labels(user_labels)
     if not _IMAGE_REF.fullmatch(base.ref):

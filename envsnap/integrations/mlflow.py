@@ -73,7 +73,7 @@ def log_snapshot(snapshot: Snapshot | None = None, *, run_id: str | None = None,
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading: `envsnap diff runs:/A runs:/B` (io.load hands these URIs here)
+# Reading: `envsnap diff runs:/A runs:/B` (the command line hands these URIs here)
 
 
 def _reason(exc: Exception) -> str:
@@ -150,7 +150,8 @@ def _fetch(uri: str, dst: str) -> str:
 
 def load_uri(uri: str) -> Snapshot:
     """The snapshot logged with an MLflow run or model (the tracking server is the one
-    ``MLFLOW_TRACKING_URI`` names). Errors name the URI in one line, like ``io.load``'s."""
+    ``MLFLOW_TRACKING_URI`` names). Errors name the URI in one line, like ``io.load``'s.
+    io.load reads files only: every command resolves these URIs itself (cli/_input.py)."""
     from ..errors import SnapshotFormatError
     from ..io import MAX_SNAPSHOT_BYTES, loads
 

@@ -13,7 +13,7 @@ from .. import tomlreader
 from ..errors import EnvsnapError
 from ..text import printable
 from ..version import __version__
-from .hashing import HashedLock, Unlockable
+from .model import HashedLock, Unlockable
 from .requirements import not_locked_note, tools_note
 from .safety import check_lock
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..resources import template_text
 from ..text import printable
 from ..version import __version__
-from .hashing import HashedLock
+from .model import HashedLock
 from .safety import check_lock
 
 POLICY_TEXT = {
