@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -12,11 +13,19 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import tomlreader
 from .errors import BadInputError, SnapshotFormatError
-from .snapshot import PackageMemo, Snapshot, content_digest, from_dict, to_dict
+from .snapshot import (
+    PackageMemo,
+    Snapshot,
+    content_digest,
+    from_dict,
+    remember_digest,
+    to_dict,
+)
 
 
 class SnapshotEditedWarning(UserWarning):
@@ -252,8 +261,39 @@ def _what_else(data: Any, fmt: str) -> str | None:
     return None
 
 
-def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = None) -> Snapshot:
-    """Parse snapshot text (TOML, or JSON as written by ``--json``); ``memo``: see from_dict."""
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a snapshot is read. Reading builds trees
+    (tomllib's dicts, lists and strings, then frozen records): nothing a collection could free,
+    but the passes over a heap growing by hundreds of thousands of containers were a fifth of a
+    10,000-package load and more of a larger one (benchmarks/README.md). Turned back on after;
+    the next collection finds whatever there is to find."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A snapshot file's data, known to be a snapshot's, before it becomes the model: what a
+    process reading a file in the background hands back (plain data pickles, the model's
+    read-only mappings do not)."""
+
+    data: dict[str, Any]
+    source: str | None
+    # True: the content matches the digest the file states; False: it does not (yet: the
+    # model's canonical form may, see snapshot_of); None: the file states none.
+    intact: bool | None
+
+
+def parse(text: str, *, source: str | None = None) -> Parsed:
+    """Snapshot text (TOML, or JSON as written by ``--json``) -> its data, checked to be a
+    snapshot's (SnapshotFormatError otherwise, naming ``source``), and whether it is intact."""
     try:
         text.encode("utf-8")  # text no UTF-8 file can hold (a lone surrogate from a decoder)
     except UnicodeEncodeError as exc:
@@ -261,11 +301,12 @@ def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = No
                                   file=source) from None
     fmt = "JSON" if _looks_json(text) else "TOML"
     try:
-        if fmt == "JSON":
-            data: Any = parse_json(text)
-            _no_lone_surrogates(data)
-        else:
-            data = tomlreader.loads(text)
+        with _collector_paused():
+            if fmt == "JSON":
+                data: Any = parse_json(text)
+                _no_lone_surrogates(data)
+            else:
+                data = tomlreader.loads(text)
     except RecursionError:
         raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
                                   "levels deep)", file=source) from None
@@ -283,22 +324,41 @@ def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = No
     other = _what_else(data, fmt)
     if other is not None:
         raise SnapshotFormatError(f"{other}, {_NOT_SNAPSHOT}", file=source)
+    stored = data.get("digest")
+    # The data as parsed is the canonical form whenever this version wrote the file: one hash.
+    intact = stored == content_digest(data) if isinstance(stored, str) else None
+    return Parsed(data=data, source=source, intact=intact)
+
+
+def snapshot_of(parsed: Parsed, *, memo: PackageMemo | None = None) -> Snapshot:
+    """The model of parsed snapshot data (``memo``: see from_dict). Warns (SnapshotEditedWarning)
+    when the content no longer matches the digest the file states: neither as parsed nor in
+    the model's canonical form (a file that writes a default value out, or a key order of its
+    own, was not edited)."""
     try:
-        snapshot = from_dict(data, memo=memo)
+        with _collector_paused():
+            snapshot = from_dict(parsed.data, memo=memo)
     except SnapshotFormatError as exc:
-        if source and exc.file is None:
-            raise type(exc)(exc.message, path=exc.key_path, file=source) from None
+        if parsed.source and exc.file is None:
+            raise type(exc)(exc.message, path=exc.key_path, file=parsed.source) from None
         raise
-    stored = data.get("digest") if isinstance(data, Mapping) else None
-    if isinstance(stored, str) and stored != content_digest(data):
+    stored = parsed.data.get("digest")
+    if parsed.intact and isinstance(stored, str):
+        remember_digest(snapshot, stored)
+    elif parsed.intact is False and snapshot.digest != stored:
         warnings.warn(
             SnapshotEditedWarning(
-                f"{source or 'snapshot'}: content does not match its digest "
+                f"{parsed.source or 'snapshot'}: content does not match its digest "
                 "(it was edited after capture)"
             ),
-            stacklevel=2,
+            stacklevel=3,
         )
     return snapshot
+
+
+def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = None) -> Snapshot:
+    """Parse snapshot text (TOML, or JSON as written by ``--json``); ``memo``: see from_dict."""
+    return snapshot_of(parse(text, source=source), memo=memo)
 
 
 # A 10,000-package snapshot is ~1.5 MB; anything past this is not one (or is /dev/zero).
@@ -326,9 +386,14 @@ def load(path: str | os.PathLike[str], *, memo: PackageMemo | None = None) -> Sn
     """Read a snapshot file (``-`` is standard input); errors name the file and the problem
     in one line. Reads at most MAX_SNAPSHOT_BYTES: a device or a runaway pipe cannot exhaust
     memory. A FIFO is read like a file (``envsnap diff <(...) b.toml``)."""
+    return snapshot_of(read(path), memo=memo)
+
+
+def read(path: str | os.PathLike[str]) -> Parsed:
+    """A snapshot file's data (load without the model: see Parsed); errors as load's."""
     p = os.fspath(path)
     if p == "-":
-        return loads(_decode(_read_capped(sys.stdin.buffer, "stdin"), "stdin"), source="stdin")
+        return parse(_decode(_read_capped(sys.stdin.buffer, "stdin"), "stdin"), source="stdin")
     try:
         with open(p, "rb") as fh:
             raw = _read_capped(fh, p)
@@ -338,7 +403,7 @@ def load(path: str | os.PathLike[str], *, memo: PackageMemo | None = None) -> Sn
         raise BadInputError(f"{p}: is a directory, expected a snapshot file") from None
     except OSError as exc:
         raise BadInputError(f"{p}: cannot read ({exc.strerror})") from None
-    return loads(_decode(raw, p), source=p, memo=memo)
+    return parse(_decode(raw, p), source=p)
 
 
 
