@@ -262,7 +262,7 @@ def _what_else(data: Any, fmt: str) -> str | None:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector off while a snapshot is read. Reading builds trees
     (tomllib's dicts, lists and strings, then frozen records): nothing a collection could free,
     but the passes over a heap growing by hundreds of thousands of containers were a fifth of a
@@ -301,7 +301,7 @@ def parse(text: str, *, source: str | None = None) -> Parsed:
                                   file=source) from None
     fmt = "JSON" if _looks_json(text) else "TOML"
     try:
-        with _collector_paused():
+        with collector_paused():
             if fmt == "JSON":
                 data: Any = parse_json(text)
                 _no_lone_surrogates(data)
@@ -336,7 +336,7 @@ def snapshot_of(parsed: Parsed, *, memo: PackageMemo | None = None) -> Snapshot:
     the model's canonical form (a file that writes a default value out, or a key order of its
     own, was not edited)."""
     try:
-        with _collector_paused():
+        with collector_paused():
             snapshot = from_dict(parsed.data, memo=memo)
     except SnapshotFormatError as exc:
         if parsed.source and exc.file is None:

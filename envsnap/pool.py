@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
+import stat
 import sys
 import threading
 import warnings
@@ -11,6 +13,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from multiprocessing.connection import wait
 from typing import Any, TypeVar
 
+from . import io
 from .errors import BadInputError, HostError
 from .io import SnapshotEditedWarning, load
 from .snapshot import PackageMemo, Snapshot
@@ -243,3 +246,88 @@ def map_snapshots(paths: Sequence[str], task: Callable[[Snapshot], R], *, jobs: 
                          "with --jobs 1 they are read in this process") from None
     finally:
         results.close()  # the workers are stopped at once when this ends early (Ctrl-C)
+
+
+# ---------------------------------------------------------------------------------------------
+# A few snapshots: 'envsnap diff A B' reads B in a second process while it reads A
+
+# A file smaller than this is read faster here than a process can be started and answer.
+BACKGROUND_FROM = 512 * 1024
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity mask
+        return os.cpu_count() or 1
+
+
+def _parse_to(conn: Any, path: str) -> None:
+    """A background reader: the file's data (io.read), or None for any failure, which the
+    parent then meets itself, reading the file again, with the same message."""
+    try:
+        parsed: io.Parsed | None = io.read(path)
+    except BaseException:  # said by the parent, which reads the file again
+        parsed = None
+    conn.send(parsed)
+    conn.close()
+
+
+class _Background:
+    """io.read(path) in a forked process; result() is its Parsed, or None when it failed."""
+
+    def __init__(self, ctx: Any, path: str) -> None:
+        self._conn, child = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_parse_to, args=(child, path), daemon=True)
+        with _sigint_blocked():
+            self._process.start()
+        child.close()
+
+    def result(self) -> io.Parsed | None:
+        try:
+            got: io.Parsed | None = self._conn.recv()
+        except (EOFError, OSError):  # it died (out of memory, a signal): read here instead
+            return None
+        return got
+
+    def close(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._conn.close()
+
+
+def _worth_a_process(path: str) -> bool:
+    """A regular file large enough to pay for a process (not '-', a FIFO or an MLflow URI:
+    those are read once, here)."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_size >= BACKGROUND_FROM
+
+
+def load_all(paths: Sequence[str], *, read: ReadFn = _load) -> list[Snapshot]:
+    """The snapshots ``paths`` name, in order (``read``: see map_snapshots). With a CPU to
+    spare, large files after the first are parsed by forked processes while this one reads
+    the first; the models are built here, where the package memo makes the second's packages
+    that equal the first's cost a comparison. Errors are the ones reading them here gives."""
+    memo: PackageMemo = {}
+    spare = _usable_cpus() - 1
+    ahead: dict[int, _Background] = {}
+    try:
+        if spare > 0 and threading.active_count() == 1 and sys.platform == "linux":
+            ctx = multiprocessing.get_context("fork")
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for i, path in enumerate(paths[1:], start=1):
+                if len(ahead) < spare and _worth_a_process(path):
+                    ahead[i] = _Background(ctx, path)
+        out: list[Snapshot] = []
+        for i, path in enumerate(paths):
+            parsed = ahead[i].result() if i in ahead else None
+            out.append(read(path, memo) if parsed is None else io.snapshot_of(parsed, memo=memo))
+        return out
+    finally:
+        for job in ahead.values():
+            job.close()

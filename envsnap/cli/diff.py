@@ -8,6 +8,8 @@ from typing import Any
 from .. import config
 from ..drift import diff
 from ..errors import BadInputError
+from ..io import collector_paused
+from ..pool import load_all
 from ..report import render_diff
 from ._input import one_stdin, read
 from ._report import add_output_options, announce_ignored, fleet_report, gate, settings
@@ -78,7 +80,11 @@ def run(args: argparse.Namespace, console: Any) -> int:
             "use --baseline GOLDEN to compare many")
     one_stdin(args.snapshots)
     a_path, b_path = args.snapshots
-    result = diff(read(a_path), read(b_path), ignore=cfg.ignore)
+    a, b = load_all([a_path, b_path], read=read)
+    # The comparison builds two dependency graphs and their tables: as reading does (see
+    # io.collector_paused), nothing a collection could free while it runs.
+    with collector_paused():
+        result = diff(a, b, ignore=cfg.ignore)
     announce_ignored(console, args, cfg, result.ignored)
     console.report(render_diff(result, args.format, a=a_path, b=b_path, color=console.color,
                                verbose=getattr(args, "verbose", False)))
