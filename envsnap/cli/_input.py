@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from ..errors import BadInputError
@@ -19,8 +20,20 @@ def read(name: str, memo: PackageMemo | None = None) -> Snapshot:
         # Local import: the optional extra's module, imported only when a URI is given.
         from ..integrations.mlflow import load_uri
 
-        return load_uri(name)
-    return load(name, memo=memo)
+        snapshot = load_uri(name)
+    else:
+        snapshot = load(name, memo=memo)
+    keep()
+    return snapshot
+
+
+def keep() -> None:
+    """What a command has read stays until it exits, and holds no cycle: the collector leaves
+    it out of its passes from now on (gc.freeze). Reading paused the collector (see
+    io.collector_paused), so otherwise its next passes would walk every object read through
+    each generation, for nothing: a tenth of `envsnap diff` of two 150,000-package snapshots
+    (benchmarks/README.md). Objects dropped later are still freed, by their reference counts."""
+    gc.freeze()
 
 
 def one_stdin(names: list[str]) -> None:

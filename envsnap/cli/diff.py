@@ -11,7 +11,7 @@ from ..errors import BadInputError
 from ..io import collector_paused
 from ..pool import load_all
 from ..report import render_diff
-from ._input import one_stdin, read
+from ._input import keep, one_stdin, read
 from ._report import add_output_options, announce_ignored, fleet_report, gate, settings
 
 DIFF_HELP = """\
@@ -81,6 +81,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
     one_stdin(args.snapshots)
     a_path, b_path = args.snapshots
     a, b = load_all([a_path, b_path], read=read)
+    keep()
     # The comparison builds two dependency graphs and their tables: as reading does (see
     # io.collector_paused), nothing a collection could free while it runs.
     with collector_paused():
