@@ -19,7 +19,7 @@ from ..version import __version__
 # docker, pip-tools or the diff rules.
 COMMANDS = {
     "capture": "capture",
-    "show": "capture",
+    "show": "show",
     "lock": "lock",
     "build-image": "image",
     "restore": "restore",

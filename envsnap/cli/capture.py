@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import string
 import time
@@ -14,7 +13,6 @@ from ..errors import BadInputError
 from ..probes import PROBE_NAMES
 from ..text import short_hostname
 from ._args import add_force, comma_list
-from .why import add_show_options, show_inside
 
 CAPTURE_HELP = f"""\
 Probe this machine into a TOML snapshot: the Python environment you are working in (every
@@ -47,19 +45,6 @@ unless --force is given. A .toml name with --json, or a .json name without it, i
 JOB_COMPLETION_INDEX, the first one set), {{date}} (UTC, YYYY-MM-DD); {{{{ and }}}} for braces.
 """
 
-SHOW_HELP = """\
-A one-screen summary of a snapshot: Python and package counts, OS, driver and GPUs, CUDA
-libraries, framework builds, and any probe that failed.
-
-examples:
-  envsnap show envsnap.toml
-  envsnap show envsnap.toml --json | jq .gpus
-  envsnap show envsnap.toml --packages          every package, as pip list shows them
-  envsnap show envsnap.toml --tree              the dependency tree, as pipdeptree shows it
-  envsnap why envsnap.toml idna                 why a package is there
-"""
-
-
 _probe_list = comma_list(PROBE_NAMES, "probe")
 
 
@@ -89,17 +74,6 @@ def register(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line on stderr")
     add_force(p)
     p.set_defaults(handler=run_capture)
-
-    s = sub.add_parser(
-        "show",
-        help="one-screen summary of a snapshot",
-        description=SHOW_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("snapshot", metavar="FILE", help="snapshot file ('-' for stdin)")
-    s.add_argument("--json", action="store_true", help="machine-readable summary")
-    add_show_options(s)
-    s.set_defaults(handler=run_show)
 
 
 def run_capture(args: argparse.Namespace, console: Any) -> int:
@@ -205,18 +179,3 @@ def output_path(template: str, environ: Mapping[str, str] | None = None,
                                 "to a number (srun, torchrun and Kubernetes Indexed Jobs set one)")
         values["rank"] = str(int(rank))
     return template.format_map(values)
-
-
-def run_show(args: argparse.Namespace, console: Any) -> int:
-    from ..summary import summarize, summary_data
-    from ._input import read
-
-    snapshot = read(args.snapshot)
-    inside = show_inside(args, console, snapshot)
-    if inside is not None:
-        return inside
-    if args.json:
-        console.report(json.dumps(summary_data(snapshot), indent=2))
-    else:
-        console.report(summarize(snapshot))
-    return 0

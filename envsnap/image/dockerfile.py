@@ -11,10 +11,9 @@ from typing import Any
 from .. import compat, rules
 from ..errors import BadInputError
 from ..io import dumps_data
-from ..lock.build import scrub
 from ..lock.model import TOOLS, HashedLock
 from ..lock.requirements import render_requirements
-from ..lock.safety import SAFE_URL, check_labels, check_planned, check_value
+from ..lock.safety import SAFE_URL, check_labels, check_planned, check_value, scrub
 from ..redact import REDACTED
 from ..resources import template_text
 from ..snapshot import Snapshot, content_digest, to_dict

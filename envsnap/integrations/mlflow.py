@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BadInputError, EnvsnapError
-from . import ARTIFACT_DIR, ARTIFACT_NAME, capture_for_tracking, require, summary_fields
+from . import require
+from .tracking import ARTIFACT_DIR, ARTIFACT_NAME, capture_for_tracking, summary_fields
 
 if TYPE_CHECKING:
     from ..snapshot import Snapshot

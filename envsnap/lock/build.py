@@ -16,9 +16,10 @@ from .. import tomlreader
 from ..errors import CommandNotFound, CommandTimeout, HostError
 from ..host import LocalHost, RunResult
 from ..progress import Reporter
-from ..redact import redact_text, redact_url
+from ..redact import redact_url
 from .index import Source
 from .model import BuildRefused, LockError, LockPlan, Pin
+from .safety import scrub
 from .settings import IndexSettings
 from .wheels import compatible, scan_wheelhouse, target_tags, wheel_key
 
@@ -102,15 +103,6 @@ def _run_pip(pip: Sequence[str], args: Sequence[str], env: Mapping[str, str]) ->
         raise LockError(f"pip ran past {PIP_TIMEOUT_S:.0f}s: {' '.join(args[:2])}") from None
     except HostError as exc:
         raise LockError(f"cannot run pip ({exc})") from None
-
-
-# An absolute path of this machine inside pip's message (not the path part of a URL).
-_ABS_PATH = re.compile(r"(?<![\w:/.])/[^\s'\"]+")
-
-
-def scrub(text: str) -> str:
-    """One line, credentials redacted, this machine's absolute paths hidden: safe to write."""
-    return _ABS_PATH.sub("<path>", redact_text(" ".join(text.split())))
 
 
 def _last_error(proc: RunResult) -> str:

@@ -25,12 +25,11 @@ from .build import (
     describe_build,
     pip_env,
     require_build_consent,
-    scrub,
 )
 from .index import IndexClient, IndexUnreachable, OffIndexRedirect, Source, source, sources
 from .model import TOOLS, HashedLock, LockedFile, LockedPin, LockError, LockPlan, Pin, Unlockable
 from .pages import IndexFile, choose, well_formed_sha256
-from .safety import is_safe_filename
+from .safety import is_safe_filename, scrub
 from .settings import IndexSettings, is_trusted
 from .threads import each
 from .wheels import compatible, hash_many, scan_wheelhouse, target, target_tags, wheel_key

@@ -20,9 +20,10 @@ from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapErro
 from ..host import LocalHost, RunResult
 from ..progress import SILENT, Reporter
 from ..snapshot import Package, PythonEnv, Snapshot
-from .build import pip_env, require_build_consent, scrub
+from .build import pip_env, require_build_consent
 from .hashing import SettingsArg, hash_from_wheelhouse
 from .model import HashedLock, LockPlan
+from .safety import scrub
 
 INSTALL_TIMEOUT_S = 3600.0
 PROBE_TIMEOUT_S = 30.0

@@ -15,6 +15,7 @@ from packaging.utils import (
 
 from .. import rules
 from ..errors import BadInputError
+from ..redact import redact_text
 from ..snapshot import Snapshot, is_safe_name, is_safe_version, validate
 from .model import is_sha256
 
@@ -149,3 +150,12 @@ def check_lock(lock: HashedLock) -> None:
             if not _FILENAME.fullmatch(f.filename):
                 raise BadInputError(f"refusing a file name for {pin.name} in a lockfile (not "
                                     "shown)")
+
+
+# An absolute path of this machine inside pip's message (not the path part of a URL).
+_ABS_PATH = re.compile(r"(?<![\w:/.])/[^\s'\"]+")
+
+
+def scrub(text: str) -> str:
+    """One line, credentials redacted, this machine's absolute paths hidden: safe to write."""
+    return _ABS_PATH.sub("<path>", redact_text(" ".join(text.split())))

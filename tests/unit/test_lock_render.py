@@ -10,9 +10,9 @@ import pytest
 
 from envsnap.errors import BadInputError
 from envsnap.lock import LockedFile, LockedPin, plan, render, render_conda, validate_conda_lock
-from envsnap.lock.build import scrub
 from envsnap.lock.model import HashedLock, Unlockable
 from envsnap.lock.pylock import validate_pylock
+from envsnap.lock.safety import scrub
 from envsnap.probes.conda import parse_record
 from envsnap.snapshot import CondaEnv, Package, PythonEnv, Snapshot, Source
 
