@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .version import __version__
@@ -46,8 +47,6 @@ def __getattr__(name: str) -> Any:
         module = _API[name]
     except KeyError:
         raise AttributeError(f"module 'envsnap' has no attribute {name!r}") from None
-    import importlib
-
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import json
 import math
 import os
@@ -16,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import tomlreader
+from . import probes, tomlreader
 from .errors import BadInputError, SnapshotFormatError
 from .snapshot import (
     PackageMemo,
@@ -46,8 +47,6 @@ _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
 # Top-level tables in the order a reader wants them: identity first, then what each probe
 # fills (the registry's order, long lists last).
 def _section_order() -> tuple[str, ...]:
-    from . import probes
-
     return ("meta", "probes", *probes.file_sections())
 
 
@@ -438,8 +437,6 @@ def _file_marked(path: str) -> bool:
 
 
 def _sha256(path: str) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(2**20), b""):

@@ -10,6 +10,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Generator, Iterator, Sequence
+from multiprocessing import forkserver, resource_tracker
 from multiprocessing.connection import wait
 from typing import Any, TypeVar
 
@@ -50,8 +51,6 @@ def context(*modules: str) -> Any:
     this module and ``modules`` once)."""
     if threading.active_count() == 1 and sys.platform == "linux":
         return multiprocessing.get_context("fork")
-    from multiprocessing import forkserver, resource_tracker
-
     server = multiprocessing.get_context("forkserver")
     server.set_forkserver_preload(sorted({__name__, *modules}))
     # The server starts with Ctrl-C blocked (see _start): its workers inherit the mask. The

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import config
 from ..errors import BadInputError
 from ..lock import BuildRefused, LockPlan, builds_needed, describe_build
-from ..lock.settings import IndexSettings, user_settings, with_flags
+from ..lock.settings import IndexSettings, portable_index, user_settings, with_flags
 from ..progress import Reporter, reporter
 
 
@@ -39,8 +40,6 @@ def add_index_options(p: Any) -> None:
 def index_plan_args(args: argparse.Namespace) -> dict[str, Any]:
     """The flagged indexes as lockfiles write them (no credentials); exit 2 for a local path
     or a URL with a secret in its query."""
-    from ..lock.settings import portable_index
-
     return {
         "index_url": portable_index(args.index_url, "--index-url") if args.index_url else None,
         "extra_index_urls": [portable_index(u, "--extra-index-url")
@@ -61,8 +60,6 @@ def build_consent(args: argparse.Namespace, pins: LockPlan, console: Any, *,
         return bool(args.allow_build)
     allowed = bool(args.allow_build)
     if not allowed:
-        from .. import config
-
         found = config.load()
         if found.allow_build:
             console.info(f"allow-build = true in {found.source}: building the sources the "

@@ -1,15 +1,19 @@
-"""'envsnap capture' and 'envsnap show'."""
+"""'envsnap capture': this machine's environment into a snapshot file."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import string
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import BadInputError
+from ..capturing import capture
+from ..errors import BadInputError, EnvsnapError
+from ..io import check_extension, check_replaceable, dumps, dumps_json, load, write_text_atomic
 from ..probes import PROBE_NAMES
 from ..text import short_hostname
 from ._args import add_force, comma_list
@@ -77,9 +81,6 @@ def register(sub: Any) -> None:
 
 
 def run_capture(args: argparse.Namespace, console: Any) -> int:
-    from ..capturing import capture
-    from ..io import check_extension, check_replaceable
-
     output = args.output if args.output == "-" else output_path(args.output)
     if output != "-":  # said before anything is probed
         check_extension(output, "JSON" if args.json else "TOML")
@@ -91,8 +92,6 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
         only=args.only,
         skip=args.skip,
     )
-    from ..io import dumps, dumps_json, write_text_atomic
-
     text = dumps_json(snapshot) if args.json else dumps(snapshot)
     if output == "-":
         console.out.write(text)
@@ -121,11 +120,6 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
 def _same_content(path: str, digest: str) -> bool:
     """True when ``path`` holds a snapshot with this content digest (capture-time fields
     aside); anything unreadable counts as changed."""
-    import warnings
-
-    from ..errors import EnvsnapError
-    from ..io import load
-
     if not os.path.isfile(path):
         return False
     try:
@@ -167,8 +161,6 @@ def output_path(template: str, environ: Mapping[str, str] | None = None,
     wanted = _fields(template)
     env = os.environ if environ is None else environ
     if hostname is None:
-        import socket  # only when -o has placeholders
-
         hostname = socket.gethostname()
     values = {"hostname": short_hostname(hostname),
               "date": today or time.strftime("%Y-%m-%d", time.gmtime())}

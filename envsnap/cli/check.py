@@ -119,6 +119,7 @@ def _check_image(args: argparse.Namespace, console: Any) -> int:
     if args.host_only:
         raise BadInputError("--host-only checks this machine; it cannot go with --image")
     require_extras("image", command="check --image")
+    # Local imports: the image extra's modules (docker), checked for just above.
     from ..image.engine import Engine
     from ..image.verify import IMAGE_PYTHON, capture_in_image, render_verification, verify
 

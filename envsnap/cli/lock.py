@@ -21,6 +21,7 @@ from ..lock import (
     wheel_dir_for,
 )
 from ..lock.index import source
+from ..lock.safety import SAFE_URL
 from ..lock.settings import IndexSettings
 from ..progress import Bars
 from ._args import add_force, comma_list
@@ -122,8 +123,6 @@ def register(sub: Any) -> None:
 def command_line(argv: Sequence[str]) -> str:
     """The command for lockfile headers, with paths reduced to their last part (``lock/`` ->
     ``lock``): the capturing machine's directory layout is never written."""
-    from ..lock.safety import SAFE_URL
-
     out: list[str] = []
     for arg in argv:
         if SAFE_URL.fullmatch(arg):  # an index named by flag, already without credentials

@@ -186,7 +186,8 @@ def _explicit(platform: str, entries: list[Entry], snapshot: Snapshot,
 
 def validate_conda_lock(text: str) -> Any:
     """Load with conda-lock's own v1 pydantic models (needs the optional conda-lock package)."""
-    # Both untyped: conda-lock ships no py.typed, PyYAML's stubs are a separate package.
+    # Local imports: conda-lock (the lock extra) only validates what was written, in tests and
+    # on request. Both untyped: conda-lock ships no py.typed, PyYAML's stubs are separate.
     import yaml  # type: ignore[import-untyped]  # a conda-lock dependency
 
     with warnings.catch_warnings():

@@ -163,6 +163,8 @@ class IndexClient:
         session = getattr(self._local, "session", None)
         if session is None:
             try:
+                # requests (the lock extra, 0.1 s to import) is loaded on a thread while the
+                # snapshot is read and planned (cli/_locking.settings_factory): not at import.
                 import requests
                 from requests.adapters import HTTPAdapter
                 from urllib3.util import Retry
@@ -213,7 +215,7 @@ class IndexClient:
                 return self._keyring[src.url]
         found: tuple[str, str] | None = None
         try:
-            import keyring  # type: ignore[import-not-found, unused-ignore]
+            import keyring  # type: ignore[import-not-found, unused-ignore]  # optional, as in pip
 
             cred = keyring.get_credential(src.url, None) or keyring.get_credential(
                 urllib.parse.urlsplit(src.url).netloc, None)
@@ -230,14 +232,14 @@ class IndexClient:
         ALL_PROXY unless NO_PROXY names the host (requests' own rules, as pip uses them)."""
         if self.settings.proxy:
             return self.settings.proxy
-        from requests.utils import get_environ_proxies, select_proxy
+        from requests.utils import get_environ_proxies, select_proxy  # see _session
 
         found: str | None = select_proxy(url, get_environ_proxies(url))
         return found
 
     def _send(self, src: Source, url: str, headers: Mapping[str, str], *, stream: bool,
               redirects: bool) -> Any:
-        import requests
+        import requests  # see _session
 
         try:
             resp = self._session().get(url, headers=dict(headers), auth=self._auth(src, url),
@@ -308,7 +310,7 @@ class IndexClient:
 
     def _read_page(self, src: Source, resp: Any, what: str) -> str:
         """A page's text, at most MAX_PAGE_BYTES (decoded: a compressed page counts as sent)."""
-        import requests
+        import requests  # see _session
 
         chunks: list[bytes] = []
         size = 0
@@ -435,7 +437,7 @@ class IndexClient:
                 while chunk := fh.read(_CHUNK):
                     take(chunk)
             return digest.hexdigest()
-        import requests
+        import requests  # see _session
 
         resp = self.get(src, f.url, stream=True)
         with resp:

@@ -16,6 +16,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from .. import rules
+from ..capturing import capture
 from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapError, HostError
 from ..host import LocalHost, RunResult
 from ..progress import SILENT, Reporter
@@ -301,8 +302,6 @@ CaptureFn = Callable[[str], Snapshot]
 
 
 def _capture(python: str) -> Snapshot:
-    from ..capturing import capture
-
     # The venv as it is: PYTHONPATH and friends of this shell would add packages it lacks.
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")}

@@ -428,21 +428,28 @@ def test_a_wrong_guess_reads_the_nodes_again_against_the_right_one() -> None:
     assert max(reads.values()) <= 3 and reads["n01"] == 3
 
 
-def test_forked_workers_share_the_reference_as_it_is(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forked_workers_share_the_reference_as_it_is(tmp_path: Path) -> None:
     """The workers are forked from this process: the reference (and its dependency graph) is
-    theirs without being pickled, rebuilt or checked again."""
-    import threading
+    theirs without being pickled, rebuilt or checked again. In a fresh interpreter: a process
+    forks only while it runs one thread, and a test process may hold threads other tests left."""
+    import subprocess
+    import sys
 
-    from envsnap.fleet import Comparison
-
-    assert threading.active_count() == 1, "a thread left over from another test"
-
-    def no_pickling(self: Comparison) -> Any:
-        raise AssertionError("the reference was pickled to a worker")
-
-    monkeypatch.setattr(Comparison, "__getstate__", no_pickling)
     paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(pool.PARALLEL_FROM)])
-    compare = Comparison(snapio.load(paths[0]))
-    got = list(pool.map_snapshots(paths, compare, jobs=2))
-    assert [p for p, _ in got] == paths and all(changes == () for _, changes in got)
+    code = """if True:
+        import json, sys
+        from envsnap import io, pool
+        from envsnap.fleet import Comparison
+
+        def no_pickling(self):
+            raise AssertionError("the reference was pickled to a worker")
+
+        Comparison.__getstate__ = no_pickling
+        paths = sys.argv[1:]
+        got = list(pool.map_snapshots(paths, Comparison(io.load(paths[0])), jobs=2))
+        print(json.dumps([[p, list(changes)] for p, changes in got]))
+    """
+    proc = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [[p, []] for p in paths]
