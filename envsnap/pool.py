@@ -1,4 +1,4 @@
-"""Worker processes reading many snapshots: results in order, and a stop that is immediate."""
+"""Other processes reading snapshots (a fleet's nodes, a diff's second file), stopped at once."""
 
 from __future__ import annotations
 

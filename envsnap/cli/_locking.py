@@ -1,5 +1,4 @@
-"""What the commands that lock share (lock, build-image, restore): the index options, the two
-consents a snapshot cannot give itself, the user's settings read early, progress on stderr."""
+"""What lock, build-image and restore share: index options, consents, settings, progress."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""What the reporting commands (diff, check, fleet report) share: output options, the
-[tool.envsnap] settings, the exit code of a gate, and reading a fleet's nodes."""
+"""What diff, check and fleet report share: output options, settings, exit code, a fleet's nodes."""
 
 from __future__ import annotations
 
@@ -47,7 +46,7 @@ class Gated(Protocol):
     def failed(self, threshold: str) -> bool: ...
 
 
-def gate(result: Gated, cfg: config.Config) -> int:
+def exit_code(result: Gated, cfg: config.Config) -> int:
     """The exit code of a report: 1 when something reached the threshold, else 0 ('never'
     never fails)."""
     return 1 if cfg.threshold != "never" and result.failed(cfg.threshold) else 0
@@ -92,7 +91,7 @@ def fleet_report(args: argparse.Namespace, console: Any, cfg: config.Config) -> 
         console.info(f"reading the snapshots in {jobs} process(es) ...")
     result = fleet(args.snapshots, baseline=args.baseline, ignore=cfg.ignore, jobs=jobs)
     console.report(render_fleet(result, args.format, color=console.color))
-    return gate(result, cfg)
+    return exit_code(result, cfg)
 
 
 def fleet(names: list[str], *, baseline: str | None, ignore: config.Ignore,

@@ -12,7 +12,7 @@ from ..io import collector_paused
 from ..pool import load_all
 from ..report import render_diff
 from ._input import keep, one_stdin, read
-from ._report import add_output_options, announce_ignored, fleet_report, gate, settings
+from ._report import add_output_options, announce_ignored, exit_code, fleet_report, settings
 
 DIFF_HELP = """\
 Compare two snapshots (A: where it worked, B: where it does not) over every section: Python and
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace, console: Any) -> int:
     announce_ignored(console, args, cfg, result.ignored)
     console.report(render_diff(result, args.format, a=a_path, b=b_path, color=console.color,
                                verbose=getattr(args, "verbose", False)))
-    return gate(result, cfg)
+    return exit_code(result, cfg)
 
 
 def _run_fleet(args: argparse.Namespace, console: Any, cfg: config.Config) -> int:

@@ -1,5 +1,4 @@
-"""Building the sources a snapshot names into a wheelhouse: pip, isolated from this machine's
-configuration except how it reaches indexes, and only with the user's consent."""
+"""Building the sources a snapshot names into a wheelhouse, with pip isolated, only with consent."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The one hashing edge: each pin's sha256 from the index's Simple API, or from wheels
-downloaded (or built, with pip) into a wheelhouse."""
+"""The hashing edge: each pin's sha256 from the index's Simple API, or from a wheelhouse."""
 
 from __future__ import annotations
 

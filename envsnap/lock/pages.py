@@ -1,5 +1,4 @@
-"""Simple API pages (PEP 691 JSON, PEP 503 HTML) -> files, and the one file pip would install
-for the target (pure)."""
+"""Simple API pages (PEP 691 JSON, PEP 503 HTML) -> files; the one pip would install (pure)."""
 
 from __future__ import annotations
 
