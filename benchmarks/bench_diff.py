@@ -1,6 +1,9 @@
 """Benchmark: diff of two 10,000-package snapshots with dependency-graph analysis (parsing
-included). Target (issue 10): <= 1.0 s. Prints medians and spread of several runs, and where
-the time goes; figures only. The fleet report has its own: bench_fleet_report.py.
+included). Target (issues 10 and 19): <= 1.0 s for `envsnap diff A B` as the command runs it
+(both files read, the second in a forked process where a CPU is spare; the graphs; the diff;
+the text report), timed in this process, interpreter start aside. Prints medians and spread of
+several runs, the library's `diff(load(a), load(b))` beside it, and where the time goes;
+figures only. The fleet report has its own: bench_fleet_report.py.
 
     .venv/bin/python benchmarks/bench_diff.py [--runs N]
 """
@@ -8,6 +11,8 @@ the time goes; figures only. The fleet report has its own: bench_fleet_report.py
 from __future__ import annotations
 
 import argparse
+import gc
+import io
 import random
 import resource
 import statistics
@@ -21,6 +26,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from envsnap import graph
+from envsnap.cli import Console
+from envsnap.cli import main as envsnap_main
 from envsnap.drift import diff
 from envsnap.graph import Graph
 from envsnap.io import dumps, load
@@ -112,11 +119,14 @@ def timed(fn: Callable[[], T]) -> tuple[T, float, int]:
 
 
 def _cold() -> None:
-    """Forget the requirement strings parsed by earlier runs: each run is timed as a fresh
-    `envsnap diff` process would do it (the shipped data files stay parsed: that is start-up)."""
+    """Forget the requirement strings parsed by earlier runs, and let the collector see every
+    object again (the command freezes what it read): each run is timed as a fresh `envsnap
+    diff` process would do it (the shipped data files stay parsed: that is start-up)."""
     for cached in (graph.requirement, graph.parse_requirement, graph._requirements,
                    graph._version):
         cached.cache_clear()
+    gc.unfreeze()
+    gc.collect()
 
 
 def _runs(fn: Callable[[], object], runs: int) -> list[float]:
@@ -143,10 +153,17 @@ def main() -> int:
         (d / "a.toml").write_text(dumps(snapshot(BIG)))
         (d / "b.toml").write_text(dumps(snapshot(BIG, drift=1)))
 
+        def command() -> None:
+            out, err = io.StringIO(), io.StringIO()
+            code = envsnap_main(["diff", str(d / "a.toml"), str(d / "b.toml")], Console(out=out, err=err))
+            assert code in (0, 1) and "package-" in out.getvalue(), err.getvalue()
+
         def pair() -> object:
             return diff(load(d / "a.toml"), load(d / "b.toml"))
 
-        pair()  # the first run also pays for imports and data-file parsing
+        command()  # the first run also pays for imports and data-file parsing
+        pair()
+        command_times = _runs(command, opts.runs)
         pair_times = _runs(pair, opts.runs)
         result, _, pair_peak = timed(lambda: diff(load(d / "a.toml"), load(d / "b.toml")))
         load_times = _runs(lambda: load(d / "a.toml"), opts.runs)
@@ -160,9 +177,10 @@ def main() -> int:
         for c in changes:
             key = f"{c.section}:{c.kind}" + (" (grouped)" if c.caused_by else "")
             kinds[key] = kinds.get(key, 0) + 1
-        pair_s = statistics.median(pair_times)
-        print(f"pair diff, {BIG} packages (3-5 requirements each), parsing and graph included: "
-              f"{_spread(pair_times)}; target {TARGET_PAIR_S} s")
+        command_s = statistics.median(command_times)
+        print(f"envsnap diff A B, {BIG} packages (3-5 requirements each), parsing, graph and "
+              f"report included: {_spread(command_times)}; target {TARGET_PAIR_S} s")
+        print(f"  the library's diff(load(a), load(b)) {_spread(pair_times)}")
         print(f"  one load {_spread(load_times)}")
         print(f"  diff alone (both graphs, reach, broken requirements, grouping) "
               f"{_spread(diff_times)}")
@@ -172,7 +190,7 @@ def main() -> int:
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(f"process peak RSS: {rss / 1024:.1f} MiB")
-    ok = pair_s < TARGET_PAIR_S
+    ok = command_s <= TARGET_PAIR_S
     print("within targets (medians)" if ok else "OVER TARGET (medians)")
     return 0 if ok else 1
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -46,8 +47,6 @@ def __getattr__(name: str) -> Any:
         module = _API[name]
     except KeyError:
         raise AttributeError(f"module 'envsnap' has no attribute {name!r}") from None
-    import importlib
-
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value

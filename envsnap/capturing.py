@@ -7,16 +7,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import __version__, probes
+from . import probes
 from .errors import BadInputError, EnvsnapError
 from .host import Host, LocalHost
 from .probes import CaptureOptions, ProbeContext, Probed, ProbeSpec
 from .redact import redact_text
-
-if TYPE_CHECKING:
-    from .snapshot import ProbeStatus, Snapshot
+from .sanitize import sanitize
+from .snapshot import Meta, ProbeStatus, Snapshot
+from .version import __version__
 
 __all__ = ["CaptureOptions", "capture", "capture_with"]
 
@@ -111,8 +111,6 @@ class _Ledger:
                 self.values[name] = value
 
     def statuses(self, wanted: Sequence[str]) -> dict[str, ProbeStatus]:
-        from .snapshot import ProbeStatus
-
         return {
             name: ProbeStatus(status=st, found_via=via, error=err)
             for name in wanted if name in self.raw_status
@@ -146,8 +144,6 @@ def capture(
 def _drop_unrepresentable(snapshot: Snapshot) -> Snapshot:
     """What capture writes, load accepts: values the loader would refuse are dropped here and
     named in their probe's warnings (sanitize.py, over the rules load applies)."""
-    from .sanitize import sanitize
-
     clean, dropped = sanitize(snapshot)
     if not dropped:
         return clean
@@ -225,8 +221,6 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
             options = spec.setup(host, options)
     ledger = _run_all(host, options, order)
 
-    from .snapshot import Meta, Snapshot
-
     snapshot = Snapshot(
         meta=Meta(
             envsnap_version=__version__,
@@ -239,6 +233,8 @@ def capture_with(host: Host, options: CaptureOptions) -> Snapshot:
     )
     snapshot = _drop_unrepresentable(snapshot)
     if options.anonymize:
+        # Local import: only --anonymize needs privacy, which applies every section's hook
+        # and so loads their rules: 45-80 ms that other captures need not pay (issue 19.6).
         from .privacy import anonymize as _anonymize
 
         snapshot = _anonymize(snapshot, home=host.environ.get("HOME"))

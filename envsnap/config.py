@@ -11,7 +11,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from . import compat
+from . import compat, tomlreader
 from .errors import BadInputError
 
 FAIL_ON = (*compat.SEVERITIES, "never")
@@ -107,8 +107,6 @@ def find(start: str | os.PathLike[str]) -> tuple[Path, Mapping[str, Any]] | None
     """The nearest pyproject.toml at or above ``start`` that has a ``[tool.envsnap]`` table,
     with that table; None when there is none. A pyproject.toml that is not TOML is an error
     (BadInputError, exit 2), as it would be for any tool reading it."""
-    from .io import parse_toml
-
     here = Path(start).resolve()
     for folder in (here, *here.parents):
         candidate = folder / "pyproject.toml"
@@ -121,7 +119,7 @@ def find(start: str | os.PathLike[str]) -> tuple[Path, Mapping[str, Any]] | None
         if "envsnap" not in text:
             continue  # not ours: no need to parse someone else's file
         try:
-            data = parse_toml(text)
+            data = tomlreader.loads(text)
         except ValueError as exc:
             raise BadInputError(f"{candidate}: not valid TOML ({exc})") from None
         tool = data.get("tool")

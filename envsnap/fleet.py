@@ -50,12 +50,16 @@ def cluster_ranked(c: Change) -> Change:
 
 @dataclass(slots=True)
 class Comparison:
-    """Compare nodes against one reference; picklable, so worker processes can each hold one
-    (the reference's dependency graph is built once per process, on first use)."""
+    """Compare nodes against one reference, whose dependency graph is built once, here.
+    Worker processes forked from this one share it as it is; where workers are started
+    fresh (see pool.context) it pickles as the reference's plain data."""
 
     reference: Snapshot
     ignore: Ignore | None = None
-    _graph: Graph | None = field(default=None, repr=False, compare=False)
+    _graph: Graph = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._graph = Graph(self.reference.python)
 
     # The model's read-only mappings do not pickle: the reference travels as its plain data.
     def __getstate__(self) -> tuple[dict[str, Any], Ignore | None]:
@@ -63,12 +67,10 @@ class Comparison:
 
     def __setstate__(self, state: tuple[dict[str, Any], Ignore | None]) -> None:
         self.reference, self.ignore = from_dict(state[0]), state[1]
-        self._graph = None
+        self._graph = Graph(self.reference.python)
 
     def __call__(self, node: Snapshot) -> tuple[Change, ...]:
         """The node's drift from the reference, cluster rules applied, worst first."""
-        if self._graph is None:
-            self._graph = Graph(self.reference.python)
         changes = diff(self.reference, node, ignore=self.ignore, graph_a=self._graph).changes
         return tuple(sorted((cluster_ranked(c) for c in changes), key=sort_key))
 
@@ -148,17 +150,27 @@ class Tally:
 
 
 # How the nodes are read: (labels, comparison) -> (label, that node's drift) for each, in order.
-# The command line reads files in worker processes (io.map_snapshots); the API and tests read
+# The command line reads files in worker processes (pool.map_snapshots); the API and tests read
 # snapshots they already hold.
 Reader = Callable[[Sequence[str], Comparison], Iterable[tuple[str, tuple[Change, ...]]]]
 SAMPLE = 7  # nodes read first to guess the majority configuration
 
 
-def _tally(read: Reader, nodes: Sequence[str], compare: Comparison) -> Tally:
+def _tally(read: Reader, nodes: Sequence[str], compare: Comparison,
+           known: Mapping[str, tuple[Change, ...]] | None = None) -> Tally:
+    """Every node's drift from ``compare``'s reference, in input order; the nodes in ``known``
+    (already compared with that reference) are not read again."""
+    known = known or {}
     tally = Tally()
-    results = read(nodes, compare)
+    results = read([n for n in nodes if n not in known], compare)
     try:
-        for label, changes in results:
+        fresh = iter(results)
+        for label in nodes:
+            if label in known:
+                tally.add(label, known[label])
+                continue
+            got, changes = next(fresh)
+            assert got == label, (got, label)  # a Reader answers in the order asked
             tally.add(label, changes)
     finally:
         # A reader with workers stops them now when this ends early (Ctrl-C, a bad file), not
@@ -178,20 +190,25 @@ def against_majority(nodes: Sequence[str], load: Callable[[str], Snapshot], read
                      ignore: Ignore | None = None) -> FleetReport:
     """Every node against the configuration most nodes share. A first guess comes from a few
     nodes spread over the list (loaded with ``load``); when the full count shows that another
-    configuration is more common, every node is compared once more, against that one."""
+    configuration is more common, every node is compared once more, against that one.
+
+    Each node is read once when the first sampled node is of the majority (the sampled nodes'
+    drifts from it are kept); otherwise the sample, and after a wrong guess every node, are
+    read again: a node can be a large snapshot, and only one is held at a time."""
     step = max(1, len(nodes) // SAMPLE)
     sample = nodes[::step][:SAMPLE]
     first = Comparison(load(sample[0]), ignore)
     guess = Tally()
+    known: dict[str, tuple[Change, ...]] = {}
     for label in sample:  # one node held at a time: a node can be a large snapshot
-        guess.add(label, first(first.reference if label == sample[0] else load(label)))
+        known[label] = first(first.reference if label == sample[0] else load(label))
+        guess.add(label, known[label])
     picked = guess.majority()[1]
-    if picked == sample[0] and len(sample) == len(nodes):
-        tally = guess  # a small fleet, all read already, and against the right node
+    if picked == sample[0]:
+        tally = _tally(read, nodes, first, known)
     else:
-        reference = first if picked == sample[0] else Comparison(load(picked), ignore)
-        del first
-        tally = _tally(read, nodes, reference)
+        del first, known
+        tally = _tally(read, nodes, Comparison(load(picked), ignore))
     drift, node = tally.majority()
     if drift:
         tally = _tally(read, nodes, Comparison(load(node), ignore))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gc
+import hashlib
 import json
 import math
 import os
@@ -11,11 +13,20 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from .errors import BadInputError, HostError, SnapshotFormatError
-from .snapshot import PackageMemo, Snapshot, content_digest, from_dict, to_dict
+from . import probes, tomlreader
+from .errors import BadInputError, SnapshotFormatError
+from .snapshot import (
+    PackageMemo,
+    Snapshot,
+    content_digest,
+    from_dict,
+    remember_digest,
+    to_dict,
+)
 
 
 class SnapshotEditedWarning(UserWarning):
@@ -36,8 +47,6 @@ _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f]')
 # Top-level tables in the order a reader wants them: identity first, then what each probe
 # fills (the registry's order, long lists last).
 def _section_order() -> tuple[str, ...]:
-    from . import probes
-
     return ("meta", "probes", *probes.file_sections())
 
 
@@ -145,27 +154,8 @@ def dumps_json(snapshot: Snapshot) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading: TOML through tomllib's parser, JSON through json with duplicate keys and
+# Reading: TOML through tomllib's parser (tomlreader), JSON through json with duplicate keys and
 # non-finite numbers refused (both of which the json module would otherwise accept).
-
-def _toml_module() -> Any:
-    """The one place that picks the TOML reader: the standard library's tomllib, or tomli on
-    3.10 (pinned below 2.4, whose releases read TOML 1.1: the same files must load on every
-    Python)."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-
-        return tomllib
-    import tomli  # pragma: no cover - exercised on 3.10 only
-
-    return tomli  # pragma: no cover
-
-
-def parse_toml(text: str) -> dict[str, Any]:
-    """TOML text -> data. Raises ValueError (TOMLDecodeError is one), whose message names
-    the line, on text that is not TOML: duplicate keys and tables included."""
-    return dict(_toml_module().loads(text))
-
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -270,8 +260,39 @@ def _what_else(data: Any, fmt: str) -> str | None:
     return None
 
 
-def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = None) -> Snapshot:
-    """Parse snapshot text (TOML, or JSON as written by ``--json``); ``memo``: see from_dict."""
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a snapshot is read. Reading builds trees
+    (tomllib's dicts, lists and strings, then frozen records): nothing a collection could free,
+    but the passes over a heap growing by hundreds of thousands of containers were a fifth of a
+    10,000-package load and more of a larger one (benchmarks/README.md). Turned back on after;
+    the next collection finds whatever there is to find."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A snapshot file's data, known to be a snapshot's, before it becomes the model: what a
+    process reading a file in the background hands back (plain data pickles, the model's
+    read-only mappings do not)."""
+
+    data: dict[str, Any]
+    source: str | None
+    # True: the content matches the digest the file states; False: it does not (yet: the
+    # model's canonical form may, see snapshot_of); None: the file states none.
+    intact: bool | None
+
+
+def parse(text: str, *, source: str | None = None) -> Parsed:
+    """Snapshot text (TOML, or JSON as written by ``--json``) -> its data, checked to be a
+    snapshot's (SnapshotFormatError otherwise, naming ``source``), and whether it is intact."""
     try:
         text.encode("utf-8")  # text no UTF-8 file can hold (a lone surrogate from a decoder)
     except UnicodeEncodeError as exc:
@@ -279,11 +300,12 @@ def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = No
                                   file=source) from None
     fmt = "JSON" if _looks_json(text) else "TOML"
     try:
-        if fmt == "JSON":
-            data: Any = parse_json(text)
-            _no_lone_surrogates(data)
-        else:
-            data = parse_toml(text)
+        with collector_paused():
+            if fmt == "JSON":
+                data: Any = parse_json(text)
+                _no_lone_surrogates(data)
+            else:
+                data = tomlreader.loads(text)
     except RecursionError:
         raise SnapshotFormatError(f"not a valid snapshot file (nested more than {MAX_DEPTH} "
                                   "levels deep)", file=source) from None
@@ -301,22 +323,41 @@ def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = No
     other = _what_else(data, fmt)
     if other is not None:
         raise SnapshotFormatError(f"{other}, {_NOT_SNAPSHOT}", file=source)
+    stored = data.get("digest")
+    # The data as parsed is the canonical form whenever this version wrote the file: one hash.
+    intact = stored == content_digest(data) if isinstance(stored, str) else None
+    return Parsed(data=data, source=source, intact=intact)
+
+
+def snapshot_of(parsed: Parsed, *, memo: PackageMemo | None = None) -> Snapshot:
+    """The model of parsed snapshot data (``memo``: see from_dict). Warns (SnapshotEditedWarning)
+    when the content no longer matches the digest the file states: neither as parsed nor in
+    the model's canonical form (a file that writes a default value out, or a key order of its
+    own, was not edited)."""
     try:
-        snapshot = from_dict(data, memo=memo)
+        with collector_paused():
+            snapshot = from_dict(parsed.data, memo=memo)
     except SnapshotFormatError as exc:
-        if source and exc.file is None:
-            raise type(exc)(exc.message, path=exc.key_path, file=source) from None
+        if parsed.source and exc.file is None:
+            raise type(exc)(exc.message, path=exc.key_path, file=parsed.source) from None
         raise
-    stored = data.get("digest") if isinstance(data, Mapping) else None
-    if isinstance(stored, str) and stored != content_digest(data):
+    stored = parsed.data.get("digest")
+    if parsed.intact and isinstance(stored, str):
+        remember_digest(snapshot, stored)
+    elif parsed.intact is False and snapshot.digest != stored:
         warnings.warn(
             SnapshotEditedWarning(
-                f"{source or 'snapshot'}: content does not match its digest "
+                f"{parsed.source or 'snapshot'}: content does not match its digest "
                 "(it was edited after capture)"
             ),
-            stacklevel=2,
+            stacklevel=3,
         )
     return snapshot
+
+
+def loads(text: str, *, source: str | None = None, memo: PackageMemo | None = None) -> Snapshot:
+    """Parse snapshot text (TOML, or JSON as written by ``--json``); ``memo``: see from_dict."""
+    return snapshot_of(parse(text, source=source), memo=memo)
 
 
 # A 10,000-package snapshot is ~1.5 MB; anything past this is not one (or is /dev/zero).
@@ -344,13 +385,14 @@ def load(path: str | os.PathLike[str], *, memo: PackageMemo | None = None) -> Sn
     """Read a snapshot file (``-`` is standard input); errors name the file and the problem
     in one line. Reads at most MAX_SNAPSHOT_BYTES: a device or a runaway pipe cannot exhaust
     memory. A FIFO is read like a file (``envsnap diff <(...) b.toml``)."""
-    p = os.fspath(path)
-    if p.startswith(("runs:/", "models:/")):  # logged with an MLflow run or model
-        from .integrations.mlflow import load_uri
+    return snapshot_of(read(path), memo=memo)
 
-        return load_uri(p)
+
+def read(path: str | os.PathLike[str]) -> Parsed:
+    """A snapshot file's data (load without the model: see Parsed); errors as load's."""
+    p = os.fspath(path)
     if p == "-":
-        return loads(_decode(_read_capped(sys.stdin.buffer, "stdin"), "stdin"), source="stdin")
+        return parse(_decode(_read_capped(sys.stdin.buffer, "stdin"), "stdin"), source="stdin")
     try:
         with open(p, "rb") as fh:
             raw = _read_capped(fh, p)
@@ -360,104 +402,8 @@ def load(path: str | os.PathLike[str], *, memo: PackageMemo | None = None) -> Sn
         raise BadInputError(f"{p}: is a directory, expected a snapshot file") from None
     except OSError as exc:
         raise BadInputError(f"{p}: cannot read ({exc.strerror})") from None
-    return loads(_decode(raw, p), source=p, memo=memo)
+    return parse(_decode(raw, p), source=p)
 
-
-
-# ---------------------------------------------------------------------------------------------
-# Many snapshots: a fleet's nodes, read in worker processes
-
-R = TypeVar("R")
-# Below this many files, starting worker processes costs more than it saves.
-PARALLEL_FROM = 48
-# Each worker process's task and package memo (set by _start_worker; one task per process).
-_WORKER: dict[str, Any] = {}
-
-
-def _start_worker(task: Callable[[Snapshot], Any]) -> None:
-    _WORKER["task"], _WORKER["memo"] = task, {}
-
-
-def _run_worker(path: str) -> tuple[Any, str | None, list[str]]:
-    """(task's result, None, warnings) or (None, the one-line error, warnings): exceptions
-    are passed back as their message, which is all the command line shows of them."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = _WORKER["task"](load(path, memo=_WORKER["memo"]))
-        except BadInputError as exc:
-            return None, str(exc), _edited(caught)
-    return result, None, _edited(caught)
-
-
-def _edited(caught: list[warnings.WarningMessage]) -> list[str]:
-    return [str(w.message) for w in caught if issubclass(w.category, SnapshotEditedWarning)]
-
-
-class WorkerDied(HostError):
-    """A process reading snapshots was killed from outside (memory, a signal)."""
-
-    exit_code = 2
-
-
-def worker_context(*modules: str) -> Any:
-    """The processes map_snapshots reads with: forked from a server process started fresh (never
-    from this one's threads) that has imported the reader and ``modules`` once. Calling it
-    early starts that server while the caller does other work. The forkserver and its preload
-    list are per process (multiprocessing's): this sets them for the whole process."""
-    import multiprocessing
-    import signal
-    from multiprocessing import forkserver, resource_tracker
-
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(sorted({__name__, *modules}))
-    # The server starts with Ctrl-C blocked, and every worker forked from it inherits the mask:
-    # the terminal's SIGINT reaches only this process, which stops the workers (pool.py). A
-    # worker or the server that took it would print a traceback. The resource tracker is
-    # started first: starting it unblocks SIGINT on its way out.
-    resource_tracker.ensure_running()
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        forkserver.ensure_running()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    return context
-
-
-def map_snapshots(paths: Sequence[str], task: Callable[[Snapshot], R], *,
-                  jobs: int = 1) -> Iterator[tuple[str, R]]:
-    """Load each snapshot and yield (path, task(snapshot)), in the order given.
-
-    tomllib is pure Python, so reading a thousand node snapshots is CPU-bound: with ``jobs``
-    > 1 the files are read in that many worker processes (``task`` must pickle), and only the
-    task's results come back. Each process keeps a package memo, so packages the nodes share
-    are converted and checked once per process. Warnings (an edited snapshot) are re-issued
-    here; the first unreadable file raises BadInputError, naming it, and stops the rest."""
-    if jobs <= 1 or len(paths) < PARALLEL_FROM or "-" in paths:
-        memo: PackageMemo = {}
-        for path in paths:
-            yield path, task(load(path, memo=memo))
-        return
-    from .pool import WorkerCrashed, imap_chunks
-
-    context = worker_context(type(task).__module__)
-    size = max(1, min(16, len(paths) // (jobs * 4)))
-    chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
-    results = imap_chunks(context, jobs, _start_worker, (task,), _run_worker, chunks)
-    try:
-        for chunk, answers in zip(chunks, results, strict=True):
-            for path, (result, error, said) in zip(chunk, answers, strict=True):
-                for message in said:
-                    warnings.warn(SnapshotEditedWarning(message), stacklevel=2)
-                if error is not None:
-                    raise BadInputError(error)
-                yield path, result
-    except WorkerCrashed:
-        # Killed from outside: out of memory, a signal. Not a bug of ours to report.
-        raise WorkerDied("a worker process reading the snapshots died (out of memory?); "
-                         "with --jobs 1 they are read in this process") from None
-    finally:
-        results.close()  # the workers are stopped at once when this ends early (Ctrl-C)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,8 +437,6 @@ def _file_marked(path: str) -> bool:
 
 
 def _sha256(path: str) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(2**20), b""):

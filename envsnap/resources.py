@@ -81,6 +81,7 @@ def runtime_modules() -> tuple[str, ...]:
     """envsnap and the top-level modules of its required (not optional) dependencies, as its
     installed metadata names them: what a capture imports. ``build-image --verify`` mounts
     these into the image, so a dependency added to pyproject.toml is mounted too."""
+    # Local imports: as in own_distributions (build-image --verify only).
     from importlib import metadata
 
     from packaging.requirements import InvalidRequirement, Requirement

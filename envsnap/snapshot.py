@@ -369,11 +369,20 @@ class Snapshot:
     frameworks: tuple[Framework, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     project: Project | None = None
+    # The digest, once known: computed by to_dict, or the one a file states when its content
+    # matches it (io.loads). A cache on a frozen record, so never compared, written or passed.
+    _digest: str | None = field(default=None, init=False, compare=False, repr=False,
+                                metadata={TRANSIENT: True})
 
     @property
     def digest(self) -> str:
-        """sha256 over the canonical content, capture-time metadata excluded."""
-        return content_digest(to_dict(self))
+        """sha256 over the canonical content, capture-time metadata excluded; computed once.
+        A snapshot read from a file whose content matches the digest it states has that digest
+        (the same for every file this version writes; a newer version's keys this one does not
+        know stay in it)."""
+        if self._digest is None:
+            return str(to_dict(self)["digest"])
+        return self._digest
 
     def replace(self, **changes: Any) -> Snapshot:
         return replace(self, **changes)
@@ -413,8 +422,17 @@ def to_dict(snapshot: Snapshot) -> dict[str, Any]:
     py = data.get("python")
     if py is not None and "packages" in py:
         py["packages"] = {p.pop("name"): p for p in py["packages"]}
+    # Always the digest of what is written here: a digest remembered from a file may cover
+    # keys this version does not keep.
     data["digest"] = content_digest(data)
+    if snapshot._digest is None:
+        remember_digest(snapshot, data["digest"])
     return data
+
+
+def remember_digest(snapshot: Snapshot, digest: str) -> None:
+    """Record ``snapshot``'s digest, known without computing it (see Snapshot.digest)."""
+    object.__setattr__(snapshot, "_digest", digest)  # frozen: the one cache it holds
 
 
 # Raw package entries already converted and checked, by name: nodes of one fleet share most

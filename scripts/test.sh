@@ -3,7 +3,7 @@
 #   bash scripts/test.sh [pytest args...]
 # Creates .venv, installs envsnap with its test extras, installs and starts a Docker engine
 # with a locally built base image (scripts/docker-setup.sh) and a local Slurm cluster
-# (scripts/slurm-setup.sh), runs ruff and strict mypy, then
+# (scripts/slurm-setup.sh), runs ruff, strict mypy and the import contracts, then
 # both pytest tiers: tests/unit (offline, no machine-specific path) and tests/integration
 # (real venvs, real pip, the real CLI, a real Docker engine).
 set -euo pipefail
@@ -33,6 +33,8 @@ echo "test.sh: ruff"
 .venv/bin/ruff check envsnap tests benchmarks scripts
 echo "test.sh: mypy (strict)"
 .venv/bin/mypy envsnap tests benchmarks scripts
+echo "test.sh: import layers (lint-imports, pyproject.toml [tool.importlinter])"
+.venv/bin/lint-imports
 
 echo "test.sh: pytest"
 exec .venv/bin/python -m pytest "$@"

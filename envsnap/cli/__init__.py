@@ -5,21 +5,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from .. import __version__
 from ..errors import EnvsnapError
+from ..redact import redact_text
+from ..text import printable
+from ..version import __version__
 
 # command -> its module in envsnap.cli (which registers the command's parser and its help).
 # Only the module of the command being run is imported: `envsnap capture` must not pay for
 # docker, pip-tools or the diff rules.
 COMMANDS = {
     "capture": "capture",
-    "show": "capture",
+    "show": "show",
     "lock": "lock",
     "build-image": "image",
     "restore": "restore",
@@ -74,8 +77,6 @@ class Console:
     def report(self, text: str) -> None:
         """A report built from snapshot contents: the redaction rules run once more on the way
         out, for a snapshot written before them (or by hand) that still holds a credential."""
-        from ..redact import redact_text
-
         self.print(redact_text(text))
 
     def print(self, text: str = "") -> None:
@@ -127,11 +128,9 @@ class MissingExtra(EnvsnapError):
 def require_extras(*extras: str, command: str | None = None) -> None:
     """Raise MissingExtra for the first extra whose modules are not importable (looked up,
     not imported: the check costs nothing when they are there)."""
-    from importlib.util import find_spec
-
     for extra in extras:
         for module in EXTRA_MODULES[extra]:
-            if find_spec(module) is None:
+            if importlib.util.find_spec(module) is None:
                 raise MissingExtra(extra, module, command)
 
 
@@ -200,6 +199,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
             console.err.write(f"envsnap: error: {_one_line(str(exc))}\n")
             return exc.exit_code
         except KeyboardInterrupt:
+            # Local import: host (20 ms) is loaded by the commands that run processes; the
+            # others need it only here, on Ctrl-C.
             from ..host import kill_running_children
 
             kill_running_children()  # probes' children: their threads never see the Ctrl-C
@@ -228,9 +229,6 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
 def _one_line(text: str) -> str:
     """A message as the user reads it: credentials redacted, control characters (a newline,
     a terminal escape held by a hostile value) shown escaped."""
-    from ..redact import redact_text
-    from ..text import printable
-
     return printable(redact_text(text))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from typing import Any
 
 
 def comma_list(allowed: Sequence[str], what: str, *, all_word: str | None = None
@@ -29,3 +30,17 @@ def add_force(p: argparse.ArgumentParser) -> None:
     """--force: the one override of the file edge's rule (envsnap replaces only its own files)."""
     p.add_argument("--force", action="store_true",
                    help="replace existing files even when envsnap did not write them")
+
+
+def count(lo: int, hi: int) -> Any:
+    """An argparse type for a whole number from ``lo`` to ``hi``."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"expected {lo} to {hi:,}")
+        return n
+    return parse

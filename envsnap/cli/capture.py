@@ -1,20 +1,22 @@
-"""'envsnap capture' and 'envsnap show'."""
+"""'envsnap capture': this machine's environment into a snapshot file."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import socket
 import string
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import BadInputError
+from ..capturing import capture
+from ..errors import BadInputError, EnvsnapError
+from ..io import check_extension, check_replaceable, dumps, dumps_json, load, write_text_atomic
 from ..probes import PROBE_NAMES
 from ..text import short_hostname
 from ._args import add_force, comma_list
-from .why import add_show_options, show_inside
 
 CAPTURE_HELP = f"""\
 Probe this machine into a TOML snapshot: the Python environment you are working in (every
@@ -47,19 +49,6 @@ unless --force is given. A .toml name with --json, or a .json name without it, i
 JOB_COMPLETION_INDEX, the first one set), {{date}} (UTC, YYYY-MM-DD); {{{{ and }}}} for braces.
 """
 
-SHOW_HELP = """\
-A one-screen summary of a snapshot: Python and package counts, OS, driver and GPUs, CUDA
-libraries, framework builds, and any probe that failed.
-
-examples:
-  envsnap show envsnap.toml
-  envsnap show envsnap.toml --json | jq .gpus
-  envsnap show envsnap.toml --packages          every package, as pip list shows them
-  envsnap show envsnap.toml --tree              the dependency tree, as pipdeptree shows it
-  envsnap why envsnap.toml idna                 why a package is there
-"""
-
-
 _probe_list = comma_list(PROBE_NAMES, "probe")
 
 
@@ -90,22 +79,8 @@ def register(sub: Any) -> None:
     add_force(p)
     p.set_defaults(handler=run_capture)
 
-    s = sub.add_parser(
-        "show",
-        help="one-screen summary of a snapshot",
-        description=SHOW_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("snapshot", metavar="FILE", help="snapshot file ('-' for stdin)")
-    s.add_argument("--json", action="store_true", help="machine-readable summary")
-    add_show_options(s)
-    s.set_defaults(handler=run_show)
-
 
 def run_capture(args: argparse.Namespace, console: Any) -> int:
-    from ..capturing import capture
-    from ..io import check_extension, check_replaceable
-
     output = args.output if args.output == "-" else output_path(args.output)
     if output != "-":  # said before anything is probed
         check_extension(output, "JSON" if args.json else "TOML")
@@ -117,8 +92,6 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
         only=args.only,
         skip=args.skip,
     )
-    from ..io import dumps, dumps_json, write_text_atomic
-
     text = dumps_json(snapshot) if args.json else dumps(snapshot)
     if output == "-":
         console.out.write(text)
@@ -147,11 +120,6 @@ def run_capture(args: argparse.Namespace, console: Any) -> int:
 def _same_content(path: str, digest: str) -> bool:
     """True when ``path`` holds a snapshot with this content digest (capture-time fields
     aside); anything unreadable counts as changed."""
-    import warnings
-
-    from ..errors import EnvsnapError
-    from ..io import load
-
     if not os.path.isfile(path):
         return False
     try:
@@ -193,8 +161,6 @@ def output_path(template: str, environ: Mapping[str, str] | None = None,
     wanted = _fields(template)
     env = os.environ if environ is None else environ
     if hostname is None:
-        import socket  # only when -o has placeholders
-
         hostname = socket.gethostname()
     values = {"hostname": short_hostname(hostname),
               "date": today or time.strftime("%Y-%m-%d", time.gmtime())}
@@ -205,18 +171,3 @@ def output_path(template: str, environ: Mapping[str, str] | None = None,
                                 "to a number (srun, torchrun and Kubernetes Indexed Jobs set one)")
         values["rank"] = str(int(rank))
     return template.format_map(values)
-
-
-def run_show(args: argparse.Namespace, console: Any) -> int:
-    from ..io import load
-    from ..summary import summarize, summary_data
-
-    snapshot = load(args.snapshot)
-    inside = show_inside(args, console, snapshot)
-    if inside is not None:
-        return inside
-    if args.json:
-        console.report(json.dumps(summary_data(snapshot), indent=2))
-    else:
-        console.report(summarize(snapshot))
-    return 0

@@ -9,11 +9,11 @@ from ..capturing import capture
 from ..errors import BadInputError
 from ..gate import POLICIES, check, host_probes
 from ..host import Host
-from ..io import load
 from ..report import render_check
 from ..resources import own_distributions
 from . import require_extras
-from .diff import add_output_options, announce_ignored, settings
+from ._input import read
+from ._report import add_output_options, announce_ignored, settings
 
 CHECK_HELP = """\
 Capture this machine and evaluate it against a snapshot, before you deploy:
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace, console: Any, *, host: Host | None = None) -> 
     cfg = settings(args)  # a bad configuration fails before anything is read
     if args.image is not None:
         return _check_image(args, console)
-    expected = load(args.snapshot)  # bad input fails here, before any probing
+    expected = read(args.snapshot)  # bad input fails here, before any probing
     live = (capture(only=host_probes(), host=host) if args.host_only
             else capture(python=args.python, skip=("project",), host=host))
     result = check(expected, live, policy=args.policy, host_only=args.host_only,
@@ -119,10 +119,11 @@ def _check_image(args: argparse.Namespace, console: Any) -> int:
     if args.host_only:
         raise BadInputError("--host-only checks this machine; it cannot go with --image")
     require_extras("image", command="check --image")
+    # Local imports: the image extra's modules (docker), checked for just above.
     from ..image.engine import Engine
     from ..image.verify import IMAGE_PYTHON, capture_in_image, render_verification, verify
 
-    expected = load(args.snapshot)
+    expected = read(args.snapshot)
     with Engine.connect() as engine:
         if not engine.has_image(args.image):
             raise BadInputError(f"--image {args.image}: no such image on this Docker engine")

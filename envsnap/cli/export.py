@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import BadInputError
+from ..integrations.sbom import FORMATS, cyclonedx_json, parse_lock
+from ..io import check_extension, check_replaceable, write_text_atomic
 from ._args import add_force
+from ._input import read
 
 EXPORT_HELP = """\
 Write a snapshot as a CycloneDX 1.6 JSON SBOM: the environment itself as the document's
@@ -30,8 +34,6 @@ anything else is refused (exit 2) unless --force is given, and so is a .toml nam
 
 
 def register(sub: Any) -> None:
-    from ..integrations.sbom import FORMATS
-
     p = sub.add_parser(
         "export",
         help="a snapshot as an SBOM (CycloneDX JSON)",
@@ -54,8 +56,6 @@ def register(sub: Any) -> None:
 
 
 def _read_lock(path: str) -> str:
-    from ..errors import BadInputError
-
     try:
         with open(path, encoding="utf-8") as fh:
             return fh.read()
@@ -68,13 +68,10 @@ def _read_lock(path: str) -> str:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
-    from ..integrations.sbom import cyclonedx_json, parse_lock
-    from ..io import check_extension, check_replaceable, load, write_text_atomic
-
     if args.output != "-":  # said before anything is read
         check_extension(args.output, "JSON")
         check_replaceable(args.output, force=args.force)
-    snapshot = load(args.snapshot)
+    snapshot = read(args.snapshot)
     lock = parse_lock(_read_lock(args.lock), source=args.lock) if args.lock else None
     text = cyclonedx_json(snapshot, lock=lock, name=args.name)
     if args.output == "-":

@@ -7,6 +7,8 @@ import json
 import os
 from typing import Any
 
+from ..cluster import NodeOutcome, summary
+from ..cluster.ray import CaptureRequest, capture_cluster, import_ray
 from ..errors import BadInputError
 from ..probes import PROBE_NAMES
 from ._args import comma_list
@@ -104,9 +106,6 @@ def _make_dest(path: str) -> None:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
-    from ..cluster import NodeOutcome, summary
-    from ..cluster.ray import CaptureRequest, capture_cluster, import_ray
-
     dest = args.output
     _check_dest(dest)
     import_ray()  # the install hint before anything else happens

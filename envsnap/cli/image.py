@@ -11,12 +11,16 @@ from typing import Any
 
 from ..errors import BadInputError
 from ..image import choose_base, default_tag, render
-from ..io import check_replaceable, load
+from ..image.context import context_tar, dockerfile_tar, write_context
+from ..image.dockerfile import PYTHON_LABEL, label_dockerfile, python_note
+from ..image.verify import capture_in_image, image_python, render_verification, verify
+from ..io import check_replaceable
 from ..lock import lock, plan
 from ..progress import Bars, Steps, human_bytes
 from . import require_extras
 from ._args import add_force
-from .lock import (
+from ._input import read
+from ._locking import (
     add_index_options,
     build_consent,
     index_plan_args,
@@ -125,7 +129,7 @@ class _BuildEvents:
 
 def run(args: argparse.Namespace, console: Any) -> int:
     started = time.monotonic()
-    snapshot = load(args.snapshot)
+    snapshot = read(args.snapshot)
     if args.dockerfile_only and args.output is None:
         raise BadInputError("--dockerfile-only needs -o DIR for the build context")
     if args.dockerfile_only and args.verify:
@@ -150,15 +154,16 @@ def run(args: argparse.Namespace, console: Any) -> int:
         if not args.dockerfile_only:
             # The engine answers before anything is downloaded or hashed.
             require_extras("image", command="build-image")
+            # Local import: the image extra's module (docker), checked for just above.
             from ..image.engine import Engine
 
             engine = stack.enter_context(Engine.connect())
         progress = stderr_reporter(console)
         t0 = time.monotonic()
         with progress if isinstance(progress, Bars) else contextlib.nullcontext():
-            hashed = lock(snapshot, wheelhouse=args.wheelhouse, offline=args.offline,
+            hashed = lock(pins, wheelhouse=args.wheelhouse, offline=args.offline,
                           progress=progress, settings=settings_factory(args),
-                          allow_build=allow_build, **flagged)
+                          allow_build=allow_build)
         console.info(f"locked {len(hashed.pins)} package(s) in {time.monotonic() - t0:.1f}s")
         plan_ = render(snapshot, hashed, base=base, offline=args.wheelhouse is not None,
                        labels=labels, heavy_extra=heavy)
@@ -166,8 +171,6 @@ def run(args: argparse.Namespace, console: Any) -> int:
             console.warn(note)
         console.info(f"base image {base.ref}: {base.reason}")
         if engine is None:
-            from ..image.context import write_context
-
             written = write_context(plan_, args.wheelhouse, args.output, force=args.force)
             console.info(f"wrote {args.output / 'Dockerfile'} and {len(written) - 1} context "
                          "file(s)")
@@ -179,8 +182,6 @@ def run(args: argparse.Namespace, console: Any) -> int:
         console.print(tag)
         if not args.verify:
             return 0
-        from ..image.verify import capture_in_image, render_verification, verify
-
         t0 = time.monotonic()
         result = verify(snapshot, capture_in_image(engine, tag), image=tag)
         console.info(f"captured inside {tag} in {time.monotonic() - t0:.1f}s")
@@ -191,8 +192,6 @@ def run(args: argparse.Namespace, console: Any) -> int:
 
 
 def _build(engine: Any, plan_: Any, args: argparse.Namespace, tag: str, console: Any) -> str:
-    from ..image.context import context_tar
-
     network = None if args.network in (None, "default") else args.network
     t0 = time.monotonic()
     with context_tar(plan_, args.wheelhouse) as context:
@@ -216,10 +215,6 @@ def _label_python(engine: Any, image_id: str, tag: str, plan_: Any, wanted: str,
                   console: Any) -> None:
     """Label the Python the built image really runs (when the Dockerfile could not know it),
     and say on every build, cached or not, when it is not the snapshot's."""
-    from ..image.context import dockerfile_tar
-    from ..image.dockerfile import PYTHON_LABEL, label_dockerfile, python_note
-    from ..image.verify import image_python
-
     real = image_python(engine, image_id)
     if plan_.labels.get(PYTHON_LABEL) != real:
         engine.build(dockerfile_tar(label_dockerfile(image_id, {PYTHON_LABEL: real})), tag=tag,

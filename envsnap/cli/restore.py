@@ -7,11 +7,11 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from ..io import load
 from ..lock import plan
 from ..lock.restore import INSTALLERS, restore
 from ..progress import Bars
-from .lock import (
+from ._input import read
+from ._locking import (
     add_index_options,
     build_consent,
     index_plan_args,
@@ -72,17 +72,16 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, console: Any) -> int:
-    snapshot = load(args.snapshot)
-    flagged = index_plan_args(args)
+    snapshot = read(args.snapshot)
+    pins = plan(snapshot, **index_plan_args(args))  # refuses hostile input (exit 2) first
     # Said before anything runs: the sources restore would build, unless allowed.
-    allow_build = build_consent(args, plan(snapshot, **flagged), console,
-                                wheelhouse=args.wheelhouse)
+    allow_build = build_consent(args, pins, console, wheelhouse=args.wheelhouse)
     progress = stderr_reporter(console)
     with progress if isinstance(progress, Bars) else contextlib.nullcontext():
-        result = restore(snapshot, args.venv, python=args.python, wheelhouse=args.wheelhouse,
+        result = restore(pins, args.venv, python=args.python, wheelhouse=args.wheelhouse,
                          offline=args.offline, settings=settings_factory(args),
                          installer=args.installer, keep_on_drift=args.keep_on_drift,
-                         progress=progress, allow_build=allow_build, **flagged)
+                         progress=progress, allow_build=allow_build)
     if not result.drift:
         console.info(f"restored {result.packages} package(s) into {result.venv} with Python "
                      f"{result.python} ({result.installer}): same as the snapshot, paths aside")

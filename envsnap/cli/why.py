@@ -1,4 +1,4 @@
-"""'envsnap why' and 'envsnap show --packages/--tree': what a snapshot holds, and why."""
+"""'envsnap why': every path by which a package is in a snapshot."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ import difflib
 import json
 from typing import Any
 
+from packaging.utils import canonicalize_name
+
+from ..deptree import MAX_PATHS, render_why, why, why_data
 from ..errors import BadInputError
+from ..graph import Graph
+from ._args import count
+from ._input import read
 
 WHY_HELP = """\
 Why a package is in a snapshot: every path from a package installed on request (pip's
@@ -26,80 +32,20 @@ its ends; --json gives each path whole. Exit codes: 0 found, 2 PACKAGE is not in
 """
 
 
-def _count(lo: int, hi: int) -> Any:
-    def parse(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-        if not lo <= n <= hi:
-            raise argparse.ArgumentTypeError(f"expected {lo} to {hi:,}")
-        return n
-    return parse
-
-
 def register(sub: Any) -> None:
-    from ..deptree import MAX_PATHS
-
     p = sub.add_parser("why", help="every path by which a package is installed",
                        description=WHY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("snapshot", metavar="SNAPSHOT", help="snapshot file ('-' for stdin)")
     p.add_argument("package", metavar="PACKAGE", help="a package name (any spelling: _ . - and "
                    "case are normalised as pip does)")
-    p.add_argument("--limit", type=_count(1, 10_000), default=MAX_PATHS, metavar="N",
+    p.add_argument("--limit", type=count(1, 10_000), default=MAX_PATHS, metavar="N",
                    help=f"show at most N paths (default {MAX_PATHS})")
     p.add_argument("--json", action="store_true", help="the paths as JSON")
     p.set_defaults(handler=run_why)
 
 
-def add_show_options(s: argparse.ArgumentParser) -> None:
-    """`envsnap show`'s views of the packages (registered by cli/capture.py)."""
-    from ..deptree import MAX_DEPTH, MAX_LINES
-
-    view = s.add_mutually_exclusive_group()
-    view.add_argument("--packages", action="store_true",
-                      help="list every Python package: version, requested, source")
-    view.add_argument("--tree", action="store_true",
-                      help="the dependency tree, as pipdeptree prints it (--json: its "
-                           "--json-tree shape)")
-    s.add_argument("--depth", type=_count(1, MAX_DEPTH), default=MAX_DEPTH, metavar="N",
-                   help=f"--tree: at most N levels below the top (default and most {MAX_DEPTH})")
-    s.add_argument("--limit", type=_count(1, 1_000_000), default=MAX_LINES, metavar="N",
-                   help=f"--tree: at most N lines (default {MAX_LINES:,})")
-
-
-def show_inside(args: argparse.Namespace, console: Any, snapshot: Any) -> int | None:
-    """`show --packages` / `--tree`; None when neither was asked for. These views redact each
-    value on its own (deptree._v), so they are printed as they are: the whole-text pass of
-    console.report would read "oauthlib==1.0" as an assignment to a secret name."""
-    from ..deptree import package_rows, render_packages, render_tree, tree, tree_data
-    from ..graph import Graph
-
-    if args.packages:
-        if args.json:
-            console.print(json.dumps(package_rows(snapshot.python), indent=2))
-        else:
-            console.print(render_packages(snapshot.python))
-        return 0
-    if args.tree:
-        graph = Graph(snapshot.python)
-        if args.json:
-            console.print(json.dumps(tree_data(graph, depth=args.depth, limit=args.limit),
-                                      indent=2))
-        else:
-            console.print(render_tree(tree(graph, depth=args.depth, limit=args.limit)))
-        return 0
-    return None
-
-
 def run_why(args: argparse.Namespace, console: Any) -> int:
-    from packaging.utils import canonicalize_name
-
-    from ..deptree import render_why, why, why_data
-    from ..graph import Graph
-    from ..io import load
-
-    snapshot = load(args.snapshot)
+    snapshot = read(args.snapshot)
     graph = Graph(snapshot.python)
     name = canonicalize_name(args.package)
     if name not in graph:

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import tomlreader
 from ..resources import compat_text
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 # Ordered most to least severe; renderers and --fail-on use this order.
 SEVERITIES = ("critical", "major", "minor", "info")
@@ -59,8 +54,7 @@ def bump(severity: str, levels: int) -> str:
 @functools.cache
 def data(name: str) -> Mapping[str, Any]:
     """One shipped data file, parsed once per process (the files never change at run time)."""
-    parsed: dict[str, Any] = tomllib.loads(compat_text(name))
-    return parsed
+    return tomlreader.loads(compat_text(name))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,16 +8,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import __version__, compat, rules
+from .. import compat, rules
 from ..errors import BadInputError
 from ..io import dumps_data
-from ..lock.hashing import HashedLock, scrub
-from ..lock.plan import TOOLS
+from ..lock.model import TOOLS, HashedLock
 from ..lock.requirements import render_requirements
-from ..lock.safety import SAFE_URL, check_labels, check_snapshot, check_value
+from ..lock.safety import SAFE_URL, check_labels, check_planned, check_value, scrub
 from ..redact import REDACTED
 from ..resources import template_text
 from ..snapshot import Snapshot, content_digest, to_dict
+from ..version import __version__
 
 SNAPSHOT_PATH = "/opt/envsnap/snapshot.toml"
 LABEL_PREFIX = "io.envsnap"
@@ -211,9 +211,10 @@ def render(snapshot: Snapshot, lock: HashedLock, *, base: BaseImage, offline: bo
     """The Dockerfile and context files for ``snapshot`` installed from ``lock``.
 
     Raises BadInputError before rendering anything unsafe (names, versions, env values,
-    labels, the base reference).
+    labels, the base reference); the snapshot is checked here unless ``lock`` was planned
+    from it (plan() checked it then).
     """
-    check_snapshot(snapshot)
+    check_planned(snapshot, lock)
     user_labels = dict(labels or {})
     check_labels(user_labels)
     if not _IMAGE_REF.fullmatch(base.ref):

@@ -13,6 +13,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+# The image extra's module: imported only by build-image and check --image, after the command
+# line has checked the extra is installed. docker-py ships no type information (types-docker
+# is a separate stub package); requests is its transport.
+import docker  # type: ignore[import-untyped, unused-ignore]
+import requests
+from docker.utils import kwargs_from_env  # type: ignore[import-untyped, unused-ignore]
+
 from ..errors import EngineError
 
 # Lines of the classic builder's stream (moby builder/dockerfile): the SDK's
@@ -113,15 +120,6 @@ class Engine:
     @classmethod
     def connect(cls, base_url: str | None = None, *, timeout: int = 120) -> Engine:
         """Reach the engine (DOCKER_HOST or the default socket) or raise a one-line error."""
-        try:
-            # docker-py ships no type information (types-docker is a separate stub package).
-            import docker  # type: ignore[import-untyped, unused-ignore]
-            import requests  # docker-py's transport
-            from docker.utils import kwargs_from_env  # type: ignore[import-untyped, unused-ignore]
-        except ImportError:
-            raise EngineError("the Docker SDK is not installed: pip install 'envsnap[image]'"
-                              ) from None
-
         kwargs: dict[str, Any] = {"base_url": base_url} if base_url else kwargs_from_env()
         where = kwargs.get("base_url") or "the default Docker socket"
         # Ask the engine's API version ourselves (unversioned /version) instead of the SDK's
@@ -186,8 +184,6 @@ class Engine:
             # closing the connection, which also makes the daemon cancel the build.
             if stream is not None:
                 self._close(stream)
-
-        import docker
 
         watchdog = threading.Timer(timeout, on_timeout) if timeout else None
         try:
@@ -283,8 +279,6 @@ class Engine:
                 close()
 
     def _remove(self, container: str, *, client: Any) -> None:
-        import docker
-
         try:
             client.remove_container(container, force=True)
         except docker.errors.NotFound:
@@ -303,9 +297,6 @@ class Engine:
         The container cannot change anything: no network, a read-only root file system
         (a small tmpfs at /tmp), ``mounts`` (host path -> container path) bound read-only;
         it is removed afterwards, also on Ctrl-C or a timeout."""
-        import docker
-        import requests
-
         binds = {host: {"bind": inside, "mode": "ro"} for host, inside in (mounts or {}).items()}
         config = self.api.create_host_config(binds=binds, network_mode="none", read_only=True,
                                              tmpfs={"/tmp": "size=64m"})
@@ -335,8 +326,6 @@ class Engine:
                          stderr=err.decode("utf-8", "replace"))
 
     def has_image(self, ref: str) -> bool:
-        import docker
-
         try:
             self.api.inspect_image(ref)
         except docker.errors.ImageNotFound:
@@ -351,8 +340,6 @@ class Engine:
         return tuple(self.inspect(ref)["RootFS"]["Layers"])
 
     def container_exists(self, container: str) -> bool:
-        import docker
-
         try:
             self.api.inspect_container(container)
         except docker.errors.NotFound:

@@ -14,6 +14,7 @@ from ..drift import Change, SnapshotDiff, diff
 from ..errors import BadInputError, EngineError
 from ..io import loads
 from ..remedy import Remedy
+from ..report import change_data, render_diff
 from ..resources import runtime_modules
 from ..text import printable
 from .dockerfile import REPRO_ENV
@@ -165,8 +166,6 @@ def _arrow(c: Change) -> str:
 
 
 def verification_data(v: Verification, *, snapshot: str) -> dict[str, Any]:
-    from ..report import change_data
-
     remedy = ImageDrift(changes=v.drift, image=v.image).remedy(snapshot)
     return {
         "schema": VERIFY_SCHEMA, "snapshot": snapshot, "image": v.image, "python": v.python,
@@ -182,8 +181,6 @@ def render_verification(v: Verification, fmt: str, *, snapshot: str,
                         color: bool = False) -> str:
     """text (drift as `envsnap diff` shows it, then one line per expected difference), json or
     markdown (the diff's Markdown, then the expected list)."""
-    from ..report import render_diff
-
     if fmt == "json":
         return json.dumps(verification_data(v, snapshot=snapshot), indent=2,
                           ensure_ascii=False) + "\n"

@@ -9,8 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import BadInputError, EnvsnapError
-from . import ARTIFACT_DIR, ARTIFACT_NAME, capture_for_tracking, require, summary_fields
+from ..errors import BadInputError, EnvsnapError, SnapshotFormatError
+from . import require
+from .tracking import ARTIFACT_DIR, ARTIFACT_NAME, capture_for_tracking, summary_fields
 
 if TYPE_CHECKING:
     from ..snapshot import Snapshot
@@ -53,8 +54,10 @@ def log_snapshot(snapshot: Snapshot | None = None, *, run_id: str | None = None,
             raise EnvsnapError("no active MLflow run: call log_snapshot() inside "
                                "`with mlflow.start_run():`, or pass run_id= or model_id=")
         run_id = active.info.run_id
-    from mlflow.entities import RunTag
+    from mlflow.entities import RunTag  # the mlflow extra: see EnvsnapRunContext
 
+    # Local import: every `import mlflow` imports this module (the run-context plugin); the
+    # snapshot file edge (io, 7-9 ms) loads when a snapshot is logged or read.
     from ..io import dump, dumps
 
     snapshot = snapshot if snapshot is not None else capture_for_tracking()
@@ -73,7 +76,7 @@ def log_snapshot(snapshot: Snapshot | None = None, *, run_id: str | None = None,
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading: `envsnap diff runs:/A runs:/B` (io.load hands these URIs here)
+# Reading: `envsnap diff runs:/A runs:/B` (the command line hands these URIs here)
 
 
 def _reason(exc: Exception) -> str:
@@ -83,7 +86,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _download(artifact_uri: str, dst: str) -> str:
-    from mlflow.artifacts import download_artifacts
+    from mlflow.artifacts import download_artifacts  # the mlflow extra, checked by _fetch
 
     os.makedirs(dst, exist_ok=True)
     return str(download_artifacts(artifact_uri=artifact_uri, dst_path=dst))
@@ -91,6 +94,7 @@ def _download(artifact_uri: str, dst: str) -> str:
 
 def _model_run_id(m: re.Match[str]) -> str | None:
     """The run that logged a registered model version, or None when MLflow cannot say."""
+    # The mlflow extra, checked by _fetch.
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
@@ -111,7 +115,7 @@ def _model_run_id(m: re.Match[str]) -> str | None:
 def _fetch(uri: str, dst: str) -> str:
     """Download the snapshot a runs:/ or models:/ URI names; returns the local file."""
     require("mlflow", "mlflow")
-    from mlflow.exceptions import MlflowException
+    from mlflow.exceptions import MlflowException  # the extra require() just named if missing
 
     uri = uri.rstrip("/")
     if (run := _RUN_URI.fullmatch(uri)) is not None:
@@ -150,8 +154,9 @@ def _fetch(uri: str, dst: str) -> str:
 
 def load_uri(uri: str) -> Snapshot:
     """The snapshot logged with an MLflow run or model (the tracking server is the one
-    ``MLFLOW_TRACKING_URI`` names). Errors name the URI in one line, like ``io.load``'s."""
-    from ..errors import SnapshotFormatError
+    ``MLFLOW_TRACKING_URI`` names). Errors name the URI in one line, like ``io.load``'s.
+    io.load reads files only: every command resolves these URIs itself (cli/_input.py)."""
+    # Local import, as in log_snapshot.
     from ..io import MAX_SNAPSHOT_BYTES, loads
 
     with tempfile.TemporaryDirectory(prefix="envsnap-mlflow-") as tmp:

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from .. import rules
+from .. import rules, tomlreader
 from ..errors import BadInputError
+from ..graph import Graph
 from ..redact import redact_text, redact_url
+from ..version import __version__
 from . import require
 
 if TYPE_CHECKING:
@@ -109,12 +111,11 @@ def _requirements_hashes(text: str, source: str) -> dict[tuple[str, str | None],
 
 def _pylock_hashes(text: str, source: str) -> dict[tuple[str, str | None], tuple[tuple[str, str], ...]]:
     """Every file hash of every package in a pylock.toml, read with packaging's own model."""
+    # Local import: packaging's pylock model (20-27 ms) is needed for --lock pylock.toml only.
     from packaging.pylock import Pylock, PylockValidationError
 
-    from ..io import parse_toml
-
     try:
-        lock = Pylock.from_dict(parse_toml(text))
+        lock = Pylock.from_dict(tomlreader.loads(text))
     except (ValueError, PylockValidationError) as exc:  # TOMLDecodeError is a ValueError
         raise BadInputError(f"{source}: not a valid pylock.toml ({exc})") from None
     out: dict[tuple[str, str | None], tuple[tuple[str, str], ...]] = {}
@@ -257,6 +258,7 @@ class _Builder:
 
     def __init__(self) -> None:
         require("cyclonedx", "sbom")
+        # Local imports: the sbom extra, named by require() above when it is missing.
         from cyclonedx import spdx
         from cyclonedx.exception.model import InvalidUriException
         from cyclonedx.model import XsUri
@@ -494,9 +496,6 @@ def cyclonedx_json(snapshot: Snapshot, *, lock: LockHashes | None = None,
     the OS, the NVIDIA driver and each GPU, the CUDA toolkit and each CUDA library copy found;
     hashes from ``lock`` where it pins the package; the dependency graph of the Python
     distributions. Linear in the snapshot; the same snapshot gives the same bytes."""
-    from .. import __version__
-    from ..graph import Graph
-
     b = _Builder()
     digest = snapshot.digest  # a pass over the whole snapshot: once
     unique = _Refs()

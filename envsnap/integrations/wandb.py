@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EnvsnapError
-from . import ARTIFACT_NAME, capture_for_tracking, require, summary_fields
+from ..io import dump
+from . import require
+from .tracking import ARTIFACT_NAME, capture_for_tracking, summary_fields
 
 if TYPE_CHECKING:
     from ..snapshot import Snapshot
@@ -32,8 +34,6 @@ def log_snapshot(snapshot: Snapshot | None = None, *, run: Any = None,
     run = run if run is not None else wandb.run
     if run is None:
         raise EnvsnapError("no active W&B run: call log_snapshot() after wandb.init(), or pass run=")
-    from ..io import dump
-
     snapshot = snapshot if snapshot is not None else capture_for_tracking()
     # A number where it is one, so the W&B UI can filter gpu_count >= 8.
     fields: dict[str, str | int] = {k: int(v) if k == "gpu_count" else v

@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import BadInputError
 from ..progress import Reporter
 from ..snapshot import Snapshot
-from .conda import CondaLock, render_conda, validate_conda_lock
-from .hashing import (
+from .build import build_reason, builds_needed, describe_build, require_build_consent
+from .conda import CondaLock, conda_skipped, render_conda, validate_conda_lock
+from .hashing import ProgressFn, hash_pins
+from .index import IndexRefused, IndexUnreachable
+from .model import (
     BuildRefused,
     HashedLock,
     LockedFile,
     LockedPin,
     LockError,
-    ProgressFn,
+    LockPlan,
+    Pin,
     Unlockable,
-    builds_needed,
-    describe_build,
-    hash_pins,
-    sha256_file,
 )
-from .index import IndexRefused, IndexUnreachable
-from .plan import LockPlan, Pin, plan
+from .plan import plan
 from .pylock import pins_without_url, render_pylock, validate_pylock
 from .requirements import render_requirements
+from .safety import check_planned
 from .settings import IndexSettings, user_settings
+from .wheels import sha256_file
 
 FORMATS = ("requirements", "pylock", "conda")
 
@@ -46,7 +47,9 @@ __all__ = [
     "Pin",
     "ProgressFn",
     "Unlockable",
+    "build_reason",
     "builds_needed",
+    "check_planned",
     "describe_build",
     "hash_pins",
     "lacking",
@@ -56,6 +59,7 @@ __all__ = [
     "render_conda",
     "render_pylock",
     "render_requirements",
+    "require_build_consent",
     "sha256_file",
     "user_settings",
     "validate_conda_lock",
@@ -63,22 +67,17 @@ __all__ = [
 ]
 
 
-def lock(snapshot: Snapshot, *, wheelhouse: Path | None = None, offline: bool = False,
+def lock(pins: LockPlan, *, wheelhouse: Path | None = None, offline: bool = False,
          progress: Reporter | ProgressFn | None = None,
          settings: IndexSettings | Callable[[], IndexSettings] | None = None,
-         index_url: str | None = None, extra_index_urls: Sequence[str] = (),
-         use_snapshot_indexes: bool = False, allow_build: bool = False) -> HashedLock:
-    """Plan (pure) then hash (the edge): the snapshot's exact pins with their sha256.
+         allow_build: bool = False) -> HashedLock:
+    """Hash (the edge) what plan() decided (pure): the snapshot's exact pins with their sha256.
 
     ``settings``: how this machine reaches indexes; by default the user's pip / uv
-    configuration, read only when the network is needed. ``index_url`` / ``extra_index_urls``
-    are indexes the lockfiles name (credential-free). The snapshot's own indexes are asked
-    (after the user's) only with ``use_snapshot_indexes``; the sources it names are built
-    (into ``wheelhouse``) only with ``allow_build``.
+    configuration, read only when the network is needed. The sources the plan names are
+    built (into ``wheelhouse``) only with ``allow_build``.
     """
-    p = plan(snapshot, index_url=index_url, extra_index_urls=extra_index_urls,
-             use_snapshot_indexes=use_snapshot_indexes)
-    return hash_pins(p, wheelhouse=wheelhouse, offline=offline, progress=progress,
+    return hash_pins(pins, wheelhouse=wheelhouse, offline=offline, progress=progress,
                      settings=settings if settings is not None else user_settings,
                      allow_build=allow_build)
 
@@ -99,6 +98,7 @@ def wheel_dir_for(out_dir: Path, wheelhouse: Path | None) -> str | None:
 def render(snapshot: Snapshot, hashed: HashedLock, formats: Iterable[str], *, command: str,
            wheel_dir: str | None = None) -> dict[str, str]:
     """Every requested lockfile as file name -> text; nothing is written here."""
+    check_planned(snapshot, hashed)
     wanted = set(formats)
     unknown = wanted - set(FORMATS)
     if unknown:
@@ -115,8 +115,8 @@ def render(snapshot: Snapshot, hashed: HashedLock, formats: Iterable[str], *, co
     return files
 
 
-def lacking(snapshot: Snapshot, hashed: HashedLock, files: Iterable[str], *,
-            command: str = "envsnap lock") -> dict[str, tuple[str, ...]]:
+def lacking(snapshot: Snapshot, hashed: HashedLock, files: Iterable[str]
+            ) -> dict[str, tuple[str, ...]]:
     """File name -> ``name==version: why`` for every package of the snapshot that file does
     not lock (pip / setuptools / wheel missing everywhere aside: a warning). A lock is whole
     or the command exits 1 naming these."""
@@ -129,8 +129,7 @@ def lacking(snapshot: Snapshot, hashed: HashedLock, files: Iterable[str], *,
             gaps = base + [f"{u.name}=={u.version}: {u.reason}"
                            for u in pins_without_url(hashed)[1]]
         elif name == "conda-lock.yml":
-            gaps = list(dict.fromkeys(
-                (*render_conda(snapshot, hashed, command=command).skipped, *base)))
+            gaps = list(dict.fromkeys((*conda_skipped(snapshot, hashed), *base)))
         else:
             continue
         if gaps:

@@ -10,14 +10,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
 from ..redact import redact_url
-from ..snapshot import CondaPackage, Snapshot
-from .hashing import HashedLock
-from .safety import check_snapshot
+from ..snapshot import CondaEnv, CondaPackage, Snapshot
+from ..version import __version__
+from .model import HashedLock, is_sha256
+from .safety import check_planned
 
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,7 +53,7 @@ def _lockable(pkg: CondaPackage) -> str | None:
     """Why a record cannot be locked, or None."""
     if not pkg.url or not pkg.url.startswith(("http://", "https://")):
         return "no download URL recorded"
-    if not ((pkg.md5 and _MD5.fullmatch(pkg.md5)) or (pkg.sha256 and _SHA256.fullmatch(pkg.sha256))):
+    if not ((pkg.md5 and _MD5.fullmatch(pkg.md5)) or (pkg.sha256 and is_sha256(pkg.sha256))):
         return "no md5/sha256 recorded"
     return None
 
@@ -64,20 +63,15 @@ def _q(value: str) -> str:
     return json.dumps(value, ensure_ascii=True)
 
 
-def render_conda(snapshot: Snapshot, pip_lock: HashedLock | None, *, command: str) -> CondaLock:
-    """conda-lock.yml v1 plus one ``conda-<platform>.lock`` @EXPLICIT file per platform.
+Entry = tuple[str, dict[str, Any]]  # (platform, the record as conda-lock.yml holds it)
 
-    The records are the snapshot's (url, md5, sha256): conda-lock's own ``--update`` path
-    reuses known records the same way (``BaseLockedDependency.to_fetch_action``). Pip
-    distributions in the env become ``manager: pip`` entries when their file URL is known.
-    """
-    check_snapshot(snapshot)
-    env = snapshot.conda
-    if env is None:
-        return CondaLock(files={}, skipped=())
+
+def _entries(env: CondaEnv, pip_lock: HashedLock | None
+             ) -> tuple[str, list[Entry], list[str], list[str]]:
+    """(the environment's platform, the entries, their channels, what is not locked and why)."""
     default = _env_platform(env.packages)
     skipped: list[str] = []
-    entries: list[tuple[str, dict[str, Any]]] = []
+    entries: list[Entry] = []
     channels: list[str] = []
     for pkg in sorted(env.packages, key=lambda p: p.name):
         why = _lockable(pkg)
@@ -102,6 +96,25 @@ def render_conda(snapshot: Snapshot, pip_lock: HashedLock | None, *, command: st
             continue
         entries.append((default, {"name": pin.name, "version": pin.version, "manager": "pip",
                                   "platform": default, "url": url, "hash": {"sha256": f.sha256}}))
+    return default, entries, channels, skipped
+
+
+def conda_skipped(snapshot: Snapshot, pip_lock: HashedLock | None) -> tuple[str, ...]:
+    """What conda-lock.yml leaves out, and why (render_conda's ``skipped``, without rendering)."""
+    return tuple(_entries(snapshot.conda, pip_lock)[3]) if snapshot.conda is not None else ()
+
+
+def render_conda(snapshot: Snapshot, pip_lock: HashedLock | None, *, command: str) -> CondaLock:
+    """conda-lock.yml v1 plus one ``conda-<platform>.lock`` @EXPLICIT file per platform.
+
+    The records are the snapshot's (url, md5, sha256): conda-lock's own ``--update`` path
+    reuses known records the same way (``BaseLockedDependency.to_fetch_action``). Pip
+    distributions in the env become ``manager: pip`` entries when their file URL is known.
+    """
+    check_planned(snapshot, pip_lock)
+    if snapshot.conda is None:
+        return CondaLock(files={}, skipped=())
+    default, entries, channels, skipped = _entries(snapshot.conda, pip_lock)
     platforms = sorted({p for p, _ in entries} or {default})
     content_hash = {
         p: hashlib.sha256(f"{snapshot.digest}:{p}".encode()).hexdigest() for p in platforms
@@ -147,7 +160,7 @@ def render_conda(snapshot: Snapshot, pip_lock: HashedLock | None, *, command: st
     return CondaLock(files=files, skipped=tuple(skipped))
 
 
-def _explicit(platform: str, entries: list[tuple[str, dict[str, Any]]], snapshot: Snapshot,
+def _explicit(platform: str, entries: list[Entry], snapshot: Snapshot,
               command: str) -> str:
     """The @EXPLICIT format conda-lock renders (url#md5); a sha256-only record is written as
     url#sha256:<hex>, which needs conda >= 24.9 (conda/conda#14048)."""
@@ -173,7 +186,8 @@ def _explicit(platform: str, entries: list[tuple[str, dict[str, Any]]], snapshot
 
 def validate_conda_lock(text: str) -> Any:
     """Load with conda-lock's own v1 pydantic models (needs the optional conda-lock package)."""
-    # Both untyped: conda-lock ships no py.typed, PyYAML's stubs are a separate package.
+    # Local imports: conda-lock (the lock extra) only validates what was written, in tests and
+    # on request. Both untyped: conda-lock ships no py.typed, PyYAML's stubs are separate.
     import yaml  # type: ignore[import-untyped]  # a conda-lock dependency
 
     with warnings.catch_warnings():

@@ -1,152 +1,39 @@
-"""The one hashing edge: each pin's sha256 from the index's Simple API, or from wheels
-downloaded (or built, with pip) into a wheelhouse."""
+"""The hashing edge: each pin's sha256 from the index's Simple API, or from a wheelhouse."""
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import re
-import shutil
 import sys
 import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import cast
 
-from packaging.tags import Tag
-from packaging.utils import (
-    InvalidWheelFilename,
-    canonicalize_name,
-    canonicalize_version,
-    parse_wheel_filename,
-)
-
-from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapError, HostError
-from ..host import LocalHost, RunResult
+from ..errors import BadInputError
 from ..progress import SILENT, Reporter, Transfer
-from ..redact import redact_text, redact_url
-from .index import (
-    Cancelled,
-    IndexClient,
-    IndexFile,
-    IndexUnreachable,
-    OffIndexRedirect,
-    Source,
-    Target,
-    choose,
-    source,
-    sources,
-    tag_ranks,
-    well_formed_sha256,
+from ..redact import redact_url
+from .build import (
+    add_build_tools,
+    build_reason,
+    build_wheel,
+    describe_build,
+    pip_env,
+    require_build_consent,
 )
-from .plan import TOOLS, LockPlan, Pin
-from .safety import is_safe_filename
+from .index import IndexClient, IndexUnreachable, OffIndexRedirect, Source, source, sources
+from .model import TOOLS, HashedLock, LockedFile, LockedPin, LockError, LockPlan, Pin, Unlockable
+from .pages import IndexFile, choose, well_formed_sha256
+from .safety import is_safe_filename, scrub
 from .settings import IndexSettings, is_trusted
+from .threads import each
+from .wheels import compatible, hash_many, scan_wheelhouse, target, target_tags, wheel_key
 
-PIP_TIMEOUT_S = 1800.0
 FAST_ANSWER_S = 0.02
-_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockedFile:
-    filename: str
-    sha256: str
-    size: int | None = None
-    # Where the index the lockfile names serves it; None for wheelhouse files and for files
-    # found through a mirror or find-links location (never written: machine-local).
-    url: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockedPin:
-    name: str
-    version: str
-    origin: str  # index | wheelhouse | built | direct
-    files: tuple[LockedFile, ...]
-    index: str | None = None  # the index the lockfile names for it, when not the primary
-    url: str | None = None  # direct URL requirement (name @ url)
-    via: str | None = None  # the mirror or find-links location it was found through (shown)
-    # What ``via`` is, in words a lockfile may hold (never the URL or path itself):
-    # "a find-links location of the pip configuration"; None when found where the lock says.
-    via_note: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Unlockable:
-    name: str
-    version: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HashedLock:
-    """A LockPlan with every pin's hashes, or the reason it could not be locked."""
-
-    plan: LockPlan
-    pins: tuple[LockedPin, ...]
-    unlockable: tuple[Unlockable, ...]
-    policy: str  # "wheelhouse" (every compatible wheel found there) | "index" (pip's choice)
-    # pip / setuptools / wheel that no source has: a warning, not a failure (a new venv brings
-    # its own installer); every other package missing is in ``unlockable``.
-    tools_missing: tuple[Unlockable, ...] = ()
-
-    def subset(self, names: Iterable[str]) -> HashedLock:
-        keep = set(names)
-        return replace(self, pins=tuple(p for p in self.pins if p.name in keep),
-                       unlockable=tuple(u for u in self.unlockable if u.name in keep),
-                       tools_missing=tuple(u for u in self.tools_missing if u.name in keep))
-
-
-class LockError(EnvsnapError):
-    """pip could not fetch or build what the lock needs."""
-
-
-class BuildRefused(BadInputError):
-    """A snapshot names sources this run would build on this machine, without consent."""
-
-    def __init__(self, pins: Sequence[Pin]) -> None:
-        self.pins = tuple(pins)
-        names = ", ".join(f"{p.name} {p.version}" for p in self.pins)
-        super().__init__(
-            f"not building {len(self.pins)} source(s) the snapshot names ({names}): building "
-            "runs the source's own code (its build backend) on this machine, and a snapshot is "
-            "someone else's data. Review them, then pass --allow-build (or set allow-build = "
-            "true in [tool.envsnap]); nothing was built, fetched or installed")
-
-
-def describe_build(pin: Pin) -> str:
-    """``payload 1.0: vcs git+https://host/repo@abc1234``: what would be built, and from where
-    (credentials redacted), for the list a refusal shows."""
-    where = redact_url(pin.build_from) if pin.build_from else "(location not recorded)"
-    return f"{pin.name} {pin.version}: {pin.source_kind or 'source'} {where}"
-
-
-def builds_needed(plan: LockPlan, wheelhouse: Path | None) -> tuple[Pin, ...]:
-    """The snapshot-named sources a wheelhouse run would build (or copy) on this machine:
-    every ``build`` pin whose wheel is not in ``wheelhouse`` yet (all of them without one)."""
-    builds = [p for p in plan.pins if p.kind == "build"]
-    if not builds or wheelhouse is None:
-        return tuple(builds)
-    tags = target_tags(plan)
-    have = {k for k, paths in scan_wheelhouse(wheelhouse).items()
-            if any(_compatible(p, tags) for p in paths)}
-    return tuple(p for p in builds if _key(p.name, p.version) not in have)
-
-
-def require_build_consent(plan: LockPlan, wheelhouse: Path | None, allow_build: bool) -> None:
-    """Raise BuildRefused (exit 2) before anything runs when this run would build a source
-    the snapshot names and the user did not pass --allow-build."""
-    if allow_build:
-        return
-    needed = builds_needed(plan, wheelhouse)
-    if needed:
-        raise BuildRefused(needed)
 
 
 ProgressFn = Callable[[str], None]  # kept for callers of the 0.1 API: Reporter.info's shape
@@ -192,123 +79,8 @@ def _settings(value: SettingsArg) -> IndexSettings:
 # pip (builds only), isolated from this machine's configuration except how it reaches indexes
 
 
-def pip_env(settings: IndexSettings | None = None, *, indexes: Sequence[Source] = (),
-            offline: bool = False) -> dict[str, str]:
-    """The environment pip runs in: every configuration file and PIP_* variable removed
-    (PIP_CONFIG_FILE=os.devnull skips every file; --isolated alone still reads the global
-    one), then only how to reach indexes put back from ``settings`` (index URLs with their
-    credentials go through the environment, never the command line others can read)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env.update({"PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-                "PIP_NO_INPUT": "1"})
-    if settings is None or offline:
-        return env
-    urls = [_with_auth(s) for s in indexes if s.kind == "index"]
-    links = [_with_auth(s) for s in indexes if s.kind == "links"]
-    if urls:
-        env["PIP_INDEX_URL"] = urls[0]
-        if urls[1:]:
-            env["PIP_EXTRA_INDEX_URL"] = " ".join(urls[1:])
-    else:
-        env["PIP_NO_INDEX"] = "1"
-    if links:
-        env["PIP_FIND_LINKS"] = " ".join(links)
-    for var, value in (("PIP_CERT", settings.cert), ("PIP_CLIENT_CERT", settings.client_cert),
-                       ("PIP_PROXY", settings.proxy)):
-        if value:
-            env[var] = value
-    if settings.trusted_hosts:
-        env["PIP_TRUSTED_HOST"] = " ".join(settings.trusted_hosts)
-    return env
-
-
-def _with_auth(src: Source) -> str:
-    if src.auth is None or "://" not in src.url:
-        return src.url
-    user, password = (urllib.parse.quote(x, safe="") for x in src.auth)
-    scheme, rest = src.url.split("://", 1)
-    return f"{scheme}://{user}:{password}@{rest}"
-
-
-def _run_pip(pip: Sequence[str], args: Sequence[str], env: Mapping[str, str]) -> RunResult:
-    # The Host seam runs it (timeout, named outcomes); this edge only says what a failure means.
-    try:
-        return LocalHost(environ=env).run([*pip, "--isolated", *args], timeout=PIP_TIMEOUT_S)
-    except CommandNotFound:
-        raise LockError(f"cannot run pip ({pip[0]} not found)") from None
-    except CommandTimeout:
-        raise LockError(f"pip ran past {PIP_TIMEOUT_S:.0f}s: {' '.join(args[:2])}") from None
-    except HostError as exc:
-        raise LockError(f"cannot run pip ({exc})") from None
-
-
-# An absolute path of this machine inside pip's message (not the path part of a URL).
-_ABS_PATH = re.compile(r"(?<![\w:/.])/[^\s'\"]+")
-
-
-def scrub(text: str) -> str:
-    """One line, credentials redacted, this machine's absolute paths hidden: safe to write."""
-    return _ABS_PATH.sub("<path>", redact_text(" ".join(text.split())))
-
-
-def _last_error(proc: RunResult) -> str:
-    lines = [ln.strip() for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("ERROR")]
-    return scrub((errors or lines or [f"pip exited {proc.returncode}"])[-1])
-
-
-def target(plan: LockPlan) -> Target:
-    """The snapshot's interpreter and the wheel tags it accepts, best first."""
-    return Target(python_version=plan.python_version,
-                  ranks=tag_ranks(plan.python_version, plan.abi, plan.platforms,
-                                  plan.implementation) if plan.python_version else {})
-
-
-def target_tags(plan: LockPlan) -> frozenset[Tag]:
-    """Every wheel tag the snapshot's interpreter accepts (order irrelevant here)."""
-    return frozenset(target(plan).ranks)
-
-
 # ---------------------------------------------------------------------------------------------
 # hashing
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _key(name: str, version: str) -> tuple[str, str]:
-    return canonicalize_name(name), canonicalize_version(version, strip_trailing_zero=False)
-
-
-def scan_wheelhouse(directory: Path) -> dict[tuple[str, str], list[Path]]:
-    found: dict[tuple[str, str], list[Path]] = {}
-    for entry in sorted(directory.iterdir()) if directory.is_dir() else ():
-        if not entry.name.endswith(".whl") or not entry.is_file():
-            continue
-        try:
-            name, version, _build, _tags = parse_wheel_filename(entry.name)
-        except InvalidWheelFilename:
-            continue
-        found.setdefault(_key(name, str(version)), []).append(entry)
-    return found
-
-
-def _compatible(path: Path, tags: frozenset[Tag]) -> bool:
-    if not tags:
-        return True
-    return bool(parse_wheel_filename(path.name)[3] & tags)
-
-
-def _hash_many(paths: Sequence[Path]) -> dict[Path, str]:
-    # hashlib releases the GIL on large buffers, so threads overlap reading and hashing.
-    digests = each(sha256_file, paths, workers=min(8, (os.cpu_count() or 2) + 2),
-                   name="envsnap-hash", cancel=threading.Event())
-    return dict(zip(paths, digests, strict=True))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,68 +185,6 @@ def _describe_target(plan: LockPlan) -> str:
     shown = ", ".join(plats[:3]) + (", ..." if len(plats) > 3 else "")
     return f"Python {plan.python_minor or '?'}" + (f", {plan.abi}" if plan.abi else "") + (
         f", {shown}" if shown else "")
-
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def each(fn: Callable[[T], R], items: Sequence[T], *, workers: int, name: str,
-         cancel: threading.Event) -> list[R]:
-    """``fn`` over ``items`` on up to ``workers`` daemon threads, results in order. The first
-    failure stops the rest (``cancel`` is set; running ones stop at their next chunk) and is
-    raised. Ctrl-C in the caller sets ``cancel`` and returns at once: daemon threads never
-    hold the interpreter's exit the way a ThreadPoolExecutor's joined workers do."""
-    results: list[R | None] = [None] * len(items)
-    errors: list[BaseException] = []
-    todo = iter(enumerate(items))
-    lock = threading.Lock()
-    done = threading.Event()
-    left = [len(items)]
-
-    def work() -> None:
-        while not cancel.is_set():
-            with lock:
-                nxt = next(todo, None)
-            if nxt is None:
-                return
-            i, item = nxt
-            try:
-                results[i] = fn(item)
-            except BaseException as exc:  # handed to the caller
-                with lock:
-                    errors.append(exc)
-                cancel.set()
-            finally:
-                with lock:
-                    left[0] -= 1
-                    if left[0] == 0:
-                        done.set()
-
-    if not items:
-        return []
-    threads = [threading.Thread(target=work, name=f"{name}-{n}", daemon=True)
-               for n in range(max(1, min(workers, len(items))))]
-    for t in threads:
-        t.start()
-    try:
-        # The first failure is raised at once: the others stop at their next chunk (a
-        # download's partial file is removed by its own thread).
-        while not done.wait(0.05):
-            with lock:
-                real = [e for e in errors if not isinstance(e, Cancelled)]
-            if real or (cancel.is_set() and not any(t.is_alive() for t in threads)):
-                break
-    except BaseException:
-        cancel.set()
-        raise
-    with lock:
-        real = [e for e in errors if not isinstance(e, Cancelled)]
-        if real or errors:
-            raise (real or errors)[0]
-    if not done.is_set():
-        raise Cancelled
-    return cast(list[R], results)
 
 
 def locate(plan: LockPlan, pins: Sequence[Pin], client: IndexClient, *,
@@ -648,14 +358,6 @@ def hash_from_index(plan: LockPlan, *, settings: SettingsArg = None,
                       tools_missing=tools)
 
 
-BUILD_REASON = ("built from its source, which runs the source's code: envsnap builds a "
-                "snapshot's sources only with --allow-build, into a wheelhouse")
-
-
-def build_reason(pin: Pin) -> str:
-    return f"a {pin.source_kind or 'source'} install: {BUILD_REASON}"
-
-
 def _direct(pin: Pin) -> LockedPin:
     assert pin.url and pin.sha256
     name = urllib.parse.unquote(urllib.parse.urlsplit(pin.url).path.rsplit("/", 1)[-1])
@@ -720,110 +422,6 @@ def _download_direct(client: IndexClient, pin: Pin, dest: Path, reporter: Report
     return None
 
 
-def _local_source(source_ref: str) -> Path | None:
-    """What a build source names on this machine: a plain path, or the repository of a
-    ``git+file:///repo@commit`` URL; None for a source fetched over the network."""
-    if "://" not in source_ref and "+" not in source_ref.split("/")[0]:
-        return Path(source_ref)
-    scheme, _, rest = source_ref.partition("://")
-    if not scheme.endswith("+file"):
-        return None
-    path = urllib.parse.unquote(urllib.parse.urlsplit(f"file://{rest}").path)
-    return Path(path.rsplit("@", 1)[0])  # the plan always appends @<commit>
-
-
-def build_requirements(project: Path) -> list[str]:
-    """What a PEP 517 build of ``project`` installs first: ``[build-system] requires`` (PEP 518;
-    ``setuptools>=40.8.0`` without one), plus ``wheel`` for setuptools, whose
-    get_requires_for_build_wheel asks for it before setuptools 70.1."""
-    from ..io import parse_toml
-
-    requires: list[str] = ["setuptools>=40.8.0"]
-    backend = "setuptools.build_meta:__legacy__"
-    try:
-        data = parse_toml((project / "pyproject.toml").read_text("utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        data = {}
-    system = data.get("build-system")
-    if isinstance(system, Mapping):
-        reqs = system.get("requires")
-        if isinstance(reqs, list) and all(isinstance(r, str) for r in reqs):
-            requires = list(reqs)
-        if isinstance(system.get("build-backend"), str):
-            backend = system["build-backend"]
-    if backend.startswith("setuptools") and not any(
-            canonicalize_name(re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0]) == "wheel"
-            for r in requires):
-        requires.append("wheel")
-    return requires
-
-
-_MISSING = re.compile(r"No matching distribution found for ([^\s(]+)")
-
-
-def _build(pin: Pin, dest: Path, pip: Sequence[str], *, env: Mapping[str, str],
-           offline: bool) -> str | None:
-    """Build a wheel for an editable / local / VCS dist into dest; the error text on failure.
-
-    The build backend comes from the wheelhouse (``--find-links``) or the indexes this machine
-    reaches, never from the rest of this machine's pip configuration; ``offline``: from the
-    wheelhouse only.
-    """
-    source_ref = pin.build_from
-    if source_ref is None:
-        return "its source location was not recorded"
-    if source_ref.startswith(("$", "~")):
-        return f"its source was recorded anonymised ({source_ref.split('/')[0]}/...)"
-    local = _local_source(source_ref)
-    if local is not None and not local.exists():
-        what = "directory" if local.suffix not in (".whl", ".zip", ".gz") else "file"
-        return f"its source {what} is not on this machine"
-    if local is not None and local.suffix == ".whl" and "://" not in source_ref:
-        shutil.copy2(local, dest / local.name)
-        return None
-    if local is None and offline:
-        return "its source is fetched over the network: lock without --offline to build it"
-    before = set(scan_wheelhouse(dest))
-    where = ["--no-index"] if offline else []
-    proc = _run_pip(pip, ["wheel", "--no-deps", "--wheel-dir", str(dest), "--find-links",
-                          str(dest), *where, source_ref], env)
-    if proc.returncode != 0:
-        missing = _MISSING.search(proc.stderr + proc.stdout)
-        if missing and offline:
-            need = missing.group(1)
-            return (f"its build needs {need} (a PEP 517 build requirement), which is not in the "
-                    f"wheelhouse: lock once without --offline (that adds the build tools) or "
-                    f"'pip download {need} -d WHEELHOUSE'")
-        return f"pip wheel failed: {_last_error(proc)}"
-    after = set(scan_wheelhouse(dest))
-    if _key(pin.name, pin.version) in after:
-        return None
-    # The source changed since the capture: its wheel is not the version that was installed.
-    name = canonicalize_name(pin.name)
-    built = sorted(v for n, v in after - before if n == name)
-    if built:
-        return f"its source now builds version {', '.join(built)}, not the captured {pin.version}"
-    return f"pip wheel built no {pin.name} {pin.version} wheel from its source"
-
-
-def _add_build_tools(builds: Sequence[Pin], dest: Path, pip: Sequence[str],
-                     env: Mapping[str, str], reporter: Reporter) -> None:
-    """Put what the local sources' PEP 517 builds need into the wheelhouse, so a later
-    ``--offline`` lock or image build can build them with no index."""
-    wanted: list[str] = []
-    for pin in builds:
-        local = _local_source(pin.build_from or "")
-        if local is not None and local.is_dir():
-            wanted += [r for r in build_requirements(local) if r not in wanted]
-    if not wanted:
-        return
-    reporter.info(f"adding the build requirements {', '.join(wanted)} to the wheelhouse")
-    proc = _run_pip(pip, ["download", "--only-binary=:all:", "--dest", str(dest), *wanted], env)
-    if proc.returncode != 0:
-        reporter.info(f"could not add the build requirements: {_last_error(proc)} (an "
-                      "--offline build from this wheelhouse may miss them)")
-
-
 def hash_from_wheelhouse(plan: LockPlan, wheelhouse: Path, *, pip: Sequence[str] | None = None,
                          progress: Reporter | ProgressFn | None = None, offline: bool = False,
                          settings: SettingsArg = None, client: IndexClient | None = None,
@@ -841,11 +439,11 @@ def hash_from_wheelhouse(plan: LockPlan, wheelhouse: Path, *, pip: Sequence[str]
     tags = target_tags(plan)
 
     def present() -> dict[tuple[str, str], list[Path]]:
-        return {k: [p for p in v if _compatible(p, tags)]
+        return {k: [p for p in v if compatible(p, tags)]
                 for k, v in scan_wheelhouse(wheelhouse).items()}
 
     have = present()
-    missing = [p for p in plan.pins if not have.get(_key(p.name, p.version))]
+    missing = [p for p in plan.pins if not have.get(wheel_key(p.name, p.version))]
     reasons: dict[str, str] = {}
     absent: set[str] = set()
     if missing:
@@ -865,11 +463,11 @@ def hash_from_wheelhouse(plan: LockPlan, wheelhouse: Path, *, pip: Sequence[str]
                                route=route, cancel=cancel)
             env = pip_env(resolved, indexes=route.base, offline=offline)
             if builds and not offline:
-                _add_build_tools(builds, wheelhouse, pip, env, reporter)
+                add_build_tools(builds, wheelhouse, pip, env, reporter)
             for pin in builds:
                 reporter.info(f"building a wheel for {pin.name} {pin.version} from its "
                               f"{describe_build(pin).split(': ', 1)[1]} (--allow-build)")
-                error = _build(pin, wheelhouse, pip, env=env, offline=offline)
+                error = build_wheel(pin, wheelhouse, pip, env=env, offline=offline)
                 if error:
                     reasons[pin.name] = error
         finally:
@@ -877,13 +475,13 @@ def hash_from_wheelhouse(plan: LockPlan, wheelhouse: Path, *, pip: Sequence[str]
             if owned and client is not None:
                 client.close()
         have = present()
-    files = sorted({f for pin in plan.pins for f in have.get(_key(pin.name, pin.version), ())})
+    files = sorted({f for pin in plan.pins for f in have.get(wheel_key(pin.name, pin.version), ())})
     reporter.info(f"hashing {len(files)} wheel(s)")
-    digests = _hash_many(files)
+    digests = hash_many(files)
     pins: list[LockedPin] = []
     unlockable: list[Unlockable] = []
     for pin in plan.pins:
-        found = have.get(_key(pin.name, pin.version))
+        found = have.get(wheel_key(pin.name, pin.version))
         if not found:
             why = reasons.get(pin.name) or (
                 "not in the wheelhouse" + (" (offline)" if offline else ""))

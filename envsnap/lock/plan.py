@@ -3,64 +3,15 @@
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 from packaging.utils import canonicalize_name
 
 from .. import rules
 from ..redact import REDACTED
 from ..snapshot import Package, Snapshot
+from .model import PYPI_SIMPLE, LockPlan, Pin
 from .safety import check_snapshot
-
-PYPI_SIMPLE = "https://pypi.org/simple"
-
-# Installer tooling goes first: pip-tools learnt to include it (--allow-unsafe, PR #814) and a
-# venv's ensurepip copies differ from the snapshot's.
-TOOLS = ("pip", "setuptools", "wheel")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Pin:
-    """One distribution to lock.
-
-    kind: ``index`` (name==version from an index or a wheelhouse), ``direct`` (a remote archive
-    whose PEP 610 hash is known), ``build`` (editable / local directory / VCS / local archive /
-    remote archive without a hash: only a wheelhouse can hold it, and only --allow-build
-    builds it).
-    """
-
-    name: str
-    version: str
-    kind: str
-    index: str | None = None  # extra index serving a local-label version
-    url: str | None = None  # direct: the archive URL (already redacted by capture)
-    sha256: str | None = None  # direct: PEP 610 archive hash
-    build_from: str | None = None  # build: local path or VCS URL; used by the hashing edge only
-    source_kind: str | None = None  # build: the snapshot's source kind (vcs, url, directory ...)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockPlan:
-    python_version: str  # "3.11.7"
-    abi: str | None  # "cp311"
-    platforms: tuple[str, ...]  # wheel platform tags seen in the environment
-    index_url: str
-    extra_index_urls: tuple[str, ...]
-    pins: tuple[Pin, ...]
-    conda_owned: tuple[str, ...] = ()  # dists a conda record owns: locked by the conda lock
-    implementation: str = "cpython"
-    # name -> the WHEEL tags of the wheel the snapshot's environment installed: the file to
-    # lock is the one built with them, when the index lists it.
-    installed_tags: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    # The http(s) indexes the snapshot records (PyPI aside): someone else's configuration,
-    # shown and never contacted unless the user passes --use-snapshot-indexes.
-    snapshot_indexes: tuple[str, ...] = ()
-    use_snapshot_indexes: bool = False
-
-    @property
-    def python_minor(self) -> str:
-        return rules.major_minor(self.python_version) or ""
 
 
 def _usable_index(url: str) -> bool:
@@ -171,7 +122,8 @@ def plan(snapshot: Snapshot, *, index_url: str | None = None,
     py = snapshot.python
     if py is None:
         return LockPlan(python_version="", abi=None, platforms=(),
-                        index_url=index_url or PYPI_SIMPLE, extra_index_urls=(), pins=())
+                        index_url=index_url or PYPI_SIMPLE, extra_index_urls=(), pins=(),
+                        snapshot=snapshot)
     recorded = tuple(dict.fromkeys(u.rstrip("/") for u in py.indexes if _usable_index(u)
                                    and u.rstrip("/") != PYPI_SIMPLE))
     trusted = recorded if use_snapshot_indexes else ()
@@ -202,4 +154,5 @@ def plan(snapshot: Snapshot, *, index_url: str | None = None,
         installed_tags={canonicalize_name(p.name): tuple(p.tags) for p in py.packages if p.tags},
         snapshot_indexes=recorded,
         use_snapshot_indexes=use_snapshot_indexes,
+        snapshot=snapshot,
     )

@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from packaging.pylock import Pylock, PylockValidationError
 
-from .. import __version__
+from .. import tomlreader
 from ..errors import EnvsnapError
 from ..text import printable
-from .hashing import HashedLock, Unlockable
+from ..version import __version__
+from .model import HashedLock, Unlockable
 from .requirements import not_locked_note, tools_note
 from .safety import check_lock
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]  # 3.10 only
 
 LOCK_VERSION = "1.0"  # https://packaging.python.org/en/latest/specifications/pylock-toml/
 
@@ -113,9 +108,9 @@ def render_pylock(lock: HashedLock, *, digest: str, command: str,
 
 
 def validate_pylock(text: str) -> Pylock:
-    """Parse with tomllib and validate with ``packaging.pylock.Pylock.from_dict``."""
+    """Parse with tomllib (tomlreader) and validate with ``packaging.pylock.Pylock.from_dict``."""
     try:
-        return Pylock.from_dict(tomllib.loads(text))
-    except (PylockValidationError, tomllib.TOMLDecodeError) as exc:
+        return Pylock.from_dict(tomlreader.loads(text))
+    except (PylockValidationError, ValueError) as exc:  # TOMLDecodeError is a ValueError
         # Our own output failing the spec is a bug, not bad input.
         raise EnvsnapError(f"internal error: pylock.toml does not validate: {exc}") from exc

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .. import __version__
 from ..resources import template_text
 from ..text import printable
-from .hashing import HashedLock
+from ..version import __version__
+from .model import HashedLock
 from .safety import check_lock
 
 POLICY_TEXT = {

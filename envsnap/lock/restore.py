@@ -16,19 +16,15 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from .. import rules
+from ..capturing import capture
 from ..errors import BadInputError, CommandNotFound, CommandTimeout, EnvsnapError, HostError
 from ..host import LocalHost, RunResult
 from ..progress import SILENT, Reporter
 from ..snapshot import Package, PythonEnv, Snapshot
-from .hashing import (
-    HashedLock,
-    SettingsArg,
-    hash_from_wheelhouse,
-    pip_env,
-    require_build_consent,
-    scrub,
-)
-from .plan import plan
+from .build import pip_env, require_build_consent
+from .hashing import SettingsArg, hash_from_wheelhouse
+from .model import HashedLock, LockPlan
+from .safety import scrub
 
 INSTALL_TIMEOUT_S = 3600.0
 PROBE_TIMEOUT_S = 30.0
@@ -306,21 +302,19 @@ CaptureFn = Callable[[str], Snapshot]
 
 
 def _capture(python: str) -> Snapshot:
-    from ..capturing import capture
-
     # The venv as it is: PYTHONPATH and friends of this shell would add packages it lacks.
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE")}
     return capture(python=python, only={"python"}, host=LocalHost(environ=env))
 
 
-def restore(snapshot: Snapshot, venv: Path, *, python: str | None = None,
+def restore(lock_plan: LockPlan, venv: Path, *, python: str | None = None,
             wheelhouse: Path | None = None, offline: bool = False, settings: SettingsArg = None,
             installer: str = "auto", keep_on_drift: bool = False,
             progress: Reporter = SILENT, capture: CaptureFn = _capture,
-            index_url: str | None = None, extra_index_urls: Sequence[str] = (),
-            use_snapshot_indexes: bool = False, allow_build: bool = False) -> RestoreResult:
-    """Create ``venv`` with the snapshot's Python, install its hashed lock with
+            allow_build: bool = False) -> RestoreResult:
+    """Create ``venv`` with the Python of the snapshot ``lock_plan`` was made from
+    (lock.plan(), which checked it), install its hashed lock with
     ``--require-hashes --no-deps`` (uv when installed, else pip), capture it and compare.
 
     The wheels come from ``wheelhouse`` (downloaded, or built there first with
@@ -331,7 +325,9 @@ def restore(snapshot: Snapshot, venv: Path, *, python: str | None = None,
     """
     if installer not in INSTALLERS:
         raise BadInputError(f"--installer {installer}: choose from {', '.join(INSTALLERS)}")
-    py = snapshot.python
+    if lock_plan.snapshot is None:
+        raise ValueError("restore needs the plan lock.plan() made (it holds the snapshot)")
+    py = lock_plan.snapshot.python
     if py is None:
         raise BadInputError("the snapshot has no Python environment to restore")
     if not _empty_or_absent(venv):
@@ -339,8 +335,6 @@ def restore(snapshot: Snapshot, venv: Path, *, python: str | None = None,
                             "an existing environment)")
     if offline and wheelhouse is None:
         raise BadInputError("--offline needs --wheelhouse DIR holding every wheel")
-    lock_plan = plan(snapshot, index_url=index_url, extra_index_urls=extra_index_urls,
-                     use_snapshot_indexes=use_snapshot_indexes)
     require_build_consent(lock_plan, wheelhouse, allow_build)
     uv = find_uv() if installer in ("auto", "uv") else None
     if installer == "uv" and uv is None:

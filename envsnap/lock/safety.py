@@ -15,10 +15,12 @@ from packaging.utils import (
 
 from .. import rules
 from ..errors import BadInputError
+from ..redact import redact_text
 from ..snapshot import Snapshot, is_safe_name, is_safe_version, validate
+from .model import is_sha256
 
 if TYPE_CHECKING:
-    from .hashing import HashedLock
+    from .model import HashedLock
 
 # Environment values and labels end up inside Dockerfile ENV/LABEL instructions. The model
 # already refuses control characters; here we also refuse every character a shell or the
@@ -51,6 +53,13 @@ def check_labels(labels: Mapping[str, str]) -> None:
                 "the key is not shown)"
             )
         check_value(value, f"label {key}")
+
+
+def check_planned(snapshot: Snapshot, lock: HashedLock | None) -> None:
+    """check_snapshot, unless ``lock`` was planned from this very snapshot: plan() checked it
+    (a snapshot is immutable), and each command checks once."""
+    if lock is None or lock.plan.snapshot is not snapshot:
+        check_snapshot(snapshot)
 
 
 def check_snapshot(snapshot: Snapshot) -> None:
@@ -96,7 +105,6 @@ def check_snapshot(snapshot: Snapshot) -> None:
             check_value(fw.cuda, f"frameworks.{fw.name}.cuda")
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 # Wheel and sdist file names (PEP 427, PEP 625): no path separators, spaces or quotes.
 _FILENAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]{0,254}")
 
@@ -135,10 +143,19 @@ def check_lock(lock: HashedLock) -> None:
                 raise BadInputError(f"refusing a URL for {pin.name} in a lockfile (spaces, "
                                     "quotes and shell characters are not allowed; not shown)")
         for f in pin.files:
-            if not _SHA256.fullmatch(f.sha256):
+            if not is_sha256(f.sha256):
                 raise BadInputError(f"refusing a hash for {pin.name}: not a SHA-256 (not shown)")
             # The file name of a direct URL (`main.zip` of a git host's archive) need not be
             # a wheel or sdist name; it is never a path here, only a comment and a key.
             if not _FILENAME.fullmatch(f.filename):
                 raise BadInputError(f"refusing a file name for {pin.name} in a lockfile (not "
                                     "shown)")
+
+
+# An absolute path of this machine inside pip's message (not the path part of a URL).
+_ABS_PATH = re.compile(r"(?<![\w:/.])/[^\s'\"]+")
+
+
+def scrub(text: str) -> str:
+    """One line, credentials redacted, this machine's absolute paths hidden: safe to write."""
+    return _ABS_PATH.sub("<path>", redact_text(" ".join(text.split())))

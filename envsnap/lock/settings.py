@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .. import tomlreader
 from ..errors import BadInputError, CommandNotFound, CommandTimeout, HostError
 from ..host import LocalHost, RunResult
 from ..redact import redact_url
@@ -275,12 +276,10 @@ def uv_settings(tables: Sequence[Mapping[str, Any]], environ: Mapping[str, str])
 
 
 def read_uv_tables(environ: Mapping[str, str], cwd: Path) -> list[Mapping[str, Any]]:
-    from ..io import parse_toml
-
     tables: list[Mapping[str, Any]] = []
     for path in uv_config_files(environ, cwd):
         try:
-            tables.append(_uv_table(path, parse_toml(path.read_text("utf-8"))))
+            tables.append(_uv_table(path, tomlreader.loads(path.read_text("utf-8"))))
         except (OSError, ValueError, UnicodeDecodeError):
             continue  # uv itself would refuse it; it configures nothing for us
     return tables

@@ -13,7 +13,7 @@ from envsnap.image import choose_base, render
 from envsnap.image.context import context_tar
 from envsnap.image.engine import Engine
 from envsnap.lock import plan
-from envsnap.lock.hashing import HashedLock
+from envsnap.lock.model import HashedLock
 from envsnap.snapshot import PythonEnv, Snapshot
 
 HEADER = 'schema = 1\n[python]\nversion = "3.11.7"\nimplementation = "cpython"\n'

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from envsnap.lock.index import ACCEPT, IndexClient, IndexFile, parse_html_page, source
+from envsnap.lock.index import ACCEPT, IndexClient, source
+from envsnap.lock.pages import IndexFile, parse_html_page
 from envsnap.lock.settings import IndexSettings
 
 

@@ -21,7 +21,7 @@ import pytest
 from envsnap.cli import Console, main
 from envsnap.errors import BadInputError, EnvsnapError
 from envsnap.integrations import mlflow as envsnap_mlflow
-from envsnap.io import dump, dumps, load
+from envsnap.io import dump, dumps
 from envsnap.snapshot import Framework, Package, PythonEnv, Snapshot
 from envsnap.testing import gpu_fixture_host
 
@@ -153,7 +153,7 @@ def test_missing_extra_and_bad_uris_are_bad_input(monkeypatch: pytest.MonkeyPatc
     assert code == 2 and "expected runs:/<run_id>[/path], models:/<name>/<version>" in err
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if the extra were not installed
     with pytest.raises(BadInputError, match=r"needs the mlflow extra .*pip install 'envsnap\[mlflow\]'"):
-        load("runs:/0123")
+        envsnap_mlflow.load_uri("runs:/0123")
     code, _, err = _run(["diff", "runs:/a", "runs:/b"])
     assert code == 2 and err.count("\n") == 1 and "envsnap[mlflow]" in err
 
@@ -198,7 +198,8 @@ def test_log_snapshot_captures_now_and_needs_a_run(tracking_uri: str) -> None:
     assert logged.project is None and "project" not in logged.probes  # MLflow records git itself
     tags = MlflowClient().get_run(run.info.run_id).data.tags
     assert tags["envsnap.python"] == platform.python_version()
-    assert tags["envsnap.digest"] == logged.digest == load(f"runs:/{run.info.run_id}").digest
+    read_back = envsnap_mlflow.load_uri(f"runs:/{run.info.run_id}")
+    assert tags["envsnap.digest"] == logged.digest == read_back.digest
 
 
 @pytest.mark.slow
@@ -256,8 +257,8 @@ def test_diff_of_two_runs_is_the_diff_of_their_files(tracking_uri: str, tmp_path
     code, out, _ = _run(["show", a_uri])
     assert code == 0 and "NVIDIA H100 80GB HBM3" in out
     # an explicit artifact path
-    assert load(f"{a_uri}/envsnap/envsnap.toml") == good
-    assert load(f"{a_uri}/") == good
+    assert envsnap_mlflow.load_uri(f"{a_uri}/envsnap/envsnap.toml") == good
+    assert envsnap_mlflow.load_uri(f"{a_uri}/") == good
 
 
 @pytest.mark.slow
@@ -274,9 +275,9 @@ def test_models_uri_finds_the_snapshot_of_the_model_or_of_its_run(tracking_uri: 
     tags = client.get_logged_model(model.model_id).tags
     assert tags["envsnap.digest"] == with_model.digest
     version = mlflow.register_model(f"models:/{model.model_id}", "envsnap-clf")
-    assert load(f"models:/envsnap-clf/{version.version}") == with_model
+    assert envsnap_mlflow.load_uri(f"models:/envsnap-clf/{version.version}") == with_model
     client.set_registered_model_alias("envsnap-clf", "champion", version.version)
-    assert load("models:/envsnap-clf@champion") == with_model
+    assert envsnap_mlflow.load_uri("models:/envsnap-clf@champion") == with_model
 
     # Logged with the training run only: found through the run that produced the version.
     in_run = _h100("2.7.1+cu126", "12.6")
@@ -285,7 +286,7 @@ def test_models_uri_finds_the_snapshot_of_the_model_or_of_its_run(tracking_uri: 
         other = mlflow.initialize_logged_model(name="clf2")
         mlflow.finalize_logged_model(other.model_id, "READY")
     v2 = mlflow.register_model(f"models:/{other.model_id}", "envsnap-clf2")
-    assert load(f"models:/envsnap-clf2/{v2.version}") == in_run
+    assert envsnap_mlflow.load_uri(f"models:/envsnap-clf2/{v2.version}") == in_run
 
     # Nothing logged anywhere: one line saying where it looked.
     with mlflow.start_run():

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
+
+import pytest
 
 import envsnap
 
@@ -27,3 +30,28 @@ def test_round_trip_through_the_public_api(tmp_path) -> None:  # type: ignore[no
     envsnap.dump(snap, path)
     assert envsnap.load(path) == snap
     assert envsnap.diff(snap, envsnap.load(path)).changes == ()
+
+
+def test_the_version_has_one_copy() -> None:
+    # pyproject.toml reads it from envsnap/version.py: the installed metadata, the package and
+    # the lockfile headers all say the same.
+    from importlib.metadata import version
+
+    from envsnap.version import __version__
+
+    assert envsnap.__version__ == __version__ == version("envsnap")
+
+
+def test_the_library_reads_files_and_the_command_line_resolves_mlflow_uris(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from envsnap.cli import _input
+    from envsnap.errors import BadInputError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BadInputError, match=r"^runs:/0123: no such file$"):
+        envsnap.load("runs:/0123")  # a file name like any other: no tracking server is asked
+    asked: list[str] = []
+    monkeypatch.setattr("envsnap.integrations.mlflow.load_uri", asked.append)
+    _input.read("runs:/0123")
+    _input.read("models:/clf@champion")
+    assert asked == ["runs:/0123", "models:/clf@champion"]

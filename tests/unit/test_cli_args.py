@@ -60,9 +60,9 @@ def test_a_command_keeps_its_own_verbose(capsys: pytest.CaptureFixture[str]) -> 
 def _pyproject_extras() -> dict[str, list[str]]:
     from pathlib import Path
 
-    from envsnap.io import parse_toml
+    from envsnap.tomlreader import loads
 
-    data = parse_toml((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    data = loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     return dict(data["project"]["optional-dependencies"])
 
 

@@ -9,7 +9,7 @@ import pytest
 from envsnap.errors import BadInputError
 from envsnap.image import choose_base, portable_snapshot, render
 from envsnap.lock import LockedFile, LockedPin, plan
-from envsnap.lock.hashing import HashedLock
+from envsnap.lock.model import HashedLock
 from envsnap.snapshot import Framework, Package, PythonEnv, Snapshot, Source
 
 H = "d" * 64

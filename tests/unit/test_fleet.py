@@ -18,10 +18,11 @@ from hypothesis import strategies as st
 from strategies import valid_snapshots
 
 from envsnap import io as snapio
+from envsnap import pool
 from envsnap.cli import Console, main
 from envsnap.drift import Change
 from envsnap.errors import SnapshotFormatError
-from envsnap.fleet import Tally, cluster_rule_of, fleet_report, majority_report
+from envsnap.fleet import SAMPLE, Tally, cluster_rule_of, fleet_report, majority_report
 from envsnap.snapshot import (
     GPU,
     Framework,
@@ -199,7 +200,7 @@ def test_baseline_in_the_directory_is_not_compared_with_itself(tmp_path: Path) -
 
 def test_worker_processes_give_the_same_report_as_one_process(tmp_path: Path) -> None:
     """Above PARALLEL_FROM files the nodes are read in worker processes."""
-    count = snapio.PARALLEL_FROM + 12
+    count = pool.PARALLEL_FROM + 12
     snaps = [node(i, nccl="2.21.5" if i % 9 == 4 else "2.27.5",
                   ifname="eth9" if i % 17 == 3 else "eth0") for i in range(count)]
     write_fleet(tmp_path / "snaps", snaps)
@@ -216,7 +217,7 @@ def test_worker_processes_give_the_same_report_as_one_process(tmp_path: Path) ->
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_bad_node_is_named_in_one_line_exit_2(tmp_path: Path, jobs: str) -> None:
-    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM + 2)])
+    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(pool.PARALLEL_FROM + 2)])
     Path(paths[30]).write_text("schema = 2\n[python]\nversion = 3\n")
     rc, out, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", jobs,
                            "--baseline", paths[0])
@@ -227,7 +228,7 @@ def test_a_bad_node_is_named_in_one_line_exit_2(tmp_path: Path, jobs: str) -> No
 def test_edited_node_warnings_come_back_from_the_workers_once(tmp_path: Path) -> None:
     """gpu-008 is not among the nodes sampled in this process (every 7th of 50): its warning
     can only come from a worker; gpu-007 is sampled and read again by a worker: one warning."""
-    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM + 2)])
+    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(pool.PARALLEL_FROM + 2)])
     for i in (7, 8):
         text = Path(paths[i]).read_text().replace("NCCL_IB_DISABLE = '0'", "NCCL_IB_DISABLE = '1'")
         Path(paths[i]).write_text(text)
@@ -239,8 +240,6 @@ def test_edited_node_warnings_come_back_from_the_workers_once(tmp_path: Path) ->
 
 
 def test_the_worker_pool_really_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from envsnap import pool
-
     started: list[int] = []
     real = pool.imap_chunks
 
@@ -249,7 +248,8 @@ def test_the_worker_pool_really_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
         return real(context, jobs, *args)
 
     monkeypatch.setattr(pool, "imap_chunks", counting)
-    write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM)])
+    # The sampled nodes are read once, in this process; the pool reads the others.
+    write_fleet(tmp_path / "snaps", [node(i) for i in range(pool.PARALLEL_FROM + SAMPLE)])
     rc, _, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", "2")
     assert rc == 0 and started == [2], err
     rc, _, err = envsnap("fleet", "report", str(tmp_path / "snaps"), "--jobs", "1")
@@ -261,9 +261,9 @@ def _die(snapshot: Snapshot) -> None:
 
 
 def test_a_worker_that_dies_is_a_one_line_error(tmp_path: Path) -> None:
-    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(snapio.PARALLEL_FROM)])
-    with pytest.raises(snapio.WorkerDied, match="worker process reading the snapshots died"):
-        list(snapio.map_snapshots(paths, _die, jobs=2))
+    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(pool.PARALLEL_FROM)])
+    with pytest.raises(pool.WorkerDied, match="worker process reading the snapshots died"):
+        list(pool.map_snapshots(paths, _die, jobs=2))
 
 
 def test_same_change_with_another_impact_is_another_group() -> None:
@@ -301,7 +301,7 @@ def test_a_tie_between_two_drifts_goes_to_the_drift_seen_first() -> None:
 
 def test_a_second_pass_in_worker_processes(tmp_path: Path) -> None:
     """56 nodes: the 7 sampled ones (every 8th) share a configuration the other 49 do not."""
-    count = snapio.PARALLEL_FROM + 8
+    count = pool.PARALLEL_FROM + 8
     sampled = range(0, count - 1, 8)
     snaps = [node(i) if i in sampled else node(i, ifname="eth9") for i in range(count)]
     paths = write_fleet(tmp_path / "snaps", snaps)
@@ -386,3 +386,70 @@ def test_the_package_memo_keeps_exact_types(value: object) -> None:
     bad["python"]["packages"] = {"numpy": {"version": "2.1.3", "requested": value}}
     with pytest.raises(SnapshotFormatError, match=r"expected a boolean.*python\.packages\.numpy"):
         from_dict(bad, memo=memo)
+
+
+def _counting_fleet(snaps: dict[str, Snapshot]) -> tuple[Any, Any, dict[str, int]]:
+    """A load and a Reader over held snapshots that count how often each node is read."""
+    reads = dict.fromkeys(snaps, 0)
+
+    def load(label: str) -> Snapshot:
+        reads[label] += 1
+        return snaps[label]
+
+    def read(labels: Any, compare: Any) -> Any:
+        for label in labels:
+            yield label, compare(load(label))
+    return load, read, reads
+
+
+def test_each_node_is_read_once_when_the_first_sampled_node_is_of_the_majority() -> None:
+    from envsnap.fleet import against_majority
+
+    snaps = {f"n{i:02d}": node(i, nccl="2.21.5") if i % 5 == 3 else node(i) for i in range(30)}
+    load, read, reads = _counting_fleet(snaps)
+    report = against_majority(list(snaps), load, read)
+    assert reads == dict.fromkeys(snaps, 1)
+    assert report.reference == "n00" and len(report.agree) == 24
+    assert report.groups[0].nodes == tuple(n for n in snaps if int(n[1:]) % 5 == 3)
+    assert report == majority_report(snaps.items())
+
+
+def test_a_wrong_guess_reads_the_nodes_again_against_the_right_one() -> None:
+    from envsnap.fleet import against_majority
+
+    sampled = range(0, 14, 2)
+    snaps = {f"n{i:02d}": node(i) if i in sampled else node(i, nccl="2.21.5") for i in range(15)}
+    load, read, reads = _counting_fleet(snaps)
+    report = against_majority(list(snaps), load, read)
+    assert report.reference == "n01" and report.groups[0].nodes == tuple(
+        f"n{i:02d}" for i in sampled)
+    # Every node against n00 (the sample's pick), each once; then n01, the first node of the
+    # configuration the count shows is more common, and every node again against it.
+    assert max(reads.values()) <= 3 and reads["n01"] == 3
+
+
+def test_forked_workers_share_the_reference_as_it_is(tmp_path: Path) -> None:
+    """The workers are forked from this process: the reference (and its dependency graph) is
+    theirs without being pickled, rebuilt or checked again. In a fresh interpreter: a process
+    forks only while it runs one thread, and a test process may hold threads other tests left."""
+    import subprocess
+    import sys
+
+    paths = write_fleet(tmp_path / "snaps", [node(i) for i in range(pool.PARALLEL_FROM)])
+    code = """if True:
+        import json, sys
+        from envsnap import io, pool
+        from envsnap.fleet import Comparison
+
+        def no_pickling(self):
+            raise AssertionError("the reference was pickled to a worker")
+
+        Comparison.__getstate__ = no_pickling
+        paths = sys.argv[1:]
+        got = list(pool.map_snapshots(paths, Comparison(io.load(paths[0])), jobs=2))
+        print(json.dumps([[p, list(changes)] for p, changes in got]))
+    """
+    proc = subprocess.run([sys.executable, "-c", code, *paths], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [[p, []] for p in paths]

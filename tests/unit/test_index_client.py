@@ -21,15 +21,13 @@ import support
 from envsnap.errors import BadInputError
 from envsnap.lock import plan, wheel_dir_for
 from envsnap.lock.hashing import hash_from_index
-from envsnap.lock.index import (
-    IndexClient,
+from envsnap.lock.index import IndexClient, IndexUnreachable, source
+from envsnap.lock.pages import (
     IndexFile,
-    IndexUnreachable,
     Target,
     choose,
     parse_html_page,
     parse_json_page,
-    source,
     tag_ranks,
 )
 from envsnap.lock.settings import (
@@ -558,7 +556,7 @@ def test_a_local_source_reads_regular_files_only(tmp_path: Path) -> None:
 
 
 def test_each_keeps_the_order_and_raises_the_first_failure_at_once() -> None:
-    from envsnap.lock.hashing import each
+    from envsnap.lock.threads import each
 
     assert each(lambda x: x * 2, list(range(20)), workers=4, name="t",
                 cancel=threading.Event()) == [x * 2 for x in range(20)]

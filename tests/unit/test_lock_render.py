@@ -10,8 +10,9 @@ import pytest
 
 from envsnap.errors import BadInputError
 from envsnap.lock import LockedFile, LockedPin, plan, render, render_conda, validate_conda_lock
-from envsnap.lock.hashing import HashedLock, Unlockable, scrub
+from envsnap.lock.model import HashedLock, Unlockable
 from envsnap.lock.pylock import validate_pylock
+from envsnap.lock.safety import scrub
 from envsnap.probes.conda import parse_record
 from envsnap.snapshot import CondaEnv, Package, PythonEnv, Snapshot, Source
 
@@ -273,3 +274,40 @@ def test_a_conda_lock_that_lacks_a_record_exits_1_naming_it(tmp_path: Path) -> N
     assert (f"conda-lock.yml lacks 1 package(s): {broken.name}={broken.version}={broken.build}: "
             "no download URL recorded") in err.getvalue()
     assert (tmp_path / "out" / "conda-lock.yml").is_file()  # written, and said to be partial
+
+
+def test_each_command_checks_its_snapshot_once(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """lock plans once and checks the snapshot once (the model's validation, then the lock's
+    stricter rules): render, render_conda and lacking are handed the plan's own snapshot.
+    A snapshot the plan did not check is checked by the renderer."""
+    import io
+    from dataclasses import replace
+
+    from envsnap import io as snapio
+    from envsnap.cli import Console, main
+    from envsnap.snapshot import validate as real
+
+    checked: list[int] = []
+
+    def counting(snapshot: Snapshot, **kw: bool) -> None:
+        checked.append(id(snapshot))
+        real(snapshot, **kw)
+
+    # check_snapshot's first step, looked up in its module's names whoever calls it.
+    monkeypatch.setattr("envsnap.lock.safety.validate", counting)
+    path = tmp_path / "conda.toml"
+    snapio.dump(Snapshot(conda=_conda_env()), path)
+    err = io.StringIO()
+    rc = main(["lock", str(path), "-o", str(tmp_path / "out"), "--format", "conda"],
+              Console(io.StringIO(), err))
+    assert rc == 0 and len(checked) == 1, err.getvalue()
+    snap = snapio.load(path)
+    hashed = HashedLock(plan=plan(snap), pins=(), unlockable=(), policy="index")
+    checked.clear()
+    render(snap, hashed, ["conda"], command="x")
+    render_conda(snap, hashed, command="x")
+    assert checked == []
+    other = replace(snap, env={"CUDA_VISIBLE_DEVICES": "0"})
+    render_conda(other, hashed, command="x")
+    assert checked == [id(other)]

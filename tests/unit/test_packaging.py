@@ -7,8 +7,9 @@ editable mode and breaks only a real install: this compares the list with the tr
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ import pytest
 from envsnap.errors import BadInputError
 from envsnap.image import choose_base, render
 from envsnap.lock import LockedFile, LockedPin, plan
-from envsnap.lock.hashing import HashedLock
+from envsnap.lock.model import HashedLock
 from envsnap.lock.pylock import render_pylock
 from envsnap.lock.requirements import render_requirements
 from envsnap.snapshot import Package, PythonEnv, Snapshot, Source

@@ -21,7 +21,7 @@ from envsnap.errors import BadInputError
 from envsnap.integrations.sbom import cyclonedx_json, parse_lock
 from envsnap.io import dump
 from envsnap.lock import plan, render
-from envsnap.lock.hashing import HashedLock, LockedFile, LockedPin
+from envsnap.lock.model import HashedLock, LockedFile, LockedPin
 from envsnap.snapshot import (
     GPU,
     CondaEnv,

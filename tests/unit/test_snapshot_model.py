@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,7 @@ from envsnap.snapshot import (
     PythonEnv,
     Snapshot,
     Source,
+    content_digest,
     from_dict,
     to_dict,
 )
@@ -120,6 +123,56 @@ def test_unedited_snapshot_does_not_warn() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         io.loads(io.dumps(sample()))
+
+
+def test_a_default_written_out_is_not_an_edit() -> None:
+    """A file may spell out a value the model leaves out (an older writer, a hand-written
+    ``requested = false``): its content is the same, and it says nothing of an edit."""
+    text = io.dumps(sample())
+    spelled = text.replace("torch = {version = '2.5.1+cu121',",
+                           "torch = {requested = false, version = '2.5.1+cu121',", 1)
+    assert spelled != text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        snap = io.loads(spelled)
+    assert snap == sample() and snap.digest == to_dict(sample())["digest"]
+
+
+def test_a_file_read_intact_keeps_the_digest_it_states() -> None:
+    """A newer minor version's key this one does not know stays out of the model, and in the
+    file's digest: the snapshot is still the one that digest names (lock headers, image labels,
+    show), and a file written from the model states the model's."""
+    text = io.dumps(sample()).replace("[meta]", "later = 'a key of a newer minor version'\n[meta]", 1)
+    data = tomllib.loads(text)
+    data["digest"] = content_digest(data)
+    newer = io.loads(json.dumps(data))
+    assert newer == sample() and newer.digest == data["digest"] != sample().digest
+    rewritten = io.dumps(newer)
+    assert f"digest = '{sample().digest}'" in rewritten
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert io.loads(rewritten).digest == sample().digest
+
+
+def test_the_digest_is_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Capture's write and its --if-changed test, lock's headers, a loaded file's summary:
+    one hash per snapshot (a loaded file's is the check of the digest it states)."""
+    from envsnap import snapshot as model
+
+    hashed: list[int] = []
+    real = model.content_digest
+
+    def counting(data: Any) -> str:
+        hashed.append(1)
+        return real(data)
+
+    monkeypatch.setattr(model, "content_digest", counting)
+    monkeypatch.setattr(io, "content_digest", counting)
+    snap = sample()
+    text = io.dumps(snap)
+    assert snap.digest == snap.digest and len(hashed) == 1
+    loaded = io.loads(text)
+    assert loaded.digest == loaded.digest == snap.digest and len(hashed) == 2
 
 
 def test_transient_fields_are_never_written() -> None:
@@ -349,7 +402,6 @@ def test_awkward_strings_round_trip(tricky: str) -> None:
     pkg = replace(snap.python.packages[0], installer=tricky)
     snap = replace(snap, python=replace(snap.python, packages=(pkg,)))
     text = io.dumps(snap)
-    assert io.parse_toml(text) == tomllib.loads(text)
     assert io.loads(text) == snap
 
 
