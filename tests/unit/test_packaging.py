@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tomllib
+from envsnap.tomlreader import loads
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_package_in_the_tree_is_listed_for_the_wheel() -> None:
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    listed = set(loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     in_tree = {
         ".".join(init.parent.relative_to(ROOT).parts)
         for init in (ROOT / "envsnap").rglob("__init__.py")
