@@ -89,6 +89,18 @@ def _scalar(v: Any) -> str:
     raise TypeError(f"cannot write {type(v).__name__} to a snapshot")
 
 
+def _is_records(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, Mapping) for x in v)
+
+
+def _assignment(k: str, v: Any) -> list[str]:
+    """``key = value``; an array of records one inline table per line, so that each record
+    diffs as a line (a framework's bindings, inside a section or an array of tables alike)."""
+    if _is_records(v):
+        return [f"{_key(k)} = [", *(f"  {_scalar(x)}," for x in v), "]"]
+    return [f"{_key(k)} = {_scalar(v)}"]
+
+
 def _emit_section(lines: list[str], path: str, table: Mapping[str, Any]) -> None:
     if table and all(isinstance(x, Mapping) for x in table.values()):
         # A table of records (packages, probes): one inline table per line.
@@ -100,13 +112,8 @@ def _emit_section(lines: list[str], path: str, table: Mapping[str, Any]) -> None
     for k, v in table.items():
         if isinstance(v, Mapping):
             subtables.append((k, v))
-        elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
-            # An array of records: one inline table per line, so each record diffs as a line.
-            body.append(f"{_key(k)} = [")
-            body.extend(f"  {_scalar(x)}," for x in v)
-            body.append("]")
         else:
-            body.append(f"{_key(k)} = {_scalar(v)}")
+            body.extend(_assignment(k, v))
     if body or not subtables:
         lines.append(f"\n[{path}]")
         lines.extend(body)
@@ -127,19 +134,13 @@ def dumps_data(data: Mapping[str, Any]) -> str:
         v = data[k]
         if isinstance(v, Mapping):
             _emit_section(lines, _key(k), v)
-        elif isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
+        elif _is_records(v):
             # A top-level array must not follow a [table] header (it would land inside it),
             # so records at the top level are written as an array of tables.
             for record in v:
                 lines.append(f"\n[[{_key(k)}]]")
                 for rk, rv in record.items():
-                    if isinstance(rv, list) and rv and all(isinstance(x, Mapping) for x in rv):
-                        # Records inside (a framework's bindings): one per line, as in sections.
-                        lines.append(f"{_key(rk)} = [")
-                        lines.extend(f"  {_scalar(x)}," for x in rv)
-                        lines.append("]")
-                    else:
-                        lines.append(f"{_key(rk)} = {_scalar(rv)}")
+                    lines.extend(_assignment(rk, rv))
         else:
             lines.insert(3, f"{_key(k)} = {_scalar(v)}")
     return "\n".join(lines) + "\n"
