@@ -1,4 +1,11 @@
-"""envsnap: capture ML environments into reproducible snapshots; lock, rebuild, diff, check."""
+"""envsnap: capture ML environments into reproducible snapshots; lock, rebuild, diff, check.
+
+Commands to engines: capture -> capturing, diff -> drift, check -> gate, show -> summary, fleet -> fleet.
+"""
+
+# The engines keep their own names: envsnap.capture, envsnap.diff and envsnap.check are the
+# public functions below, and a module of the same name would shadow them as attributes of
+# the package (and break `from envsnap import diff` for every user and test that has it).
 
 from __future__ import annotations
 
