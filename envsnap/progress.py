@@ -119,6 +119,7 @@ class Bars:
     finished downloads and messages printed above it. Use as a context manager."""
 
     def __init__(self, stream: TextIO, *, color: bool) -> None:
+        # Local import: rich comes with the lock extra, and only a terminal draws bars.
         from rich.console import Console
         from rich.progress import (
             BarColumn,

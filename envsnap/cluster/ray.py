@@ -14,7 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BadInputError
+import envsnap
+
+from ..errors import BadInputError, SnapshotFormatError
+from ..io import SnapshotEditedWarning, dumps, loads, write_files_atomic
+from ..redact import redact_text
+from ..text import printable
 from . import NodeOutcome, file_names
 
 __all__ = ["CaptureRequest", "capture_cluster", "node_capture"]
@@ -55,6 +60,8 @@ def import_ray() -> Any:
 def node_capture(request: Mapping[str, Any]) -> dict[str, str]:
     """Capture this node; ``{"snapshot": text}``, or ``{"error": one line}`` for a refused
     argument (``--python`` missing on this node)."""
+    # Imported here, on the node, by absolute name: what is imported is the copy Ray shipped
+    # (checked below), and the driver's module globals are not what runs there.
     import sys
 
     import envsnap
@@ -127,9 +134,6 @@ def _connect(ray: Any, address: str | None, runtime_env: Mapping[str, Any]) -> s
 def _one_line(text: str) -> str:
     """A reason as the report shows it: the first line, credentials redacted (a runtime-env or
     pip error may quote an index URL with its token), control characters escaped."""
-    from ..redact import redact_text
-    from ..text import printable
-
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     return printable(redact_text(first))[:500]
 
@@ -158,8 +162,6 @@ def _validated(reply: object, name: str) -> tuple[str | None, str | None]:
     parsed and re-written here, so a broken node cannot put anything in DIR that `envsnap
     capture` would not write. This is no defence against a hostile node: Ray unpickles its
     reply on the driver, and a Ray cluster's nodes can run code on each other anyway."""
-    from ..errors import SnapshotFormatError
-    from ..io import SnapshotEditedWarning, dumps, loads
 
     if not isinstance(reply, dict):
         return None, f"the node sent {type(reply).__name__}, not a capture result"
@@ -202,7 +204,6 @@ def capture_cluster(
     """
     ray = import_ray()
     strategies = importlib.import_module("ray.util.scheduling_strategies")
-    import envsnap
 
     shipped = os.path.dirname(os.path.abspath(envsnap.__file__))
     runtime_env = {"py_modules": [shipped], "excludes": ["__pycache__/", "*.pyc"]}
@@ -225,7 +226,6 @@ def capture_cluster(
             name = names[node_id]
             path = None
             if text is not None:
-                from ..io import write_files_atomic
 
                 try:
                     write_files_atomic(dest, {f"{name}.toml": text})

@@ -66,6 +66,7 @@ def metadata_entries(path):
         except Exception:
             kind = "zip"
             try:
+                # Here only: a zip on sys.path is rare, and this runs in the target's start-up.
                 import zipfile
 
                 with zipfile.ZipFile(entry) as archive:

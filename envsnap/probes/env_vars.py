@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .. import compat
 from ..host import Host
 from ..redact import REDACTED, is_secret_name, redact_text
 from . import Probed
@@ -46,8 +47,6 @@ def documented_names() -> frozenset[str]:
     """The names whose values are recorded: the exact names above and
     envsnap/compat/env_names.toml, each list with the framework documentation (or sources) it
     was read from."""
-    from .. import compat
-
     return ALLOWED_NAMES | frozenset(name for table in compat.data("env_names.toml").values()
                                      for name in table["names"])
 

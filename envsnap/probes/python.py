@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 
 TIMEOUT_S = 60.0
 
+# packaging, the snapshot model, redact and graph are imported inside the functions that use
+# them: the probe starts the target interpreter first, and these imports run while it starts
+# (benchmarks/README.md, "Where a capture's time goes").
+
 # Tool installers put envsnap in an environment of its own; the user works elsewhere.
 _TOOL_ENV_MARKERS = ("/pipx/venvs/", "/uv/tools/", "/pipx/.cache/")
 
