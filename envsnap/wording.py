@@ -106,7 +106,8 @@ def how_bound(b: Binding) -> str:
         return b.found_by or b.via
     return {"rpath": "DT_RPATH of ", "runpath": "DT_RUNPATH of ",
             "ld_library_path": "LD_LIBRARY_PATH, for ", "ld_cache": "ld.so.cache, for ",
-            "default": "the default directories, for "}.get(b.via, f"{b.via}, for ") + b.found_by
+            "default": "the default directories, for ", "missing": "needed by "
+            }.get(b.via, f"{b.via}, for ") + b.found_by
 
 
 def binding_text(b: Binding, *, build: bool = False) -> str:

@@ -199,7 +199,9 @@ def _summary_data(s: Snapshot) -> Mapping[str, Any]:
 def _summary(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
     lines = [f"cuda      toolkit {d['cuda_toolkit']}"] if d["cuda_toolkit"] else []
     for lib in d["cuda_libraries"]:
-        line = f"  {lib['library']:<8}{lib['version'] or '?':<14}{lib['found_via']}"
+        # A copy no metadata names (LD_PRELOAD, a bare folder) by what the file itself says.
+        version = lib["version"] or lib["file_version"] or "?"
+        line = f"  {lib['library']:<8}{version:<14}{lib['found_via']}"
         if lib["metadata_mismatch"]:
             line += f" (the file is {lib['file_version']})"
         if lib["bound_by"]:
