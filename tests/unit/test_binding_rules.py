@@ -1,4 +1,4 @@
-"""The binding rules: another bound copy (diff), a bound copy off the framework's pin, misnamed or doubled (check), and NCCL between nodes (fleet)."""
+"""Binding rules: another bound copy (diff); off its pin, misnamed or doubled (check); NCCL across nodes."""
 
 from __future__ import annotations
 
