@@ -1,4 +1,4 @@
-"""Rules over the recorded bindings (pure): what diff, check and fleet ask of "which copy loads"."""
+"""Predicates over the recorded bindings (pure): what diff, check and fleet ask of "which copy loads"."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from packaging.utils import canonicalize_name
 
 from .snapshot import Binding, Framework, LibraryCopy
 
-# Not yet wired into drift/gate/fleet (issue 19 gives each section its home first); the
-# severities the issue asks for are noted beside each rule.
+# The frameworks section (envsnap/sections/frameworks.py) turns these into diff's changes,
+# check's findings and fleet's cluster rule; their severities are severity.toml's binding_*.
 
 
 def _release(version: str) -> tuple[int, ...]:
@@ -32,7 +32,7 @@ def versions_disagree(label: str | None, from_file: str | None) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# diff: the bound copy of a SONAME changed (at least major for that framework)
+# diff: the bound copy of a SONAME changed (binding_changed, major)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,7 +68,7 @@ def changed_bindings(before: Framework, after: Framework) -> list[BindingChange]
 
 
 # ---------------------------------------------------------------------------------------------
-# check: the bound version is not the one the framework pins (critical)
+# check: the bound version is not the one the framework pins (binding_pin, critical)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -117,7 +117,7 @@ def pin_mismatches(framework: Framework, requires: Sequence[str],
 
 
 # ---------------------------------------------------------------------------------------------
-# check: bound to a copy whose metadata and file disagree (critical)
+# check: bound to a copy whose metadata and file disagree (binding_mismatch, critical)
 
 
 def bound_to_mismatched(framework: Framework, copies: Sequence[LibraryCopy]) -> list[
@@ -129,7 +129,7 @@ def bound_to_mismatched(framework: Framework, copies: Sequence[LibraryCopy]) -> 
 
 
 # ---------------------------------------------------------------------------------------------
-# check: two different files serving one SONAME in one process (warning)
+# check: two different files serving one SONAME in one process (binding_duplicate, major)
 
 
 def duplicate_sonames(framework: Framework) -> list[Binding]:
@@ -140,7 +140,7 @@ def duplicate_sonames(framework: Framework) -> list[Binding]:
 
 
 # ---------------------------------------------------------------------------------------------
-# fleet: what identifies a node's bound NCCL (cluster rule)
+# fleet: what identifies a node's bound NCCL (the nccl cluster rule matches the bindings change)
 
 
 def bound_identity(framework: Framework, soname: str) -> tuple[str | None, str | None] | None:

@@ -3,13 +3,14 @@ brings B to A, check's this machine to the snapshot)."""
 
 from __future__ import annotations
 
+import posixpath
 import shlex
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .rules import local_label, pytorch_index
-from .snapshot import Package
+from .snapshot import Binding, LibraryCopy, Package
 
 
 def _file_path(url: str) -> str | None:
@@ -38,6 +39,33 @@ def pip_install(pip: str, pkg: Package, *, reinstall: bool = False) -> str:
     """``PIP install ARGS``, shell-quoted; ``reinstall`` for the same version from elsewhere."""
     flags = " --force-reinstall --no-deps" if reinstall else ""
     return f"{pip} install{flags} " + " ".join(map(shlex.quote, install_args(pkg)))
+
+
+def unbind_fix(b: Binding) -> str | None:
+    """What stops a copy from being bound where a variable or the system preload chose it
+    (LD_PRELOAD, /etc/ld.so.preload, LD_LIBRARY_PATH); None when the environment's own files
+    did (its wheels' RPATH, the framework's own preload)."""
+    if b.path is None:
+        return None
+    if b.found_by in ("LD_PRELOAD", "/etc/ld.so.preload"):
+        return f"remove {b.path} from {b.found_by}"
+    if b.via == "ld_library_path":
+        return f"remove {posixpath.dirname(b.path)} from LD_LIBRARY_PATH"
+    return None
+
+
+def restore_wheel_fix(copy: LibraryCopy, pip: str) -> str | None:
+    """Put back the file a wheel owns when another wheel overwrote it (the cu12 and cu13 NCCL
+    wheels share nvidia/nccl/lib): uninstall the other claimants, whose RECORD lists the
+    shared file, then reinstall the owner. None when no pip wheel owns the copy."""
+    if not copy.found_via.startswith("pip:") or not copy.version:
+        return None
+    owner = copy.found_via.removeprefix("pip:")
+    others = sorted({c.partition("==")[0] for c in copy.claimed_by} - {owner})
+    steps = [f"{pip} uninstall -y {' '.join(map(shlex.quote, others))}"] if others else []
+    steps.append(f"{pip} install --force-reinstall --no-deps "
+                 + shlex.quote(f"{owner}=={copy.version}"))
+    return " && ".join(steps)
 
 
 def envsnap_footprint(names: Iterable[str], dependencies: Callable[[str], Iterable[str]],

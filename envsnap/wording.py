@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .gpuarch import gpu_cc
-from .snapshot import GPU, Source
+from .snapshot import GPU, Binding, Source
 
 NAMES_SHOWN = 5  # names in an explanation before "and N more"
 PIP = "python -m pip"  # B's interpreter, in diff's fix commands
@@ -93,3 +93,53 @@ IGNORED_REQUIREMENTS = "requirements matching the ignore list"
 IGNORED_ENV = "environment variables matching the ignore list"
 IGNORED_EXTRAS = "packages not in the snapshot (--ignore-extras)"
 IGNORED_LISTS = (IGNORED_PACKAGES, IGNORED_REQUIREMENTS, IGNORED_ENV)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which copy loads (the frameworks section's binding rules, docs/which-copy-loads.md)
+
+
+def how_bound(b: Binding) -> str:
+    """How the loader found the bound file: ``LD_PRELOAD``, ``torch._preload_cuda_deps``,
+    ``DT_RPATH of .../libtorch_cuda.so``."""
+    if b.via == "preload" or not b.found_by:
+        return b.found_by or b.via
+    return {"rpath": "DT_RPATH of ", "runpath": "DT_RUNPATH of ",
+            "ld_library_path": "LD_LIBRARY_PATH, for ", "ld_cache": "ld.so.cache, for ",
+            "default": "the default directories, for ", "missing": "needed by "
+            }.get(b.via, f"{b.via}, for ") + b.found_by
+
+
+def binding_text(b: Binding, *, build: bool = False) -> str:
+    """One bound copy in one phrase: ``9.10.2 at /opt/cudnn/libcudnn.so.9 (LD_PRELOAD)``;
+    ``build``: with its build-id (12 digits), for copies that differ in it alone."""
+    if b.path is None:
+        return f"not found ({how_bound(b)})"
+    text = f"{b.version or '?'} at {b.path} ({how_bound(b)})"
+    return text + (f" build-id {b.build_id[:12]}" if build and b.build_id else "")
+
+
+def rebound_text(framework: str, old: Binding | None, new: Binding | None) -> str:
+    """Why another bound copy matters, for diff (A's copy -> B's)."""
+    b = new or old
+    assert b is not None
+    lib = b.soname
+    if new is None:
+        return f"{framework} no longer loads {lib}."
+    if new.path is None:
+        return (f"{framework} needs {lib} and nothing answers to it ({how_bound(new)}): "
+                f"importing {framework} fails.")
+    if old is None:
+        return f"{framework} now loads {lib}: {binding_text(new)}."
+    if old.version and new.version and old.version != new.version:
+        what = f"{lib} {new.version} instead of {old.version}"
+    elif old.build_id and new.build_id and old.build_id != new.build_id and old.path == new.path:
+        what = (f"another build of {lib} at the same path and version (build-id "
+                f"{old.build_id[:12]} -> {new.build_id[:12]}): the file was rebuilt or "
+                "overwritten, often by another wheel that ships the same folder")
+    else:
+        what = f"{lib} from another file"
+    return (f"{framework} now binds {what}: {binding_text(new)}, where A bound "
+            f"{binding_text(old)}. Every later load of {lib} in the process gets that copy; "
+            "another cuDNN or NCCL than the build was made with fails with 'undefined symbol' "
+            "or a version-mismatch status, or changes results silently.")

@@ -53,7 +53,7 @@ class CheckContext:
         return st is not None and st.status == "error"
 
 
-def _runs(ctx: CheckContext) -> str | None:
+def _runs(ctx: CheckContext) -> str | bool | None:
     return None
 
 
@@ -63,7 +63,9 @@ class CheckRule:
 
     name: str
     run: Callable[[CheckContext], list[Finding]]
-    skip: Callable[[CheckContext], str | None] = _runs  # why it cannot run on this machine
+    # Why it cannot run on this machine (said); False: nothing here for it to read (left out,
+    # not said); None: it runs.
+    skip: Callable[[CheckContext], str | bool | None] = _runs
     # Under --host-only: True runs it; a string skips it, saying why; False leaves it out.
     host_only: bool | str = True
 

@@ -174,10 +174,24 @@ def _anonymize(cu: CudaInfo, rel: Relabel) -> CudaInfo:
         declared={k: rel.text(v) for k, v in cu.declared.items()})
 
 
+def _bound_by(s: Snapshot) -> dict[str, list[str]]:
+    """The frameworks that bind each file (its real path, as bindings and copies record it)."""
+    out: dict[str, list[str]] = {}
+    for fw in s.frameworks:
+        for b in fw.bindings:
+            if b.path is not None and fw.name not in out.get(b.path, ()):
+                out.setdefault(b.path, []).append(fw.name)
+    return out
+
+
 def _summary_data(s: Snapshot) -> Mapping[str, Any]:
+    bound = _bound_by(s)
     return {
         "cuda_toolkit": s.cuda.toolkit_version if s.cuda else None,
-        "cuda_libraries": [{"library": c.library, "version": c.version, "found_via": c.found_via}
+        "cuda_libraries": [{"library": c.library, "version": c.version, "found_via": c.found_via,
+                            "file_version": c.file_version,
+                            "metadata_mismatch": c.metadata_mismatch,
+                            "bound_by": sorted(bound.get(c.path, ()))}
                            for c in (s.cuda.libraries if s.cuda else ())],
     }
 
@@ -185,7 +199,14 @@ def _summary_data(s: Snapshot) -> Mapping[str, Any]:
 def _summary(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
     lines = [f"cuda      toolkit {d['cuda_toolkit']}"] if d["cuda_toolkit"] else []
     for lib in d["cuda_libraries"]:
-        lines.append(f"  {lib['library']:<8}{lib['version'] or '?':<14}{lib['found_via']}")
+        # A copy no metadata names (LD_PRELOAD, a bare folder) by what the file itself says.
+        version = lib["version"] or lib["file_version"] or "?"
+        line = f"  {lib['library']:<8}{version:<14}{lib['found_via']}"
+        if lib["metadata_mismatch"]:
+            line += f" (the file is {lib['file_version']})"
+        if lib["bound_by"]:
+            line += f"  <- bound by {', '.join(lib['bound_by'])}"
+        lines.append(line)
     return lines
 
 

@@ -469,7 +469,7 @@ def test_docs_list_every_rule_with_its_severity() -> None:
              **{k: v for k, v in data["packages"]["default"].items()
                 if k not in ("downgrade_bump", "downgrade_cap")}}
     check_only = ("python_missing", "requirement_preexisting", "package_tool",
-                  "arch_list_unknown")
+                  "arch_list_unknown", "binding_pin", "binding_mismatch", "binding_duplicate")
     # The [rules] check reads (gate.py), each rated as diff rates the same change.
     check_rules = ("python_minor", "python_patch", "removed", "added", "source", "variant",
                    "torch_lost_cuda", "requirement_missing", "requirement_broken",
