@@ -19,7 +19,9 @@ POLICIES = ("exact", "compatible")
 
 # Display order of rules inside one severity: what decides everything else first (the
 # interpreter, a probe that could not run), then the host, then the environment's contents.
-RULE_ORDER = ("python", "probe", "os", "driver", "gpu", "glibc", "cpu", "requirement", "package")
+# binding before the packages: a wrong copy of a library loaded breaks the framework at import.
+RULE_ORDER = ("python", "probe", "os", "driver", "gpu", "glibc", "cpu", "binding", "requirement",
+              "package")
 
 # How strict each policy is with the environment: the mildest severity of an environment
 # difference that fails the gate (docs/diff-and-check.md#the-gate). exact: the environment is

@@ -26,7 +26,10 @@ Capture this machine and evaluate it against a snapshot, before you deploy:
     memory warns; every GPU's compute capability is covered by the framework build's arch
     list (else "no kernel image is available for execution on the device");
   - glibc is at least what the installed wheels' manylinux tags need;
-  - the CPU has the ISA features (AVX2, AVX-512 ...) the snapshot's machine had.
+  - the CPU has the ISA features (AVX2, AVX-512 ...) the snapshot's machine had;
+  - each framework binds the CUDA libraries its own requirements pin (a cuDNN that
+    LD_PRELOAD or LD_LIBRARY_PATH puts first is critical), from files whose version matches
+    their wheel's metadata, one file per library (docs/which-copy-loads.md).
 Findings are listed most severe first and grouped by kind, large groups in one line
 ("59 packages not in the snapshot"; -v lists each). Each says why and how to fix it, with the
 interpreter --python names; the output ends with one command that brings the environment to
