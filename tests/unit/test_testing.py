@@ -48,8 +48,9 @@ def test_a_gpu_factory_is_what_capture_reads_on_the_recorded_machine(
 
 
 def test_the_gpus_are_the_recorded_ones() -> None:
-    assert h100_snapshot().nvidia == replace(h100_snapshot().nvidia, gpus=(h100_gpu(),))
-    assert h200_snapshot().nvidia == replace(h100_snapshot().nvidia, gpus=(h200_gpu(),))
+    h100, h200 = h100_snapshot().nvidia, h200_snapshot().nvidia
+    assert h100 is not None and h200 is not None
+    assert h100.gpus == (h100_gpu(),) and h200 == replace(h100, gpus=(h200_gpu(),))
     assert h100_gpu(index=3, uuid=None).index == 3 and h100_gpu(index=3, uuid=None).uuid is None
 
 
