@@ -28,6 +28,7 @@ from envsnap.snapshot import (
     Snapshot,
     Source,
 )
+from envsnap.testing import cpu_venv_snapshot as snap
 from envsnap.testing import h100_gpu, torch_framework
 
 H100 = h100_gpu()
@@ -37,11 +38,6 @@ TORCH_CU128 = torch_framework()
 
 def pkg(name: str, version: str, **kw: object) -> Package:
     return Package(name=name, version=version, **kw)  # type: ignore[arg-type]
-
-
-def snap(*packages: Package, **kw: object) -> Snapshot:
-    py = PythonEnv(version="3.11.7", implementation="CPython", packages=packages)
-    return Snapshot(python=py, **kw)  # type: ignore[arg-type]
 
 
 def only(d: SnapshotDiff, section: str | None = None) -> Change:
