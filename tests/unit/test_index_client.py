@@ -8,8 +8,6 @@ import io
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -339,22 +337,6 @@ def test_plain_progress_lines_and_steps() -> None:
     assert text[:2] == ["envsnap: [1/2] FROM base", "envsnap: [1] cached"]
     assert text[2] == "envsnap: [2/2] RUN pip install" and text[3].endswith("s")
     assert human_bytes(3 * 2**20) == "3.0 MiB"
-
-
-def test_bars_on_a_terminal_respect_no_color(tmp_path: Path) -> None:
-    """rich draws the bars only on a terminal; with NO_COLOR it writes no colour codes."""
-    code = (
-        "import io, sys; from envsnap.progress import Bars\n"
-        "class T(io.StringIO):\n    def isatty(self): return True\n"
-        "s = T()\n"
-        "with Bars(s, color=False) as b:\n"
-        "    t = b.transfer('x.whl', 100); t.advance(100); t.close(); b.info('hello')\n"
-        "sys.stdout.write(s.getvalue())\n")
-    env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm-256color", "COLUMNS": "100"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    assert "downloaded x.whl (100 B in" in out and "envsnap: hello" in out
-    assert "\x1b[3" not in out and "\x1b[9" not in out  # no foreground colours
 
 
 # ---------------------------------------------------------------------------------------------
