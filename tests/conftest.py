@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import support
+from indexserver import isolate_user_config
 
 
 @pytest.fixture(scope="session")
@@ -17,6 +19,16 @@ def pypi_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Real wheels downloaded from the package index (cached in ~/.cache between runs)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "envsnap-tests"
     return support.download_wheels(cache / "wheelhouse")
+
+
+@pytest.fixture(scope="module")
+def no_user_config() -> Iterator[None]:
+    """The pip / uv configuration envsnap reads is none at all, for a whole module: its
+    module-scoped fixtures that lock run inside it too. Use it as
+    ``pytestmark = pytest.mark.usefixtures("no_user_config")`` (usefixtures come first)."""
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_user_config(mp)
+        yield
 
 
 def docker_available() -> str | None:

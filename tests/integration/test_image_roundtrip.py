@@ -12,13 +12,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import support
-from indexserver import isolate_user_config
 
 from envsnap import io as snapio
 from envsnap.capturing import capture
@@ -26,15 +24,8 @@ from envsnap.cli import Console, main
 from envsnap.image.engine import Engine
 from envsnap.snapshot import Package, Snapshot
 
-pytestmark = [pytest.mark.slow, pytest.mark.docker]
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.usefixtures("no_user_config")]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_user_config() -> Iterator[None]:
-    # Module scope: the module-scoped fixtures that lock run inside it too.
-    with pytest.MonkeyPatch.context() as mp:
-        isolate_user_config(mp)
-        yield
 
 BASE = "envsnap-base:bookworm"
 # Pure-Python deps envsnap needs to run inside the image, mounted read-only (not installed:

@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import support
-from indexserver import isolate_user_config
 
 from envsnap import io as snapio
 from envsnap.capturing import capture
 from envsnap.cli import Console, main
 from envsnap.lock.pylock import validate_pylock
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_user_config() -> Iterator[None]:
-    # Module scope: the module-scoped fixtures that lock run inside it too.
-    with pytest.MonkeyPatch.context() as mp:
-        isolate_user_config(mp)
-        yield
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_user_config")]
 
 
 def test_requirements_lock_reinstalls_the_same_env(tmp_path: Path,

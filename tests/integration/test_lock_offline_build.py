@@ -7,25 +7,16 @@ from __future__ import annotations
 
 import io
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import support
-from indexserver import isolate_user_config
 
 from envsnap import io as snapio
 from envsnap.capturing import capture
 from envsnap.cli import Console, main
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_user_config() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as mp:
-        isolate_user_config(mp)
-        yield
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_user_config")]
 
 
 def cli(*args: str) -> tuple[int, str]:

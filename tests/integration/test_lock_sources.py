@@ -8,13 +8,11 @@ import io
 import os
 import shutil
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import support
-from indexserver import isolate_user_config
 
 from envsnap import io as snapio
 from envsnap.capturing import capture
@@ -22,15 +20,8 @@ from envsnap.cli import Console, main
 from envsnap.host import LocalHost
 from envsnap.snapshot import Snapshot
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_user_config")]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_user_config() -> Iterator[None]:
-    # Module scope: the module-scoped fixtures that lock run inside it too.
-    with pytest.MonkeyPatch.context() as mp:
-        isolate_user_config(mp)
-        yield
 
 SECRET = "s3cret-token-4f9a"
 INDEX = f"https://ci-bot:{SECRET}@pypi.corp.example/simple"

@@ -32,14 +32,13 @@ from envsnap.report import render_check, render_diff, render_fleet
 from envsnap.snapshot import (
     GPU,
     CudaInfo,
-    Framework,
     LibraryCopy,
     NvidiaInfo,
     Package,
     PythonEnv,
     Snapshot,
 )
-from envsnap.testing import gpu_fixture_host
+from envsnap.testing import gpu_fixture_host, torch_framework
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +51,7 @@ GPU_FIXTURE = support.REPO / "tests" / "data" / "gpu" / "h100-ubuntu24"
 
 # torch 2.9.1 for CUDA 12.8 as `torch.cuda.get_arch_list()` reports it
 # (https://github.com/moi90/pytorch_compute_capabilities, shipped in compat/pytorch.toml).
-TORCH = Framework(name="torch", version="2.9.1+cu128", variant="cu128", cuda="12.8",
-                  cudnn="9.10.2", nccl="2.27.5",
-                  arch_list=("sm_70", "sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"))
+TORCH = torch_framework()
 PIP_CUDNN = LibraryCopy(library="cudnn", version="9.10.2",
                         path="lib/python3.11/site-packages/nvidia/cudnn/lib/libcudnn.so.9",
                         found_via="pip:nvidia-cudnn-cu12", soname="libcudnn.so.9")

@@ -15,7 +15,8 @@ from envsnap import io as snapio
 from envsnap.cli import Console, main
 from envsnap.config import Config, Ignore
 from envsnap.errors import BadInputError
-from envsnap.snapshot import Package, PythonEnv, Snapshot
+from envsnap.snapshot import Package
+from envsnap.testing import cpu_venv_snapshot
 
 
 def test_parse_reads_every_key() -> None:
@@ -86,13 +87,8 @@ def test_a_broken_pyproject_that_may_hold_our_table_is_an_error(tmp_path: Path) 
 # Through the command line
 
 
-def snap(*packages: Package) -> Snapshot:
-    return Snapshot(python=PythonEnv(version="3.11.7", implementation="CPython",
-                                     packages=packages))
-
-
-A = snap(Package(name="x", version="1.0", requested=True), Package(name="pip", version="24.0"))
-B = snap(Package(name="x", version="1.1", requested=True), Package(name="pip", version="25.0"))
+A = cpu_venv_snapshot(Package(name="x", version="1.0", requested=True), Package(name="pip", version="24.0"))
+B = cpu_venv_snapshot(Package(name="x", version="1.1", requested=True), Package(name="pip", version="25.0"))
 
 
 def envsnap(*argv: str, stdin: bytes | None = None,

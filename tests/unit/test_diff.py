@@ -28,21 +28,16 @@ from envsnap.snapshot import (
     Snapshot,
     Source,
 )
+from envsnap.testing import cpu_venv_snapshot as snap
+from envsnap.testing import h100_gpu, torch_framework
 
-H100 = GPU(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+H100 = h100_gpu()
 RTX5090 = GPU(index=0, name="NVIDIA GeForce RTX 5090", compute_capability="12.0")
-TORCH_CU128 = Framework(name="torch", version="2.9.1+cu128", variant="cu128", cuda="12.8",
-                        cudnn="9.10.2", nccl="2.27.5",
-                        arch_list=("sm_80", "sm_86", "sm_90", "sm_100", "sm_120"))
+TORCH_CU128 = torch_framework()
 
 
 def pkg(name: str, version: str, **kw: object) -> Package:
     return Package(name=name, version=version, **kw)  # type: ignore[arg-type]
-
-
-def snap(*packages: Package, **kw: object) -> Snapshot:
-    py = PythonEnv(version="3.11.7", implementation="CPython", packages=packages)
-    return Snapshot(python=py, **kw)  # type: ignore[arg-type]
 
 
 def only(d: SnapshotDiff, section: str | None = None) -> Change:

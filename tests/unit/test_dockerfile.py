@@ -10,15 +10,16 @@ from envsnap.errors import BadInputError
 from envsnap.image import choose_base, portable_snapshot, render
 from envsnap.lock import LockedFile, LockedPin, plan
 from envsnap.lock.model import HashedLock
-from envsnap.snapshot import Framework, Package, PythonEnv, Snapshot, Source
+from envsnap.snapshot import Framework, Package, Snapshot, Source
+from envsnap.testing import cpu_venv_snapshot, python_env
 
 H = "d" * 64
 
 
 def _snap(*pkgs: Package, version: str = "3.11.7", **kw: object) -> Snapshot:
-    return Snapshot(python=PythonEnv(version=version, implementation="cpython", abi_tag="cp311",
-                                     executable="/home/alice/venv/bin/python",
-                                     prefix="/home/alice/venv", packages=pkgs), **kw)  # type: ignore[arg-type]
+    prefix = "/home/alice/venv"  # a user's home: never in what the image build writes
+    return cpu_venv_snapshot(python=python_env(*pkgs, version=version, prefix=prefix,
+                                               executable=f"{prefix}/bin/python"), **kw)
 
 
 def _lock(snap: Snapshot, sizes: dict[str, int] | None = None) -> HashedLock:

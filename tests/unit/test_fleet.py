@@ -24,8 +24,6 @@ from envsnap.drift import Change
 from envsnap.errors import SnapshotFormatError
 from envsnap.fleet import SAMPLE, Tally, cluster_rule_of, fleet_report, majority_report
 from envsnap.snapshot import (
-    GPU,
-    Framework,
     Meta,
     NvidiaInfo,
     OSInfo,
@@ -36,9 +34,9 @@ from envsnap.snapshot import (
     from_dict,
     to_dict,
 )
+from envsnap.testing import h100_gpu, torch_framework
 
-TORCH = Framework(name="torch", version="2.9.1+cu128", variant="cu128", cuda="12.8",
-                  nccl="2.27.5", arch_list=("sm_80", "sm_90"))
+TORCH = torch_framework()
 
 
 def node(i: int, *, nccl: str = "2.27.5", ifname: str = "eth0", numpy: str = "2.1.3",
@@ -54,8 +52,8 @@ def node(i: int, *, nccl: str = "2.27.5", ifname: str = "eth0", numpy: str = "2.
                     requires=(f"nvidia-nccl-cu12=={nccl}", "numpy")),
         )),
         nvidia=NvidiaInfo(driver_version=driver, gpus=tuple(
-            GPU(index=g, name="NVIDIA H100 80GB HBM3", compute_capability="9.0",
-                uuid=f"GPU-{i:04x}{g:04x}-0000-0000-0000-000000000000") for g in range(gpus))),
+            h100_gpu(index=g, uuid=f"GPU-{i:04x}{g:04x}-0000-0000-0000-000000000000")
+            for g in range(gpus))),
         frameworks=(replace(TORCH, nccl=nccl),),
         env={"NCCL_SOCKET_IFNAME": ifname, "NCCL_IB_DISABLE": "0"},
     )

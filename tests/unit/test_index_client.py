@@ -8,8 +8,6 @@ import io
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -41,7 +39,8 @@ from envsnap.lock.settings import (
     with_flags,
 )
 from envsnap.progress import Lines, Steps, human_bytes
-from envsnap.snapshot import Package, PythonEnv, Snapshot
+from envsnap.snapshot import Package, Snapshot
+from envsnap.testing import cpu_venv_snapshot, python_env
 
 H = "a" * 64
 
@@ -226,11 +225,6 @@ def test_tag_ranks_follow_pips_order() -> None:
 # a file:// index: malformed hashes, not found, a label index fallback
 
 
-def _snapshot(*pkgs: Package) -> Snapshot:
-    return Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", abi_tag="cp311",
-                                     platform_tag="linux_x86_64", packages=pkgs))
-
-
 def _file_index(root: Path, pages: dict[str, str]) -> str:
     for name, body in pages.items():
         (root / name).mkdir(parents=True)
@@ -243,7 +237,7 @@ def test_malformed_hash_from_an_index_leaves_the_pin_unlocked(tmp_path: Path) ->
         "six": '<a href="six-1.16.0-py2.py3-none-any.whl#sha256=ZZZ">six-1.16.0-py2.py3-none-any.whl</a>',
         "idna": f'<a href="idna-3.7-py3-none-any.whl#sha256={H.upper()}">idna-3.7-py3-none-any.whl</a>',
     })
-    snap = _snapshot(Package(name="six", version="1.16.0"), Package(name="idna", version="3.7"),
+    snap = cpu_venv_snapshot(Package(name="six", version="1.16.0"), Package(name="idna", version="3.7"),
                      Package(name="attrs", version="23.2.0"))
     lock = hash_from_index(plan(snap), settings=IndexSettings(index_url=url, origin="test"))
     assert [(p.name, p.files[0].sha256) for p in lock.pins] == [("idna", H)]  # lower-cased
@@ -256,7 +250,7 @@ def test_unreachable_label_index_falls_back_to_the_configured_index(tmp_path: Pa
     wheel = support.build_wheel(tmp_path / "w", "mycuda", "1.0+cu121")
     conf = IndexSettings(find_links=(str(wheel.parent),), no_index=False,
                          index_url=f"http://127.0.0.1:{_closed_port()}/simple", origin="test")
-    snap = _snapshot(Package(name="mycuda", version="1.0+cu121"))
+    snap = cpu_venv_snapshot(Package(name="mycuda", version="1.0+cu121"))
     with pytest.raises(IndexUnreachable, match=r"cannot reach the index http://127\.0\.0\.1"):
         hash_from_index(plan(snap), settings=conf)  # the mirror itself down: named, exit 1
     only_links = IndexSettings(find_links=(str(wheel.parent),), no_index=True, origin="test")
@@ -345,22 +339,6 @@ def test_plain_progress_lines_and_steps() -> None:
     assert human_bytes(3 * 2**20) == "3.0 MiB"
 
 
-def test_bars_on_a_terminal_respect_no_color(tmp_path: Path) -> None:
-    """rich draws the bars only on a terminal; with NO_COLOR it writes no colour codes."""
-    code = (
-        "import io, sys; from envsnap.progress import Bars\n"
-        "class T(io.StringIO):\n    def isatty(self): return True\n"
-        "s = T()\n"
-        "with Bars(s, color=False) as b:\n"
-        "    t = b.transfer('x.whl', 100); t.advance(100); t.close(); b.info('hello')\n"
-        "sys.stdout.write(s.getvalue())\n")
-    env = {**os.environ, "NO_COLOR": "1", "TERM": "xterm-256color", "COLUMNS": "100"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    assert "downloaded x.whl (100 B in" in out and "envsnap: hello" in out
-    assert "\x1b[3" not in out and "\x1b[9" not in out  # no foreground colours
-
-
 # ---------------------------------------------------------------------------------------------
 # What an index may make envsnap do: names, schemes, sizes, redirects, whose indexes
 
@@ -404,10 +382,9 @@ def test_trusted_host_matches_as_pip_does(url: str, trusted: list[str], expected
 
 
 def _snap_with_indexes(*indexes: str) -> Snapshot:
-    return Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", abi_tag="cp311",
-                                     platform_tag="linux_x86_64", indexes=indexes, packages=(
-                                         Package(name="six", version="1.16.0"),
-                                         Package(name="torch", version="2.3.1+cu121"))))
+    return cpu_venv_snapshot(python=python_env(Package(name="six", version="1.16.0"),
+                                               Package(name="torch", version="2.3.1+cu121"),
+                                               indexes=indexes))
 
 
 def test_snapshot_indexes_are_written_and_asked_only_on_request() -> None:

@@ -15,6 +15,7 @@ from envsnap.lock.pylock import validate_pylock
 from envsnap.lock.safety import scrub
 from envsnap.probes.conda import parse_record
 from envsnap.snapshot import CondaEnv, Package, PythonEnv, Snapshot, Source
+from envsnap.testing import cpu_venv_snapshot, python_env
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,9 +27,7 @@ H1, H2, H3 = "a" * 64, "b" * 64, "c" * 64
 
 
 def _snapshot(*packages: Package, indexes: tuple[str, ...] = ()) -> Snapshot:
-    return Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython",
-                                     abi_tag="cp311", platform_tag="linux_x86_64",
-                                     indexes=indexes, packages=packages))
+    return cpu_venv_snapshot(python=python_env(*packages, indexes=indexes))
 
 
 def _lock(snapshot: Snapshot, policy: str = "wheelhouse") -> HashedLock:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import support
 
-from envsnap import capture, io
+from envsnap import io
 from envsnap.cli import Console, build_parser
 from envsnap.cli import check as check_cli
 from envsnap.config import Ignore
@@ -27,12 +27,14 @@ from envsnap.snapshot import (
     Snapshot,
     Source,
 )
-from envsnap.testing import FakeHost, gpu_fixture_host
+from envsnap.testing import FakeHost, gpu_fixture_host, h100_gpu, torch_framework
+from envsnap.testing import h100_snapshot as recorded_h100
 
-H100 = GPU(index=0, name="NVIDIA H100 80GB HBM3", compute_capability="9.0")
+H100 = h100_gpu()
 RTX5090 = GPU(index=1, name="NVIDIA GeForce RTX 5090", compute_capability="12.0")
-TORCH = Framework(name="torch", version="2.9.1+cu128", variant="cu128", cuda="12.8",
-                  arch_list=("sm_80", "sm_86", "sm_90"))
+# A narrower build than the published one, stopping at sm_90: an RTX 5090 (sm_120) is
+# not covered.
+TORCH = torch_framework(arch_list=("sm_80", "sm_86", "sm_90"))
 
 
 def env(*pkgs: Package, version: str = "3.11.7") -> PythonEnv:
@@ -313,7 +315,6 @@ def test_a_failed_nvidia_probe_skips_gpu_rules_and_is_reported() -> None:
     assert ("probe", "nvidia", "major") in rules(r)
 
 
-H100_DIR = support.REPO / "tests" / "data" / "gpu" / "h100-ubuntu24"
 H200_DIR = support.REPO / "tests" / "data" / "gpu" / "h200-ubuntu24"
 # torch 2.9 for CUDA 13.0 as PyTorch publishes it: its arch list (pytorch.toml, the shipped
 # table) runs sm_75 ... sm_120, so sm_90 (H100 and H200 alike) is covered.
@@ -323,10 +324,8 @@ TORCH_CU130 = Framework(name="torch", version="2.9.1+cu130", variant="cu130", cu
 @pytest.fixture(scope="module")
 def h100_snapshot() -> Snapshot:
     """What `envsnap capture` records on the recorded H100 machine (driver 580, CUDA 13, one
-    GPU), replayed through the real probes, with a CUDA 13 torch build in it."""
-    recorded = capture(host=gpu_fixture_host(H100_DIR), only=("os", "cpu", "nvidia", "cuda"))
-    assert recorded.nvidia is not None and len(recorded.nvidia.gpus) == 1
-    return replace(recorded, frameworks=(TORCH_CU130,))
+    GPU; tests/unit/test_testing.py proves the factory equals it), with a CUDA 13 torch build."""
+    return recorded_h100(frameworks=(TORCH_CU130,))
 
 
 def _check_cli(snapshot: Snapshot, host: FakeHost, tmp_path: Path,
