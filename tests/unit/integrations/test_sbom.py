@@ -15,13 +15,13 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lock_cases import H1, H2, H3, two_wheel_lock
 
 from envsnap.cli import Console, main
 from envsnap.errors import BadInputError
 from envsnap.integrations.sbom import cyclonedx_json, parse_lock
 from envsnap.io import dump
-from envsnap.lock import plan, render
-from envsnap.lock.model import HashedLock, LockedFile, LockedPin
+from envsnap.lock import render
 from envsnap.snapshot import (
     GPU,
     CondaEnv,
@@ -38,8 +38,6 @@ from envsnap.snapshot import (
     Snapshot,
     Source,
 )
-
-H1, H2, H3 = "a" * 64, "b" * 64, "c" * 64
 
 
 def _snapshot() -> Snapshot:
@@ -212,22 +210,11 @@ def test_same_snapshot_same_bytes() -> None:
     assert json.loads(cyclonedx_json(other))["serialNumber"] != json.loads(first)["serialNumber"]
 
 
-def _hashed_lock(snap: Snapshot) -> HashedLock:
-    p = plan(snap)
-    pins = tuple(
-        LockedPin(name=pin.name, version=pin.version, origin="wheelhouse", index=pin.index,
-                  files=(LockedFile(filename=f"{pin.name}-{pin.version}-py3-none-any.whl", sha256=H1),
-                         LockedFile(filename=f"{pin.name}-{pin.version}-cp311-abi3-linux_x86_64.whl",
-                                    sha256=H2)))
-        for pin in p.pins if pin.kind == "index")
-    return HashedLock(plan=p, pins=pins, unlockable=(), policy="wheelhouse")
-
-
 @pytest.mark.parametrize("filename", ["requirements.txt", "pylock.toml"])
 def test_hashes_from_envsnaps_own_lockfiles(filename: str) -> None:
     snap = Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", packages=(
         Package(name="numpy", version="2.1.0"), Package(name="six", version="1.16.0"))))
-    files = render(snap, _hashed_lock(snap), ["requirements", "pylock"], command="envsnap lock")
+    files = render(snap, two_wheel_lock(snap), ["requirements", "pylock"], command="envsnap lock")
     lock = parse_lock(files[filename], source=filename)
     assert lock.get("numpy", "2.1.0") == (("sha256", H1), ("sha256", H2))
     assert lock.get("SIX", "1.16.0") == (("sha256", H1), ("sha256", H2))
@@ -337,31 +324,6 @@ def test_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cyclonedx", None)  # as if not installed
     with pytest.raises(BadInputError, match=r"needs the sbom extra .*pip install 'envsnap\[sbom\]'"):
         cyclonedx_json(_snapshot())
-
-
-@pytest.mark.parametrize(("expression", "license", "classifiers", "want"), [
-    # PEP 639: License-Expression wins, and the older fields are then ignored
-    ("MIT", "BSD", ("License :: OSI Approved :: BSD License",), ("MIT", ())),
-    (None, "MPL-2.0 AND MIT", (), ("MPL-2.0 AND MIT", ())),
-    (None, "(Apache-2.0 OR MIT) WITH LLVM-exception", (), ("(Apache-2.0 OR MIT) WITH LLVM-exception", ())),
-    (None, "  BSD-3-Clause  ", (), ("BSD-3-Clause", ())),
-    # a License that is not an SPDX expression leaves the word to the classifiers
-    (None, "Dual License", ("License :: OSI Approved :: BSD License", "Topic :: Utilities",
-                            "License :: OSI Approved :: BSD License"),
-     (None, ("License :: OSI Approved :: BSD License",))),
-    (None, "Apache 2.0", (), (None, ())),
-    (None, "Copyright (c) 2024 Someone\nPermission is hereby granted...", (), (None, ())),
-    (None, "MIT AND", (), (None, ())),
-    (None, None, ("License :: OSI Approved :: MIT License",),
-     (None, ("License :: OSI Approved :: MIT License",))),
-    (None, None, (), (None, ())),
-])
-def test_declared_license_follows_pep_639(expression: str | None, license: str | None,
-                                          classifiers: tuple[str, ...],
-                                          want: tuple[str | None, tuple[str, ...]]) -> None:
-    from envsnap.probes.dist_info import declared_license
-
-    assert declared_license(expression, license, classifiers) == want
 
 
 _NAME_PARTS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6)
