@@ -3,11 +3,9 @@ document checked against the CycloneDX 1.6 JSON schema that cyclonedx-python-lib
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lock_cases import H1, H2, H3, two_wheel_lock
 
-from envsnap.cli import Console, main
 from envsnap.errors import BadInputError
 from envsnap.integrations.sbom import cyclonedx_json, parse_lock
-from envsnap.io import dump
 from envsnap.lock import render
 from envsnap.snapshot import (
     GPU,
@@ -247,27 +243,6 @@ def test_requirements_parsing_follows_pip() -> None:
         parse_lock("lock-version = '1.0'\n", source="pylock.toml")
 
 
-def test_export_command(tmp_path: Path) -> None:
-    snap_path = tmp_path / "snap.toml"
-    dump(_snapshot(), snap_path)
-    out = io.StringIO()
-    assert main(["export", str(snap_path)], Console(out, io.StringIO())) == 0
-    assert out.getvalue() == cyclonedx_json(_snapshot())
-    req = tmp_path / "requirements.txt"
-    req.write_text(f"numpy==2.1.0 --hash=sha256:{H2}\n")
-    err = io.StringIO()
-    target = tmp_path / "sbom.cdx.json"
-    assert main(["export", "--format", "cyclonedx", str(snap_path), "--lock", str(req), "-o", str(target)],
-                Console(io.StringIO(), err)) == 0
-    assert "CycloneDX" in err.getvalue()
-    comps = _by_ref(_doc(target.read_text()))
-    assert comps["pkg:pypi/numpy@2.1.0"]["hashes"] == [{"alg": "SHA-256", "content": H2}]
-    err = io.StringIO()
-    assert main(["export", str(snap_path), "--lock", str(tmp_path / "missing.txt")],
-                Console(io.StringIO(), err)) == 2
-    assert err.getvalue() == f"envsnap: error: {tmp_path / 'missing.txt'}: no such file\n"
-    err = io.StringIO()
-    assert main(["export", "--format", "spdx", str(snap_path)], Console(io.StringIO(), err)) == 2
 
 
 def test_licenses_as_declared() -> None:
