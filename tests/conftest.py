@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 import support
+from hypothesis import settings
 from indexserver import isolate_user_config
+
+# No per-example deadline: speed is measured in benchmarks/, and on a loaded 2-core VM a first
+# example that waits for the CPU would fail a property test for its timing, not its property.
+settings.register_profile("envsnap", deadline=None)
+settings.load_profile("envsnap")
 
 
 @pytest.fixture(scope="session")

@@ -275,7 +275,7 @@ class _Builder:
         kept = {k: v for k, v in (qualifiers or {}).items() if v}
         if kind == "pypi" and not kept and _PLAIN_NAME.fullmatch(name) and _PLAIN.fullmatch(version):
             # Nothing to normalise or percent-encode: packageurl would return these characters
-            # as they are (tests/unit/test_sbom_render.py proves it), ten times slower.
+            # as they are (tests/unit/integrations/test_sbom.py proves it), ten times slower.
             return f"pkg:pypi/{name}@{version}"
         return str(self.PackageURL(type=kind, name=name, version=version,
                                    qualifiers=kept or None).to_string())
