@@ -4,20 +4,14 @@ packages (each section's rule: tests/unit/sections/)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from io import StringIO
 from pathlib import Path
 
 import pytest
-import support
 
-from envsnap import io
-from envsnap.cli import Console, build_parser
-from envsnap.cli import check as check_cli
 from envsnap.config import Ignore
 from envsnap.gate import CheckResult, check
 from envsnap.rules import cuda_needs
 from envsnap.snapshot import (
-    GPU,
     CPUInfo,
     Framework,
     NvidiaInfo,
@@ -28,8 +22,7 @@ from envsnap.snapshot import (
     Snapshot,
     Source,
 )
-from envsnap.testing import FakeHost, gpu_fixture_host, h100_gpu, torch_framework
-from envsnap.testing import h100_snapshot as recorded_h100
+from envsnap.testing import h100_gpu, torch_framework
 
 H100 = h100_gpu()
 # A narrower build than the published one, stopping at sm_90.
