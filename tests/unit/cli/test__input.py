@@ -33,5 +33,5 @@ def test_expand_directories_sorted_and_mlflow_uris_untouched(tmp_path: Path) -> 
 def test_read_loads_a_file_and_names_a_bad_one(tmp_path: Path) -> None:
     io.dump(cpu_venv_snapshot(), tmp_path / "s.toml")
     assert read(str(tmp_path / "s.toml")).python == cpu_venv_snapshot().python
-    with pytest.raises(BadInputError, match="missing.toml"):
+    with pytest.raises(BadInputError, match=r"missing\.toml"):
         read(str(tmp_path / "missing.toml"))

@@ -24,7 +24,8 @@ def _packages(*changed: CondaPackage, drop: str = "") -> Snapshot:
 
 def _pkg(name: str, **kw: str) -> CondaPackage:
     assert BASE.conda is not None
-    return replace(next(p for p in BASE.conda.packages if p.name == name), **kw)
+    return replace(next(p for p in BASE.conda.packages if p.name == name),
+                   **kw)  # type: ignore[arg-type]
 
 
 def _diff(a: Snapshot, b: Snapshot) -> list[Change]:

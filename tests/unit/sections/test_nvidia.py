@@ -54,7 +54,8 @@ def _ctx(expected: Snapshot, live: Snapshot) -> CheckContext:
 def _driver(snapshot: Snapshot, version: str, **kw: str) -> Snapshot:
     assert snapshot.nvidia is not None
     kw.setdefault("kernel_module_version", version)  # a driver installed and loaded
-    return replace(snapshot, nvidia=replace(snapshot.nvidia, driver_version=version, **kw))
+    return replace(snapshot, nvidia=replace(snapshot.nvidia, driver_version=version,
+                                            **kw))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------

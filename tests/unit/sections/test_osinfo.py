@@ -28,7 +28,7 @@ def rules(r: CheckResult) -> list[tuple[str, str, str]]:
 
 def _os(s: Snapshot, **kw: str | None) -> Snapshot:
     assert s.os is not None
-    return replace(s, os=replace(s.os, **kw))
+    return replace(s, os=replace(s.os, **kw))  # type: ignore[arg-type]
 
 
 def _diff(a: Snapshot, b: Snapshot) -> list[Change]:
