@@ -1,4 +1,5 @@
-"""Binding rules: another bound copy (diff); off its pin, misnamed or doubled (check); NCCL across nodes."""
+"""The frameworks section: build diff, the bound copies (diff; off its pin, misnamed or doubled:
+check; NCCL across nodes: cluster), anonymize and show."""
 
 from __future__ import annotations
 
@@ -19,11 +20,16 @@ from binding_snapshots import (
 )
 
 from envsnap import compat
+from envsnap.changes import Change
 from envsnap.drift import diff
 from envsnap.fleet import fleet_report
 from envsnap.gate import check
 from envsnap.report import render_check, render_diff, render_fleet
-from envsnap.snapshot import Binding, LibraryCopy
+from envsnap.sections.base import DiffContext, Relabel
+from envsnap.sections.frameworks import SECTION
+from envsnap.snapshot import GPU, Binding, Framework, LibraryCopy
+from envsnap.summary import summarize, summary_data
+from envsnap.testing import cpu_venv_snapshot, h100_snapshot, torch_framework
 
 # ---------------------------------------------------------------------------------------------
 # diff
@@ -193,3 +199,101 @@ def test_nccl_at_another_path_alone_is_no_cluster_rule() -> None:
     (group,) = fleet_report("golden", ref, [("n1", moved)]).groups
     (c,) = [c for c in group.changes if c.section == "frameworks.bindings"]
     assert (c.kind, c.severity) == ("source", "major")
+
+
+# Moved from tests/unit/test_show_bindings.py.
+
+
+def test_a_bound_file_no_copy_lists_gets_a_line_of_its_own() -> None:
+    unlisted = snapshot(*PRELOADED, copies=())
+    text = summarize(unlisted)
+    assert f"  binds libcudnn.so.9 9.10.2 at {OLD_CUDNN}" in text
+    data = summary_data(unlisted)
+    (fw,) = data["frameworks"]
+    assert [b["soname"] for b in fw["bindings"]] == ["libcudart.so.13", "libcudnn.so.9",
+                                                     "libnccl.so.2"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the build itself, called through the section's own hooks
+
+
+def _fw_diff(a: Framework, b: Framework, gpus: tuple[GPU, ...] = ()) -> list[Change]:
+    assert SECTION.diff is not None
+    out: list[Change] = []
+    sa, sb = h100_snapshot(frameworks=(a,)), h100_snapshot(frameworks=(b,))
+    if gpus:
+        assert sb.nvidia is not None
+        sb = replace(sb, nvidia=replace(sb.nvidia, gpus=gpus))
+    SECTION.diff(sa, sb, out, DiffContext())
+    return out
+
+
+def test_a_build_that_lost_cuda_names_the_cuda_index() -> None:
+    cpu = torch_framework(version="2.9.1+cpu", variant="cpu", cuda=None, arch_list=())
+    changes = {c.name: c for c in _fw_diff(torch_framework(), cpu)}
+    lost = changes["torch.cuda"]
+    assert (lost.kind, lost.severity) == ("removed", compat.severity("torch_lost_cuda"))
+    assert "download.pytorch.org/whl/cu128" in lost.explanation
+    assert "torch" not in changes  # said once, as the lost CUDA
+
+
+def test_a_narrower_arch_list_that_misses_bs_gpu() -> None:
+    narrow = torch_framework(arch_list=("sm_80", "sm_86", "sm_90"))
+    blackwell = GPU(index=0, name="NVIDIA GeForce RTX 5090", compute_capability="12.0")
+    (c,) = [c for c in _fw_diff(torch_framework(), narrow, (blackwell,))
+            if c.name == "torch.arch_list"]
+    assert c.severity == compat.severity("gpu_not_covered") and "GPU0" in c.explanation
+    (ok,) = [c for c in _fw_diff(torch_framework(), narrow) if c.name == "torch.arch_list"]
+    assert ok.severity == compat.severity("framework_arch_list_changed")
+
+
+def test_another_cudnn_and_release() -> None:
+    changes = {c.name: c for c in _fw_diff(torch_framework(), torch_framework(
+        version="2.10.0+cu128", cudnn="8.9.7"))}
+    assert changes["torch.cudnn"].severity == compat.severity("framework_cudnn_changed")
+    assert "cuDNN major change" in changes["torch.cudnn"].explanation
+    assert changes["torch"].kind == "upgraded"
+    new = {c.name: c.kind for c in _fw_diff(torch_framework(), torch_framework(name="jax"))}
+    assert new == {"jax": "added", "torch": "removed"}
+
+
+@pytest.mark.parametrize(("section", "name", "kind", "rule"), [
+    ("frameworks", "torch", "upgraded", "framework"),
+    ("frameworks", "torch.cuda", "changed", "framework"),
+    ("frameworks", "torch.nccl", "upgraded", "nccl"),
+    ("frameworks", "torch.arch_list", "changed", None),
+    ("frameworks", "torch.cudnn", "upgraded", None),
+    ("frameworks.bindings", "torch libnccl.so.2", "upgraded", "nccl"),
+    ("frameworks.bindings", "torch libnccl.so.2", "source", None),
+    ("frameworks.bindings", "torch libcudnn.so.9", "upgraded", None),
+    ("python.packages", "torch", "upgraded", None),
+])
+def test_cluster_rule(section: str, name: str, kind: str, rule: str | None) -> None:
+    assert SECTION.cluster is not None
+    c = Change(section=section, name=name, kind=kind, severity="major", old="a", new="b",
+               explanation="")
+    assert SECTION.cluster(c) == rule
+
+
+def test_anonymize_relabels_every_binding_path() -> None:
+    assert SECTION.anonymize is not None
+    (fw,) = snapshot(*PRELOADED).frameworks
+    (anon,) = SECTION.anonymize((fw,), Relabel([("/venv", "$PREFIX")], prefix=True))
+    cudnn = next(b for b in anon.bindings if b.soname == "libcudnn.so.9")
+    assert cudnn.path == OLD_CUDNN  # outside the prefix: as it was
+    assert cudnn.also_loaded == (WHEEL_CUDNN.replace("/venv", "$PREFIX", 1),)
+    assert all(b.path is None or not b.path.startswith("/venv/") for b in anon.bindings)
+    assert anon.bindings_via == fw.bindings_via
+
+
+def test_show_line_of_a_cpu_build_and_a_missing_library() -> None:
+    assert SECTION.summary is not None and SECTION.summary_data is not None
+    cpu = cpu_venv_snapshot(frameworks=(torch_framework(version="2.9.1+cpu", cuda=None,
+                                                        arch_list=()),))
+    assert SECTION.summary(cpu, SECTION.summary_data(cpu)) == ["framework torch 2.9.1+cpu (CPU build)"]
+    gone = (replace(PLAIN[0], path=None, via="missing", version=None), *PLAIN[1:])
+    s = snapshot(*gone)
+    lines = SECTION.summary(s, SECTION.summary_data(s))
+    assert lines[0] == "framework torch 2.14.1 (CUDA 13.0)"
+    assert "  ! libcudart.so.13 not found: importing torch fails" in lines

@@ -1,4 +1,4 @@
-"""The CLI's argument handling: help before a command, misspelt commands."""
+"""envsnap.cli: parsing, -v, the extras check, and the one place errors become exit codes."""
 
 from __future__ import annotations
 
@@ -58,11 +58,11 @@ def test_a_command_keeps_its_own_verbose(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def _pyproject_extras() -> dict[str, list[str]]:
-    from pathlib import Path
+    import support
 
     from envsnap.tomlreader import loads
 
-    data = loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    data = loads((support.REPO / "pyproject.toml").read_text())
     return dict(data["project"]["optional-dependencies"])
 
 
@@ -105,3 +105,62 @@ def test_a_missing_extra_is_one_line_with_the_pip_command(monkeypatch: pytest.Mo
     err = capsys.readouterr().err
     assert err == ("envsnap: error: 'envsnap lock' needs the lock extra (requests is not "
                    "installed): pip install 'envsnap[lock]'\n")
+
+
+# main(): every error is one line and an exit code.
+
+
+def test_an_envsnap_error_is_one_escaped_line_exit_2(tmp_path: object,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from envsnap.cli import main
+
+    assert main(["show", "no\nsuch.toml"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("envsnap: error: ") and err.count("\n") == 1 and "\\n" in err
+
+
+@pytest.mark.parametrize(("raised", "code", "said"), [
+    (KeyboardInterrupt(), 130, "envsnap: interrupted\n"),
+    (RuntimeError("boom\nsecond"), 3, "envsnap: internal error: RuntimeError: boom\\nsecond "
+                                      "(run with -v for the traceback, and please report it)\n"),
+])
+def test_interrupts_and_internal_errors(raised: BaseException, code: int, said: str,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from envsnap.cli import main, show
+
+    def handler(*_: object) -> int:
+        raise raised
+
+    monkeypatch.setattr(show, "run_show", handler)
+    assert main(["show", "x.toml"]) == code
+    assert capsys.readouterr().err == said
+
+
+def test_verbose_lets_an_internal_error_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envsnap.cli import main, show
+
+    def handler(*_: object) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(show, "run_show", handler)
+    with pytest.raises(RuntimeError, match="boom"):
+        main(["-v", "show", "x.toml"])
+
+
+def test_a_warning_is_one_line_on_stderr() -> None:
+    from io import StringIO
+
+    from envsnap.cli import Console
+
+    err = StringIO()
+    Console(out=StringIO(), err=err).warn("two\nlines")
+    assert err.getvalue() == "envsnap: warning: two\\nlines\n"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from envsnap.cli import main
+    from envsnap.version import __version__
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"envsnap {__version__}\n"
