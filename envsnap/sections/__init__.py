@@ -7,7 +7,7 @@ from . import conda, cpu, cuda, env_vars, frameworks, nvidia, osinfo, project, p
 from .base import Section
 
 # One entry per section, in the probe registry's reading order (envsnap/probes/__init__.py;
-# tests/unit/test_sections.py holds them to it). A plugin adds its entry here, beside its
+# tests/unit/sections/test_sections.py holds them to it). A plugin adds its entry here, beside its
 # ProbeSpec and its Snapshot field; a probe's section without an entry is compared key by key.
 REGISTRY: tuple[Section, ...] = (
     python.SECTION,
