@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import hostile_snapshots, hostile_text
 
 from envsnap.errors import SnapshotFormatError
 from envsnap.records import TRANSIENT, converter, escape_surrogates, record_to_dict, what
 from envsnap.snapshot import Package, Snapshot
-from strategies import hostile_snapshots, hostile_text
 
 
 @settings(max_examples=60, deadline=None)
