@@ -27,7 +27,7 @@ from typing import Any
 # member (as pip's lazy wheel does), never from a whole wheel: a server that ignores Range
 # gets that distribution skipped. The expected parse of every file is the reference's,
 # importlib.metadata.PathDistribution over a temporary dist-info folder, written to
-# expected.json for tests/unit/probes/test_metadata_corpus.py. Re-running replaces the corpus
+# expected.json for tests/unit/probes/test_dist_info.py. Re-running replaces the corpus
 # (new releases, new files); the summary says what was skipped and why.
 
 CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "metadata-corpus"
@@ -353,7 +353,7 @@ def _sources_md(fetched: list[Fetched], skipped: dict[str, str], layout: str, st
         "`expected.json` maps each file name to what the reference, `importlib.metadata.PathDistribution`",
         f"over a `<name>-<version>.dist-info/METADATA` folder, reports (Python {sys.version.split()[0]}):",
         "`Name`, `Version` and `requires`.",
-        "`tests/unit/probes/test_metadata_corpus.py` checks envsnap's parse against it.",
+        "`tests/unit/probes/test_dist_info.py` checks envsnap's parse against it.",
         "",
         "Regenerate (replaces the corpus with the current latest releases):",
         "",

@@ -1,11 +1,13 @@
-"""The cpu probe and LocalHost.which on this real machine, against the standard library."""
+"""The cpu and os probes and LocalHost.which on this real machine, against the standard library."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from envsnap.host import LocalHost
-from envsnap.probes import cpu
+from envsnap.probes import cpu, osinfo
 
 
 def test_cpu_probe_on_this_machine_is_consistent() -> None:
@@ -31,3 +33,12 @@ def test_local_which_agrees_with_shutil(tmp_path: Path) -> None:
     # An empty PATH finds nothing; an absent one falls back as shutil does.
     assert LocalHost({"PATH": ""}).which("sh") is None is shutil.which("sh", path="")
     assert LocalHost({}).which("sh") == shutil.which("sh")
+
+
+def test_glibcxx_scan_on_the_real_libstdcxx() -> None:
+    lib = Path("/usr/lib/x86_64-linux-gnu/libstdc++.so.6")
+    if not lib.exists():
+        pytest.skip(f"SKIPPED: no {lib} on this machine")
+    newest = osinfo.parse_glibcxx(lib.read_bytes())
+    assert newest is not None and newest.startswith("3.4.")
+    assert int(newest.split(".")[2]) >= 19  # any libstdc++ of the last decade

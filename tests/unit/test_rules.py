@@ -14,7 +14,6 @@ from envsnap.errors import BadInputError
 from envsnap.image.dockerfile import cuda_of
 from envsnap.lock.plan import label_index, plan
 from envsnap.snapshot import (
-    GPU,
     CudaInfo,
     Framework,
     LibraryCopy,
@@ -202,54 +201,6 @@ def test_cuda_needs_ignore_a_system_toolkit_and_implausible_versions() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# GPU architectures
-
-
-@pytest.mark.parametrize(("archs", "cc", "covered"), [
-    (["sm_80"], "8.6", True),  # same major, newer minor
-    (["sm_80"], "8.7", False),  # Orin runs only sm_87 code
-    (["sm_86"], "8.0", False),  # never an older minor
-    (["sm_90"], "10.0", False),  # never across majors
-    (["compute_90"], "12.0", True),  # PTX JITs forward
-    (["compute_120"], "9.0", False),
-    (["sm_90a"], "9.0", True),
-    (["sm_90a"], "9.1", False),  # arch-specific code: that CC only
-    (["sm_70"], "7.5", True),
-    (["sm_70"], "7.2", False),  # Xavier
-    (["sm_101"], "11.0", True),  # Thor renamed sm_101 -> sm_110
-    (["sm_100"], "10.1", False),
-    (["sm_120"], "12.1", True),
-    ([], "9.0", None),
-    (["sm_90"], None, None),
-    (["sm_" + "9" * 5000], "9.0", None),
-])
-def test_arch_covers(archs: list[str], cc: str | None, covered: bool | None) -> None:
-    assert gpuarch.arch_covers(archs, cc) is covered
-
-
-def test_gpu_names_first_cuda_and_the_fix() -> None:
-    assert gpuarch.cc_for_gpu_name("NVIDIA GeForce RTX 5090") == "12.0"
-    assert gpuarch.cc_for_gpu_name("NVIDIA A100-SXM4-80GB") == "8.0"
-    assert gpuarch.cc_for_gpu_name("NVIDIA A10G") == "8.6"
-    assert gpuarch.cc_for_gpu_name("NVIDIA L40S") == "8.9"
-    assert gpuarch.cc_for_gpu_name("Unknown Accelerator") is None
-    assert gpuarch.first_cuda_for_cc("12.0") == "12.8"
-    gpu = GPU(index=0, name="NVIDIA GeForce RTX 5090")
-    fw = Framework(name="torch", version="2.6.0+cu126", variant="cu126")
-    assert gpuarch.uncovered([gpu], [fw]) == [(gpu, fw)]  # the shipped cu126 list ends at sm_90
-    assert gpuarch.gpu_fix(gpu, fw) == ("install a torch build for CUDA 12.8 or newer whose arch "
-                                      "list includes sm_120")
-    cpu = Framework(name="torch", version="2.6.0+cpu", variant="cpu")
-    assert gpuarch.uncovered([gpu], [cpu]) == []  # a CPU build has no arch list to miss
-
-
-def test_torch_tables() -> None:
-    assert gpuarch.torch_arch_list("2.9.1+cu128", "cu128")[-1] == "sm_120"
-    assert gpuarch.torch_arch_list("2.6.0", "cu126")[-1] == "sm_90"
-    assert gpuarch.torch_cuda_variants("2.9.1") == ("12.6", "12.8", "13.0")
-
-
-# ---------------------------------------------------------------------------------------------
 # glibc and platform tags
 
 
@@ -360,18 +311,6 @@ def test_lock_plan_platforms_follow_the_captured_glibc() -> None:
 def test_lock_refuses_an_implausible_python_version_promptly(version: str) -> None:
     with prompt(), pytest.raises(BadInputError, match=r"python\.version"):
         plan(_hostile_snapshot(python=version[:128]))
-
-
-@pytest.mark.parametrize(("section", "scope"), [
-    ("os", "host"), ("cpu", "host"), ("nvidia", "host"), ("nvidia.gpus", "host"),
-    ("cuda", "host"), ("cuda.libraries", "host"), ("python", "environment"),
-    ("python.packages", "environment"), ("python.requirements", "environment"),
-    ("conda.packages", "environment"), ("frameworks", "environment"), ("env", "environment"),
-    ("project", "environment"), ("a-plugin-section", "environment"),
-])
-def test_scope_of_a_section(section: str, scope: str) -> None:
-    assert changes.scope_of(section) == scope
-    assert scope in rules.SCOPES
 
 
 def test_a_library_copy_the_environment_brought_is_a_cuda_need_and_its_scope() -> None:

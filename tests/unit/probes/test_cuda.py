@@ -247,3 +247,13 @@ def test_ld_preload_copies_come_first() -> None:
     assert result.value is not None
     (copy,) = result.value.libraries
     assert (copy.path, copy.found_via) == (old, "ld_preload")
+
+
+def test_cuda_declared_values_get_the_value_rules() -> None:
+    env = {"NVIDIA_REQUIRE_CUDA": "cuda>=12.1 brand=tesla,driver>=470 --auth_token=Zsecret",
+           "CUDA_VERSION": "https://u:Zsecret@h/12.4", "NV_CUDNN_VERSION": "9.1.0.70-1"}
+    result = cuda.probe(FakeHost(environ=env), None)
+    assert result.value is not None
+    assert dict(result.value.declared) == {
+        "NVIDIA_REQUIRE_CUDA": "cuda>=12.1 brand=tesla,driver>=470 --auth_token=****",
+        "CUDA_VERSION": "https://****@h/12.4", "NV_CUDNN_VERSION": "9.1.0.70-1"}

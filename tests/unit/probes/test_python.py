@@ -14,7 +14,13 @@ from envsnap.errors import HostError
 from envsnap.host import RunResult
 from envsnap.probes import _inspector
 from envsnap.probes.dist_info import parse_metadata_text
-from envsnap.probes.python import applicable_requirements, inspector_output, is_valid_version
+from envsnap.probes.python import (
+    applicable_requirements,
+    configured_indexes,
+    inspector_output,
+    is_valid_version,
+)
+from envsnap.testing import FakeHost
 
 
 def _packaging_accepts(version: str) -> bool:
@@ -149,3 +155,9 @@ def test_listing_order_decides_between_two_copies() -> None:
                                 "site_packages": ["/s"]})
         assert [(p.name, p.version) for p in env.packages] == [("twin", expected)]
         assert [(p.kind, p.name) for p in env.problems] == [("duplicate", "twin")]
+
+
+def test_uv_index_names_are_stripped_and_credentials_redacted() -> None:
+    host = FakeHost(environ={"PIP_CONFIG_FILE": "/dev/null",
+                             "UV_INDEX": "corp=https://alice:s3cr3t@pypi.corp/simple"})
+    assert configured_indexes(host, None) == ("https://****@pypi.corp/simple",)
