@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io as textio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 import support
 
 from envsnap import io
+from envsnap.cli import Console, main
 
 ENVSNAP = str(Path(sys.executable).parent / "envsnap")
 
@@ -85,4 +88,19 @@ def test_default_output_is_envsnap_toml(tmp_path: Path) -> None:
     assert io.load(tmp_path / "envsnap.toml").os is not None
 
 
+# --if-changed: no rewrite when the content is the same (a real capture of this machine).
 
+def test_if_changed_leaves_bytes_and_mtime_alone(tmp_path: Path) -> None:
+    out = tmp_path / "snap.toml"
+    argv = ["capture", "--only", "os,cpu", "-q", "-o", str(out)]
+    assert main(argv, Console(textio.StringIO(), textio.StringIO())) == 0
+    before, stamp = out.read_bytes(), out.stat().st_mtime_ns
+    os.utime(out, ns=(stamp - 10**9, stamp - 10**9))  # so a rewrite would show
+    stamp = out.stat().st_mtime_ns
+    for _ in range(2):
+        assert main([*argv, "--if-changed"], Console(textio.StringIO(), textio.StringIO())) == 0
+        assert out.read_bytes() == before and out.stat().st_mtime_ns == stamp
+    # A different content is written.
+    assert main(["capture", "--only", "os", "-q", "-o", str(out), "--if-changed"],
+                Console(textio.StringIO(), textio.StringIO())) == 0
+    assert out.read_bytes() != before

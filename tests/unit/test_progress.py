@@ -70,3 +70,22 @@ def test_steps_on_a_terminal_rewrite_one_line_cut_to_the_width() -> None:
     final = out.getvalue().split("\r\x1b[2K")[-1]
     assert final.startswith("envsnap: [1/1] ") and final.endswith("\n")
     assert len(final.rstrip("\n")) == 29
+
+
+def test_plain_progress_lines_and_steps() -> None:
+    lines: list[str] = []
+    rep = progress.Lines(lines.append)
+    t = rep.transfer("six-1.16.0-py2.py3-none-any.whl", 11053)
+    t.advance(11053)
+    t.close()
+    assert lines[0].startswith("downloaded six-1.16.0-py2.py3-none-any.whl (10.8 KiB in ")
+    out = io.StringIO()
+    steps = progress.Steps(out, tty=False)
+    steps.step(1, 2, "FROM base")
+    steps.cached()
+    steps.step(2, 2, "RUN pip install")
+    steps.close()
+    text = out.getvalue().splitlines()
+    assert text[:2] == ["envsnap: [1/2] FROM base", "envsnap: [1] cached"]
+    assert text[2] == "envsnap: [2/2] RUN pip install" and text[3].endswith("s")
+    assert progress.human_bytes(3 * 2**20) == "3.0 MiB"

@@ -47,3 +47,40 @@ def test_refused_before_probing(argv: list[str], said: str, tmp_path: Path,
     assert said in capsys.readouterr().err
     assert (tmp_path / "mine.toml").read_text() == "hand = 'written'\n"
     assert not (tmp_path / "x.toml").exists()
+
+
+# capture -o placeholders: one file per node under Slurm, torchrun, Kubernetes.
+
+@pytest.mark.parametrize(("environ", "rank"), [
+    ({"SLURM_PROCID": "7", "SLURM_JOB_ID": "123"}, "7"),  # srun sets it for every task
+    ({"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "8"}, "3"),  # torchrun
+    ({"JOB_COMPLETION_INDEX": "12"}, "12"),  # a Kubernetes Indexed Job
+    ({"SLURM_PROCID": "0", "RANK": "5"}, "0"),  # Slurm first: srun launches torchrun
+    ({"RANK": " 04 "}, "4"),
+])
+def test_rank_comes_from_the_scheduler(environ: dict[str, str], rank: str) -> None:
+    assert output_path("snaps/{rank}.toml", environ, hostname="n1") == f"snaps/{rank}.toml"
+
+
+def test_hostname_and_date() -> None:
+    got = output_path("s/{hostname}-{date}.toml", {}, hostname="gpu-07.cluster.local",
+                      today="2026-11-29")
+    assert got == "s/gpu-07-2026-11-29.toml"
+    # a host name can never escape the folder
+    escaped = output_path("s/{hostname}.toml", {}, hostname="../../etc/x")
+    assert Path(escaped).parent == Path("s") and Path(escaped).name not in (".", "..")
+    assert output_path("{{literal}}-{hostname}", {}, hostname="h") == "{literal}-h"
+    assert output_path("plain.toml", {}) == "plain.toml"
+
+
+@pytest.mark.parametrize(("template", "environ", "message"), [
+    ("s/{rank}.toml", {}, "needs SLURM_PROCID, RANK or JOB_COMPLETION_INDEX"),
+    ("s/{rank}.toml", {"RANK": "x"}, "needs SLURM_PROCID"),
+    ("s/{host}.toml", {}, "unknown placeholder {host}"),
+    ("s/{hostname.x}.toml", {}, "unknown placeholder"),
+    ("s/{.toml", {}, "literal braces"),
+    ("s/{0}.toml", {}, "unknown placeholder"),
+])
+def test_bad_placeholders_are_bad_input(template: str, environ: dict[str, str], message: str) -> None:
+    with pytest.raises(BadInputError, match=message):
+        output_path(template, environ, hostname="h")

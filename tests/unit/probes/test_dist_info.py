@@ -14,7 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from envsnap.probes.dist_info import parse_metadata_text, read_dist
+from envsnap.probes.dist_info import declared_license, parse_metadata_text, read_dist
 from envsnap.testing import FakeHost
 
 # Made by scripts/fetch_metadata_corpus.py (SOURCES.md there says from where and when).
@@ -206,3 +206,26 @@ def test_read_dist_equals_importlib_on_generated_texts(dist_info_dir: Path, text
 def test_read_dist_equals_importlib_with_any_line_endings(dist_info_dir: Path, text: str) -> None:
     data = text.encode("utf-8")
     assert _envsnap_reads(data) == _importlib_reads(dist_info_dir, data)
+
+
+@pytest.mark.parametrize(("expression", "license", "classifiers", "want"), [
+    # PEP 639: License-Expression wins, and the older fields are then ignored
+    ("MIT", "BSD", ("License :: OSI Approved :: BSD License",), ("MIT", ())),
+    (None, "MPL-2.0 AND MIT", (), ("MPL-2.0 AND MIT", ())),
+    (None, "(Apache-2.0 OR MIT) WITH LLVM-exception", (), ("(Apache-2.0 OR MIT) WITH LLVM-exception", ())),
+    (None, "  BSD-3-Clause  ", (), ("BSD-3-Clause", ())),
+    # a License that is not an SPDX expression leaves the word to the classifiers
+    (None, "Dual License", ("License :: OSI Approved :: BSD License", "Topic :: Utilities",
+                            "License :: OSI Approved :: BSD License"),
+     (None, ("License :: OSI Approved :: BSD License",))),
+    (None, "Apache 2.0", (), (None, ())),
+    (None, "Copyright (c) 2024 Someone\nPermission is hereby granted...", (), (None, ())),
+    (None, "MIT AND", (), (None, ())),
+    (None, None, ("License :: OSI Approved :: MIT License",),
+     (None, ("License :: OSI Approved :: MIT License",))),
+    (None, None, (), (None, ())),
+])
+def test_declared_license_follows_pep_639(expression: str | None, license: str | None,
+                                          classifiers: tuple[str, ...],
+                                          want: tuple[str | None, tuple[str, ...]]) -> None:
+    assert declared_license(expression, license, classifiers) == want
