@@ -615,6 +615,10 @@ def validate(snapshot: Snapshot, *, packages_checked: bool = False) -> None:
             problem = conda_problem(cpkg)
             if problem is not None:
                 raise SnapshotFormatError(f"refusing unsafe {problem}", path=f"conda.packages[{i}]")
+        for i, spec in enumerate(snapshot.conda.requested_specs):
+            if not is_safe_text(spec):
+                raise SnapshotFormatError("refusing a value with control characters",
+                                          path=f"conda.requested_specs[{i}]")
     for name, value in snapshot.env.items():
         if not variable_ok(name, value):
             raise SnapshotFormatError("refusing unsafe environment variable", path=f"env.{name}")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from envsnap.host import RunResult
 from envsnap.records import TRANSIENT
 from envsnap.snapshot import (
+    CondaEnv,
     CondaPackage,
     CudaInfo,
     Framework,
@@ -157,6 +158,7 @@ def valid_snapshots() -> st.SearchStrategy[Snapshot]:
         (CondaPackage, "url"): st.none() | clean,
         (CondaPackage, "channel"): st.none() | clean,
         (CondaPackage, "requested_spec"): st.none() | clean,
+        (CondaEnv, "requested_specs"): st.lists(clean, max_size=2).map(tuple),
         (Framework, "name"): names,
         (Framework, "version"): versions,
     }

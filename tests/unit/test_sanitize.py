@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from strategies import hostile_snapshots, valid_snapshots
 
+from envsnap.errors import SnapshotFormatError
 from envsnap.sanitize import sanitize
-from envsnap.snapshot import CondaEnv, CudaInfo, Package, Snapshot, Source, is_safe_text, validate
+from envsnap.snapshot import CondaEnv, CudaInfo, Package, Snapshot, Source, validate
 from envsnap.testing import cpu_venv_snapshot
 
 
@@ -24,17 +25,8 @@ def test_what_sanitize_keeps_validate_accepts(snapshot: Snapshot) -> None:
     assert sanitize(clean) == (clean, {})  # nothing left to drop
 
 
-def _safe_specs(s: Snapshot) -> Snapshot:
-    # validate does not look at conda's requested specs (see the xfail below): keep them safe
-    # here, so this property checks everything else.
-    if s.conda is None:
-        return s
-    return replace(s, conda=replace(s.conda, requested_specs=tuple(
-        x for x in s.conda.requested_specs if is_safe_text(x))))
-
-
 @settings(max_examples=60, deadline=None)
-@given(valid_snapshots().map(_safe_specs))
+@given(valid_snapshots())
 def test_a_valid_snapshot_is_kept_whole(snapshot: Snapshot) -> None:
     clean, warnings = sanitize(snapshot)
     assert (clean, warnings) == (snapshot, {})
@@ -70,10 +62,13 @@ def test_undecodable_bytes_are_escaped_not_dropped() -> None:
     assert sanitize(replace(clean)) == (clean, {})
 
 
-@pytest.mark.xfail(strict=True, reason="validate accepts a conda requested spec holding a newline "
-                   "that sanitize drops: the two disagree on CondaEnv.requested_specs (no renderer "
-                   "uses it today, so nothing is injected)")
 def test_validate_and_sanitize_agree_on_conda_requested_specs() -> None:
+    # Hypothesis found them apart: validate accepted a requested spec holding a newline that
+    # sanitize dropped. One predicate (is_safe_text) now decides for both.
     snap = Snapshot(conda=CondaEnv(prefix="/opt/conda", requested_specs=("pip", "\n[python]\n")))
-    validate(snap)  # accepted
-    assert sanitize(snap) == (snap, {})
+    with pytest.raises(SnapshotFormatError, match=r"conda\.requested_specs\[1\]"):
+        validate(snap)
+    clean, warnings = sanitize(snap)
+    assert clean.conda is not None and clean.conda.requested_specs == ("pip",)
+    assert set(warnings) == {"conda"}
+    validate(clean)
