@@ -10,10 +10,21 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from .. import compat
 from ..changes import Change, Finding
 from ..graph import Graph
 from ..remedy import envsnap_footprint
 from ..snapshot import Snapshot
+
+
+def field_changed(out: list[Change], *, section: str, name: str, rule: str, old: str | None,
+                  new: str | None, explanation: str) -> None:
+    """A field whose value differs between A and B: one ``changed`` Change, rated by its rule
+    in compat/severity.toml. Equal values: nothing."""
+    if old != new:
+        out.append(Change(section=section, name=name, kind="changed",
+                          severity=compat.severity(rule), old=old, new=new,
+                          explanation=explanation))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,17 +10,16 @@ from ..changes import Change, Finding
 from ..rules import missing_isa
 from ..snapshot import Snapshot
 from ..wording import gib
-from .base import CheckContext, CheckRule, DiffContext, Section
+from .base import CheckContext, CheckRule, DiffContext, Section, field_changed
 
 
 def _diff(a: Snapshot, b: Snapshot, out: list[Change], ctx: DiffContext) -> None:
     ca, cb = a.cpu, b.cpu
     if ca is None or cb is None:
         return
-    if ca.model != cb.model:
-        out.append(Change(section="cpu", name="model", kind="changed",
-                          severity=compat.severity("cpu_changed"), old=ca.model, new=cb.model,
-                          explanation="Another CPU model; ISA features are compared separately."))
+    field_changed(out, section="cpu", name="model", rule="cpu_changed", old=ca.model,
+                  new=cb.model, explanation="Another CPU model; ISA features are compared "
+                                            "separately.")
     lost = missing_isa(ca.flags, cb.flags)
     gained = missing_isa(cb.flags, ca.flags)
     for flag in lost:

@@ -10,23 +10,19 @@ from ..changes import Change, Finding
 from ..rules import glibc_at_least, glibc_needs, glibc_version, numeric
 from ..snapshot import PythonEnv, Snapshot
 from ..wording import names_text
-from .base import CheckContext, CheckRule, DiffContext, Section
+from .base import CheckContext, CheckRule, DiffContext, Section, field_changed
 
 
 def _diff(a: Snapshot, b: Snapshot, out: list[Change], ctx: DiffContext) -> None:
     oa, ob = a.os, b.os
     if oa is None or ob is None:
         return
-    if oa.system != ob.system:
-        out.append(Change(section="os", name="system", kind="changed",
-                          severity=compat.severity("system_changed"), old=oa.system, new=ob.system,
-                          explanation="Another operating system: binary wheels and drivers are "
-                                      "per OS; rebuild the environment for it."))
-    if oa.arch != ob.arch:
-        out.append(Change(section="os", name="arch", kind="changed",
-                          severity=compat.severity("arch_changed"), old=oa.arch, new=ob.arch,
-                          explanation=f"Another CPU architecture ({oa.arch} -> {ob.arch}): "
-                                      "compiled packages from A do not run on B."))
+    field_changed(out, section="os", name="system", rule="system_changed", old=oa.system,
+                  new=ob.system, explanation="Another operating system: binary wheels and "
+                                             "drivers are per OS; rebuild the environment for it.")
+    field_changed(out, section="os", name="arch", rule="arch_changed", old=oa.arch, new=ob.arch,
+                  explanation=f"Another CPU architecture ({oa.arch} -> {ob.arch}): compiled "
+                              "packages from A do not run on B.")
     if oa.glibc != ob.glibc and oa.glibc and ob.glibc:
         _diff_glibc(oa.glibc, ob.glibc, b.python or a.python, out)
     if oa.libstdcxx != ob.libstdcxx and oa.libstdcxx and ob.libstdcxx:
@@ -39,13 +35,10 @@ def _diff(a: Snapshot, b: Snapshot, out: list[Change], ctx: DiffContext) -> None
                          f"'version `GLIBCXX_{oa.libstdcxx}' not found'."
                          if lower else "A newer libstdc++: backward compatible.")))
     for attr in ("distro_id", "distro_version", "kernel", "container"):
-        vo, vn = getattr(oa, attr), getattr(ob, attr)
-        if vo != vn:
-            out.append(Change(section="os", name=attr, kind="changed",
-                              severity=compat.severity("os_changed"), old=vo, new=vn,
-                              explanation="Informational: matters only through glibc, "
-                                          "libstdc++ or the driver, which are compared "
-                                          "separately."))
+        field_changed(out, section="os", name=attr, rule="os_changed", old=getattr(oa, attr),
+                      new=getattr(ob, attr),
+                      explanation="Informational: matters only through glibc, libstdc++ or "
+                                  "the driver, which are compared separately.")
 
 
 def _diff_glibc(old: str, new: str, py: PythonEnv | None, out: list[Change]) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .. import compat
 from ..changes import Change
 from ..snapshot import Snapshot
-from .base import DiffContext, Section
+from .base import DiffContext, Section, field_changed
 
 
 def _diff(a: Snapshot, b: Snapshot, out: list[Change], ctx: DiffContext) -> None:
@@ -21,12 +20,10 @@ def _diff(a: Snapshot, b: Snapshot, out: list[Change], ctx: DiffContext) -> None
         ("dirty", lambda v: None if v is None else str(v).lower()),
     )
     for attr, fmt in fields:
-        vo, vn = fmt(getattr(pa, attr)), fmt(getattr(pb, attr))
-        if vo != vn:
-            out.append(Change(section="project", name=attr, kind="changed",
-                              severity=compat.severity("project"), old=vo, new=vn,
-                              explanation="The project's source differs: results may differ "
-                                          "because the code did."))
+        field_changed(out, section="project", name=attr, rule="project",
+                      old=fmt(getattr(pa, attr)), new=fmt(getattr(pb, attr)),
+                      explanation="The project's source differs: results may differ because "
+                                  "the code did.")
 
 
 def _summary(s: Snapshot, d: Mapping[str, Any]) -> list[str]:
