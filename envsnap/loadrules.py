@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -102,9 +102,9 @@ def pin_mismatches(framework: Framework, requires: Sequence[str],
     pins = exact_pins(requires)
     shipped_by: dict[str, str] = {}  # soname -> the pinned wheel that ships a copy of it
     for copy in copies:
-        dist = copy.found_via.removeprefix("pip:") if copy.found_via.startswith("pip:") else None
-        if dist in pins and copy.soname:
-            shipped_by.setdefault(copy.soname, dist)
+        pinned = expected_owner(copy, pins)
+        if pinned is not None and pinned[0] in pins and copy.soname:
+            shipped_by.setdefault(copy.soname, pinned[0])
     out = []
     for b in framework.bindings:
         dist = shipped_by.get(b.soname)
@@ -116,16 +116,51 @@ def pin_mismatches(framework: Framework, requires: Sequence[str],
     return out
 
 
+def claimants(copy: LibraryCopy) -> list[str]:
+    """The pip wheels that install this file, by canonical name: the one it was found through
+    and every other whose RECORD lists the path (the cu12 and cu13 NCCL wheels share it)."""
+    names = {canonicalize_name(c.partition("==")[0]) for c in copy.claimed_by}
+    if copy.found_via.startswith("pip:"):
+        names.add(canonicalize_name(copy.found_via.removeprefix("pip:")))
+    return sorted(names)
+
+
+def expected_owner(copy: LibraryCopy, pins: Mapping[str, str]) -> tuple[str, str] | None:
+    """(wheel, version) whose file a framework with these exact pins means to load from this
+    copy: the claimant it pins, else the wheel the copy was found through, at the version its
+    metadata says. None when no pip wheel owns the copy."""
+    names = claimants(copy)
+    pinned = next((n for n in names if n in pins), None)
+    if pinned is not None:
+        return pinned, pins[pinned]
+    if copy.found_via.startswith("pip:") and copy.version:
+        return canonicalize_name(copy.found_via.removeprefix("pip:")), copy.version
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # check: bound to a copy whose metadata and file disagree (binding_mismatch, critical)
 
 
-def bound_to_mismatched(framework: Framework, copies: Sequence[LibraryCopy]) -> list[
-        tuple[Binding, LibraryCopy]]:
-    """Bindings whose file is a copy the snapshot marks ``metadata_mismatch``: the wheel that
-    claims it says one version, the file another (the cu12 and cu13 NCCL wheels)."""
+def bound_to_mismatched(framework: Framework, copies: Sequence[LibraryCopy],
+                        requires: Sequence[str] = ()) -> list[tuple[Binding, LibraryCopy]]:
+    """Bindings whose file is a copy the snapshot marks ``metadata_mismatch`` (the wheel it
+    was found through says one version, the file another: the cu12 and cu13 NCCL wheels),
+    unless the file is what the framework pins (``requires``): a cu12 torch binding the cu12
+    wheel's NCCL, over which the cu13 wheel's metadata is the one that is wrong."""
+    pins = exact_pins(requires)
+    out = []
     by_path = {c.path: c for c in copies if c.metadata_mismatch}
-    return [(b, by_path[b.path]) for b in framework.bindings if b.path in by_path]
+    for b in framework.bindings:
+        copy = by_path.get(b.path) if b.path else None
+        if copy is None:
+            continue
+        owner = expected_owner(copy, pins)
+        if (owner is not None and owner[0] in pins and copy.file_version
+                and not versions_disagree(owner[1], copy.file_version)):
+            continue
+        out.append((b, copy))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -137,14 +172,3 @@ def duplicate_sonames(framework: Framework) -> list[Binding]:
     every later DT_NEEDED; code that dlopens the other by path gets a second copy, with its
     own state (two cuDNN handles tables, two NCCL versions)."""
     return [b for b in framework.bindings if b.also_loaded]
-
-
-# ---------------------------------------------------------------------------------------------
-# fleet: what identifies a node's bound NCCL (the nccl cluster rule matches the bindings change)
-
-
-def bound_identity(framework: Framework, soname: str) -> tuple[str | None, str | None] | None:
-    """The (version, build-id) of the file bound for ``soname``, None when it is not bound:
-    nodes of one job must agree on it for NCCL (NVIDIA/nccl#354)."""
-    b = next((b for b in framework.bindings if b.soname == soname), None)
-    return (b.version, b.build_id) if b is not None else None

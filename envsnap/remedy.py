@@ -9,6 +9,9 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from packaging.utils import canonicalize_name
+
+from .loadrules import claimants
 from .rules import local_label, pytorch_index
 from .snapshot import Binding, LibraryCopy, Package
 
@@ -50,21 +53,28 @@ def unbind_fix(b: Binding) -> str | None:
     if b.found_by in ("LD_PRELOAD", "/etc/ld.so.preload"):
         return f"remove {b.path} from {b.found_by}"
     if b.via == "ld_library_path":
-        return f"remove {posixpath.dirname(b.path)} from LD_LIBRARY_PATH"
+        # The path is the file's real one: the variable may name a link to its folder
+        # (/usr/local/cuda/lib64 -> targets/x86_64-linux/lib).
+        return (f"remove {posixpath.dirname(b.path)} (or the entry that links to it) from "
+                "LD_LIBRARY_PATH")
     return None
 
 
-def restore_wheel_fix(copy: LibraryCopy, pip: str) -> str | None:
+def restore_wheel_fix(copy: LibraryCopy, pip: str,
+                      owner: tuple[str, str] | None = None) -> str | None:
     """Put back the file a wheel owns when another wheel overwrote it (the cu12 and cu13 NCCL
     wheels share nvidia/nccl/lib): uninstall the other claimants, whose RECORD lists the
-    shared file, then reinstall the owner. None when no pip wheel owns the copy."""
-    if not copy.found_via.startswith("pip:") or not copy.version:
-        return None
-    owner = copy.found_via.removeprefix("pip:")
-    others = sorted({c.partition("==")[0] for c in copy.claimed_by} - {owner})
+    shared file, then reinstall the owner. ``owner``: (wheel, version), the one the framework
+    pins; by default the wheel the copy was found through, at its metadata's version. None
+    when no pip wheel owns the copy."""
+    if owner is None:
+        if not copy.found_via.startswith("pip:") or not copy.version:
+            return None
+        owner = (copy.found_via.removeprefix("pip:"), copy.version)
+    name, version = owner
+    others = [c for c in claimants(copy) if c != canonicalize_name(name)]
     steps = [f"{pip} uninstall -y {' '.join(map(shlex.quote, others))}"] if others else []
-    steps.append(f"{pip} install --force-reinstall --no-deps "
-                 + shlex.quote(f"{owner}=={copy.version}"))
+    steps.append(f"{pip} install --force-reinstall --no-deps " + shlex.quote(f"{name}=={version}"))
     return " && ".join(steps)
 
 

@@ -37,12 +37,15 @@ echo "test.sh: mypy (strict)"
 echo "test.sh: import layers (lint-imports, pyproject.toml [tool.importlinter])"
 .venv/bin/lint-imports
 
-# Given only options (CI: -q), the two tiers run apart, and the unit tier runs in a network
-# namespace with only loopback where this machine can make one (root or user namespaces): the
-# promise that it needs no network is proven on every run, not assumed. Given paths or
-# expressions, one pytest run takes them as they are.
+# Given no test path (CI: -q; also -k EXPR, -m "not slow"), the two tiers run apart, and the
+# unit tier runs in a network namespace with only loopback where this machine can make one
+# (as root, or as root in a user namespace of its own: unshare -rn): the promise that it needs
+# no network is proven on every run, not assumed. Given a path (tests/unit,
+# tests/unit/test_io.py::test_x), one pytest run takes the arguments as they are.
 only_options=1
-for arg in "$@"; do case $arg in -*) ;; *) only_options=0 ;; esac; done
+for arg in "$@"; do
+  case $arg in -*) ;; *) if [ -e "${arg%%::*}" ]; then only_options=0; fi ;; esac
+done
 if [ "$only_options" = 1 ]; then
   offline=()
   if command -v unshare >/dev/null && command -v ip >/dev/null; then

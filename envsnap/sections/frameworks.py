@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -15,6 +16,8 @@ from ..loadrules import (
     bound_to_mismatched,
     changed_bindings,
     duplicate_sonames,
+    exact_pins,
+    expected_owner,
     pin_mismatches,
 )
 from ..remedy import restore_wheel_fix, unbind_fix
@@ -138,6 +141,8 @@ def _diff_bindings(fo: Framework, fn: Framework, out: list[Change]) -> None:
         a, b = old.get(soname), new.get(soname)
         if a is None or b is None:
             kind = "added" if a is None else "removed"
+        elif a.path is None or b.path is None:  # found on one side only: the import fails
+            kind = "added" if a.path is None else "removed"
         elif "version" in what:
             kind = version_kind(a.version, b.version)
         else:
@@ -170,10 +175,12 @@ def _check_bindings(ctx: CheckContext) -> list[Finding]:
     out: list[Finding] = []
     for fw in live.frameworks:
         bound = {b.soname: b for b in fw.bindings}
-        mismatched = bound_to_mismatched(fw, copies)
+        requires = _requires(live, fw.name)
+        pins = exact_pins(requires)
+        mismatched = bound_to_mismatched(fw, copies, requires)
         # A file another wheel overwrote misses the pin too: said once, as the mismatch below.
         overwritten = {b.soname for b, _ in mismatched}
-        for m in pin_mismatches(fw, _requires(live, fw.name), copies):
+        for m in pin_mismatches(fw, requires, copies):
             if m.soname in overwritten:
                 continue
             b = bound[m.soname]
@@ -187,21 +194,24 @@ def _check_bindings(ctx: CheckContext) -> list[Finding]:
                             "not made with, which fails with 'undefined symbol' or a version-"
                             "mismatch status, or changes results silently.",
                 fix=unbind_fix(b) or f"{ctx.pip} install --force-reinstall --no-deps "
-                                     f"'{m.requirement}'"))
+                                     + shlex.quote(m.requirement)))
         for b, copy in mismatched:
-            owner = copy.found_via.removeprefix("pip:")
-            others = [c for c in copy.claimed_by if not c.startswith(f"{owner}==")]
+            wanted = expected_owner(copy, pins)
+            owner = wanted[0] if wanted else copy.found_via.removeprefix("pip:")
+            described = wanted[1] if wanted else copy.version
+            others = [c for c in copy.claimed_by
+                      if canonicalize_name(c.partition("==")[0]) != owner]
             out.append(Finding(
                 rule="binding", kind="mismatch", subject=f"{fw.name} {b.soname}",
                 severity=compat.severity("binding_mismatch"),
-                expected=f"{copy.version} ({copy.found_via})", actual=copy.file_version,
+                expected=f"{described} (pip:{owner})", actual=copy.file_version,
                 explanation=f"{fw.name} binds {copy.path}, which {owner} says is "
-                            f"{copy.version}, but the file itself is {copy.file_version}"
+                            f"{described}, but the file itself is {copy.file_version}"
                             + (f" ({', '.join(others)} installed its own copy over it)"
                                if others else "")
                             + ": the framework loads a library its metadata does not describe; "
                             "symbols it needs can be missing ('undefined symbol').",
-                fix=restore_wheel_fix(copy, ctx.pip)))
+                fix=restore_wheel_fix(copy, ctx.pip, wanted)))
         for b in duplicate_sonames(fw):
             out.append(Finding(
                 rule="binding", kind="duplicate", subject=f"{fw.name} {b.soname}",

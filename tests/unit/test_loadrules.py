@@ -94,9 +94,3 @@ def test_two_files_for_one_soname() -> None:
     dup = _b("libcudnn.so.9", OLD_CUDNN, via="preload", also_loaded=(WHEEL_CUDNN,))
     torch = _fw(dup, _b("libnccl.so.2", NCCL))
     assert loadrules.duplicate_sonames(torch) == [dup]
-
-
-def test_bound_identity_for_the_fleet_rule() -> None:
-    torch = _fw(_b("libnccl.so.2", NCCL, "2.30.7+cuda13.3", "bb"))
-    assert loadrules.bound_identity(torch, "libnccl.so.2") == ("2.30.7+cuda13.3", "bb")
-    assert loadrules.bound_identity(torch, "libcudnn.so.9") is None

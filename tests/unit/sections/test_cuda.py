@@ -115,7 +115,6 @@ def test_show_lines_toolkit_and_a_copy_the_metadata_misnames() -> None:
     assert lines[2].endswith("(the file is 2.27.3+cuda12.9)")
 
 
-# Moved from tests/unit/test_show_bindings.py.
 
 
 def _lines(text: str, library: str) -> list[str]:

@@ -84,9 +84,22 @@ def test_a_binding_found_nowhere_says_the_import_fails() -> None:
                  found_by="/venv/torch/lib/libtorch_cuda.so")
     d = diff(snapshot(*PLAIN), snapshot(*gone))
     (c,) = [c for c in d.changes if c.section == "frameworks.bindings"]
-    assert (c.kind, c.severity, c.new) == ("source", "major",
+    assert (c.kind, c.severity, c.new) == ("removed", "major",
                                            "not found (needed by /venv/torch/lib/libtorch_cuda.so)")
     assert "importing torch fails" in c.explanation
+    (back,) = [c for c in diff(snapshot(*gone), snapshot(*PLAIN)).changes
+               if c.section == "frameworks.bindings"]
+    assert back.kind == "added"
+
+
+def test_a_node_where_nccl_is_not_found_falls_under_the_nccl_cluster_rule() -> None:
+    ref = snapshot(*PLAIN)
+    lost = tuple(replace(b, path=None, via="missing", version=None, build_id=None)
+                 if b.soname == "libnccl.so.2" else b for b in PLAIN)
+    report = fleet_report("golden", ref, [("n1", ref), ("n2", snapshot(*lost))])
+    (group,) = report.groups
+    (c,) = [c for c in group.changes if c.section == "frameworks.bindings"]
+    assert (c.kind, c.severity) == ("removed", compat.cluster_rule("nccl").severity)
 
 
 def test_a_soname_bound_on_one_side_only() -> None:
@@ -135,7 +148,7 @@ def test_pin_fix_without_a_variable_reinstalls_the_pinned_wheel() -> None:
     bound = _with(PLAIN, version="9.10.2")
     r = check(snapshot(*PLAIN), snapshot(*bound))
     (f,) = [f for f in r.findings if f.kind == "pin"]
-    assert f.fix == "python -m pip install --force-reinstall --no-deps 'nvidia-cudnn-cu13==9.24.0.43'"
+    assert f.fix == "python -m pip install --force-reinstall --no-deps nvidia-cudnn-cu13==9.24.0.43"
 
 
 def test_bound_to_a_misnamed_file_is_critical_and_said_once() -> None:
@@ -150,6 +163,43 @@ def test_bound_to_a_misnamed_file_is_critical_and_said_once() -> None:
     assert f.fix == ("python -m pip uninstall -y nvidia-nccl-cu12 && python -m pip install "
                      "--force-reinstall --no-deps nvidia-nccl-cu13==2.30.7")
     assert NCCL in f.explanation and "nvidia-nccl-cu12==2.27.3" in f.explanation
+
+
+# A cu12 torch pins the cu12 NCCL wheel; the cu13 wheel, installed too, was found first and its
+# metadata misnames the shared file, which is the cu12 build the framework pins.
+CU12_REQUIRES = ("nvidia-nccl-cu12==2.27.3",)
+SHARED = replace(COPIES[3], version="2.30.7", found_via="pip:nvidia-nccl-cu13",
+                 file_version="2.27.3+cuda12.9", metadata_mismatch=True,
+                 claimed_by=("nvidia-nccl-cu12==2.27.3", "nvidia-nccl-cu13==2.30.7"))
+
+
+def _cu12_torch(nccl_file: str, copy: LibraryCopy) -> list[tuple[str, str, str, str | None]]:
+    live = snapshot(*_nccl(version=nccl_file), copies=(*COPIES[:3], copy))
+    assert live.python is not None
+    torch = replace(live.python.packages[0], requires=CU12_REQUIRES)
+    live = replace(live, python=replace(live.python, packages=(torch,)))
+    r = check(live, live)
+    return [(f.kind, f.subject, f.severity, f.fix) for f in r.findings if f.rule == "binding"]
+
+
+def test_a_shared_file_that_is_the_pinned_build_is_no_finding() -> None:
+    assert _cu12_torch("2.27.3+cuda12.9", SHARED) == []
+
+
+def test_a_shared_file_judged_against_the_pinned_wheel_and_fixed_by_it() -> None:
+    # The cu13 build over the cu12 wheel's file: the pin is missed, said once, and the fix
+    # reinstalls what torch pins (never uninstalls it).
+    copy = replace(SHARED, version="2.27.3", found_via="pip:nvidia-nccl-cu12",
+                   file_version="2.30.7+cuda13.3")
+    ((kind, subject, severity, fix),) = _cu12_torch("2.30.7+cuda13.3", copy)
+    assert (kind, subject, severity) == ("mismatch", "torch libnccl.so.2", "critical")
+    assert fix == ("python -m pip uninstall -y nvidia-nccl-cu13 && python -m pip install "
+                   "--force-reinstall --no-deps nvidia-nccl-cu12==2.27.3")
+    # Found through the cu13 wheel, whose metadata agrees with the file: the pin rule says it.
+    agreeing = replace(SHARED, file_version="2.30.7+cuda13.3", metadata_mismatch=False)
+    ((kind, _, severity, fix),) = _cu12_torch("2.30.7+cuda13.3", agreeing)
+    assert (kind, severity) == ("pin", "critical")
+    assert fix == "python -m pip install --force-reinstall --no-deps nvidia-nccl-cu12==2.27.3"
 
 
 def test_two_files_for_one_soname_is_a_warning() -> None:
@@ -201,7 +251,6 @@ def test_nccl_at_another_path_alone_is_no_cluster_rule() -> None:
     assert (c.kind, c.severity) == ("source", "major")
 
 
-# Moved from tests/unit/test_show_bindings.py.
 
 
 def test_a_bound_file_no_copy_lists_gets_a_line_of_its_own() -> None:

@@ -1,5 +1,5 @@
 """PackageDiff: python.packages and python.requirements over both dependency graphs (more through
-diff(): tests/unit/test_diff.py)."""
+diff(): tests/unit/test_drift.py)."""
 
 from __future__ import annotations
 
