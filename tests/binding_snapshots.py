@@ -89,3 +89,29 @@ def h100(*bindings: Binding) -> Snapshot:
     assert recorded.cuda is not None and env.cuda is not None
     return replace(recorded, python=env.python, frameworks=env.frameworks,
                    cuda=replace(recorded.cuda, libraries=env.cuda.libraries))
+
+
+# A capture under a home folder, with every kind of binding (an LD_PRELOAD copy with a second
+# file beside it, an overwritten NCCL whose loader saw another file, a library not found):
+# the codec and --anonymize are tested on it.
+BOUND_SITE = "/home/me/venv/lib/python3.11/site-packages"
+BOUND_NCCL = LibraryCopy(
+    library="nccl", version="2.30.7", path=f"{BOUND_SITE}/nvidia/nccl/lib/libnccl.so.2",
+    found_via="pip:nvidia-nccl-cu13", soname="libnccl.so.2", version_via="metadata",
+    file_version="2.27.3+cuda12.9", file_version_via="string", build_id="ab12",
+    metadata_mismatch=True, claimed_by=("nvidia-nccl-cu12==2.27.3", "nvidia-nccl-cu13==2.30.7"))
+BOUND_TORCH = Framework(
+    name="torch", version="2.14.1", cuda="13.0", bindings_via="torch 2.14.1 import: ...",
+    bindings=(
+        Binding(soname="libcudnn.so.9", path="/home/me/old/libcudnn.so.9", via="preload",
+                found_by="LD_PRELOAD", version="9.10.2", build_id="cd34",
+                also_loaded=(f"{BOUND_SITE}/nvidia/cudnn/lib/libcudnn.so.9",), verified=True),
+        Binding(soname="libnccl.so.2", path=BOUND_NCCL.path, via="preload",
+                found_by="torch._preload_cuda_deps", version="2.27.3+cuda12.9", verified=False,
+                loaded="/opt/nccl/libnccl.so.2"),
+        Binding(soname="libcuda.so.1", via="missing",
+                found_by=f"{BOUND_SITE}/torch/lib/libtorch_cuda.so"),
+    ))
+BOUND_SNAP = Snapshot(
+    python=PythonEnv(version="3.11.7", implementation="cpython", prefix="/home/me/venv"),
+    cuda=CudaInfo(libraries=(BOUND_NCCL,)), frameworks=(BOUND_TORCH,))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from binding_snapshots import BOUND_SNAP
 
 from envsnap.privacy import anonymize
 from envsnap.snapshot import (
-    Binding,
     CudaInfo,
-    Framework,
-    LibraryCopy,
     Meta,
     Package,
     PythonEnv,
@@ -65,29 +63,8 @@ def test_anonymize_relabels_prefix_paths() -> None:
 
 # --- bindings: every bound path relabelled -------------------------------------------------------
 
-SITE = "/home/me/venv/lib/python3.11/site-packages"
-NCCL = LibraryCopy(library="nccl", version="2.30.7", path=f"{SITE}/nvidia/nccl/lib/libnccl.so.2",
-                   found_via="pip:nvidia-nccl-cu13", soname="libnccl.so.2", version_via="metadata",
-                   file_version="2.27.3+cuda12.9", file_version_via="string", build_id="ab12",
-                   metadata_mismatch=True,
-                   claimed_by=("nvidia-nccl-cu12==2.27.3", "nvidia-nccl-cu13==2.30.7"))
-TORCH = Framework(
-    name="torch", version="2.14.1", cuda="13.0", bindings_via="torch 2.14.1 import: ...",
-    bindings=(
-        Binding(soname="libcudnn.so.9", path="/home/me/old/libcudnn.so.9", via="preload",
-                found_by="LD_PRELOAD", version="9.10.2", build_id="cd34",
-                also_loaded=(f"{SITE}/nvidia/cudnn/lib/libcudnn.so.9",), verified=True),
-        Binding(soname="libnccl.so.2", path=NCCL.path, via="preload",
-                found_by="torch._preload_cuda_deps", version="2.27.3+cuda12.9", verified=False,
-                loaded="/opt/nccl/libnccl.so.2"),
-        Binding(soname="libcuda.so.1", via="missing", found_by=f"{SITE}/torch/lib/libtorch_cuda.so"),
-    ))
-SNAP = Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", prefix="/home/me/venv"),
-                cuda=CudaInfo(libraries=(NCCL,)), frameworks=(TORCH,))
-
-
 def test_anonymize_relabels_every_bound_path() -> None:
-    (fw,) = anonymize(SNAP, home="/home/me").frameworks
+    (fw,) = anonymize(BOUND_SNAP, home="/home/me").frameworks
     old, nccl, missing = fw.bindings
     assert (old.path, old.also_loaded, old.found_by) == (
         "~/old/libcudnn.so.9", ("$PREFIX/lib/python3.11/site-packages/nvidia/cudnn/lib/libcudnn.so.9",),

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from binding_snapshots import BOUND_SITE, BOUND_SNAP
 
 from envsnap import io
 from envsnap.errors import BadInputError, SnapshotFormatError, UnsupportedSchemaError
 from envsnap.snapshot import (
     GPU,
-    Binding,
     CondaEnv,
     CondaPackage,
     CudaInfo,
@@ -450,27 +450,6 @@ def test_the_vcs_reference_of_a_source(source: Source, kw: dict[str, bool],
 
 # ---------------------------------------------------------------------------------------------
 # Bindings and file identities: written, read back, ignored by old readers (anonymized: test_privacy)
-
-BOUND_SITE = "/home/me/venv/lib/python3.11/site-packages"
-BOUND_NCCL = LibraryCopy(library="nccl", version="2.30.7", path=f"{BOUND_SITE}/nvidia/nccl/lib/libnccl.so.2",
-                   found_via="pip:nvidia-nccl-cu13", soname="libnccl.so.2", version_via="metadata",
-                   file_version="2.27.3+cuda12.9", file_version_via="string", build_id="ab12",
-                   metadata_mismatch=True,
-                   claimed_by=("nvidia-nccl-cu12==2.27.3", "nvidia-nccl-cu13==2.30.7"))
-BOUND_TORCH = Framework(
-    name="torch", version="2.14.1", cuda="13.0", bindings_via="torch 2.14.1 import: ...",
-    bindings=(
-        Binding(soname="libcudnn.so.9", path="/home/me/old/libcudnn.so.9", via="preload",
-                found_by="LD_PRELOAD", version="9.10.2", build_id="cd34",
-                also_loaded=(f"{BOUND_SITE}/nvidia/cudnn/lib/libcudnn.so.9",), verified=True),
-        Binding(soname="libnccl.so.2", path=BOUND_NCCL.path, via="preload",
-                found_by="torch._preload_cuda_deps", version="2.27.3+cuda12.9", verified=False,
-                loaded="/opt/nccl/libnccl.so.2"),
-        Binding(soname="libcuda.so.1", via="missing", found_by=f"{BOUND_SITE}/torch/lib/libtorch_cuda.so"),
-    ))
-BOUND_SNAP = Snapshot(python=PythonEnv(version="3.11.7", implementation="cpython", prefix="/home/me/venv"),
-                cuda=CudaInfo(libraries=(BOUND_NCCL,)), frameworks=(BOUND_TORCH,))
-
 
 def test_bindings_round_trip_through_toml_and_json() -> None:
     assert io.loads(io.dumps(BOUND_SNAP)) == BOUND_SNAP

@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from framework_cases import TF_CU121, TORCH_221_CU121, TORCH_CPU, TORCH_CU121, place, site_packages
 
 from envsnap.errors import CommandTimeout
 from envsnap.host import RunResult
 from envsnap.probes import cuda, frameworks
 from envsnap.snapshot import Binding, Framework, Package, PythonEnv
 from envsnap.testing import FakeHost
-
-DATA = Path(__file__).resolve().parents[2] / "data" / "frameworks"
-TORCH_CPU = DATA / "torch-2.13.0+cpu" / "version.py"
-TORCH_CU121 = DATA / "torch-2.2.1+cu121" / "version.py"
-TF_CU121 = DATA / "tensorflow-cuda12.1" / "build_info.py"
-
 
 # ---------------------------------------------------------------------------------------------
 # Pure parsers
@@ -78,24 +72,10 @@ def test_parse_deep_output_skips_noise() -> None:
 # probe() over real file trees
 
 
-def _site(tmp_path: Path) -> Path:
-    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
-    site.mkdir(parents=True)
-    return site
 
 
-def _copy(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
 
 
-# torch 2.2.x's CUDA 12.1 wheels pin these nvidia wheels (its Requires-Dist).
-TORCH_221_CU121 = (
-    Package(name="torch", version="2.2.1+cu121", location="lib/python3.11/site-packages",
-            requires=("filelock", "nvidia-cudnn-cu12", "nvidia-nccl-cu12", "sympy")),
-    Package(name="nvidia-cudnn-cu12", version="8.9.2.26"),
-    Package(name="nvidia-nccl-cu12", version="2.19.3"),
-)
 
 
 def test_probe_jax_and_cupy_from_metadata() -> None:
@@ -125,8 +105,8 @@ def test_probe_without_python_env() -> None:
 
 
 def _torch_env(tmp_path: Path) -> PythonEnv:
-    site = _site(tmp_path)
-    _copy(TORCH_CU121, site / "torch" / "version.py")
+    site = site_packages(tmp_path)
+    place(TORCH_CU121, site / "torch" / "version.py")
     return PythonEnv(version="3.11.7", implementation="cpython", site_packages=(str(site),),
                      packages=TORCH_221_CU121)
 
