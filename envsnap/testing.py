@@ -11,9 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from .changes import Change
 from .errors import CommandNotFound, FileTooLarge, HostError
 from .host import READ_LIMIT, RunResult, SystemInfo
 from .probes.nvidia import NVIDIA_SMI_QUERY
+from .sections.base import DiffContext, Section
 from .snapshot import (
     GPU,
     CondaEnv,
@@ -39,6 +41,7 @@ __all__ = [
     "h200_gpu",
     "h200_snapshot",
     "python_env",
+    "section_diff",
     "torch_framework",
 ]
 
@@ -375,3 +378,18 @@ def conda_snapshot(prefix: str = "/opt/conda/envs/ft", **overrides: Any) -> Snap
         os=OSInfo(system="Darwin", arch="arm64"),
     )
     return _replaced(snapshot, overrides)
+
+
+def section_diff(section: Section, a: Snapshot, b: Snapshot) -> list[Change]:
+    """The changes one section's diff rule finds between ``a`` and ``b``, on its own (no other
+    section, no ignore list): how the project tests each section, and how a section of your
+    own (README, "Architecture") can be tested::
+
+        from envsnap.sections.cpu import SECTION
+        changes = section_diff(SECTION, cpu_venv_snapshot(), cpu_venv_snapshot())
+        assert changes == []
+    """
+    out: list[Change] = []
+    if section.diff is not None:
+        section.diff(a, b, out, DiffContext())
+    return out

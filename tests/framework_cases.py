@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from envsnap.snapshot import Package
+from envsnap.snapshot import Package, PythonEnv
 
 DATA = Path(__file__).resolve().parent / "data" / "frameworks"
 TORCH_CPU = DATA / "torch-2.13.0+cpu" / "version.py"
@@ -34,3 +34,11 @@ def place(src: Path, dest: Path) -> None:
     """Copy a recorded file to ``dest``, making its folders."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
+
+
+def torch_cu121_env(tmp_path: Path) -> PythonEnv:
+    """An environment with torch 2.2.1+cu121's build file laid out, as its wheels install it."""
+    site = site_packages(tmp_path)
+    place(TORCH_CU121, site / "torch" / "version.py")
+    return PythonEnv(version="3.11.7", implementation="cpython", site_packages=(str(site),),
+                     packages=TORCH_221_CU121)

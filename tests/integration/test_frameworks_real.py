@@ -5,18 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from framework_cases import TF_CU121, TORCH_221_CU121, TORCH_CU121, place, site_packages
+from framework_cases import TF_CU121, TORCH_221_CU121, TORCH_CU121, place, site_packages, torch_cu121_env
 
 from envsnap.host import LocalHost
 from envsnap.probes import frameworks
 from envsnap.snapshot import Framework, Package, PythonEnv
-
-
-def _torch_env(tmp_path: Path) -> PythonEnv:
-    site = site_packages(tmp_path)
-    place(TORCH_CU121, site / "torch" / "version.py")
-    return PythonEnv(version="3.11.7", implementation="cpython", site_packages=(str(site),),
-                     packages=TORCH_221_CU121)
 
 
 def test_probe_torch_cuda_build_from_files(tmp_path: Path) -> None:
@@ -51,7 +44,7 @@ def test_probe_tensorflow_from_build_info(tmp_path: Path) -> None:
 
 def test_deep_with_a_real_interpreter_lacking_torch(tmp_path: Path) -> None:
     # The envsnap test interpreter itself has no torch: a real ModuleNotFoundError in a child.
-    pyenv = _torch_env(tmp_path)
+    pyenv = torch_cu121_env(tmp_path)
     result = frameworks.probe(LocalHost(), pyenv, deep=True, python=sys.executable)
     (fw,) = result.value or ()
     assert (fw.cuda, fw.variant) == ("12.1", "cu121")  # from torch/version.py, kept

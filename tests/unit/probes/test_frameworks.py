@@ -6,7 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from framework_cases import TF_CU121, TORCH_221_CU121, TORCH_CPU, TORCH_CU121, place, site_packages
+from framework_cases import (
+    TF_CU121,
+    TORCH_CPU,
+    TORCH_CU121,
+    torch_cu121_env,
+)
 
 from envsnap.errors import CommandTimeout
 from envsnap.host import RunResult
@@ -104,15 +109,10 @@ def test_probe_without_python_env() -> None:
 # --deep failures keep the file answer
 
 
-def _torch_env(tmp_path: Path) -> PythonEnv:
-    site = site_packages(tmp_path)
-    place(TORCH_CU121, site / "torch" / "version.py")
-    return PythonEnv(version="3.11.7", implementation="cpython", site_packages=(str(site),),
-                     packages=TORCH_221_CU121)
 
 
 def test_deep_timeout_keeps_file_answer(tmp_path: Path) -> None:
-    pyenv = _torch_env(tmp_path)
+    pyenv = torch_cu121_env(tmp_path)
     host = FakeHost(commands={"python3": CommandTimeout("python3 did not answer")})
     # FakeHost has no files: the version file is unreadable through it, the label answers.
     result = frameworks.probe(host, pyenv, deep=True, python="/usr/bin/python3")
@@ -123,7 +123,7 @@ def test_deep_timeout_keeps_file_answer(tmp_path: Path) -> None:
 
 
 def test_deep_child_crash_keeps_file_answer(tmp_path: Path) -> None:
-    pyenv = _torch_env(tmp_path)
+    pyenv = torch_cu121_env(tmp_path)
     crashed = RunResult(returncode=1, stdout="", stderr="Segmentation fault (core dumped)")
     host = FakeHost(commands={"python3": crashed})
     result = frameworks.probe(host, pyenv, deep=True, python="python3")

@@ -7,10 +7,10 @@ from dataclasses import replace
 from envsnap import compat
 from envsnap.changes import Change
 from envsnap.rules import rate_package
-from envsnap.sections.base import DiffContext, Relabel
+from envsnap.sections.base import Relabel
 from envsnap.sections.conda import SECTION
 from envsnap.snapshot import CondaPackage, Snapshot
-from envsnap.testing import conda_snapshot, cpu_venv_snapshot
+from envsnap.testing import conda_snapshot, cpu_venv_snapshot, section_diff
 
 BASE = conda_snapshot()
 
@@ -29,9 +29,7 @@ def _pkg(name: str, **kw: str) -> CondaPackage:
 
 
 def _diff(a: Snapshot, b: Snapshot) -> list[Change]:
-    assert SECTION.diff is not None
-    out: list[Change] = []
-    SECTION.diff(a, b, out, DiffContext())
+    out = section_diff(SECTION, a, b)
     return out
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from envsnap import compat
-from envsnap.changes import Change
 from envsnap.gate import CheckResult, check
 from envsnap.rules import missing_isa
-from envsnap.sections.base import CheckContext, DiffContext
+from envsnap.sections.base import CheckContext
 from envsnap.sections.cpu import SECTION
 from envsnap.snapshot import CPUInfo, OSInfo, Package, Snapshot
-from envsnap.testing import cpu_venv_snapshot, h100_snapshot, torch_framework
+from envsnap.testing import cpu_venv_snapshot, h100_snapshot, section_diff, torch_framework
 from envsnap.wording import gib
 
 BASE = cpu_venv_snapshot(Package(name="numpy", version="1.26.4"),
@@ -31,9 +30,7 @@ def _cpu(**kw: object) -> Snapshot:
 
 
 def _diff(a: Snapshot, b: Snapshot) -> list[tuple[str, str, str]]:
-    assert SECTION.diff is not None
-    out: list[Change] = []
-    SECTION.diff(a, b, out, DiffContext())
+    out = section_diff(SECTION, a, b)
     return [(c.name, c.kind, c.severity) for c in out]
 
 

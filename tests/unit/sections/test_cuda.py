@@ -10,11 +10,11 @@ from binding_snapshots import COPIES, PLAIN, PRELOADED, WHEEL_CUDNN, snapshot
 
 from envsnap import compat
 from envsnap.changes import Change
-from envsnap.sections.base import DiffContext, Relabel
+from envsnap.sections.base import Relabel
 from envsnap.sections.cuda import SECTION
 from envsnap.snapshot import CudaInfo, LibraryCopy, Package, Snapshot
 from envsnap.summary import summarize
-from envsnap.testing import h100_snapshot, python_env, torch_framework
+from envsnap.testing import h100_snapshot, python_env, section_diff, torch_framework
 
 HOST = h100_snapshot()  # the toolkit only; nothing in the environment needs CUDA
 TORCH = h100_snapshot(frameworks=(torch_framework(),))
@@ -28,9 +28,7 @@ def _cuda(s: Snapshot, **kw: object) -> Snapshot:
 
 
 def _diff(a: Snapshot, b: Snapshot) -> list[Change]:
-    assert SECTION.diff is not None
-    out: list[Change] = []
-    SECTION.diff(a, b, out, DiffContext())
+    out = section_diff(SECTION, a, b)
     return out
 
 

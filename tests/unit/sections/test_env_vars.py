@@ -6,16 +6,14 @@ import shlex
 
 from envsnap import compat
 from envsnap.changes import Change
-from envsnap.sections.base import DiffContext, Relabel
+from envsnap.sections.base import Relabel
 from envsnap.sections.env_vars import SECTION
 from envsnap.snapshot import Snapshot
-from envsnap.testing import cpu_venv_snapshot
+from envsnap.testing import cpu_venv_snapshot, section_diff
 
 
 def _diff(a: dict[str, str], b: dict[str, str]) -> list[Change]:
-    assert SECTION.diff is not None
-    out: list[Change] = []
-    SECTION.diff(cpu_venv_snapshot(env=a), cpu_venv_snapshot(env=b), out, DiffContext())
+    out = section_diff(SECTION, cpu_venv_snapshot(env=a), cpu_venv_snapshot(env=b))
     return out
 
 

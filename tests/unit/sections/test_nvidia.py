@@ -10,7 +10,7 @@ from envsnap import compat
 from envsnap.changes import Change
 from envsnap.gate import CheckResult, check
 from envsnap.rules import mvc_floor
-from envsnap.sections.base import CheckContext, DiffContext, Relabel
+from envsnap.sections.base import CheckContext, Relabel
 from envsnap.sections.nvidia import SECTION
 from envsnap.snapshot import GPU, NvidiaInfo, Package, ProbeStatus, Snapshot
 from envsnap.testing import (
@@ -19,6 +19,7 @@ from envsnap.testing import (
     h100_snapshot,
     h200_gpu,
     h200_snapshot,
+    section_diff,
     torch_framework,
 )
 from envsnap.wording import gib, gpu_text
@@ -41,9 +42,7 @@ def rules(r: CheckResult) -> list[tuple[str, str, str]]:
 
 
 def _diff(a: Snapshot, b: Snapshot) -> list[Change]:
-    assert SECTION.diff is not None
-    out: list[Change] = []
-    SECTION.diff(a, b, out, DiffContext())
+    out = section_diff(SECTION, a, b)
     return out
 
 

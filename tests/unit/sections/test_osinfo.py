@@ -9,10 +9,10 @@ import pytest
 from envsnap import compat
 from envsnap.changes import Change
 from envsnap.gate import CheckResult, check
-from envsnap.sections.base import CheckContext, DiffContext
+from envsnap.sections.base import CheckContext
 from envsnap.sections.osinfo import SECTION
 from envsnap.snapshot import OSInfo, Package, Snapshot
-from envsnap.testing import conda_snapshot, cpu_venv_snapshot, h100_snapshot, python_env
+from envsnap.testing import conda_snapshot, cpu_venv_snapshot, h100_snapshot, python_env, section_diff
 
 BASE = cpu_venv_snapshot(Package(name="numpy", version="1.26.4"),
                          Package(name="six", version="1.16.0"),
@@ -32,9 +32,7 @@ def _os(s: Snapshot, **kw: str | None) -> Snapshot:
 
 
 def _diff(a: Snapshot, b: Snapshot) -> list[Change]:
-    assert SECTION.diff is not None
-    out: list[Change] = []
-    SECTION.diff(a, b, out, DiffContext())
+    out = section_diff(SECTION, a, b)
     return out
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from envsnap import compat
-from envsnap.changes import Change
-from envsnap.sections.base import DiffContext
 from envsnap.sections.project import SECTION
 from envsnap.snapshot import Project, Snapshot
-from envsnap.testing import cpu_venv_snapshot
+from envsnap.testing import cpu_venv_snapshot, section_diff
 
 A = "0123456789abcdef0123456789abcdef01234567"
 B = "fedcba9876543210fedcba9876543210fedcba98"
@@ -18,9 +16,7 @@ def _snap(**kw: object) -> Snapshot:
 
 
 def _diff(a: Snapshot, b: Snapshot) -> list[tuple[str, str | None, str | None]]:
-    assert SECTION.diff is not None
-    out: list[Change] = []
-    SECTION.diff(a, b, out, DiffContext())
+    out = section_diff(SECTION, a, b)
     assert all(c.severity == compat.severity("project") for c in out)
     return [(c.name, c.old, c.new) for c in out]
 

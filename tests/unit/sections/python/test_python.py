@@ -8,10 +8,10 @@ import pytest
 
 from envsnap import compat
 from envsnap.changes import Change
-from envsnap.sections.base import DiffContext, Relabel
+from envsnap.sections.base import Relabel
 from envsnap.sections.python import SECTION
 from envsnap.snapshot import Package, Snapshot, Source
-from envsnap.testing import cpu_venv_snapshot, python_env
+from envsnap.testing import cpu_venv_snapshot, python_env, section_diff
 
 BASE = cpu_venv_snapshot(Package(name="numpy", version="1.26.4", native=True),
                          Package(name="six", version="1.16.0"))
@@ -23,9 +23,7 @@ def _py(**kw: object) -> Snapshot:
 
 
 def _diff(a: Snapshot, b: Snapshot) -> list[Change]:
-    assert SECTION.diff is not None
-    out: list[Change] = []
-    SECTION.diff(a, b, out, DiffContext())
+    out = section_diff(SECTION, a, b)
     return out
 
 
