@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,19 +74,26 @@ class IndexServer:
         self.proc = None
 
 
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def _wait_ready(proc: subprocess.Popen[bytes], ask: Callable[[], object], what: str,
+                timeout: float = 60, pause: float = 0.1) -> None:
+    """Until ``ask()`` gets an answer from the server ``proc`` runs (an HTTP error is one:
+    401 with auth); it exiting first, or ``timeout`` passing, fails the test."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"pypiserver exited with {proc.returncode}")
+            raise AssertionError(f"{what} exited with {proc.returncode}")
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).close()
+            ask()
             return
         except urllib.error.HTTPError:
-            return  # answering (401 with auth)
+            return
         except OSError:
-            time.sleep(0.2)
-    raise AssertionError("pypiserver did not start within 60 s")
+            time.sleep(pause)
+    raise AssertionError(f"{what} did not start within {timeout:.0f} s")
+
+
+def _http(url: str) -> Callable[[], object]:
+    return lambda: urllib.request.urlopen(url, timeout=2).close()
 
 
 @contextlib.contextmanager
@@ -114,7 +121,7 @@ def serve(root: Path, *, user: str | None = None, password: str | None = None,
                             stderr=subprocess.DEVNULL, env=support.clean_env())
     server = IndexServer(root=root, port=port, proc=proc, user=user, password=password, log=log)
     try:
-        _wait_ready(port, proc)
+        _wait_ready(proc, _http(f"http://127.0.0.1:{port}/health"), "pypiserver", pause=0.2)
         yield server
     finally:
         server.stop()
@@ -188,15 +195,7 @@ def serve_static(wheels: Path, workdir: Path) -> Iterator[IndexServer]:
                             stderr=subprocess.DEVNULL)
     server = IndexServer(root=wheels, port=port, proc=proc)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/simple/", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("http.server did not start") from None
-                time.sleep(0.1)
+        _wait_ready(proc, _http(f"http://127.0.0.1:{port}/simple/"), "http.server", timeout=30)
         yield server
     finally:
         server.stop()
@@ -285,15 +284,8 @@ def serve_site(root: Path, *, delay: float = 0.0) -> Iterator[LoggedServer]:
                              str(delay)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     server = LoggedServer(root=root, port=port, proc=proc, log=log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("the site server did not start") from None
-                time.sleep(0.05)
+        _wait_ready(proc, lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(),
+                    "the site server", timeout=30, pause=0.05)
         yield server
     finally:
         server.stop()

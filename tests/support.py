@@ -155,3 +155,20 @@ def download_wheels(dest: Path, pins: Sequence[str] = PYPI_PINS) -> Path:
              "-d", dest, *pins])
         marker.write_text("\n".join(pins))
     return dest
+
+
+def live_processes(*, group: int | None = None, session: int | None = None) -> list[int]:
+    """Live (not zombie) processes of process group ``group`` or of session ``session``, read
+    from /proc/PID/stat (after the command name: state, ppid, pgrp, session)."""
+    field, wanted = (2, group) if group is not None else (3, session)
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # gone between the listing and the read
+            continue
+        if int(fields[field]) == wanted and fields[0] != "Z":
+            members.append(int(entry))
+    return members

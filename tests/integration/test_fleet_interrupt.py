@@ -55,21 +55,6 @@ def _command(nodes: Path) -> list[str]:
     return [sys.executable, "-m", "envsnap", "fleet", "report", str(nodes), "--jobs", JOBS]
 
 
-def _session(sid: int) -> list[int]:
-    """Live processes of session ``sid`` (the command started it: it and all it started)."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            members.append(int(entry))
-    return members
-
-
 def _interrupt(nodes: Path, after: float, *, group: bool) -> tuple[int, str, float, list[int]] | None:
     """Run the report, send SIGINT ``after`` seconds in; (exit code, stderr, seconds from the
     signal to the exit, processes of its session still alive a second later), or None when
@@ -89,13 +74,13 @@ def _interrupt(nodes: Path, after: float, *, group: bool) -> tuple[int, str, flo
         _, err = proc.communicate(timeout=60)
         took = time.monotonic() - sent
         deadline = time.monotonic() + 1.0
-        left = _session(proc.pid)
+        left = support.live_processes(session=proc.pid)
         while left and time.monotonic() < deadline:
             time.sleep(0.05)
-            left = _session(proc.pid)
+            left = support.live_processes(session=proc.pid)
         return proc.returncode, err, took, left
     finally:
-        for pid in _session(proc.pid):
+        for pid in support.live_processes(session=proc.pid):
             os.kill(pid, signal.SIGKILL)
         if proc.poll() is None:
             proc.kill()

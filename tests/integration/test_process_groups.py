@@ -21,22 +21,6 @@ from envsnap.snapshot import Package, PythonEnv
 ENVSNAP = str(Path(sys.executable).parent / "envsnap")
 
 
-def _group_members(pgid: int) -> list[int]:
-    """Live (not zombie) processes whose process group is ``pgid``, read from /proc."""
-    members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == pgid and state != "Z":
-            members.append(int(entry))
-    return members
-
-
 def _wait_for(path: Path, seconds: float = 20) -> str:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -49,7 +33,7 @@ def _wait_for(path: Path, seconds: float = 20) -> str:
 def _gone(pgid: int, seconds: float = 5) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not _group_members(pgid):
+        if not support.live_processes(group=pgid):
             return True
         time.sleep(0.05)
     return False
@@ -72,7 +56,7 @@ def test_a_timed_out_wrapper_and_its_children_are_killed(tmp_path: Path,
     result = nvidia.probe(LocalHost(environ={"PATH": f"{tmp_path}:/usr/bin:/bin"}))
     assert "timed out" in result.found_via
     pgid = int(_wait_for(pidfile))
-    assert _gone(pgid), f"left running: {_group_members(pgid)}"
+    assert _gone(pgid), f"left running: {support.live_processes(group=pgid)}"
 
 
 def test_a_timed_out_deep_import_and_its_children_are_killed(
@@ -94,7 +78,7 @@ def test_a_timed_out_deep_import_and_its_children_are_killed(
     assert "timed out" in result.found_via
     pgid = int(_wait_for(pidfile))
     assert pgid != os.getpgrp()  # the import ran in a group of its own
-    assert _gone(pgid), f"left running: {_group_members(pgid)}"
+    assert _gone(pgid), f"left running: {support.live_processes(group=pgid)}"
 
 
 def test_ctrl_c_kills_the_children_and_exits_130(tmp_path: Path) -> None:
@@ -111,7 +95,7 @@ def test_ctrl_c_kills_the_children_and_exits_130(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert b"Traceback" not in err and err.strip().splitlines() == [b"envsnap: interrupted"]
-    assert _gone(pgid), f"left running: {_group_members(pgid)}"
+    assert _gone(pgid), f"left running: {support.live_processes(group=pgid)}"
     assert not (tmp_path / "s.toml").exists()
 
 
