@@ -14,7 +14,7 @@ from packaging.utils import canonicalize_name
 from . import compat, tomlreader
 from .errors import BadInputError
 
-FAIL_ON = (*compat.SEVERITIES, "never")
+FAIL_ON = compat.THRESHOLDS
 DEFAULT_FAIL_ON = "critical"
 TABLE = "[tool.envsnap]"
 

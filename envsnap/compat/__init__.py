@@ -43,7 +43,7 @@ def fails(severity: str, fail_on: str | None) -> bool:
     """Whether a change or finding of ``severity`` fails a gate at ``fail_on``: a severity,
     NEVER or None (nothing fails)."""
     limit = None if fail_on is None else threshold(fail_on)
-    return limit is not None and _RANK[severity] <= _RANK[limit]
+    return limit is not None and at_least(severity, limit)
 
 
 def bump(severity: str, levels: int) -> str:

@@ -8,6 +8,7 @@ match, no f-strings) because ``envsnap capture --python`` may point at any Pytho
 
 import os
 import platform
+import stat
 import sys
 import sysconfig
 
@@ -66,6 +67,10 @@ def metadata_entries(path):
         except Exception:
             kind = "zip"
             try:
+                # Only a regular file can be a zip: opening a FIFO would block the capture
+                # (zipimport, which the interpreter itself uses, checks the same).
+                if not stat.S_ISREG(os.stat(entry).st_mode):
+                    continue
                 # Here only: a zip on sys.path is rare, and this runs in the target's start-up.
                 import zipfile
 

@@ -305,6 +305,8 @@ def _is_egg(entry: str) -> bool:
 
 def _scan_zip(host: Host, entry: str, names: Sequence[str] | None) -> list[dict[str, Any]]:
     """The distributions inside a zip on sys.path, or one record naming why it was not read."""
+    if names is not None and not importlib_order(names, base_is_egg=_is_egg(entry)):
+        return []  # no metadata inside (a stdlib zip, a zipapp): not read at all
     problem: dict[str, Any] = {"dir": posixpath.dirname(entry), "entry": posixpath.basename(entry),
                                "format": "zip"}
     try:

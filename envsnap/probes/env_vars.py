@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from .. import compat
@@ -43,6 +44,7 @@ ALLOWED_NAMES = frozenset({
 WITHHELD = REDACTED
 
 
+@functools.cache
 def documented_names() -> frozenset[str]:
     """The names whose values are recorded: the exact names above and
     envsnap/compat/env_names.toml, each list with the framework documentation (or sources) it

@@ -11,7 +11,9 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import io
+import os
 import sys
+import threading
 import zipfile
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -82,3 +84,18 @@ def test_main_prints_one_literal_after_its_marker() -> None:
     facts = ast.literal_eval(literal)
     assert facts["version"] == default_environment()["python_full_version"]
     assert facts["markers"] == default_environment()
+
+
+def test_a_fifo_on_sys_path_is_skipped_not_opened(tmp_path: Path) -> None:
+    # Opening a FIFO blocks until a writer comes: the whole capture would wait on it.
+    fifo = tmp_path / "deps.zip"
+    os.mkfifo(fifo)
+    site = tmp_path / "site"
+    _dist(site, "alpha", "1.0")
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(
+        _inspector.metadata_entries([str(fifo), str(site)])), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert done, "metadata_entries blocked on a FIFO"
+    assert done[0] == [[str(site), "dir", ["alpha-1.0.dist-info"]]]
