@@ -437,7 +437,8 @@ def _file_marked(path: str) -> bool:
     return marked(head.decode("utf-8", "replace"))
 
 
-def _sha256(path: str) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks (wheels run to gigabytes)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(2**20), b""):
@@ -507,7 +508,7 @@ def _refuse_foreign(target: str, recorded: str | None, *, force: bool) -> None:
     if force:
         return
     try:
-        ours = _file_marked(target) or (recorded is not None and _sha256(target) == recorded)
+        ours = _file_marked(target) or (recorded is not None and sha256_file(target) == recorded)
     except OSError as exc:
         raise BadInputError(f"{target}: cannot read ({exc.strerror or exc})") from None
     if not ours:
@@ -549,7 +550,7 @@ def atomic_writer(path: str | os.PathLike[str], mode: str = "w", *,
         unmarked = not _file_marked(tmp)
         if unmarked or name in manifest:
             if unmarked:
-                manifest[name] = _sha256(tmp)
+                manifest[name] = sha256_file(tmp)
             else:
                 del manifest[name]
             _write_manifest(parent, manifest)
@@ -601,7 +602,7 @@ def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str], *
     for name in [*files, *sources]:
         target = _inside(root, name)
         if (name in sources and not os.path.islink(target) and os.path.isfile(target)
-                and _sha256(target) == _sha256(sources[name])):
+                and sha256_file(target) == sha256_file(sources[name])):
             keep.add(name)  # already there, byte for byte: nothing to write
             continue
         _refuse_foreign(target, manifest.get(name), force=force)
@@ -626,7 +627,7 @@ def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str], *
             if marked(text):
                 recorded.pop(name, None)
             else:
-                recorded[name] = _sha256(path)
+                recorded[name] = sha256_file(path)
         for name, src in sources.items():
             if name in keep:
                 continue
@@ -634,7 +635,7 @@ def write_files_atomic(dest: str | os.PathLike[str], files: Mapping[str, str], *
             os.makedirs(os.path.dirname(path), exist_ok=True)
             shutil.copyfile(src, path)
             os.chmod(path, 0o644)
-            recorded[name] = _sha256(path)
+            recorded[name] = sha256_file(path)
         for folder in folders:
             os.makedirs(os.path.join(root, folder), exist_ok=True)
         for name in [*files, *(c for c in sources if c not in keep)]:

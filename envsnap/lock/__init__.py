@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import BadInputError
+from ..io import sha256_file
 from ..progress import Reporter
 from ..snapshot import Snapshot
 from .build import build_reason, builds_needed, describe_build, require_build_consent
@@ -28,7 +29,6 @@ from .pylock import pins_without_url, render_pylock, validate_pylock
 from .requirements import render_requirements
 from .safety import check_planned
 from .settings import IndexSettings, user_settings
-from .wheels import sha256_file
 
 FORMATS = ("requirements", "pylock", "conda")
 

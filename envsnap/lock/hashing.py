@@ -39,10 +39,6 @@ FAST_ANSWER_S = 0.02
 ProgressFn = Callable[[str], None]  # kept for callers of the 0.1 API: Reporter.info's shape
 
 
-def _silent(_msg: str) -> None:
-    return None
-
-
 class _InfoOnly:
     """A plain ``progress(text)`` callable seen as a Reporter (no download display)."""
 
@@ -73,14 +69,6 @@ def _settings(value: SettingsArg) -> IndexSettings:
     if value is None:
         return IndexSettings()
     return value if isinstance(value, IndexSettings) else value()
-
-
-# ---------------------------------------------------------------------------------------------
-# pip (builds only), isolated from this machine's configuration except how it reaches indexes
-
-
-# ---------------------------------------------------------------------------------------------
-# hashing
 
 
 # ---------------------------------------------------------------------------------------------

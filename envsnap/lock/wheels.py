@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Sequence
@@ -16,11 +15,10 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
+from ..io import sha256_file
 from .model import LockPlan
 from .pages import Target, tag_ranks
 from .threads import each
-
-_CHUNK = 1 << 20
 
 
 def target(plan: LockPlan) -> Target:
@@ -33,14 +31,6 @@ def target(plan: LockPlan) -> Target:
 def target_tags(plan: LockPlan) -> frozenset[Tag]:
     """Every wheel tag the snapshot's interpreter accepts (order irrelevant here)."""
     return frozenset(target(plan).ranks)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def wheel_key(name: str, version: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -73,3 +74,11 @@ def test_check_replaceable_says_it_before_any_work(tmp_path: Path) -> None:
         io.check_replaceable(tmp_path / "requirements.txt")
     io.check_replaceable(tmp_path / "requirements.txt", force=True)
     io.check_replaceable(tmp_path / "absent.txt")
+
+
+def test_sha256_file_is_hashlibs_across_chunk_boundaries(tmp_path: Path) -> None:
+    for size in (0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 7):
+        path = tmp_path / f"f{size}"
+        data = bytes(i % 251 for i in range(size))
+        path.write_bytes(data)
+        assert io.sha256_file(path) == hashlib.sha256(data).hexdigest()

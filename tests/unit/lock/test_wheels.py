@@ -16,20 +16,11 @@ from envsnap.lock.wheels import (
     compatible,
     hash_many,
     scan_wheelhouse,
-    sha256_file,
     target,
     target_tags,
     wheel_key,
 )
 from envsnap.snapshot import Package
-
-
-def test_sha256_file_is_hashlibs_across_chunk_boundaries(tmp_path: Path) -> None:
-    for size in (0, 1, (1 << 20) - 1, 1 << 20, (1 << 20) + 7):
-        path = tmp_path / f"f{size}"
-        data = bytes(i % 251 for i in range(size))
-        path.write_bytes(data)
-        assert sha256_file(path) == hashlib.sha256(data).hexdigest()
 
 
 def test_hash_many_keeps_each_path_with_its_digest(tmp_path: Path) -> None:
