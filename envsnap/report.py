@@ -95,10 +95,16 @@ def _by_severity(items: Iterable[Any], sev: Callable[[Any], str]) -> dict[str, l
 
 def _md(text: str | None) -> str:
     """Markdown text in a table cell: control characters escaped (one line), pipes and
-    backslashes escaped, and '<' as an entity so captured text cannot open an HTML tag."""
+    backslashes escaped, '<' as an entity so captured text cannot open an HTML tag, and the
+    brackets and '@' escaped so a snapshot's text (a source URL) cannot add a link, an image
+    (a tracking pixel in a pull-request comment) or a team mention."""
     if text is None:
         return ""
-    return printable(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
+    return printable(text).translate(_MD_ESCAPES)
+
+
+_MD_ESCAPES = str.maketrans({"\\": "\\\\", "|": "\\|", "<": "&lt;", "[": "\\[", "]": "\\]",
+                             "@": "\\@"})
 
 
 def _md_code(text: str | None) -> str:

@@ -12,6 +12,7 @@ and review the diff of tests/golden/ before committing.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -492,3 +493,12 @@ def test_docs_list_every_rule_with_its_severity() -> None:
             name = key.removeprefix("cluster_")
             assert any(ln.strip().startswith(f"| `{name}` |") and ln.rstrip().endswith(
                 f"| {severity} |") for ln in fleet), f"{name} is not in docs/fleet.md"
+
+
+def test_markdown_cells_cannot_carry_links_images_or_mentions_from_a_snapshot() -> None:
+    from envsnap.report import _md
+
+    hostile = "git+https://h.example/r.git ![t](https://t.example/p.png) [x](https://e.example) @org/team"
+    cell = _md(hostile)
+    assert re.search(r"(?<!\\)[\[\]@]", cell) is None  # every bracket and '@' escaped
+    assert cell.replace("\\", "") == hostile  # the text itself is all still there
