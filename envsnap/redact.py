@@ -374,9 +374,8 @@ def _mask_key_values(text: str) -> str:
             stop = _VALUE_END.search(text, start)
             end = stop.start() if stop else len(text)
         value = text[start:end]
-        compared = _COMPARED_VERSION.match(value) if m.group("sep") in ("==", "===") else None
-        if compared is not None and "." in compared.group(0):
-            continue  # a requirement: name==1.2, name==0.* (a bare number is a PIN, as in _release)
+        if m.group("sep") in ("==", "===") and _COMPARED_VERSION.match(value):
+            continue  # a requirement: name==version
         if not _keeps_value(value, secrecy):
             out += [text[pos:start], REDACTED]
             pos = end

@@ -443,8 +443,6 @@ def test_lookalikes_of_secret_names_are_kept(text: str) -> None:
         # a number is a PIN; a local label or a build string can hold anything
         ("password = 2024", "password = ****"),
         ("PIN=1234", "PIN=****"),
-        ("PIN==1234", "PIN==****"),  # "==" with a bare number: still a PIN, not a requirement
-        ("password==12345678", "password==****"),
         ("token: 1.0+Zs3", "token: ****"),
         ("token: 1.0=Zq3f9a1b2c3d4e5f6a7b8c9", "token: ****"),
         # license keys say KEY or TOKEN
